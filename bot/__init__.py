@@ -1,0 +1,1 @@
+"""Adapters: Telegram, the terminal, the scheduler wiring and the command line."""

@@ -1,0 +1,122 @@
+"""The `opstap` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.runtime import Runtime, migrate
+from flows.i18n import LANGUAGES
+
+log = logging.getLogger("opstap")
+
+
+def _quiet_http_logs() -> None:
+    # httpx logs request URLs, and Bot API URLs contain the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Runs the Telegram bot, by long polling or webhooks."""
+    from bot.telegram import build_application
+
+    settings.token()
+    if args.webhook and settings.webhook_url is None:
+        raise ConfigError("OPSTAP_WEBHOOK_URL is not set: it is needed for --webhook.")
+    migrate(settings)
+    runtime = Runtime.create(settings)
+    application = build_application(runtime)
+    if args.webhook:
+        assert settings.webhook_url is not None
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        application.run_webhook(
+            listen=settings.listen,
+            port=settings.port,
+            webhook_url=str(settings.webhook_url),
+            secret_token=secret,
+            allowed_updates=["message", "callback_query"],
+        )
+    else:
+        application.run_polling(allowed_updates=["message", "callback_query"])
+    return 0
+
+
+def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    """Talks to the flows in the terminal, as a learner."""
+    from bot.terminal import TerminalChat
+
+    migrate(settings)
+
+    async def main() -> None:
+        runtime = Runtime.create(settings)
+        chat = TerminalChat(runtime.engine, user=args.user, language=args.lang, output=sys.stdout)
+        try:
+            from flows.messages import Event
+
+            await chat.send(Event(kind="command", command="start"))
+            await chat.run(sys.stdin)
+        finally:
+            await runtime.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Brings the database schema up to date."""
+    migrate(settings)
+    print("The database schema is up to date.")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser, with one subcommand per task."""
+    root = argparse.ArgumentParser(
+        prog="opstap",
+        description="Opstap: a learner companion in Telegram. Settings come from OPSTAP_* "
+        "environment variables or a .env file (see README.md).",
+    )
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the Telegram bot (long polling by default)")
+    run.add_argument("--webhook", action="store_true", help="serve webhooks instead of polling")
+    run.set_defaults(handler=cmd_run)
+
+    chat = commands.add_parser(
+        "chat", help="talk to Opstap in the terminal, as a learner (no token needed)"
+    )
+    chat.add_argument("--user", default="me", help="who you are in the chat (default: me)")
+    chat.add_argument("--lang", choices=sorted(LANGUAGES), help="start in this language")
+    chat.set_defaults(handler=cmd_chat)
+
+    migrate_ = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate_.set_defaults(handler=cmd_migrate)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one `opstap` command; a bad setting ends it with one clear line."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.command == "run" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    _quiet_http_logs()
+    try:
+        settings = load_settings()
+        return int(args.handler(settings, args))
+    except ConfigError as error:
+        print(f"opstap: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

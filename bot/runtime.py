@@ -1,0 +1,60 @@
+"""The composition root: database engine, unit of work factory and flow engine from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from flows import Engine, FlowConfig, build_flows, default_flows
+from flows.engine import Clock
+from storage.db import create_engine, create_sessionmaker
+from storage.migrate import upgrade
+from storage.uow import SqlUnitOfWork
+
+
+def utc_clock() -> datetime:
+    """The real clock, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """What one process shares between updates and jobs."""
+
+    settings: Settings
+    db: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    engine: Engine
+
+    @classmethod
+    def create(cls, settings: Settings, *, clock: Clock = utc_clock) -> Runtime:
+        """Builds the runtime; opens no connection yet."""
+        db = create_engine(settings.database_url)
+        sessionmaker = create_sessionmaker(db)
+        engine = Engine(
+            uow_factory=lambda: SqlUnitOfWork(sessionmaker),
+            flows=build_flows(default_flows()),
+            config=FlowConfig(
+                timezone=settings.timezone,
+                default_language=settings.default_language,
+                data_dir=settings.data_dir,
+            ),
+            clock=clock,
+        )
+        return cls(settings=settings, db=db, sessionmaker=sessionmaker, engine=engine)
+
+    def uow(self) -> SqlUnitOfWork:
+        """A new unit of work."""
+        return SqlUnitOfWork(self.sessionmaker)
+
+    async def close(self) -> None:
+        """Closes the database connections."""
+        await self.db.dispose()
+
+
+def migrate(settings: Settings) -> None:
+    """Brings the schema up to date. Runs outside any event loop."""
+    upgrade(settings.database_url)

@@ -1,0 +1,479 @@
+"""The flow engine: routes one event of one user to the right flow step, in one unit of work.
+
+A flow is a conversation made of steps. Each step is a pair of methods on the flow:
+`ask_<step>(ctx)` asks the question, `on_<step>(ctx, event)` takes the answer and moves on with
+`ctx.go(...)`, `ctx.repeat()` or `ctx.finish()`. The state (flow, step, scratch data, history
+and a question counter) is stored per user, so a restart or a second worker continues it.
+
+Buttons carry `<seq>:<value>`: `seq` numbers the question they belong to, so a press on a
+button of an earlier question is recognised as stale and never acted upon. Buttons that carry
+`/command` start that command, like typing it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from flows.i18n import LANGUAGES, Translator
+from flows.messages import (
+    MAX_CALLBACK_BYTES,
+    MAX_FILE_BYTES,
+    MAX_TEXT_LENGTH,
+    MEDIA_KINDS,
+    Button,
+    Event,
+    OutFile,
+    Reply,
+)
+from storage.files import FileStore
+from storage.models import Conversation, OutboxMessage, User
+from storage.repositories import payload
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+BACK = "<"
+LEARNER, COACH, COORDINATOR = "learner", "coach", "coordinator"
+EVERYONE = frozenset({LEARNER, COACH, COORDINATOR})
+#: Commands that work before consent is given.
+OPEN_COMMANDS = frozenset({"start", "language", "help", "privacy", "cancel"})
+
+Clock = Callable[[], datetime]
+ButtonRows = Sequence[Sequence[Button]] | Sequence[Button]
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """What flows need to know of the deployment."""
+
+    timezone: str = "Europe/Brussels"
+    default_language: str = "nl"
+    data_dir: Path = Path("data")
+
+
+class Flow:
+    """Base class of a conversation. Subclasses set `name` and define their steps."""
+
+    name: ClassVar[str]
+    #: Commands that start this flow, each with a short description (marked with N_).
+    commands: ClassVar[Mapping[str, str]] = {}
+    #: Main-menu buttons: command -> label (marked with N_).
+    menu: ClassVar[Mapping[str, str]] = {}
+    #: Who may use the commands of this flow.
+    roles: ClassVar[frozenset[str]] = frozenset({LEARNER})
+    #: `/start <prefix>...` deep links this flow handles.
+    deep_links: ClassVar[tuple[str, ...]] = ()
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Starts the flow for a command (or a deep link, with command `start`)."""
+        raise NotImplementedError
+
+    async def ask(self, ctx: Context, step: str) -> None:
+        """Asks the question of a step."""
+        await getattr(self, f"ask_{step}")(ctx)
+
+    async def answer(self, ctx: Context, step: str, event: Event) -> None:
+        """Hands the user's answer to the step."""
+        await getattr(self, f"on_{step}")(ctx, event)
+
+
+class Context:
+    """Everything one step needs: the unit of work, the user, their state, the translator."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        uow: UnitOfWork,
+        user: User,
+        conversation: Conversation,
+        now: datetime,
+    ) -> None:
+        self.engine = engine
+        self.uow = uow
+        self.user = user
+        self.conversation = conversation
+        self.now = now
+        self.replies: list[Reply] = []
+        self.t = engine.translator(user.language)
+
+    # -- language -----------------------------------------------------------------------
+    def _(self, message: str, /, **params: object) -> str:
+        """Translates a source string into the user's language."""
+        return self.t._(message, **params)
+
+    def n_(self, singular: str, plural: str, count: int, /, **params: object) -> str:
+        """Translates a plural source string into the user's language."""
+        return self.t.n_(singular, plural, count, **params)
+
+    def set_language(self, language: str) -> None:
+        """Switches the user's language from now on, this reply included."""
+        self.user.language = language
+        self.user.language_chosen = True
+        self.t = self.engine.translator(language)
+
+    @property
+    def config(self) -> FlowConfig:
+        return self.engine.config
+
+    @property
+    def files(self) -> FileStore:
+        return self.engine.files
+
+    # -- state --------------------------------------------------------------------------
+    @property
+    def data(self) -> dict[str, Any]:
+        """The current flow's scratch data. Assign `ctx.data = {...}` or call `ctx.save()`."""
+        return self.conversation.data
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        self.conversation.data = value
+
+    def save(self) -> None:
+        """Marks the scratch data as changed (needed after changing it in place)."""
+        self.conversation.data = dict(self.conversation.data)
+        self.conversation.updated_at = self.now
+
+    @property
+    def flow(self) -> Flow | None:
+        return self.engine.flows.get(self.conversation.flow or "")
+
+    @property
+    def step(self) -> str | None:
+        return self.conversation.step
+
+    # -- output -------------------------------------------------------------------------
+    def say(
+        self,
+        text: str,
+        *,
+        buttons: ButtonRows = (),
+        file: OutFile | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Adds a message to the reply."""
+        rows: tuple[tuple[Button, ...], ...] = tuple(
+            (row,) if isinstance(row, Button) else tuple(row) for row in buttons
+        )
+        self.replies.append(
+            Reply(text=text, buttons=rows, file=file, replace=replace, rtl=self.t.rtl)
+        )
+
+    def button(self, label: str, value: str) -> Button:
+        """A button for the current question; `value` must hold no personal data."""
+        data = f"{self.conversation.seq}:{value}"
+        if len(data.encode()) > MAX_CALLBACK_BYTES:
+            raise ValueError(f"callback data too long: {value!r}")
+        return Button(label=label, data=data)
+
+    def command_button(self, label: str, command: str) -> Button:
+        """A button that runs a command, as if the user typed it."""
+        return Button(label=label, data=f"/{command}")
+
+    def back_button(self) -> Button:
+        """The "back" button, which returns to the previous question."""
+        return self.button(self._("« Back"), BACK)
+
+    # -- moving -------------------------------------------------------------------------
+    async def begin(self, flow: Flow, step: str, *, data: dict[str, Any] | None = None) -> None:
+        """Makes `flow` the current flow, with fresh data, and asks its first step."""
+        self.conversation.flow = flow.name
+        self.conversation.data = dict(data or {})
+        self.conversation.history = []
+        self.conversation.step = None
+        await self.go(step, remember=False)
+
+    async def go(self, step: str, *, remember: bool = True) -> None:
+        """Moves to a step of the current flow and asks it."""
+        previous = self.conversation.step
+        if remember and previous is not None and previous != step:
+            self.conversation.history = [*self.conversation.history, previous][-30:]
+        self.conversation.step = step
+        self.conversation.seq += 1
+        self.conversation.updated_at = self.now
+        await self._ask()
+
+    async def repeat(self, *, replace: bool = False) -> None:
+        """Asks the current question again (after an answer that did not fit, for example)."""
+        if self.flow is None or self.step is None:
+            self.engine.show_menu(self)
+            return
+        before = len(self.replies)
+        await self._ask()
+        if replace:
+            self.replies[before:] = [
+                Reply(r.text, r.buttons, r.file, replace=True, rtl=r.rtl)
+                for r in self.replies[before:]
+            ]
+
+    async def back(self) -> None:
+        """Returns to the previous question of the flow, if there is one."""
+        history = list(self.conversation.history)
+        if not history:
+            await self.repeat()
+            return
+        step = history.pop()
+        self.conversation.history = history
+        await self.go(step, remember=False)
+
+    async def invalid(self, message: str) -> None:
+        """Says kindly what did not fit, then asks the same question again."""
+        self.say(message)
+        await self.repeat()
+
+    async def finish(self, *, menu: bool = True) -> None:
+        """Ends the current flow; shows the main menu unless told not to."""
+        self.conversation.flow = None
+        self.conversation.step = None
+        self.conversation.data = {}
+        self.conversation.history = []
+        self.conversation.seq += 1
+        self.conversation.updated_at = self.now
+        if menu:
+            self.engine.show_menu(self)
+
+    async def start_flow(self, name: str, *, command: str = "", args: str = "") -> bool:
+        """Starts another flow by name; returns False when no such flow is installed."""
+        flow = self.engine.flows.get(name)
+        if flow is None:
+            return False
+        await flow.start(self, command or name, args)
+        return True
+
+    async def _ask(self) -> None:
+        flow, step = self.flow, self.step
+        if flow is None or step is None:
+            return
+        await flow.ask(self, step)
+
+    # -- reaching others ----------------------------------------------------------------
+    async def notify(
+        self,
+        user_id: int,
+        message: str,
+        *,
+        kind: str = "notice",
+        dedup_key: str | None = None,
+        due_at: datetime | None = None,
+        expires_in: timedelta | None = None,
+        buttons: list[list[str]] | None = None,
+        **params: Any,
+    ) -> bool:
+        """Queues a message for another user (or later for this one), sent by the outbox.
+
+        `message` is an English source string marked with N_; it is translated into the
+        recipient's language when sent. Returns False if the dedup key was already used.
+        """
+        due = due_at or self.now
+        key = dedup_key or f"{kind}:{user_id}:{self.now.isoformat()}:{self.conversation.seq}"
+        added = await self.uow.outbox.add(
+            OutboxMessage(
+                user_id=user_id,
+                kind=kind,
+                dedup_key=key,
+                due_at=due,
+                payload=payload(message, buttons=buttons, **params),
+                expires_at=due + expires_in if expires_in else None,
+            )
+        )
+        return added is not None
+
+
+@dataclass
+class Engine:
+    """Routes events to flows. One engine per process; stateless between events."""
+
+    uow_factory: Callable[[], UnitOfWork]
+    flows: dict[str, Flow]
+    config: FlowConfig = field(default_factory=FlowConfig)
+    clock: Clock = field(default=lambda: datetime.now().astimezone())
+    files: FileStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.files = FileStore(self.config.data_dir)
+        self.commands: dict[str, Flow] = {}
+        self.deep_links: dict[str, Flow] = {}
+        for flow in self.flows.values():
+            for command in flow.commands:
+                if command in self.commands:
+                    raise ValueError(f"command /{command} claimed twice")
+                self.commands[command] = flow
+            for prefix in flow.deep_links:
+                self.deep_links[prefix] = flow
+
+    def translator(self, language: str) -> Translator:
+        """A translator for a language in the programme time zone."""
+        return Translator(language, timezone=self.config.timezone)
+
+    def commands_for(self, role: str) -> list[tuple[str, str]]:
+        """The commands (name, source description) a role may use, in registration order."""
+        return [
+            (command, description)
+            for flow in self.flows.values()
+            if role in flow.roles
+            for command, description in flow.commands.items()
+        ]
+
+    async def language_of(self, *, channel: str, external_id: str) -> str:
+        """The stored language of a user, or the default one."""
+        async with self.uow_factory() as uow:
+            user = await uow.users.by_external(channel=channel, external_id=external_id)
+            return user.language if user else self.config.default_language
+
+    async def handle(
+        self,
+        *,
+        channel: str,
+        external_id: str,
+        event: Event,
+        chat_id: str | None = None,
+        update_id: int | None = None,
+        language: str | None = None,
+    ) -> list[Reply]:
+        """Handles one event of one user in one transaction and returns the replies.
+
+        An update seen before (same `update_id`) is ignored. `language`, when given, is used
+        for a user met for the first time (the terminal's `--lang`).
+        """
+        async with self.uow_factory() as uow:
+            now = self.clock()
+            if update_id is not None:
+                if await uow.updates.seen(update_id):
+                    return []
+                await uow.updates.record(update_id, at=now)
+            user = await uow.users.by_external(channel=channel, external_id=external_id)
+            if user is None:
+                chosen = language in LANGUAGES
+                user = await uow.users.add(
+                    User(
+                        channel=channel,
+                        external_id=external_id,
+                        chat_id=chat_id,
+                        language=language if chosen and language else self.config.default_language,
+                        language_chosen=chosen,
+                    )
+                )
+            elif chat_id is not None and user.chat_id != chat_id:
+                user.chat_id = chat_id
+            user.last_seen_at = now
+            conversation = await uow.conversations.get(user.id)
+            if conversation is None:
+                conversation = await uow.conversations.add(Conversation(user_id=user.id))
+            ctx = Context(engine=self, uow=uow, user=user, conversation=conversation, now=now)
+            await self.dispatch(ctx, event)
+            await uow.commit()
+        return ctx.replies
+
+    async def dispatch(self, ctx: Context, event: Event) -> None:
+        """Routes an event: commands, buttons (after the stale check), then everything else."""
+        if event.kind == "command":
+            await self._command(ctx, event.command or "", event.text)
+        elif event.kind == "button":
+            await self._button(ctx, event.value or "")
+        elif event.kind == "text" and len(event.text) > MAX_TEXT_LENGTH:
+            await ctx.invalid(
+                ctx._(
+                    "That message is too long for me. Please keep it under {limit} characters,"
+                    " or send a voice note.",
+                    limit=MAX_TEXT_LENGTH,
+                )
+            )
+        elif event.kind in MEDIA_KINDS and event.file and (event.file.size or 0) > MAX_FILE_BYTES:
+            await ctx.invalid(
+                ctx._("That file is too big. I can take files up to {size} MB.", size=20)
+            )
+        elif event.kind == "unsupported":
+            await ctx.invalid(
+                ctx._(
+                    "I cannot use this kind of message. Please send text, a voice note or a file."
+                )
+            )
+        elif not ctx.user.has_consented and ctx.conversation.flow is None:
+            await self._command(ctx, "start", "")
+        elif ctx.flow is None or ctx.step is None:
+            self.show_menu(ctx)
+        else:
+            await ctx.flow.answer(ctx, ctx.step, event)
+
+    async def _command(self, ctx: Context, command: str, args: str) -> None:
+        if command == "cancel":
+            had_flow = ctx.conversation.flow is not None
+            await ctx.finish(menu=False)
+            ctx.say(
+                ctx._("Stopped. What you saved before is kept.")
+                if had_flow
+                else ctx._("There is nothing to stop.")
+            )
+            self.show_menu(ctx)
+            return
+        flow = self.commands.get(command)
+        if command == "start" and args:
+            flow = next(
+                (f for prefix, f in self.deep_links.items() if args.startswith(prefix)), flow
+            )
+        if flow is None:
+            ctx.say(ctx._("I do not know that command. Send /help to see what I can do."))
+            await ctx.repeat()
+            return
+        if ctx.user.role not in flow.roles:
+            log.info("refused /%s for user %s with role %s", command, ctx.user.id, ctx.user.role)
+            ctx.say(
+                ctx._("That command is not available to you. Send /help to see what you can do.")
+            )
+            await ctx.repeat()
+            return
+        if (
+            command not in OPEN_COMMANDS
+            and not ctx.user.has_consented
+            and ctx.user.role == LEARNER
+        ):
+            ctx.say(ctx._("First, let us get you started."))
+            command, args, flow = "start", "", self.commands["start"]
+        await flow.start(ctx, command, args)
+
+    async def _button(self, ctx: Context, data: str) -> None:
+        if data.startswith("/"):
+            command, _, args = data[1:].partition(" ")
+            await self._command(ctx, command, args)
+            return
+        seq, _, value = data.partition(":")
+        current = ctx.flow is not None and ctx.step is not None
+        if not current or not seq.isdigit() or int(seq) != ctx.conversation.seq:
+            ctx.say(ctx._("This question is closed."))
+            await ctx.repeat()
+            return
+        assert ctx.flow is not None and ctx.step is not None
+        if value == BACK:
+            await ctx.back()
+            return
+        await ctx.flow.answer(ctx, ctx.step, Event(kind="button", value=value))
+
+    def show_menu(self, ctx: Context) -> None:
+        """Shows the main menu for the user's role."""
+        if not ctx.user.has_consented and ctx.user.role == LEARNER:
+            ctx.say(ctx._("Send /start to begin."))
+            return
+        buttons = [
+            ctx.command_button(ctx._(label), command)
+            for flow in self.flows.values()
+            if ctx.user.role in flow.roles
+            for command, label in flow.menu.items()
+        ]
+        rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+        ctx.say(ctx._("What would you like to do?"), buttons=rows)
+
+
+def build_flows(flows: Iterable[Flow]) -> dict[str, Flow]:
+    """Indexes flows by name, refusing two flows with one name."""
+    indexed: dict[str, Flow] = {}
+    for flow in flows:
+        if flow.name in indexed:
+            raise ValueError(f"flow {flow.name} defined twice")
+        indexed[flow.name] = flow
+    return indexed

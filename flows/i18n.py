@@ -1,0 +1,128 @@
+"""Translations: gettext catalogs from `locales/`, Babel formatting, right-to-left care.
+
+Source strings are English. Mark them with `_` (or `N_` where the text is translated later),
+use named placeholders, and `n_` for plurals.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import Translations
+
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+
+#: Supported languages, each named in itself, in the order they are offered.
+LANGUAGES: dict[str, str] = {
+    "nl": "Nederlands",
+    "fr": "Français",
+    "en": "English",
+    "ar": "العربية",
+    "tr": "Türkçe",
+}
+RTL_LANGUAGES = frozenset({"ar"})
+
+FSI = "\u2068"  # first strong isolate
+PDI = "\u2069"  # pop directional isolate
+
+
+def N_(message: str) -> str:
+    """Marks a string for extraction; it is translated later, where it is shown."""
+    return message
+
+
+@cache
+def catalog(language: str) -> Translations:
+    """Loads the compiled catalog of a language, compiling the .po in memory if needed."""
+    folder = LOCALE_DIR / language / "LC_MESSAGES"
+    po_path, mo_path = folder / f"{DOMAIN}.po", folder / f"{DOMAIN}.mo"
+    if mo_path.exists() and (
+        not po_path.exists() or mo_path.stat().st_mtime >= po_path.stat().st_mtime
+    ):
+        with mo_path.open("rb") as handle:
+            return Translations(handle, domain=DOMAIN)
+    if not po_path.exists():
+        return Translations(domain=DOMAIN)
+    with po_path.open("rb") as handle:
+        parsed = read_po(handle, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, parsed)
+    buffer.seek(0)
+    return Translations(buffer, domain=DOMAIN)
+
+
+def isolate(text: str) -> str:
+    """Wraps text in Unicode directional isolates so it keeps its own direction."""
+    return f"{FSI}{text}{PDI}"
+
+
+class Translator:
+    """Translates and formats for one language and time zone."""
+
+    def __init__(self, language: str, *, timezone: str = "Europe/Brussels") -> None:
+        self.language = language if language in LANGUAGES else "en"
+        self.tz = ZoneInfo(timezone)
+        self._catalog = catalog(self.language)
+        self.locale = Locale.parse(self.language)
+
+    @property
+    def rtl(self) -> bool:
+        """True for right-to-left languages."""
+        return self.language in RTL_LANGUAGES
+
+    def _param(self, value: object) -> str:
+        text = value if isinstance(value, str) else self._format_value(value)
+        return isolate(text) if self.rtl else text
+
+    def _format_value(self, value: object) -> str:
+        if isinstance(value, bool):
+            return str(value)
+        if isinstance(value, int | float):
+            return self.number(value)
+        return str(value)
+
+    def _(self, message: str, /, **params: object) -> str:
+        """Translates a source string and fills its named placeholders."""
+        text = self._catalog.gettext(message)
+        if not params:
+            return text
+        return text.format(**{key: self._param(value) for key, value in params.items()})
+
+    def n_(self, singular: str, plural: str, count: int, /, **params: object) -> str:
+        """Translates a plural source string; `{count}` is filled in too."""
+        text = self._catalog.ngettext(singular, plural, count)
+        values = {"count": count, **params}
+        return text.format(**{key: self._param(value) for key, value in values.items()})
+
+    def number(self, value: float) -> str:
+        """Formats a number the way the language writes it."""
+        return format_decimal(value, locale=self.locale)
+
+    def date(self, value: date | datetime, *, format: str = "medium") -> str:
+        """Formats a date (a datetime in the programme time zone)."""
+        if isinstance(value, datetime):
+            value = value.astimezone(self.tz).date()
+        return format_date(value, format=format, locale=self.locale)
+
+    def time(self, value: datetime, *, format: str = "short") -> str:
+        """Formats a time of day in the programme time zone."""
+        return format_time(value.astimezone(self.tz), format=format, locale=self.locale)
+
+    def datetime(self, value: datetime, *, format: str = "medium") -> str:
+        """Formats a moment in the programme time zone."""
+        return format_datetime(value, format=format, tzinfo=self.tz, locale=self.locale)
+
+    def weekday(self, index: int) -> str:
+        """Names a weekday, Monday being 0."""
+        names = self.locale.days["format"]["wide"]
+        return str(names[index]).capitalize()

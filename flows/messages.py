@@ -1,0 +1,84 @@
+"""What flows receive (events) and what they send back (replies). No channel knows better."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+EventKind = Literal[
+    "text", "button", "command", "voice", "audio", "photo", "document", "video", "unsupported"
+]
+FileKind = Literal["voice", "audio", "photo", "document", "video"]
+MEDIA_KINDS: frozenset[str] = frozenset({"voice", "audio", "photo", "document", "video"})
+
+MAX_TEXT_LENGTH = 4000
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_CALLBACK_BYTES = 64
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file the user sent. `read` fetches its bytes (from Telegram, or from disk)."""
+
+    kind: FileKind
+    read: Callable[[], Awaitable[bytes]]
+    size: int | None = None
+    mime_type: str | None = None
+    file_name: str | None = None
+    unique_id: str | None = None
+    duration: int | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing the user did: typed text, pressed a button, sent a command or a file.
+
+    For a command, `command` is its name without the slash and `text` its arguments. For a
+    button, `value` is what the button carries (after the state check). For a file, `file` is
+    set and `text` is its caption.
+    """
+
+    kind: EventKind
+    text: str = ""
+    command: str | None = None
+    value: str | None = None
+    file: IncomingFile | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button: its visible label and the opaque data it sends back (at most 64 bytes)."""
+
+    label: str
+    data: str
+
+
+@dataclass(frozen=True)
+class OutFile:
+    """A file to send: a photo (chart, QR code) or a document (export)."""
+
+    path: Path
+    kind: Literal["photo", "document"] = "document"
+    file_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One outgoing message: text, rows of buttons, and optionally a file.
+
+    With `replace`, a channel that can edit messages replaces the message whose button was
+    pressed (used for toggles); others send it as a new message.
+    """
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    file: OutFile | None = None
+    replace: bool = False
+    rtl: bool = False
+
+    @property
+    def flat_buttons(self) -> list[Button]:
+        """All buttons, row after row."""
+        return [button for row in self.buttons for button in row]

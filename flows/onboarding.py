@@ -1,0 +1,212 @@
+"""Onboarding on /start: language, welcome, consent, the name to use. Also /language, /help."""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from flows.engine import COACH, COORDINATOR, EVERYONE, LEARNER, Context, Flow
+from flows.i18n import LANGUAGES, N_
+from flows.messages import Button, Event
+
+#: Raise this when the consent text changes in substance; learners are asked again.
+CONSENT_VERSION = 1
+MAX_NAME_LENGTH = 40
+JOIN_CODE = re.compile(r"^join_([A-Za-z0-9_-]{1,40})$")
+
+
+def language_buttons(ctx: Context) -> list[list[Button]]:
+    """One button per language, each named in itself, two per row."""
+    buttons = [ctx.button(name, f"lang:{code}") for code, name in LANGUAGES.items()]
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+
+
+def chosen_language(event: Event) -> str | None:
+    """The language a button press or typed name chose, if any."""
+    if event.value and event.value.startswith("lang:"):
+        code = event.value.removeprefix("lang:")
+        return code if code in LANGUAGES else None
+    typed = event.text.strip().casefold()
+    for code, name in LANGUAGES.items():
+        if typed in (code, name.casefold()):
+            return code
+    return None
+
+
+class Onboarding(Flow):
+    """Meets a new learner: language, a short welcome, consent and the name to use."""
+
+    name = "onboarding"
+    commands: ClassVar = {"start": N_("Start or restart Opstap")}
+    roles = EVERYONE
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Keeps a group code from the link, then starts or resumes onboarding."""
+        if match := JOIN_CODE.match(args.strip()):
+            ctx.user.pending_join_code = match.group(1)
+        user = ctx.user
+        if user.has_consented and user.display_name:
+            ctx.say(ctx._("Welcome back, {name}!", name=user.display_name))
+            if ctx.conversation.flow is not None and ctx.conversation.flow != self.name:
+                ctx.say(ctx._("Let us continue where you left off."))
+                await ctx.repeat()
+                return
+            await self.next_after_onboarding(ctx)
+            return
+        first = "language" if not user.language_chosen else "consent"
+        await ctx.begin(self, first)
+        if user.status == "new":
+            user.status = "onboarding"
+
+    # language --------------------------------------------------------------------------
+    async def ask_language(self, ctx: Context) -> None:
+        """Asks for the language in every language at once."""
+        lines = [ctx.engine.translator(code)._("Choose your language.") for code in LANGUAGES]
+        ctx.say("\n".join(lines), buttons=language_buttons(ctx))
+
+    async def on_language(self, ctx: Context, event: Event) -> None:
+        """Stores the chosen language and moves on to consent."""
+        language = chosen_language(event)
+        if language is None:
+            await ctx.invalid(ctx._("Please tap one of the languages."))
+            return
+        ctx.set_language(language)
+        await ctx.go("consent")
+
+    # consent ---------------------------------------------------------------------------
+    async def ask_consent(self, ctx: Context) -> None:
+        """Welcomes the learner and asks for consent in short plain text."""
+        ctx.say(
+            ctx._(
+                "Welcome to Opstap! I help you learn from your work, one small step a week. "
+                "Together we collect proof of what you can do, for your diploma."
+            )
+        )
+        ctx.say(
+            ctx._(
+                "Before we start: I store your answers, goals, reflections and files. "
+                "Only you and your coach can see them, and you choose what your coach sees. "
+                "You can see or delete everything at any time with /mydata and /delete. "
+                "Do you agree?"
+            ),
+            buttons=[
+                [ctx.button(ctx._("Yes, I agree"), "yes"), ctx.button(ctx._("No, thanks"), "no")],
+                [ctx.back_button()] if ctx.conversation.history else [],
+            ],
+        )
+
+    async def on_consent(self, ctx: Context, event: Event) -> None:
+        """Stores consent with its version and time, or the refusal alone."""
+        if event.value == "yes":
+            ctx.user.consent_version = CONSENT_VERSION
+            ctx.user.consent_at = ctx.now
+            ctx.user.consent_declined_at = None
+            await ctx.go("name")
+        elif event.value == "no":
+            ctx.user.consent_declined_at = ctx.now
+            ctx.user.status = "declined"
+            ctx.user.pending_join_code = None
+            await ctx.finish(menu=False)
+            ctx.say(
+                ctx._(
+                    "That is fine. I stored nothing about you except this choice. "
+                    "If you change your mind, send /start."
+                )
+            )
+        else:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+
+    # name ------------------------------------------------------------------------------
+    async def ask_name(self, ctx: Context) -> None:
+        """Asks what the learner wants to be called."""
+        ctx.say(ctx._("What name should I call you?"), buttons=[[ctx.back_button()]])
+
+    async def on_name(self, ctx: Context, event: Event) -> None:
+        """Stores the name and goes on to the intake, or to the menu."""
+        name = " ".join(event.text.split())
+        if event.kind != "text" or not name:
+            await ctx.invalid(ctx._("Please type the name you want me to use."))
+            return
+        if len(name) > MAX_NAME_LENGTH:
+            await ctx.invalid(
+                ctx._(
+                    "That name is a bit long. Please use at most {limit} characters.",
+                    limit=MAX_NAME_LENGTH,
+                )
+            )
+            return
+        ctx.user.display_name = name
+        if ctx.user.status in ("new", "onboarding", "declined"):
+            ctx.user.status = "active"
+        ctx.say(ctx._("Nice to meet you, {name}!", name=name))
+        await self.next_after_onboarding(ctx)
+
+    async def next_after_onboarding(self, ctx: Context) -> None:
+        """Hands over to the intake when it is installed, else ends with the menu."""
+        if ctx.user.role == LEARNER and await ctx.start_flow("intake", command="start"):
+            return
+        await ctx.finish()
+
+
+class Language(Flow):
+    """Changes the language at any moment."""
+
+    name = "language"
+    commands: ClassVar = {"language": N_("Change the language")}
+    roles = EVERYONE
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Asks for the new language, or sets it straight from `/language fr`."""
+        language = chosen_language(Event(kind="text", text=args)) if args else None
+        if language:
+            ctx.set_language(language)
+            ctx.say(ctx._("I will speak English with you from now on."))
+            await ctx.finish()
+            return
+        await ctx.begin(self, "choose")
+
+    async def ask_choose(self, ctx: Context) -> None:
+        """Offers every language, each named in itself."""
+        ctx.say(ctx._("Choose your language."), buttons=language_buttons(ctx))
+
+    async def on_choose(self, ctx: Context, event: Event) -> None:
+        """Stores the new language and confirms in it."""
+        language = chosen_language(event)
+        if language is None:
+            await ctx.invalid(ctx._("Please tap one of the languages."))
+            return
+        ctx.set_language(language)
+        # Translators: confirms the language change, in the new language.
+        ctx.say(ctx._("I will speak English with you from now on."))
+        await ctx.finish()
+
+
+class Help(Flow):
+    """Lists what the user can do, in their language."""
+
+    name = "help"
+    commands: ClassVar = {"help": N_("What I can do")}
+    menu: ClassVar = {"help": N_("Help")}
+    roles = EVERYONE
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Lists the commands of the user's role with a short description each."""
+        lines = [ctx._("This is what I can do for you:")]
+        lines += [
+            f"/{name} - {ctx._(description)}"
+            for name, description in ctx.engine.commands_for(ctx.user.role)
+        ]
+        lines.append(ctx._("Send /cancel to stop what you are doing. Nothing you saved is lost."))
+        ctx.say("\n".join(lines))
+        if ctx.conversation.flow is not None:
+            await ctx.repeat()
+
+
+__all__ = [
+    "COACH",
+    "CONSENT_VERSION",
+    "COORDINATOR",
+    "Help",
+    "Language",
+    "Onboarding",
+]

@@ -1,0 +1,1 @@
+"""Storage: models, repositories, the unit of work, migrations and the file store."""

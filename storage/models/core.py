@@ -1,0 +1,91 @@
+"""Users, their conversation state, processed updates and the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models.base import Base, utcnow
+
+
+class User(Base):
+    """Anyone who talks to Opstap: a learner, a coach or a coordinator, on one channel."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    id: Mapped[int] = mapped_column(primary_key=True, init=False)
+    chat_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    language_chosen: Mapped[bool] = mapped_column(default=False)
+    display_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    role: Mapped[str] = mapped_column(String(16), default="learner")
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    consent_version: Mapped[int | None] = mapped_column(default=None)
+    consent_at: Mapped[datetime | None] = mapped_column(default=None)
+    consent_declined_at: Mapped[datetime | None] = mapped_column(default=None)
+    pending_join_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    @property
+    def has_consented(self) -> bool:
+        """True when the learner agreed to a consent text."""
+        return self.consent_version is not None
+
+
+class Conversation(Base):
+    """Where a user is in a flow. Lives in the database so a restart continues it."""
+
+    __tablename__ = "conversations"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    flow: Mapped[str | None] = mapped_column(String(32), default=None)
+    step: Mapped[str | None] = mapped_column(String(48), default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(default_factory=dict)
+    history: Mapped[list[Any]] = mapped_column(default_factory=list)
+    seq: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
+
+
+class ProcessedUpdate(Base):
+    """A Telegram update that was handled, so it is never handled twice."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    processed_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
+
+
+class OutboxMessage(Base):
+    """A message to send later or to another user. The one source of truth for sending.
+
+    `payload` holds an English source string (`message`) with its `params` and optional
+    `buttons` ([label, command] pairs); it is translated into the recipient's language when it
+    is sent, so a language change in between is respected.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    dedup_key: Mapped[str] = mapped_column(String(160), unique=True)
+    due_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+    id: Mapped[int] = mapped_column(primary_key=True, init=False)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    variant: Mapped[str | None] = mapped_column(String(32), default=None)
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(default_factory=utcnow)

@@ -1,0 +1,98 @@
+"""Repositories for users, conversations, processed updates and the outbox.
+
+Repositories read and write through the session; they never commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Conversation, OutboxMessage, ProcessedUpdate, User
+
+
+class UserRepository(Protocol):
+    async def get(self, user_id: int) -> User | None: ...
+    async def by_external(self, *, channel: str, external_id: str) -> User | None: ...
+    async def add(self, user: User) -> User: ...
+
+
+class ConversationRepository(Protocol):
+    async def get(self, user_id: int) -> Conversation | None: ...
+    async def add(self, conversation: Conversation) -> Conversation: ...
+
+
+class UpdateLog(Protocol):
+    async def seen(self, update_id: int) -> bool: ...
+    async def record(self, update_id: int, *, at: datetime) -> None: ...
+
+
+class OutboxRepository(Protocol):
+    async def add(self, message: OutboxMessage) -> OutboxMessage | None: ...
+    async def by_dedup_key(self, dedup_key: str) -> OutboxMessage | None: ...
+
+
+class SqlUserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: int) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def by_external(self, *, channel: str, external_id: str) -> User | None:
+        query = select(User).where(User.channel == channel, User.external_id == external_id)
+        return (await self.session.scalars(query)).one_or_none()
+
+    async def add(self, user: User) -> User:
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+
+class SqlConversationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: int) -> Conversation | None:
+        return await self.session.get(Conversation, user_id)
+
+    async def add(self, conversation: Conversation) -> Conversation:
+        self.session.add(conversation)
+        return conversation
+
+
+class SqlUpdateLog:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def seen(self, update_id: int) -> bool:
+        return await self.session.get(ProcessedUpdate, update_id) is not None
+
+    async def record(self, update_id: int, *, at: datetime) -> None:
+        self.session.add(ProcessedUpdate(update_id=update_id, processed_at=at))
+
+
+class SqlOutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, message: OutboxMessage) -> OutboxMessage | None:
+        """Adds a message unless one with the same dedup key exists; returns it or None."""
+        if await self.by_dedup_key(message.dedup_key) is not None:
+            return None
+        self.session.add(message)
+        return message
+
+    async def by_dedup_key(self, dedup_key: str) -> OutboxMessage | None:
+        query = select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key)
+        return (await self.session.scalars(query)).one_or_none()
+
+
+def payload(
+    message: str, /, *, buttons: list[list[str]] | None = None, **params: Any
+) -> dict[str, Any]:
+    """Builds an outbox payload: an English source string, its parameters and buttons."""
+    return {"message": message, "params": params, "buttons": buttons or []}

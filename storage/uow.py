@@ -1,0 +1,79 @@
+"""The unit of work: one per update or scheduled job. Only it commits."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol, Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.repositories import (
+    ConversationRepository,
+    OutboxRepository,
+    SqlConversationRepository,
+    SqlOutboxRepository,
+    SqlUpdateLog,
+    SqlUserRepository,
+    UpdateLog,
+    UserRepository,
+)
+
+
+class UnitOfWork(Protocol):
+    """What flows see of storage: repositories, and commit."""
+
+    users: UserRepository
+    conversations: ConversationRepository
+    updates: UpdateLog
+    outbox: OutboxRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class SqlUnitOfWork:
+    """A unit of work on one SQLAlchemy session; rolls back unless committed."""
+
+    session: AsyncSession
+    users: UserRepository
+    conversations: ConversationRepository
+    updates: UpdateLog
+    outbox: OutboxRepository
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    async def __aenter__(self) -> Self:
+        self.session = self._sessionmaker()
+        self.users = SqlUserRepository(self.session)
+        self.conversations = SqlConversationRepository(self.session)
+        self.updates = SqlUpdateLog(self.session)
+        self.outbox = SqlOutboxRepository(self.session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()

@@ -1,0 +1,81 @@
+"""`opstap chat` through a subprocess's stdin and stdout, per the terminal protocol."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.terminal import parse_line
+from flows.messages import Button
+
+
+def run_chat(tmp_path: Path, lines: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "OPSTAP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        "OPSTAP_DATA_DIR": str(tmp_path / "data"),
+    }
+    env.pop("OPSTAP_TELEGRAM_TOKEN", None)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "chat", *args],
+        input="".join(f"{line}\n" for line in lines),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+
+def messages(stdout: str) -> list[str]:
+    return [m.strip("\n") for m in stdout.split("\n--\n") if m.strip()]
+
+
+def test_onboarding_through_the_terminal(tmp_path: Path) -> None:
+    result = run_chat(tmp_path, ["1", "Ja, akkoord", "Samira"], "--user", "samira")
+    assert result.returncode == 0, result.stderr
+    shown = messages(result.stdout)
+    assert shown[0].splitlines()[-5:] == [
+        "  [1] Nederlands",
+        "  [2] Français",
+        "  [3] English",
+        "  [4] العربية",
+        "  [5] Türkçe",
+    ]
+    assert any(m.startswith("Welkom bij Opstap!") for m in shown)
+    assert "Leuk je te leren kennen, Samira!" in shown
+    assert result.stdout.endswith("--\n")
+
+
+def test_lang_option_and_resume_in_a_second_run(tmp_path: Path) -> None:
+    first = run_chat(tmp_path, [], "--user", "ali", "--lang", "tr")
+    assert first.returncode == 0, first.stderr
+    assert "Opstap'a hoş geldin!" in first.stdout
+    second = run_chat(tmp_path, ["Evet, kabul ediyorum", "Ali"], "--user", "ali")
+    assert second.returncode == 0, second.stderr
+    assert "Tanıştığımıza memnun oldum, Ali!" in second.stdout
+
+
+def test_files_commands_and_missing_files(tmp_path: Path) -> None:
+    voice = tmp_path / "note.ogg"
+    voice.write_bytes(b"OggS fake voice")
+    lines = ["3", "1", f"@voice {voice}", "@photo /no/such/file.jpg", "/help"]
+    result = run_chat(tmp_path, lines)
+    assert result.returncode == 0, result.stderr
+    shown = messages(result.stdout)
+    after_voice = shown[shown.index("What name should I call you?\n  [1] « Back") + 1]
+    assert after_voice == "Please type the name you want me to use."
+    assert "I cannot use this kind of message. Please send text, a voice note or a file." in shown
+    assert "This is what I can do for you:" in result.stdout
+
+
+def test_parse_line_chooses_buttons_by_number_or_label() -> None:
+    buttons = [Button("Yes", "3:yes"), Button("No", "3:no")]
+    assert parse_line("2\n", buttons).value == "3:no"
+    assert parse_line("Yes\n", buttons).value == "3:yes"
+    assert parse_line("3\n", buttons).kind == "text"
+    command = parse_line("/goal now\n", buttons)
+    assert (command.kind, command.command, command.text) == ("command", "goal", "now")
+    assert parse_line("@file /nope\n", []).kind == "unsupported"

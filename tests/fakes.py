@@ -1,0 +1,193 @@
+"""Test doubles: an in-memory unit of work, a clock you can move, and a chat driver."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from flows import Engine, Flow, FlowConfig, build_flows, default_flows
+from flows.messages import Button, Event, IncomingFile, Reply
+from storage.models import Conversation, OutboxMessage, User
+
+
+class FakeClock:
+    """A clock that stands still until moved."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime(2026, 3, 3, 9, 0, tzinfo=UTC)  # a Tuesday
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+class FakeUsers:
+    def __init__(self) -> None:
+        self.rows: dict[int, User] = {}
+        self._ids = itertools.count(1)
+
+    async def get(self, user_id: int) -> User | None:
+        return self.rows.get(user_id)
+
+    async def by_external(self, *, channel: str, external_id: str) -> User | None:
+        return next(
+            (
+                u
+                for u in self.rows.values()
+                if (u.channel, u.external_id) == (channel, external_id)
+            ),
+            None,
+        )
+
+    async def add(self, user: User) -> User:
+        user.id = next(self._ids)
+        self.rows[user.id] = user
+        return user
+
+
+class FakeConversations:
+    def __init__(self) -> None:
+        self.rows: dict[int, Conversation] = {}
+
+    async def get(self, user_id: int) -> Conversation | None:
+        return self.rows.get(user_id)
+
+    async def add(self, conversation: Conversation) -> Conversation:
+        self.rows[conversation.user_id] = conversation
+        return conversation
+
+
+class FakeUpdateLog:
+    def __init__(self) -> None:
+        self.seen_ids: dict[int, datetime] = {}
+
+    async def seen(self, update_id: int) -> bool:
+        return update_id in self.seen_ids
+
+    async def record(self, update_id: int, *, at: datetime) -> None:
+        self.seen_ids[update_id] = at
+
+
+class FakeOutbox:
+    def __init__(self) -> None:
+        self.rows: list[OutboxMessage] = []
+        self._ids = itertools.count(1)
+
+    async def add(self, message: OutboxMessage) -> OutboxMessage | None:
+        if await self.by_dedup_key(message.dedup_key) is not None:
+            return None
+        message.id = next(self._ids)
+        self.rows.append(message)
+        return message
+
+    async def by_dedup_key(self, dedup_key: str) -> OutboxMessage | None:
+        return next((m for m in self.rows if m.dedup_key == dedup_key), None)
+
+
+class FakeUnitOfWork:
+    """Keeps everything in memory; counts commits. One instance is shared by all events."""
+
+    def __init__(self) -> None:
+        self.users = FakeUsers()
+        self.conversations = FakeConversations()
+        self.updates = FakeUpdateLog()
+        self.outbox = FakeOutbox()
+        self.commits = 0
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def commit(self) -> None:
+        self.commits += 1
+
+    async def rollback(self) -> None:
+        return None
+
+
+def fake_engine(
+    tmp_path: Path,
+    *,
+    flows: Sequence[Flow] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    uow: FakeUnitOfWork | None = None,
+) -> tuple[Engine, FakeUnitOfWork]:
+    """An engine on the in-memory unit of work."""
+    unit = uow or FakeUnitOfWork()
+    engine = Engine(
+        uow_factory=lambda: unit,
+        flows=build_flows(flows if flows is not None else default_flows()),
+        config=FlowConfig(data_dir=tmp_path / "data"),
+        clock=clock or FakeClock(),
+    )
+    return engine, unit
+
+
+@dataclass
+class ChatDriver:
+    """Talks to an engine as one user and remembers the last buttons it saw."""
+
+    engine: Engine
+    user: str = "learner-1"
+    channel: str = "test"
+    language: str | None = None
+    last: list[Reply] = field(default_factory=list)
+
+    async def send(self, event: Event) -> list[Reply]:
+        self.last = await self.engine.handle(
+            channel=self.channel, external_id=self.user, event=event, language=self.language
+        )
+        return self.last
+
+    async def command(self, command: str, args: str = "") -> list[Reply]:
+        return await self.send(Event(kind="command", command=command, text=args))
+
+    async def text(self, text: str) -> list[Reply]:
+        return await self.send(Event(kind="text", text=text))
+
+    async def file(self, kind: Any, content: bytes, **details: Any) -> list[Reply]:
+        async def read() -> bytes:
+            return content
+
+        incoming = IncomingFile(kind=kind, read=read, size=len(content), **details)
+        return await self.send(Event(kind=kind, file=incoming))
+
+    def button(self, label: str) -> Button:
+        """The button with this label (or containing it) in the last replies."""
+        buttons = [b for r in self.last for b in r.flat_buttons]
+        for button in buttons:
+            if button.label == label:
+                return button
+        matches = [b for b in buttons if label in b.label]
+        if len(matches) != 1:
+            raise AssertionError(f"no single button {label!r} in {[b.label for b in buttons]}")
+        return matches[0]
+
+    async def press(self, label: str) -> list[Reply]:
+        return await self.send(Event(kind="button", value=self.button(label).data))
+
+    async def press_data(self, data: str) -> list[Reply]:
+        return await self.send(Event(kind="button", value=data))
+
+    @property
+    def texts(self) -> list[str]:
+        return [reply.text for reply in self.last]
+
+    @property
+    def said(self) -> str:
+        return "\n".join(self.texts)
