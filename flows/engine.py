@@ -12,6 +12,7 @@ button of an earlier question is recognised as stale and never acted upon. Butto
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from flows.messages import (
     Reply,
 )
 from storage.files import FileStore
-from storage.models import Conversation, OutboxMessage, User
+from storage.models import Conversation, OutboxMessage, Signal, User
 from storage.repositories import payload
 from storage.uow import UnitOfWork
 
@@ -252,6 +253,13 @@ class Context:
             return
         await flow.ask(self, step)
 
+    # -- records ------------------------------------------------------------------------
+    async def signal(self, kind: str, **details: Any) -> None:
+        """Records a signal about this user (see flows/signals.py) at the current time."""
+        await self.uow.signals.add(
+            Signal(user_id=self.user.id, kind=kind, at=self.now, details=details)
+        )
+
     # -- reaching others ----------------------------------------------------------------
     async def notify(
         self,
@@ -365,8 +373,11 @@ class Engine:
             conversation = await uow.conversations.get(user.id)
             if conversation is None:
                 conversation = await uow.conversations.add(Conversation(user_id=user.id))
+            before = _snapshot(conversation)
             ctx = Context(engine=self, uow=uow, user=user, conversation=conversation, now=now)
             await self.dispatch(ctx, event)
+            if _snapshot(conversation) != before:
+                await uow.conversations.save(conversation)
             await uow.commit()
         return ctx.replies
 
@@ -467,6 +478,14 @@ class Engine:
         ]
         rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
         ctx.say(ctx._("What would you like to do?"), buttons=rows)
+
+
+def _snapshot(conversation: Conversation) -> str:
+    """The conversation state as text, to notice in-place changes of its JSON fields."""
+    state = [conversation.flow, conversation.step, conversation.seq]
+    return json.dumps(
+        [state, conversation.data, conversation.history], sort_keys=True, default=str
+    )
 
 
 def build_flows(flows: Iterable[Flow]) -> dict[str, Flow]:

@@ -9,12 +9,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.repositories import (
     ConversationRepository,
+    FeedbackRepository,
+    GroupRepository,
+    MembershipRepository,
     OutboxRepository,
+    PreferencesRepository,
+    SignalRepository,
     SqlConversationRepository,
+    SqlFeedbackRepository,
+    SqlGroupRepository,
+    SqlMembershipRepository,
     SqlOutboxRepository,
+    SqlPreferencesRepository,
+    SqlSignalRepository,
     SqlUpdateLog,
+    SqlUploadRepository,
     SqlUserRepository,
     UpdateLog,
+    UploadRepository,
     UserRepository,
 )
 
@@ -26,6 +38,12 @@ class UnitOfWork(Protocol):
     conversations: ConversationRepository
     updates: UpdateLog
     outbox: OutboxRepository
+    groups: GroupRepository
+    memberships: MembershipRepository
+    preferences: PreferencesRepository
+    uploads: UploadRepository
+    signals: SignalRepository
+    feedback: FeedbackRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -49,6 +67,12 @@ class SqlUnitOfWork:
     conversations: ConversationRepository
     updates: UpdateLog
     outbox: OutboxRepository
+    groups: GroupRepository
+    memberships: MembershipRepository
+    preferences: PreferencesRepository
+    uploads: UploadRepository
+    signals: SignalRepository
+    feedback: FeedbackRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -59,6 +83,12 @@ class SqlUnitOfWork:
         self.conversations = SqlConversationRepository(self.session)
         self.updates = SqlUpdateLog(self.session)
         self.outbox = SqlOutboxRepository(self.session)
+        self.groups = SqlGroupRepository(self.session)
+        self.memberships = SqlMembershipRepository(self.session)
+        self.preferences = SqlPreferencesRepository(self.session)
+        self.uploads = SqlUploadRepository(self.session)
+        self.signals = SqlSignalRepository(self.session)
+        self.feedback = SqlFeedbackRepository(self.session)
         return self
 
     async def __aexit__(

@@ -12,7 +12,17 @@ from typing import Any, Self
 
 from flows import Engine, Flow, FlowConfig, build_flows, default_flows
 from flows.messages import Button, Event, IncomingFile, Reply
-from storage.models import Conversation, OutboxMessage, User
+from storage.models import (
+    Conversation,
+    Feedback,
+    Group,
+    Membership,
+    OutboxMessage,
+    Preferences,
+    Signal,
+    Upload,
+    User,
+)
 
 
 class FakeClock:
@@ -64,6 +74,9 @@ class FakeConversations:
         self.rows[conversation.user_id] = conversation
         return conversation
 
+    async def save(self, conversation: Conversation) -> None:
+        self.rows[conversation.user_id] = conversation
+
 
 class FakeUpdateLog:
     def __init__(self) -> None:
@@ -92,6 +105,98 @@ class FakeOutbox:
         return next((m for m in self.rows if m.dedup_key == dedup_key), None)
 
 
+class FakeTable:
+    """Rows of one model in a list, with generated ids; the base of the simple fakes."""
+
+    def __init__(self) -> None:
+        self.rows: list[Any] = []
+        self._ids = itertools.count(1)
+
+    def _store(self, row: Any) -> Any:
+        if hasattr(row, "id") and "id" not in row.__dict__:
+            row.id = next(self._ids)
+        self.rows.append(row)
+        return row
+
+    def where(self, **conditions: Any) -> list[Any]:
+        return [r for r in self.rows if all(getattr(r, k) == v for k, v in conditions.items())]
+
+
+class FakeGroups(FakeTable):
+    async def add(self, group: Group) -> Group:
+        return self._store(group)
+
+    async def get(self, group_id: int) -> Group | None:
+        return next(iter(self.where(id=group_id)), None)
+
+    async def by_join_code(self, join_code: str) -> Group | None:
+        return next(iter(self.where(join_code=join_code)), None)
+
+    async def of_coach(self, coach_id: int) -> list[Group]:
+        return self.where(coach_id=coach_id)
+
+
+class FakeMemberships(FakeTable):
+    def __init__(self, groups: FakeGroups) -> None:
+        super().__init__()
+        self.groups = groups
+
+    async def add(self, membership: Membership) -> Membership:
+        return self._store(membership)
+
+    async def active_for(self, learner_id: int) -> Membership | None:
+        return next(iter(self.where(learner_id=learner_id, left_at=None)), None)
+
+    async def active_in(self, group_id: int) -> list[Membership]:
+        return self.where(group_id=group_id, left_at=None)
+
+    async def coach_id_for(self, learner_id: int) -> int | None:
+        membership = await self.active_for(learner_id)
+        group = await self.groups.get(membership.group_id) if membership else None
+        return group.coach_id if group else None
+
+
+class FakePreferences(FakeTable):
+    async def get(self, user_id: int) -> Preferences | None:
+        return next(iter(self.where(user_id=user_id)), None)
+
+    async def add(self, preferences: Preferences) -> Preferences:
+        return self._store(preferences)
+
+
+class FakeUploads(FakeTable):
+    async def add(self, upload: Upload) -> Upload:
+        return self._store(upload)
+
+    async def get(self, upload_id: int) -> Upload | None:
+        return next(iter(self.where(id=upload_id)), None)
+
+    async def by_hash(self, *, owner_id: int, sha256: str) -> Upload | None:
+        return next(iter(self.where(owner_id=owner_id, sha256=sha256)), None)
+
+    async def of_owner(self, owner_id: int) -> list[Upload]:
+        return self.where(owner_id=owner_id)
+
+
+class FakeSignals(FakeTable):
+    async def add(self, signal: Signal) -> Signal:
+        return self._store(signal)
+
+    async def of_user(self, user_id: int, *, since: datetime | None = None) -> list[Signal]:
+        return [s for s in self.where(user_id=user_id) if since is None or s.at >= since]
+
+
+class FakeFeedback(FakeTable):
+    async def add(self, feedback: Feedback) -> Feedback:
+        return self._store(feedback)
+
+    async def for_item(self, *, item_type: str, item_id: int) -> list[Feedback]:
+        return self.where(item_type=item_type, item_id=item_id)
+
+    async def unseen_for(self, learner_id: int) -> list[Feedback]:
+        return self.where(learner_id=learner_id, seen_at=None)
+
+
 class FakeUnitOfWork:
     """Keeps everything in memory; counts commits. One instance is shared by all events."""
 
@@ -100,6 +205,12 @@ class FakeUnitOfWork:
         self.conversations = FakeConversations()
         self.updates = FakeUpdateLog()
         self.outbox = FakeOutbox()
+        self.groups = FakeGroups()
+        self.memberships = FakeMemberships(self.groups)
+        self.preferences = FakePreferences()
+        self.uploads = FakeUploads()
+        self.signals = FakeSignals()
+        self.feedback = FakeFeedback()
         self.commits = 0
 
     async def __aenter__(self) -> Self:

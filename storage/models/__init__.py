@@ -2,12 +2,26 @@
 
 from storage.models.base import Base, utcnow
 from storage.models.core import Conversation, OutboxMessage, ProcessedUpdate, User
+from storage.models.programme import (
+    Feedback,
+    Group,
+    Membership,
+    Preferences,
+    Signal,
+    Upload,
+)
 
 __all__ = [
     "Base",
     "Conversation",
+    "Feedback",
+    "Group",
+    "Membership",
     "OutboxMessage",
+    "Preferences",
     "ProcessedUpdate",
+    "Signal",
+    "Upload",
     "User",
     "utcnow",
 ]

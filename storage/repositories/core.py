@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 
 from storage.models import Conversation, OutboxMessage, ProcessedUpdate, User
 
@@ -23,6 +24,7 @@ class UserRepository(Protocol):
 class ConversationRepository(Protocol):
     async def get(self, user_id: int) -> Conversation | None: ...
     async def add(self, conversation: Conversation) -> Conversation: ...
+    async def save(self, conversation: Conversation) -> None: ...
 
 
 class UpdateLog(Protocol):
@@ -62,6 +64,11 @@ class SqlConversationRepository:
     async def add(self, conversation: Conversation) -> Conversation:
         self.session.add(conversation)
         return conversation
+
+    async def save(self, conversation: Conversation) -> None:
+        """Marks the JSON state as changed, which in-place edits do not do by themselves."""
+        flag_modified(conversation, "data")
+        flag_modified(conversation, "history")
 
 
 class SqlUpdateLog:

@@ -139,3 +139,35 @@ async def test_errors_are_logged_and_the_user_told_kindly(
         sent = await bot.say(3, "hello")
     assert "What you saved is safe." in sent[-1].text
     assert any(r.exc_info for r in caplog.records)
+
+
+async def test_in_place_changes_of_flow_data_are_stored(runtime: Runtime) -> None:
+    from flows.engine import Context, Flow
+    from flows.messages import Event
+
+    class Counter(Flow):
+        name = "counter"
+        commands = {"count": "count"}  # noqa: RUF012
+
+        async def start(self, ctx: Context, command: str, args: str) -> None:
+            await ctx.begin(self, "step", data={"seen": []})
+
+        async def ask_step(self, ctx: Context) -> None:
+            ctx.say(str(ctx.data["seen"]))
+
+        async def on_step(self, ctx: Context, event: Event) -> None:
+            ctx.data["seen"].append(event.text)  # in place, on purpose
+            await ctx.repeat()
+
+    runtime.engine.flows["counter"] = Counter()
+    runtime.engine.commands["count"] = runtime.engine.flows["counter"]
+    send = runtime.engine.handle
+    from storage.models import User as U
+
+    async with runtime.sessionmaker() as session:
+        session.add(U(channel="t", external_id="1", language="en", consent_version=1))
+        await session.commit()
+    await send(channel="t", external_id="1", event=Event(kind="command", command="count"))
+    await send(channel="t", external_id="1", event=Event(kind="text", text="a"))
+    replies = await send(channel="t", external_id="1", event=Event(kind="text", text="b"))
+    assert replies[-1].text == "['a', 'b']"

@@ -1,0 +1,100 @@
+"""Keeping the files users send: size check, type from the content (not the name), a
+generated name in the file store, SHA-256, and duplicates noticed."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import filetype  # type: ignore[import-untyped]
+
+from flows.engine import Context
+from flows.messages import MAX_FILE_BYTES, IncomingFile
+from storage.models import Upload
+
+#: What Opstap keeps, by detected MIME type, with the suffix used in the file store.
+ACCEPTED: Mapping[str, str] = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/heic": ".heic",
+    "application/pdf": ".pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.oasis.opendocument.text": ".odt",
+    "audio/ogg": ".ogg",
+    "audio/mpeg": ".mp3",
+    "audio/mp4": ".m4a",
+    "audio/x-wav": ".wav",
+    "video/mp4": ".mp4",
+    "video/quicktime": ".mov",
+    "video/webm": ".webm",
+}
+VOICE_TYPES = frozenset({"audio/ogg", "audio/mpeg", "audio/mp4", "audio/x-wav"})
+
+
+class UploadRejected(Exception):
+    """A file that cannot be kept; `reason` is `too_big`, `type` or `storage`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def detect_type(data: bytes) -> str | None:
+    """The MIME type read from the file's content, or None when it is not recognised."""
+    kind = filetype.guess(data[:8192] if len(data) > 8192 else data)
+    if kind is None:
+        return None
+    mime = str(kind.mime)
+    return {"audio/m4a": "audio/mp4", "application/zip": None}.get(mime, mime)
+
+
+async def store_upload(
+    ctx: Context, file: IncomingFile, *, accept: Mapping[str, str] = ACCEPTED
+) -> tuple[Upload, bool]:
+    """Fetches and keeps a file; returns the upload and whether it was sent before.
+
+    Raises UploadRejected when it is too big, of a type not in `accept`, or cannot be written.
+    """
+    if file.size is not None and file.size > MAX_FILE_BYTES:
+        raise UploadRejected("too_big")
+    data = await file.read()
+    if len(data) > MAX_FILE_BYTES:
+        raise UploadRejected("too_big")
+    mime = detect_type(data)
+    if mime is None or mime not in accept:
+        raise UploadRejected("type")
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = await ctx.uow.uploads.by_hash(owner_id=ctx.user.id, sha256=sha256)
+    if existing is not None:
+        return existing, True
+    try:
+        stored = ctx.files.save(data, folder=f"uploads/u{ctx.user.id}", suffix=accept[mime])
+    except OSError as error:
+        raise UploadRejected("storage") from error
+    upload = await ctx.uow.uploads.add(
+        Upload(
+            owner_id=ctx.user.id,
+            kind=file.kind,
+            relpath=stored.relpath,
+            sha256=stored.sha256,
+            size=stored.size,
+            mime_type=mime,
+            duration=file.duration,
+        )
+    )
+    return upload, False
+
+
+def rejection_text(ctx: Context, error: UploadRejected) -> str:
+    """A kind, localized sentence saying why a file was not kept."""
+    if error.reason == "too_big":
+        return ctx._("That file is too big. I can take files up to {size} MB.", size=20)
+    if error.reason == "storage":
+        return ctx._(
+            "I could not save that file right now. Nothing was stored. Please try again later."
+        )
+    return ctx._(
+        "I cannot keep this type of file. Please send a photo, a PDF, a Word or ODT document, "
+        "a voice note or a video."
+    )

@@ -1,0 +1,115 @@
+"""The shared flow helpers: uploads, charts, the competence framework, signals."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from flows.charts import bar_chart
+from flows.competences import LEVELS, framework
+from flows.engine import Context
+from flows.i18n import LANGUAGES
+from flows.messages import IncomingFile
+from flows.uploads import UploadRejected, detect_type, store_upload
+from storage.models import Conversation, User
+from tests.fakes import FakeUnitOfWork, fake_engine
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
+    b"\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
+    b"\x00\x00IEND\xaeB`\x82"
+)
+
+
+async def context(tmp_path: Path) -> tuple[Context, FakeUnitOfWork]:
+    engine, uow = fake_engine(tmp_path)
+    user = await uow.users.add(User(channel="test", external_id="1", language="en"))
+    conversation = await uow.conversations.add(Conversation(user_id=user.id))
+    ctx = Context(engine=engine, uow=uow, user=user, conversation=conversation, now=engine.clock())
+    return ctx, uow
+
+
+def incoming(data: bytes, kind: str = "photo", name: str | None = None) -> IncomingFile:
+    async def read() -> bytes:
+        return data
+
+    return IncomingFile(kind=kind, read=read, size=len(data), file_name=name)  # type: ignore[arg-type]
+
+
+async def test_upload_is_stored_under_a_generated_name_with_its_hash(tmp_path: Path) -> None:
+    ctx, uow = await context(tmp_path)
+    upload, duplicate = await store_upload(ctx, incoming(PNG, name="../../evil.exe"))
+    assert not duplicate
+    assert upload.mime_type == "image/png" and upload.relpath.endswith(".png")
+    assert "evil" not in upload.relpath
+    assert ctx.files.path(upload.relpath).read_bytes() == PNG
+    again, duplicate = await store_upload(ctx, incoming(PNG))
+    assert duplicate and again.id == upload.id
+    assert len(uow.uploads.rows) == 1
+
+
+async def test_a_file_whose_name_lies_about_its_type_is_refused(tmp_path: Path) -> None:
+    ctx, uow = await context(tmp_path)
+    with pytest.raises(UploadRejected) as caught:
+        await store_upload(ctx, incoming(b"MZ\x90\x00 not a pdf", kind="document", name="cv.pdf"))
+    assert caught.value.reason == "type"
+    assert uow.uploads.rows == []
+
+
+async def test_too_big_files_are_refused_before_download(tmp_path: Path) -> None:
+    ctx, _ = await context(tmp_path)
+
+    async def never() -> bytes:
+        raise AssertionError("downloaded")
+
+    huge = IncomingFile(kind="video", read=never, size=21 * 1024 * 1024)
+    with pytest.raises(UploadRejected) as caught:
+        await store_upload(ctx, huge)
+    assert caught.value.reason == "too_big"
+
+
+def test_detect_type_reads_content() -> None:
+    assert detect_type(PNG) == "image/png"
+    assert detect_type(b"%PDF-1.7\n...") == "application/pdf"
+    assert detect_type(b"OggS\x00\x02" + b"\x00" * 40) == "audio/ogg"
+    assert detect_type(b"hello") is None
+
+
+def test_bar_chart_is_a_png_with_one_bar_per_value() -> None:
+    png = bar_chart([("1", 2), ("2", 0), ("3", 4)], maximum=4, title="Themes")
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.height > 100
+
+
+def test_framework_has_six_themes_in_every_language() -> None:
+    themes = framework().themes
+    assert [t.id for t in themes] == [
+        "social_map",
+        "guiding",
+        "collaboration",
+        "communication",
+        "reflection",
+        "planning",
+    ]
+    assert framework().levels == LEVELS
+    assert sum(len(t.competences) for t in themes) == 32
+    for theme in themes:
+        for language in LANGUAGES:
+            assert theme.name.get(language) and len(theme.short.get(language)) <= 20
+        assert all(c.theme_id == theme.id for c in theme.competences)
+    assert framework().theme("planning").name.get("nl") == "Planning en organisatie"
+    assert framework().number("communication") == 4
+
+
+async def test_signal_is_recorded_at_the_current_time(tmp_path: Path) -> None:
+    ctx, uow = await context(tmp_path)
+    await ctx.signal("checkin_no_time", week="2026-W10")
+    (signal,) = uow.signals.rows
+    assert (signal.kind, signal.at, signal.details) == (
+        "checkin_no_time",
+        ctx.now,
+        {"week": "2026-W10"},
+    )
