@@ -14,7 +14,7 @@ REFLECTION_SAVED = "reflection_saved"
 EVIDENCE_ADDED = "evidence_added"
 SESSION_PRESENT = "session_present"
 SESSION_ABSENT = "session_absent"
-BARRIER = "barrier"  # details: {"barrier": "<option id from the intake>"}
+BARRIER = "barrier"  # details: {"barrier": one of BARRIERS}
 BLOCKED_BOT = "blocked_bot"
 NUDGE_SENT = "nudge_sent"
 INACTIVE = "inactive"  # details: {"days": 14}
@@ -22,3 +22,20 @@ COACH_CONTACT = "coach_contact"  # details: {"how": "called" | "met" | "message"
 PAUSED = "paused"
 RESUMED = "resumed"
 LEFT = "left"  # details: {"reason": "<reason id>"}
+
+#: Barrier ids the intake records (as BARRIER signals) and the coach's risk view names.
+BARRIERS = (
+    "time",  # little time
+    "shifts",  # works shifts or irregular hours
+    "work_family",  # work and family are hard to combine
+    "distance",  # the place is far away
+    "no_support_home",  # no support at home
+    "no_support_employer",  # no support from the employer
+    "cost",  # the cost
+    "admission",  # admission rules, diplomas
+    "language",  # Dutch is hard
+    "health",  # health
+    "fear",  # afraid it will be too hard, of failing
+    "school_memories",  # bad memories of school
+    "digital",  # computers and apps are hard
+)

@@ -14,6 +14,7 @@ from storage.repositories import (
     MembershipRepository,
     OutboxRepository,
     PreferencesRepository,
+    ReflectionRepository,
     SignalRepository,
     SqlConversationRepository,
     SqlFeedbackRepository,
@@ -21,10 +22,13 @@ from storage.repositories import (
     SqlMembershipRepository,
     SqlOutboxRepository,
     SqlPreferencesRepository,
+    SqlReflectionRepository,
     SqlSignalRepository,
+    SqlThemeLevelRepository,
     SqlUpdateLog,
     SqlUploadRepository,
     SqlUserRepository,
+    ThemeLevelRepository,
     UpdateLog,
     UploadRepository,
     UserRepository,
@@ -44,6 +48,8 @@ class UnitOfWork(Protocol):
     uploads: UploadRepository
     signals: SignalRepository
     feedback: FeedbackRepository
+    theme_levels: ThemeLevelRepository
+    reflections: ReflectionRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -73,6 +79,8 @@ class SqlUnitOfWork:
     uploads: UploadRepository
     signals: SignalRepository
     feedback: FeedbackRepository
+    theme_levels: ThemeLevelRepository
+    reflections: ReflectionRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -89,6 +97,8 @@ class SqlUnitOfWork:
         self.uploads = SqlUploadRepository(self.session)
         self.signals = SqlSignalRepository(self.session)
         self.feedback = SqlFeedbackRepository(self.session)
+        self.theme_levels = SqlThemeLevelRepository(self.session)
+        self.reflections = SqlReflectionRepository(self.session)
         return self
 
     async def __aexit__(

@@ -19,7 +19,9 @@ from storage.models import (
     Membership,
     OutboxMessage,
     Preferences,
+    Reflection,
     Signal,
+    ThemeLevel,
     Upload,
     User,
 )
@@ -197,6 +199,46 @@ class FakeFeedback(FakeTable):
         return self.where(learner_id=learner_id, seen_at=None)
 
 
+class FakeThemeLevels(FakeTable):
+    async def of_user(self, user_id: int) -> list[ThemeLevel]:
+        return self.where(user_id=user_id)
+
+    async def put(self, level: ThemeLevel) -> ThemeLevel:
+        self.rows = [
+            r for r in self.rows if (r.user_id, r.theme_id) != (level.user_id, level.theme_id)
+        ]
+        self.rows.append(level)
+        return level
+
+
+class FakeReflections(FakeTable):
+    async def add(self, reflection: Reflection) -> Reflection:
+        return self._store(reflection)
+
+    async def get(self, reflection_id: int) -> Reflection | None:
+        return next(iter(self.where(id=reflection_id)), None)
+
+    async def draft_of(self, learner_id: int) -> Reflection | None:
+        drafts = self.where(learner_id=learner_id, status="draft")
+        return drafts[-1] if drafts else None
+
+    async def done_of(
+        self, learner_id: int, *, offset: int = 0, limit: int | None = None
+    ) -> list[Reflection]:
+        done = sorted(
+            self.where(learner_id=learner_id, status="done"),
+            key=lambda r: (r.created_at, r.id),
+            reverse=True,
+        )
+        return done[offset : None if limit is None else offset + limit]
+
+    async def count_done(self, learner_id: int) -> int:
+        return len(self.where(learner_id=learner_id, status="done"))
+
+    async def delete(self, reflection: Reflection) -> None:
+        self.rows.remove(reflection)
+
+
 class FakeUnitOfWork:
     """Keeps everything in memory; counts commits. One instance is shared by all events."""
 
@@ -211,6 +253,8 @@ class FakeUnitOfWork:
         self.uploads = FakeUploads()
         self.signals = FakeSignals()
         self.feedback = FakeFeedback()
+        self.theme_levels = FakeThemeLevels()
+        self.reflections = FakeReflections()
         self.commits = 0
 
     async def __aenter__(self) -> Self:

@@ -2,6 +2,7 @@
 
 from storage.models.base import Base, utcnow
 from storage.models.core import Conversation, OutboxMessage, ProcessedUpdate, User
+from storage.models.learning import Reflection, ThemeLevel
 from storage.models.programme import (
     Feedback,
     Group,
@@ -20,7 +21,9 @@ __all__ = [
     "OutboxMessage",
     "Preferences",
     "ProcessedUpdate",
+    "Reflection",
     "Signal",
+    "ThemeLevel",
     "Upload",
     "User",
     "utcnow",

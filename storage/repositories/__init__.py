@@ -11,6 +11,12 @@ from storage.repositories.core import (
     UserRepository,
     payload,
 )
+from storage.repositories.learning import (
+    ReflectionRepository,
+    SqlReflectionRepository,
+    SqlThemeLevelRepository,
+    ThemeLevelRepository,
+)
 from storage.repositories.programme import (
     FeedbackRepository,
     GroupRepository,
@@ -33,6 +39,7 @@ __all__ = [
     "MembershipRepository",
     "OutboxRepository",
     "PreferencesRepository",
+    "ReflectionRepository",
     "SignalRepository",
     "SqlConversationRepository",
     "SqlFeedbackRepository",
@@ -40,10 +47,13 @@ __all__ = [
     "SqlMembershipRepository",
     "SqlOutboxRepository",
     "SqlPreferencesRepository",
+    "SqlReflectionRepository",
     "SqlSignalRepository",
+    "SqlThemeLevelRepository",
     "SqlUpdateLog",
     "SqlUploadRepository",
     "SqlUserRepository",
+    "ThemeLevelRepository",
     "UpdateLog",
     "UploadRepository",
     "UserRepository",

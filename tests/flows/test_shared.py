@@ -113,3 +113,30 @@ async def test_signal_is_recorded_at_the_current_time(tmp_path: Path) -> None:
         ctx.now,
         {"week": "2026-W10"},
     )
+
+
+async def test_coach_sections_follow_what_the_learner_shares(tmp_path: Path) -> None:
+    from flows import coachview
+    from storage.models import Membership
+
+    ctx, _ = await context(tmp_path)
+
+    async def goals(ctx: Context, learner: User) -> coachview.Section:
+        return coachview.Section(title="Goals", lines=["one"], share="goals")
+
+    async def profile(ctx: Context, learner: User) -> coachview.Section:
+        return coachview.Section(title="Profile", lines=["p"])
+
+    saved = list(coachview._PROVIDERS)
+    try:
+        coachview.section(order=20)(goals)
+        coachview.section(order=10)(profile)
+        member = Membership(group_id=1, learner_id=ctx.user.id, share_goals=False)
+        titles = [s.title for s in await coachview.sections_for(ctx, ctx.user, member)]
+        assert titles == ["Profile"]
+        member.share_goals = True
+        titles = [s.title for s in await coachview.sections_for(ctx, ctx.user, member)]
+        assert titles == ["Profile", "Goals"]
+        assert await coachview.sections_for(ctx, ctx.user, None) == []
+    finally:
+        coachview._PROVIDERS[:] = saved
