@@ -49,5 +49,9 @@ migration: setup  ## new Alembic revision from the models: make migration m="wha
 	OPSTAP_DATABASE_URL=sqlite+aiosqlite:///$$db $(BIN)/alembic upgrade head && \
 	OPSTAP_DATABASE_URL=sqlite+aiosqlite:///$$db $(BIN)/alembic revision --autogenerate -m "$(m)"
 
+SCALE ?= full
+bench: setup  ## run the benchmarks (SCALE=tiny for a quick smoke run); see BENCHMARKS.md
+	$(BIN)/python -m bench.run --scale $(SCALE)$(if $(filter tiny,$(SCALE)), --json /tmp/opstap-bench-tiny.json,)
+
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,58 @@
+"""`make bench`: runs every benchmark, prints one table, writes one JSON file.
+
+python -m bench.run                 # the full run (under 10 minutes on 2 cores)
+python -m bench.run --scale tiny    # a smoke test, as in CI: figures are not judged
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import memory, update_cost
+from bench.common import Figure, table
+
+SCALES = {
+    "tiny": {"learners": 2, "memory_learners": 50},
+    "full": {"learners": 150, "memory_learners": 10_000},
+}
+
+
+async def run_all(scale: str) -> list[Figure]:
+    sizes = SCALES[scale]
+    figures: list[Figure] = []
+    figures += await update_cost.run(learners=sizes["learners"])
+    figures += await memory.run(learners=sizes["memory_learners"])
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__)
+    parser.add_argument("--scale", choices=sorted(SCALES), default="full")
+    parser.add_argument("--json", type=Path, default=Path("bench/results.json"))
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    figures = asyncio.run(run_all(args.scale))
+    elapsed = time.perf_counter() - started
+    print(table(figures))
+    print(f"\n{args.scale} run in {elapsed:.0f} s on {platform.processor() or platform.machine()}")
+    report = {
+        "scale": args.scale,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
+        "seconds": round(elapsed, 1),
+        "figures": [f.as_dict() for f in figures],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Update cost: a learner's week through the full Opstap stack against a bare
+python-telegram-bot echo bot, both on the same in-process fake Bot API transport, interleaved.
+
+The simulated learner answers whatever Opstap asks: it presses the first button (or, when the
+same question comes back, the last one, which is usually "done" or "skip") and types a
+sentence when there are no buttons, through onboarding and each command of the week.
+
+Opstap runs with python-telegram-bot's AIORateLimiter in the path but its limits lifted: the
+limiter's deliberate pacing at Telegram's 30 messages per second is policy, not cost (the
+dispatcher benchmark measures the sustained rate against the limit).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from telegram import Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bench.common import Figure, mean, percentile
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.telegram import build_application
+from tests.conftest import reset_schema
+from tests.fake_telegram import API_URL, FILE_URL, TOKEN, FakeTelegram, fake_request
+
+WEEK = ["/start", "/goal", "/checkin", "/reflect", "/evidence", "/portfolio", "/help"]
+ANSWER = "Ik heb vandaag het teamoverleg geleid en iedereen kwam aan het woord."
+MAX_STEPS = 30
+
+
+class Learner:
+    """Answers what the bot asks, from the calls the fake Bot API recorded."""
+
+    def __init__(self, user_id: int, telegram: FakeTelegram) -> None:
+        self.user_id = user_id
+        self.telegram = telegram
+        self.last_text = ""
+
+    def next_update(self, sent: list[Any]) -> dict[str, Any] | None:
+        """The learner's answer to what was just sent, or None when the menu is back."""
+        if not sent:
+            return None
+        last = sent[-1]
+        buttons = [b for b in last.buttons if not b["callback_data"].startswith("/")]
+        buttons = [b for b in buttons if not b["callback_data"].endswith(":<")]
+        if not buttons:
+            if last.buttons:  # only command buttons: the main menu
+                return None
+            return self.telegram.text(self.user_id, ANSWER)
+        repeated = last.text == self.last_text
+        self.last_text = last.text
+        choice = buttons[-1] if repeated else buttons[0]
+        return self.telegram.press(self.user_id, choice["callback_data"])
+
+
+async def _echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(update.effective_message.text or "")
+
+
+def echo_application(telegram: FakeTelegram) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The bare echo bot of python-telegram-bot's examples."""
+    app = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(API_URL)
+        .request(fake_request(telegram))
+        .get_updates_request(fake_request(telegram))
+        .build()
+    )
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, _echo))
+    return app
+
+
+async def run(*, learners: int) -> list[Figure]:
+    """Feeds every learner's week to Opstap and as many text updates to the echo bot."""
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+        await reset_schema(url)
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            telegram_token=TOKEN,  # type: ignore[arg-type]
+            telegram_api_url=API_URL,
+            telegram_file_url=FILE_URL,
+            database_url=url,
+            data_dir=Path(folder) / "data",
+        )
+        opstap_api, echo_api = FakeTelegram(), FakeTelegram()
+        runtime = Runtime.create(settings)
+        opstap = build_application(
+            runtime,
+            request=fake_request(opstap_api),
+            get_updates_request=fake_request(opstap_api),
+            rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0),
+        )
+        echo = echo_application(echo_api)
+        opstap_times: list[float] = []
+        echo_times: list[float] = []
+        async with opstap, echo:
+            for index in range(learners):
+                learner = Learner(10_000 + index, opstap_api)
+                for command in WEEK:
+                    update: dict[str, Any] | None = opstap_api.text(learner.user_id, command)
+                    steps = 0
+                    while update is not None and steps < MAX_STEPS:
+                        steps += 1
+                        before = len(opstap_api.calls)
+                        opstap_update = Update.de_json(update, opstap.bot)
+                        echo_update = Update.de_json(
+                            echo_api.text(learner.user_id, ANSWER), echo.bot
+                        )
+                        start = time.perf_counter()
+                        await echo.process_update(echo_update)
+                        middle = time.perf_counter()
+                        await opstap.process_update(opstap_update)
+                        end = time.perf_counter()
+                        echo_times.append(middle - start)
+                        opstap_times.append(end - middle)
+                        update = learner.next_update(opstap_api.sent(before))
+        await runtime.close()
+    warm = min(20, len(opstap_times) // 10)
+    opstap_times, echo_times = opstap_times[warm:], echo_times[warm:]
+    ratio = mean(opstap_times) / mean(echo_times)
+    name = "update cost"
+    return [
+        Figure(name, "updates", len(opstap_times), ""),
+        Figure(name, "opstap updates/s", 1 / mean(opstap_times), "/s", better="none"),
+        Figure(name, "echo updates/s", 1 / mean(echo_times), "/s", better="none"),
+        Figure(name, "opstap p50", 1000 * percentile(opstap_times, 0.5), "ms", better="none"),
+        Figure(name, "opstap p95", 1000 * percentile(opstap_times, 0.95), "ms", better="none"),
+        Figure(name, "echo p50", 1000 * percentile(echo_times, 0.5), "ms", better="none"),
+        Figure(name, "echo p95", 1000 * percentile(echo_times, 0.95), "ms", better="none"),
+        Figure(name, "cost ratio opstap/echo", ratio, "x", target=1.5),
+    ]
