@@ -80,6 +80,10 @@ class Translator:
         """True for right-to-left languages."""
         return self.language in RTL_LANGUAGES
 
+    def embed(self, text: str) -> str:
+        """Isolates Latin text (a command, a name) set inside a right-to-left sentence."""
+        return isolate(text) if self.rtl else text
+
     def _param(self, value: object) -> str:
         text = value if isinstance(value, str) else self._format_value(value)
         return isolate(text) if self.rtl else text

@@ -193,7 +193,7 @@ class Help(Flow):
         """Lists the commands of the user's role with a short description each."""
         lines = [ctx._("This is what I can do for you:")]
         lines += [
-            f"/{name} - {ctx._(description)}"
+            f"{ctx.t.embed('/' + name)} - {ctx._(description)}"
             for name, description in ctx.engine.commands_for(ctx.user.role)
         ]
         lines.append(ctx._("Send /cancel to stop what you are doing. Nothing you saved is lost."))

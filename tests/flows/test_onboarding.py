@@ -177,3 +177,10 @@ async def test_terminal_language_preset_skips_language_question(tmp_path: Path) 
     chat = ChatDriver(engine, language="fr")
     await chat.command("start")
     assert "Bienvenue sur Opstap !" in chat.said
+
+
+async def test_help_in_arabic_keeps_right_to_left_lines(chat: ChatDriver) -> None:
+    await onboard(chat, language="العربية")
+    await chat.command("help")
+    line = next(x for x in chat.said.splitlines() if "language" in x)
+    assert line.startswith("\u2068/language\u2069 - ")
