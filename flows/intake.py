@@ -516,7 +516,8 @@ class Intake(QuestionnaireFlow):
 
     async def apply(self, ctx: Context, response: QuestionnaireResponse) -> None:
         """Stores the derived results: barrier signals, preferences; marks the intake done."""
-        before = set(response.results.get("barriers", []))
+        earlier = response if response.results else await latest_done(ctx, ctx.user.id, INTAKE)
+        before = set(earlier.results.get("barriers", [])) if earlier else set()
         results = intake_results(self.form, response.answers)
         response.results = results
         response.completed_at = response.completed_at or ctx.now
