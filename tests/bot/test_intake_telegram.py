@@ -6,7 +6,16 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.runtime import Runtime
-from storage.models import Preferences, QuestionnaireResponse, Signal, ThemeLevel, Upload
+from storage.models import (
+    Group,
+    OutboxMessage,
+    Preferences,
+    QuestionnaireResponse,
+    Signal,
+    ThemeLevel,
+    Upload,
+    User,
+)
 from tests.fake_telegram import FakeTelegram, running_bot
 
 SCALE_TR = ["Henüz değil", "Yardımla", "Kendi başıma", "Başkalarına öğretebilirim"]
@@ -75,3 +84,42 @@ async def test_intake_in_turkish_with_a_restart_toggles_voice_and_quick_scan(
         assert preferences.days_off == [5, 6]
         levels = (await session.scalars(select(ThemeLevel))).all()
         assert len(levels) == 6
+
+
+async def test_outreach_link_tells_the_coach_through_the_outbox(
+    runtime: Runtime, telegram: FakeTelegram
+) -> None:
+    async with runtime.sessionmaker() as session:
+        coach = User(channel="telegram", external_id="500", role="coach", language="fr")
+        session.add(coach)
+        await session.flush()
+        session.add(Group(name="Groupe B", coach_id=coach.id, join_code="XYZ9"))
+        await session.commit()
+    async with running_bot(runtime, telegram) as bot:
+        await bot.say(8, "/start intake_XYZ9")
+        await bot.press(8, "English")
+        await bot.press(8, "Yes, I agree")
+        sent = await bot.say(8, "Omar")
+        assert sent[-1].text == "(1/14) What fits you best?"
+        for answer in ("4", "8", "cleaner", "2", "1", "3", "1"):
+            await bot.say(8, answer)
+        await bot.press(8, "Get a diploma as fast as possible")
+        await bot.press(8, "Done")
+        await bot.press(8, "The cost")
+        await bot.press(8, "Done")
+        await bot.say(8, "4")
+        await bot.press(8, "Saturday")
+        await bot.press(8, "Done")
+        await bot.say(8, "2")
+        sent = await bot.say(8, "3")
+        assert any(c.text.startswith("The regular route suits you best") for c in sent)
+    async with runtime.sessionmaker() as session:
+        (message,) = (await session.scalars(select(OutboxMessage))).all()
+    assert (message.user_id, message.kind) == (coach.id, "intake_done")
+    assert message.payload["params"] == {
+        "name": "Omar",
+        "years": "2",
+        "tongue": "AR",
+        "dutch": "A2",
+        "barriers": 1,
+    }
