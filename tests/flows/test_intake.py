@@ -537,3 +537,54 @@ async def test_coach_view_section_in_the_coachs_language(
     assert "Drempels: Weinig tijd, Ik ben bang dat het te moeilijk is" in section.lines
     assert "1. Sociale kaart: beginner (2)" in section.lines
     assert await coachview.sections_for(ctx, user, None) == []
+
+
+def demo_form() -> Questionnaire:
+    def texts(word: str) -> dict[str, str]:
+        return {code: f"{word} ({code})" for code in ("nl", "fr", "en", "ar", "tr")}
+
+    return parse(
+        {
+            "id": "intake",
+            "version": 9,
+            "title": texts("Demo"),
+            "questions": [
+                {"id": "since", "type": "date", "text": texts("Since when?")},
+                {"id": "kids", "type": "number", "min": 0, "max": 9, "text": texts("Kids?")},
+                {
+                    "id": "care",
+                    "type": "yesno",
+                    "text": texts("Childcare found?"),
+                    "show_if": {"question": "kids", "min": 1},
+                },
+            ],
+        },
+        name="demo.yaml",
+    )
+
+
+async def test_dates_numbers_yes_no_and_a_numeric_condition(
+    chat: ChatDriver, uow: FakeUnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    form = demo_form()
+    monkeypatch.setattr(
+        "flows.intake.questionnaire", lambda name: form if name == "intake" else SCAN
+    )
+    await onboard(chat)
+    assert chat.texts[-1].startswith("(1/3) Since when? (en)")
+    await chat.text("31-02-2024")
+    assert chat.texts[0] == "Type a date, for example 25-09-2026."
+    await chat.text("1/9/2024")
+    await chat.text("0")
+    assert chat.texts[-1].startswith("One more thing")  # no kids: no childcare question
+    assert answers_of(uow) == {"since": "2024-09-01", "kids": 0}
+    await chat.press("Later")
+    await chat.command("intake")
+    assert "→ Sep 1, 2024" in chat.texts[0]
+    await chat.press("Change an answer")
+    await chat.press("Kids? (en)")
+    await chat.text("2")
+    assert chat.texts[-1] == "(3/3) Childcare found? (en)"
+    await chat.text("yes")
+    assert answers_of(uow)["care"] == "yes"
+    assert chat.texts[0] == "Thank you, I changed your answer."
