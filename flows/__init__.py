@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flows.engine import Context, Engine, Flow, FlowConfig, build_flows
-from flows.intake import Intake, QuickScan
+from flows.intake import Intake
 from flows.onboarding import Help, Language, Onboarding
+from flows.quickscan import QuickScan
 
 
 def default_flows() -> list[Flow]:

@@ -11,13 +11,9 @@ import yaml
 
 from flows import coachview
 from flows.engine import Context, Engine
-from flows.intake import (
-    intake_results,
-    level_for,
-    scan_results,
-    strengths_and_growth,
-)
+from flows.intake import intake_results
 from flows.questionnaire import FOLDER, Questionnaire, parse, questionnaire
+from flows.quickscan import level_for, scan_results, strengths_and_growth
 from flows.signals import BARRIER
 from storage.models import Conversation, Group, Membership, User
 from tests.fakes import ChatDriver, FakeUnitOfWork, fake_engine
@@ -303,7 +299,7 @@ async def test_a_new_version_keeps_old_answers_and_asks_only_what_is_new(
     before = (dict(old.answers), dict(old.results), old.completed_at)
     two = version_two()
     monkeypatch.setattr(
-        "flows.intake.questionnaire", lambda name: two if name == "intake" else SCAN
+        "flows.questionnaire_flow.questionnaire", lambda name: two if name == "intake" else SCAN
     )
     await chat.command("intake")
     assert chat.texts == [
@@ -568,7 +564,7 @@ async def test_dates_numbers_yes_no_and_a_numeric_condition(
 ) -> None:
     form = demo_form()
     monkeypatch.setattr(
-        "flows.intake.questionnaire", lambda name: form if name == "intake" else SCAN
+        "flows.questionnaire_flow.questionnaire", lambda name: form if name == "intake" else SCAN
     )
     await onboard(chat)
     assert chat.texts[-1].startswith("(1/3) Since when? (en)")
