@@ -335,7 +335,7 @@ class QuestionnaireFlow(Flow):
 
 
 # -- texts ----------------------------------------------------------------------------------
-def shorten(text: str, limit: int = 40) -> str:
+def shorten(text: str, *, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
 
 
