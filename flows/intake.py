@@ -123,6 +123,13 @@ class Intake(QuestionnaireFlow):
             else:
                 response.group_id = group.id
         if response.completed_at is None:
+            if not response.answers:
+                ctx.say(
+                    ctx._(
+                        "A few questions, so that your coach and I get to know you. It takes "
+                        "about ten minutes. You can stop at any time: I keep your answers."
+                    )
+                )
             await self.resume(ctx, response)
         elif code is not None:
             await self.notify_coach(ctx, response)

@@ -89,11 +89,11 @@ class QuickScan(QuestionnaireFlow):
             return ""
         themes = framework()
         theme_id = question.competence.split(".", 1)[0]
-        return ctx._(
-            "Theme {number}: {name}",
-            number=themes.number(theme_id),
-            name=themes.theme(theme_id).name.get(ctx.user.language),
-        )
+        theme = themes.theme(theme_id)
+        name = theme.name.get(ctx.user.language)
+        if ctx.user.language != "nl":  # the Dutch term beside, for the Dutch-taught programme
+            name = f"{name} ({theme.name.get('nl')})"
+        return ctx._("Theme {number}: {name}", number=themes.number(theme_id), name=name)
 
     async def complete(self, ctx: Context, response: QuestionnaireResponse) -> None:
         """Stores a level per theme, shows strengths, growth areas and a chart, and ends."""

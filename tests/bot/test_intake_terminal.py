@@ -18,7 +18,9 @@ def test_intake_through_the_terminal_resumes_in_a_second_run(tmp_path: Path) -> 
     )
     assert first.returncode == 0, first.stderr
     shown = messages(first.stdout)
-    assert shown[shown.index("Leuk je te leren kennen, Samira!") + 1].splitlines()[:3] == [
+    welcome = shown.index("Leuk je te leren kennen, Samira!")
+    assert shown[welcome + 1].startswith("Een paar vragen, zodat je coach en ik je leren kennen.")
+    assert shown[welcome + 2].splitlines()[:3] == [
         "(1/14) Wat past het best bij jou?",
         "  [1] Ik werk in de sociale sector, zonder diploma voor dat werk",
         "  [2] Ik doe logistiek of administratief werk en wil overstappen",

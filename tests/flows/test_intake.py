@@ -325,7 +325,7 @@ async def test_quick_scan_stores_theme_levels_and_shows_a_chart(
     await full_intake(chat)
     await chat.press("Yes, let us start")
     assert chat.texts[-1].startswith(
-        "Theme 1: Social map and organisation\n\n(1/18) I can say why"
+        "Theme 1: Social map and organisation (Sociale kaart en organisatie)\n\n(1/18) I can"
     )
     scale = ["Not yet", "With help", "On my own", "I can teach others"]
     assert [b.label for b in chat.last[-1].flat_buttons][:4] == scale
