@@ -34,11 +34,12 @@ migrate: setup  ## bring the database schema up to date
 test: setup  ## run the tests (set OPSTAP_TEST_DATABASE_URL to run them on PostgreSQL)
 	$(BIN)/python -m pytest -q
 
-lint: setup  ## ruff, formatting, mypy and the catalog check
+lint: setup  ## ruff, formatting, mypy, the catalog check and the questionnaire check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python scripts/catalogs.py check
+	$(BIN)/opstap questionnaire check flows/questionnaires/*.yaml
 
 texts: setup  ## extract strings, update every catalog, compile
 	$(BIN)/python scripts/catalogs.py update

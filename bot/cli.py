@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import Runtime, migrate
@@ -74,6 +75,22 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_questionnaire_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Validates questionnaire files; prints one line per file, the problem when broken."""
+    from flows.questionnaire import QuestionnaireError, load_file
+
+    failed = 0
+    for path in args.paths:
+        try:
+            form = load_file(Path(path))
+        except QuestionnaireError as error:
+            print(f"opstap: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{path}: ok ({form.id} version {form.version}, {len(form.questions)} questions)")
+    return 1 if failed else 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser, with one subcommand per task."""
     root = argparse.ArgumentParser(
@@ -96,6 +113,12 @@ def parser() -> argparse.ArgumentParser:
 
     migrate_ = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate_.set_defaults(handler=cmd_migrate)
+
+    questionnaires = commands.add_parser("questionnaire", help="work with questionnaire files")
+    tasks = questionnaires.add_subparsers(dest="task", required=True, metavar="TASK")
+    check = tasks.add_parser("check", help="validate questionnaire YAML files")
+    check.add_argument("paths", nargs="+", metavar="PATH", help="a questionnaire file")
+    check.set_defaults(handler=cmd_questionnaire_check)
     return root
 
 

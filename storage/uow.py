@@ -15,6 +15,7 @@ from storage.repositories import (
     OutboxRepository,
     PreferencesRepository,
     ReflectionRepository,
+    ResponseRepository,
     SignalRepository,
     SqlConversationRepository,
     SqlFeedbackRepository,
@@ -23,6 +24,7 @@ from storage.repositories import (
     SqlOutboxRepository,
     SqlPreferencesRepository,
     SqlReflectionRepository,
+    SqlResponseRepository,
     SqlSignalRepository,
     SqlThemeLevelRepository,
     SqlUpdateLog,
@@ -50,6 +52,7 @@ class UnitOfWork(Protocol):
     feedback: FeedbackRepository
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
+    responses: ResponseRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -81,6 +84,7 @@ class SqlUnitOfWork:
     feedback: FeedbackRepository
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
+    responses: ResponseRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -99,6 +103,7 @@ class SqlUnitOfWork:
         self.feedback = SqlFeedbackRepository(self.session)
         self.theme_levels = SqlThemeLevelRepository(self.session)
         self.reflections = SqlReflectionRepository(self.session)
+        self.responses = SqlResponseRepository(self.session)
         return self
 
     async def __aexit__(

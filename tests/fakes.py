@@ -19,6 +19,7 @@ from storage.models import (
     Membership,
     OutboxMessage,
     Preferences,
+    QuestionnaireResponse,
     Reflection,
     Signal,
     ThemeLevel,
@@ -239,6 +240,21 @@ class FakeReflections(FakeTable):
         self.rows.remove(reflection)
 
 
+class FakeResponses(FakeTable):
+    async def add(self, response: QuestionnaireResponse) -> QuestionnaireResponse:
+        return self._store(response)
+
+    async def get(
+        self, *, user_id: int, questionnaire: str, version: int
+    ) -> QuestionnaireResponse | None:
+        found = self.where(user_id=user_id, questionnaire=questionnaire, version=version)
+        return next(iter(found), None)
+
+    async def of_user(self, *, user_id: int, questionnaire: str) -> list[QuestionnaireResponse]:
+        found = self.where(user_id=user_id, questionnaire=questionnaire)
+        return sorted(found, key=lambda r: r.version, reverse=True)
+
+
 class FakeUnitOfWork:
     """Keeps everything in memory; counts commits. One instance is shared by all events."""
 
@@ -255,6 +271,7 @@ class FakeUnitOfWork:
         self.feedback = FakeFeedback()
         self.theme_levels = FakeThemeLevels()
         self.reflections = FakeReflections()
+        self.responses = FakeResponses()
         self.commits = 0
 
     async def __aenter__(self) -> Self:

@@ -2,6 +2,7 @@
 
 from storage.models.base import Base, utcnow
 from storage.models.core import Conversation, OutboxMessage, ProcessedUpdate, User
+from storage.models.intake import QuestionnaireResponse
 from storage.models.learning import Reflection, ThemeLevel
 from storage.models.programme import (
     Feedback,
@@ -21,6 +22,7 @@ __all__ = [
     "OutboxMessage",
     "Preferences",
     "ProcessedUpdate",
+    "QuestionnaireResponse",
     "Reflection",
     "Signal",
     "ThemeLevel",

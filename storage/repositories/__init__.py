@@ -11,6 +11,7 @@ from storage.repositories.core import (
     UserRepository,
     payload,
 )
+from storage.repositories.intake import ResponseRepository, SqlResponseRepository
 from storage.repositories.learning import (
     ReflectionRepository,
     SqlReflectionRepository,
@@ -40,6 +41,7 @@ __all__ = [
     "OutboxRepository",
     "PreferencesRepository",
     "ReflectionRepository",
+    "ResponseRepository",
     "SignalRepository",
     "SqlConversationRepository",
     "SqlFeedbackRepository",
@@ -48,6 +50,7 @@ __all__ = [
     "SqlOutboxRepository",
     "SqlPreferencesRepository",
     "SqlReflectionRepository",
+    "SqlResponseRepository",
     "SqlSignalRepository",
     "SqlThemeLevelRepository",
     "SqlUpdateLog",
