@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from flows.engine import Context, Engine, Flow, FlowConfig, build_flows
+from flows.goals import CheckinFlow, GoalFlow
 from flows.onboarding import Help, Language, Onboarding
+from flows.reflect import ReflectFlow
 
 
 def default_flows() -> list[Flow]:
     """Every installed flow, in the order their commands appear in /help."""
-    return [Onboarding(), Language(), Help()]
+    return [Onboarding(), Language(), Help(), GoalFlow(), CheckinFlow(), ReflectFlow()]
 
 
 __all__ = ["Context", "Engine", "Flow", "FlowConfig", "build_flows", "default_flows"]

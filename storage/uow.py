@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.repositories import (
     ConversationRepository,
     FeedbackRepository,
+    GoalRepository,
     GroupRepository,
     MembershipRepository,
     OutboxRepository,
@@ -18,6 +19,7 @@ from storage.repositories import (
     SignalRepository,
     SqlConversationRepository,
     SqlFeedbackRepository,
+    SqlGoalRepository,
     SqlGroupRepository,
     SqlMembershipRepository,
     SqlOutboxRepository,
@@ -50,6 +52,7 @@ class UnitOfWork(Protocol):
     feedback: FeedbackRepository
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
+    goals: GoalRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -81,6 +84,7 @@ class SqlUnitOfWork:
     feedback: FeedbackRepository
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
+    goals: GoalRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -99,6 +103,7 @@ class SqlUnitOfWork:
         self.feedback = SqlFeedbackRepository(self.session)
         self.theme_levels = SqlThemeLevelRepository(self.session)
         self.reflections = SqlReflectionRepository(self.session)
+        self.goals = SqlGoalRepository(self.session)
         return self
 
     async def __aexit__(

@@ -11,6 +11,7 @@ from storage.repositories.core import (
     UserRepository,
     payload,
 )
+from storage.repositories.goals import GoalRepository, SqlGoalRepository
 from storage.repositories.learning import (
     ReflectionRepository,
     SqlReflectionRepository,
@@ -35,6 +36,7 @@ from storage.repositories.programme import (
 __all__ = [
     "ConversationRepository",
     "FeedbackRepository",
+    "GoalRepository",
     "GroupRepository",
     "MembershipRepository",
     "OutboxRepository",
@@ -43,6 +45,7 @@ __all__ = [
     "SignalRepository",
     "SqlConversationRepository",
     "SqlFeedbackRepository",
+    "SqlGoalRepository",
     "SqlGroupRepository",
     "SqlMembershipRepository",
     "SqlOutboxRepository",
