@@ -97,7 +97,8 @@ def message_event(message: Message, context: OpstapContext) -> Event:
             mime_type=getattr(attachment, "mime_type", None),
             file_name=getattr(attachment, "file_name", None),
             unique_id=attachment.file_unique_id,
-            duration=getattr(attachment, "duration", None),
+            # to_dict: the seconds, without the deprecated int `duration` attribute.
+            duration=attachment.to_dict().get("duration"),
         ),
     )
 
