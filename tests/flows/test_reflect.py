@@ -13,7 +13,7 @@ from flows import coachview, default_flows, signals
 from flows.engine import Context, Flow
 from flows.goal_content import STARR_STEPS, goal_library, starr_content
 from flows.i18n import LANGUAGES
-from storage.models import Feedback, Membership, Reflection
+from storage.models import Feedback, Goal, Membership, Reflection
 from tests.fakes import ChatDriver, FakeClock, FakeUnitOfWork, fake_engine
 
 OGG = b"OggS\x00\x02" + b"\x00" * 40
@@ -266,6 +266,16 @@ async def test_coach_sections_show_goals_and_reflections_when_shared(
     (section,) = [s for s in sections if s.share == "reflections"]
     assert section.items[0].item_type == "reflection"
     assert "Begeleiden" in "\n".join(section.lines)
+    await uow.goals.add(
+        Goal(learner_id=learner.id, week="2026-W10", theme_id="planning", text="Agenda bijhouden")
+    )
+    member.share_goals = True
+    (goals,) = [
+        s for s in await coachview.sections_for(ctx, learner, member) if s.share == "goals"
+    ]
+    assert goals.title == "Wekelijkse leerdoelen"
+    assert "2026-W10 · Planning · Agenda bijhouden (open)" in goals.lines
+    assert goals.items[0].item_type == "goal"
 
 
 def test_content_is_complete_in_every_language() -> None:
