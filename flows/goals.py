@@ -116,6 +116,15 @@ async def feedback_lines(ctx: Context, *, item_type: str, item_id: int) -> list[
     return lines
 
 
+def answer_text(ctx: Context, answer: str, options: dict[str, str]) -> str:
+    """A look-back answer in words: a button's label, the learner's own words, or a voice note."""
+    if answer in options:
+        return ctx._(options[answer])
+    if answer.startswith("voice:"):
+        return ctx._("(a voice note)")
+    return answer
+
+
 async def streak_text(ctx: Context) -> str:
     """The count of active weeks, with a warm welcome back after a gap."""
     weeks = await ctx.uow.goals.weeks_of(ctx.user.id)
@@ -585,7 +594,6 @@ class GoalFlow(Flow):
 
     async def ask_after(self, ctx: Context) -> None:
         """Offers a STARR reflection on it, then the next goal."""
-        goal = await self.goal(ctx)
         rows = [[ctx.button(ctx._("Reflect on it with STARR"), "reflect")]]
         if await ctx.uow.goals.of_week(learner_id=ctx.user.id, week=this_week(ctx)) is None:
             rows.append([ctx.button(ctx._("Set my next goal"), "next")])
@@ -597,7 +605,6 @@ class GoalFlow(Flow):
             ),
             buttons=rows,
         )
-        ctx.data["goal_id"] = goal.id
 
     async def on_after(self, ctx: Context, event: Event) -> None:
         """Starts the reflection, the next goal, or ends."""
@@ -753,6 +760,12 @@ async def goals_section(ctx: Context, learner: User) -> coachview.Section:
         lines.append(
             f"{goal.week} · {theme_name(ctx, goal.theme_id)} · {goal_text(ctx, goal)} ({status})"
         )
+        for key, options, label in (
+            ("helped", HELPED, N_("Helped: {answer}")),
+            ("hindered", HINDERED, N_("Got in the way: {answer}")),
+        ):
+            for answer in getattr(goal, key):
+                lines.append("  " + ctx._(label, answer=answer_text(ctx, answer, options)))
         items.append(
             coachview.Item(
                 item_type="goal",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import signals
+from flows import coachview, signals
 from flows.goals import previous_week, week_of
 from storage.models import Feedback, Goal, Group, Membership, ThemeLevel, User
 from tests.fakes import ChatDriver, FakeClock, FakeUnitOfWork, fake_engine
@@ -272,6 +272,23 @@ async def test_look_back_next_week_counts_successes_and_streaks(
     second = uow.goals.rows[1]
     assert second.helped == ["My colleague reminded me"] and second.hindered == ["work"]
     assert signals.GOAL_PARTLY in kinds(uow)
+    section = await goals_section_for(chat, uow)
+    assert "  Helped: My colleague reminded me" in section.lines
+    assert "  Got in the way: Too busy at work" in section.lines
+    assert "  Helped: A colleague helped" in section.lines
+
+
+async def goals_section_for(chat: ChatDriver, uow: FakeUnitOfWork) -> coachview.Section:
+    from flows.engine import Context
+    from flows.goals import goals_section
+
+    user = learner(uow)
+    conversation = await uow.conversations.get(user.id)
+    assert conversation is not None
+    ctx = Context(
+        engine=chat.engine, uow=uow, user=user, conversation=conversation, now=user.created_at
+    )
+    return await goals_section(ctx, user)
 
 
 async def set_goal_tail(chat: ChatDriver) -> None:
