@@ -295,21 +295,23 @@ class GoalFlow(Flow):
 
     # the goal itself -------------------------------------------------------------------
     async def ask_example(self, ctx: Context) -> None:
-        """Offers small example goals of the theme, or a goal of one's own."""
+        """Lists small example goals of the theme by number, or a goal of one's own."""
         theme = ctx.data["theme"]
-        rows = [
-            [ctx.button(example.text.get(ctx.user.language), f"ex:{example.id}")]
-            for example in goal_library().themes[theme].examples
+        examples = goal_library().themes[theme].examples
+        lines = [
+            ctx._(
+                "Some small goals for {theme}. Tap a number, or write your own goal.",
+                theme=theme_name(ctx, theme),
+            )
         ]
+        buttons = []
+        for number, example in enumerate(examples, start=1):
+            lines.append(f"{number}. {example.text.get(ctx.user.language)}")
+            buttons.append(ctx.button(str(number), f"ex:{example.id}"))
+        rows = [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
         rows.append([ctx.button(ctx._("✏️ Write my own goal"), "own")])
         rows.append([ctx.back_button()])
-        ctx.say(
-            ctx._(
-                "Some small goals for {theme}. Tap one, or write your own.",
-                theme=theme_name(ctx, theme),
-            ),
-            buttons=rows,
-        )
+        ctx.say("\n".join(lines), buttons=rows)
 
     async def on_example(self, ctx: Context, event: Event) -> None:
         """Takes an example, or a goal typed or spoken right away."""
@@ -545,8 +547,7 @@ class GoalFlow(Flow):
             await self.close_goal(ctx)
 
     def _options(self, ctx: Context, question: str, options: dict[str, str]) -> None:
-        buttons = [ctx.button(ctx._(label), f"o:{key}") for key, label in options.items()]
-        rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+        rows = [[ctx.button(ctx._(label), f"o:{key}")] for key, label in options.items()]
         ctx.say(question, buttons=[*rows, [ctx.back_button()]])
 
     async def _keep_answer(
@@ -649,11 +650,10 @@ class CheckinFlow(Flow):
         ctx.say(
             ctx._("How is your goal going?") + f"\n🎯 {goal_text(ctx, goal)}",
             buttons=[
-                [ctx.button(ctx._("Done!"), "done"), ctx.button(ctx._("Busy with it"), "busy")],
-                [
-                    ctx.button(ctx._("I am stuck"), "stuck"),
-                    ctx.button(ctx._("No time this week"), "no_time"),
-                ],
+                [ctx.button(ctx._("Done!"), "done")],
+                [ctx.button(ctx._("Busy with it"), "busy")],
+                [ctx.button(ctx._("I am stuck"), "stuck")],
+                [ctx.button(ctx._("No time this week"), "no_time")],
             ],
         )
 

@@ -1,6 +1,12 @@
 """STARR reflections (/reflect): Situation, Task, Action, Result, Reflection, one short
 question at a time, typed or spoken; a gentle follow-up on very short answers; themes and
-competences; a summary; drafts kept step by step; past reflections to view, edit or delete."""
+competences; a summary; drafts kept step by step; past reflections to view, edit or delete.
+
+`Reflection.extra` holds, per STARR step: `voice` {step: upload id} for an answer given as a
+voice note, `followups` {step: text} and `followup_voice` {step: upload id} for the answer to
+the follow-up question, `prompts` {"reflection": prompt id}; and `evidence_id` when the
+reflection was written for a piece of evidence (`/reflect evidence:<id>`).
+"""
 
 from __future__ import annotations
 

@@ -83,7 +83,7 @@ def test_parse_line_chooses_buttons_by_number_or_label() -> None:
 
 def test_a_goal_through_the_terminal(tmp_path: Path) -> None:
     lines = ["3", "Yes, I agree", "Samira", "/goal", "Planning"]
-    lines += ["Keep my agenda for a whole week", "Friday", "Skip", "4", "/checkin", "Done!"]
+    lines += ["1", "Friday", "Skip", "4", "/checkin", "Done!"]
     result = run_chat(tmp_path, lines, "--user", "samira")
     assert result.returncode == 0, result.stderr
     shown = messages(result.stdout)

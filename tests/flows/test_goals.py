@@ -47,7 +47,7 @@ def kinds(uow: FakeUnitOfWork) -> list[str]:
 async def set_goal(chat: ChatDriver, theme: str = "Communication") -> None:
     await chat.command("goal")
     await chat.press(theme)
-    await chat.press("Lead part of a team meeting")
+    await chat.press("1")
     await chat.press("Thursday")
     await chat.text("Ask my team leader for ten minutes")
     await chat.press("4")
@@ -72,8 +72,16 @@ async def test_setting_a_goal_from_the_library(chat: ChatDriver, uow: FakeUnitOf
         "Planning",
     ]
     await chat.press("Communication")
-    assert len(chat.last[-1].flat_buttons) >= 7
-    await chat.press("Lead part of a team meeting")
+    assert "1. Lead part of a team meeting\n2. Have one conversation in Dutch" in chat.said
+    assert [b.label for b in chat.last[-1].flat_buttons][:6] == [
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "✏️ Write my own goal",
+    ]
+    await chat.press("1")
     assert [b.label for b in chat.last[-1].flat_buttons][:7] == [
         "Monday",
         "Tuesday",
@@ -249,7 +257,7 @@ async def test_look_back_next_week_counts_successes_and_streaks(
     assert "STARR" in chat.said
     await chat.press("Set my next goal")
     await chat.press("Planning")
-    await chat.press("Keep my agenda for a whole week")
+    await chat.press("1")
     await chat.press("Monday")
     await chat.press("Skip")
     await chat.press("3")
@@ -293,7 +301,7 @@ async def goals_section_for(chat: ChatDriver, uow: FakeUnitOfWork) -> coachview.
 
 async def set_goal_tail(chat: ChatDriver) -> None:
     await chat.press("Collaboration")
-    await chat.press("Join a working group at work")
+    await chat.press("1")
     await chat.press("Friday")
     await chat.press("Skip")
     await chat.press("5")
