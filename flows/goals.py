@@ -14,11 +14,12 @@ from flows.engine import Context, Flow
 from flows.goal_content import goal_library
 from flows.i18n import N_
 from flows.messages import Button, Event
-from flows.uploads import UploadRejected, rejection_text, store_upload
+from flows.uploads import ACCEPTED, VOICE_TYPES, UploadRejected, rejection_text, store_upload
 from storage.models import Goal, User
 
 MAX_GOAL_LENGTH = 300
 VOICE_KINDS = frozenset({"voice", "audio"})
+VOICE_ACCEPTED = {mime: suffix for mime, suffix in ACCEPTED.items() if mime in VOICE_TYPES}
 
 #: What helped and what got in the way, as look-back buttons (id -> label).
 HELPED: dict[str, str] = {
@@ -169,10 +170,10 @@ def weekday_buttons(ctx: Context) -> list[list[Button]]:
 
 
 async def keep_voice(ctx: Context, event: Event) -> int | None:
-    """Stores a voice note; says why when it cannot. Returns the upload id."""
+    """Stores a voice note (audio only); says why when it cannot. Returns the upload id."""
     assert event.file is not None
     try:
-        upload, _ = await store_upload(ctx, event.file)
+        upload, _ = await store_upload(ctx, event.file, accept=VOICE_ACCEPTED)
     except UploadRejected as error:
         await ctx.invalid(rejection_text(ctx, error))
         return None

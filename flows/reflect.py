@@ -491,7 +491,7 @@ class ReflectFlow(Flow):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
 
     async def ask_list(self, ctx: Context) -> None:
-        """Shows one page of past reflections, newest first."""
+        """Shows one page of past reflections, newest first; 💬 marks unseen coach feedback."""
         count = await ctx.uow.reflections.count_done(ctx.user.id)
         pages = max(1, -(-count // PAGE_SIZE))
         page = min(int(ctx.data.get("page", 0)), pages - 1)
@@ -499,10 +499,16 @@ class ReflectFlow(Flow):
         shown = await ctx.uow.reflections.done_of(
             ctx.user.id, offset=page * PAGE_SIZE, limit=PAGE_SIZE
         )
+        answered = {
+            f.item_id
+            for f in await ctx.uow.feedback.unseen_for(ctx.user.id)
+            if f.item_type == "reflection"
+        }
         rows = [
             [
                 ctx.button(
-                    f"{ctx.t.date(r.created_at, format='short')} · {r.title or '🎤'}"[:60],
+                    ("💬 " if r.id in answered else "")
+                    + f"{ctx.t.date(r.created_at, format='short')} · {r.title or '🎤'}"[:60],
                     f"v:{r.id}",
                 )
             ]

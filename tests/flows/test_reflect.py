@@ -17,6 +17,7 @@ from storage.models import Feedback, Goal, Membership, Reflection
 from tests.fakes import ChatDriver, FakeClock, FakeUnitOfWork, fake_engine
 
 OGG = b"OggS\x00\x02" + b"\x00" * 40
+PDF = b"%PDF-1.4\n" + b"0" * 40
 LONG = "I talked with the mother in a quiet room and listened to her story first."
 
 
@@ -146,6 +147,9 @@ async def test_voice_answers_are_kept_with_their_duration(
     assert upload.duration == 75 and upload.kind == "voice"
     await chat.file("photo", b"not audio at all")
     assert "Please type your answer or send a voice note." in chat.said
+    await chat.file("audio", PDF)
+    assert "I cannot keep this type of file." in chat.said
+    assert len(uow.uploads.rows) == 1
     for _ in range(4):
         await chat.text(LONG)
     await chat.press("Reflection")
@@ -209,6 +213,7 @@ async def test_list_pages_view_edit_and_delete(
         "Story 0"
     )
     await chat.press("« Previous")
+    assert chat.button("Story 6").label.startswith("💬 ")
     await chat.press("Story 6")
     assert "Your coach: Well seen!" in chat.said
     assert uow.feedback.rows[0].seen_at == clock.now
