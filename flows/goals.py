@@ -368,10 +368,12 @@ class GoalFlow(Flow):
         else:
             await ctx.invalid(ctx._("Please type your goal or send a voice note."))
             return
-        if ctx.data.get("resize"):
+        if ctx.data.get("resize") == "low":
+            await ctx.go("confidence")  # and how sure now?
+        elif ctx.data.get("resize"):
             await self.save(ctx)
-            return
-        await ctx.go("day")
+        else:
+            await ctx.go("day")
 
     async def ask_day(self, ctx: Context) -> None:
         """Asks on which day the learner will do it."""
@@ -445,7 +447,7 @@ class GoalFlow(Flow):
     async def on_low(self, ctx: Context, event: Event) -> None:
         """Makes the goal smaller, or keeps it."""
         if event.value == "smaller":
-            ctx.data["resize"] = True
+            ctx.data["resize"] = "low"
             await ctx.go("own")
         elif event.value == "keep":
             await self.save(ctx)

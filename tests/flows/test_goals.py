@@ -178,9 +178,11 @@ async def test_voice_goal_and_low_confidence_makes_it_smaller(
     assert "smaller goal is often easier" in chat.said
     await chat.press("Make it smaller")
     await chat.text("Listen to one child for five minutes")
+    assert "How sure are you" in chat.said
+    await chat.press("4")
     (goal,) = uow.goals.rows
     assert goal.text == "Listen to one child for five minutes"
-    assert goal.voice_upload_id is None and goal.weekday == 1 and goal.confidence == 2
+    assert goal.voice_upload_id is None and goal.weekday == 1 and goal.confidence == 4
     assert len(uow.uploads.rows) == 1
 
 
