@@ -151,7 +151,8 @@ class ReflectFlow(Flow):
         if part == "reflection":
             rows += [[ctx.button(ctx._(label), f"p:{key}")] for key, label in PROMPTS.items()]
         rows.append([ctx.button(ctx._("Show an example"), "example")])
-        rows.append([ctx.button(ctx._("Stop for now, keep as draft"), "pause")])
+        if ctx.data.get("return") != "view":  # a saved reflection is no draft
+            rows.append([ctx.button(ctx._("Stop for now, keep as draft"), "pause")])
         if ctx.conversation.history:
             rows.append([ctx.back_button()])
         ctx.say(text, buttons=rows)

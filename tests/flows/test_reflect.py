@@ -219,6 +219,7 @@ async def test_list_pages_view_edit_and_delete(
     assert uow.feedback.rows[0].seen_at == clock.now
     await chat.press("Change a step")
     await chat.press("T · Task")
+    assert "Stop for now, keep as draft" not in [b.label for b in chat.last[-1].flat_buttons]
     await chat.text(LONG)
     assert "Story 6" in chat.said and LONG in chat.said  # back to the view
     assert uow.reflections.rows[6].task == LONG
