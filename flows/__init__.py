@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from flows.engine import Context, Engine, Flow, FlowConfig, build_flows
+from flows.goals import CheckinFlow, GoalFlow
 from flows.intake import Intake
 from flows.onboarding import Help, Language, Onboarding
 from flows.quickscan import QuickScan
+from flows.reflect import ReflectFlow
 
 
 def default_flows() -> list[Flow]:
     """Every installed flow, in the order their commands appear in /help."""
-    return [Onboarding(), Language(), Help(), Intake(), QuickScan()]
+    return [
+        Onboarding(),
+        Language(),
+        Help(),
+        Intake(),
+        QuickScan(),
+        GoalFlow(),
+        CheckinFlow(),
+        ReflectFlow(),
+    ]
 
 
 __all__ = ["Context", "Engine", "Flow", "FlowConfig", "build_flows", "default_flows"]

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.repositories import (
     ConversationRepository,
     FeedbackRepository,
+    GoalRepository,
     GroupRepository,
     MembershipRepository,
     OutboxRepository,
@@ -19,6 +20,7 @@ from storage.repositories import (
     SignalRepository,
     SqlConversationRepository,
     SqlFeedbackRepository,
+    SqlGoalRepository,
     SqlGroupRepository,
     SqlMembershipRepository,
     SqlOutboxRepository,
@@ -53,6 +55,7 @@ class UnitOfWork(Protocol):
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
     responses: ResponseRepository
+    goals: GoalRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -85,6 +88,7 @@ class SqlUnitOfWork:
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
     responses: ResponseRepository
+    goals: GoalRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -104,6 +108,7 @@ class SqlUnitOfWork:
         self.theme_levels = SqlThemeLevelRepository(self.session)
         self.reflections = SqlReflectionRepository(self.session)
         self.responses = SqlResponseRepository(self.session)
+        self.goals = SqlGoalRepository(self.session)
         return self
 
     async def __aexit__(

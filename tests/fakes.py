@@ -15,6 +15,7 @@ from flows.messages import Button, Event, IncomingFile, Reply
 from storage.models import (
     Conversation,
     Feedback,
+    Goal,
     Group,
     Membership,
     OutboxMessage,
@@ -255,6 +256,37 @@ class FakeResponses(FakeTable):
         return sorted(found, key=lambda r: r.version, reverse=True)
 
 
+class FakeGoals(FakeTable):
+    async def add(self, goal: Goal) -> Goal:
+        return self._store(goal)
+
+    async def get(self, goal_id: int) -> Goal | None:
+        return next(iter(self.where(id=goal_id)), None)
+
+    async def of_week(self, *, learner_id: int, week: str) -> Goal | None:
+        return next(iter(self.where(learner_id=learner_id, week=week)), None)
+
+    async def last_before(self, *, learner_id: int, week: str) -> Goal | None:
+        earlier = [g for g in self.where(learner_id=learner_id) if g.week < week]
+        return max(earlier, key=lambda g: g.week, default=None)
+
+    async def of_learner(
+        self, learner_id: int, *, offset: int = 0, limit: int | None = None
+    ) -> list[Goal]:
+        goals = sorted(self.where(learner_id=learner_id), key=lambda g: g.week, reverse=True)
+        return goals[offset : None if limit is None else offset + limit]
+
+    async def count_reached(self, learner_id: int) -> int:
+        return len(self.where(learner_id=learner_id, outcome="reached"))
+
+    async def weeks_of(self, learner_id: int) -> list[str]:
+        return sorted(g.week for g in self.where(learner_id=learner_id))
+
+    async def themes_of(self, learner_id: int) -> list[str]:
+        goals = sorted(self.where(learner_id=learner_id), key=lambda g: g.week)
+        return [g.theme_id for g in goals]
+
+
 class FakeUnitOfWork:
     """Keeps everything in memory; counts commits. One instance is shared by all events."""
 
@@ -272,6 +304,7 @@ class FakeUnitOfWork:
         self.theme_levels = FakeThemeLevels()
         self.reflections = FakeReflections()
         self.responses = FakeResponses()
+        self.goals = FakeGoals()
         self.commits = 0
 
     async def __aenter__(self) -> Self:

@@ -2,6 +2,7 @@
 
 from storage.models.base import Base, utcnow
 from storage.models.core import Conversation, OutboxMessage, ProcessedUpdate, User
+from storage.models.goals import Goal
 from storage.models.intake import QuestionnaireResponse
 from storage.models.learning import Reflection, ThemeLevel
 from storage.models.programme import (
@@ -17,6 +18,7 @@ __all__ = [
     "Base",
     "Conversation",
     "Feedback",
+    "Goal",
     "Group",
     "Membership",
     "OutboxMessage",

@@ -11,6 +11,7 @@ from storage.repositories.core import (
     UserRepository,
     payload,
 )
+from storage.repositories.goals import GoalRepository, SqlGoalRepository
 from storage.repositories.intake import ResponseRepository, SqlResponseRepository
 from storage.repositories.learning import (
     ReflectionRepository,
@@ -36,6 +37,7 @@ from storage.repositories.programme import (
 __all__ = [
     "ConversationRepository",
     "FeedbackRepository",
+    "GoalRepository",
     "GroupRepository",
     "MembershipRepository",
     "OutboxRepository",
@@ -45,6 +47,7 @@ __all__ = [
     "SignalRepository",
     "SqlConversationRepository",
     "SqlFeedbackRepository",
+    "SqlGoalRepository",
     "SqlGroupRepository",
     "SqlMembershipRepository",
     "SqlOutboxRepository",

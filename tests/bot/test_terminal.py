@@ -79,3 +79,14 @@ def test_parse_line_chooses_buttons_by_number_or_label() -> None:
     command = parse_line("/goal now\n", buttons)
     assert (command.kind, command.command, command.text) == ("command", "goal", "now")
     assert parse_line("@file /nope\n", []).kind == "unsupported"
+
+
+def test_a_goal_through_the_terminal(tmp_path: Path) -> None:
+    lines = ["3", "Yes, I agree", "Samira", "/goal", "Planning"]
+    lines += ["1", "Friday", "Skip", "4", "/checkin", "Done!"]
+    result = run_chat(tmp_path, lines, "--user", "samira")
+    assert result.returncode == 0, result.stderr
+    shown = messages(result.stdout)
+    saved = next(m for m in shown if m.startswith("Your goal is saved."))
+    assert "Day: Friday" in saved and "How sure: 4 of 5" in saved
+    assert any(m.startswith("Great, well done! Shall we look back on it now?") for m in shown)

@@ -128,6 +128,7 @@ async def test_coach_sections_follow_what_the_learner_shares(tmp_path: Path) -> 
         return coachview.Section(title="Profile", lines=["p"])
 
     saved = list(coachview._PROVIDERS)
+    coachview._PROVIDERS.clear()  # only the two providers of this test
     try:
         coachview.section(order=20)(goals)
         coachview.section(order=10)(profile)
