@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.repositories import (
     ConversationRepository,
+    CvRepository,
+    EvidenceRepository,
     FeedbackRepository,
     GroupRepository,
     MembershipRepository,
@@ -17,6 +19,8 @@ from storage.repositories import (
     ReflectionRepository,
     SignalRepository,
     SqlConversationRepository,
+    SqlCvRepository,
+    SqlEvidenceRepository,
     SqlFeedbackRepository,
     SqlGroupRepository,
     SqlMembershipRepository,
@@ -50,6 +54,8 @@ class UnitOfWork(Protocol):
     feedback: FeedbackRepository
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
+    evidence: EvidenceRepository
+    cv: CvRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -81,6 +87,8 @@ class SqlUnitOfWork:
     feedback: FeedbackRepository
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
+    evidence: EvidenceRepository
+    cv: CvRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -99,6 +107,8 @@ class SqlUnitOfWork:
         self.feedback = SqlFeedbackRepository(self.session)
         self.theme_levels = SqlThemeLevelRepository(self.session)
         self.reflections = SqlReflectionRepository(self.session)
+        self.evidence = SqlEvidenceRepository(self.session)
+        self.cv = SqlCvRepository(self.session)
         return self
 
     async def __aexit__(

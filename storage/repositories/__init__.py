@@ -11,6 +11,12 @@ from storage.repositories.core import (
     UserRepository,
     payload,
 )
+from storage.repositories.evidence import (
+    CvRepository,
+    EvidenceRepository,
+    SqlCvRepository,
+    SqlEvidenceRepository,
+)
 from storage.repositories.learning import (
     ReflectionRepository,
     SqlReflectionRepository,
@@ -34,6 +40,8 @@ from storage.repositories.programme import (
 
 __all__ = [
     "ConversationRepository",
+    "CvRepository",
+    "EvidenceRepository",
     "FeedbackRepository",
     "GroupRepository",
     "MembershipRepository",
@@ -42,6 +50,8 @@ __all__ = [
     "ReflectionRepository",
     "SignalRepository",
     "SqlConversationRepository",
+    "SqlCvRepository",
+    "SqlEvidenceRepository",
     "SqlFeedbackRepository",
     "SqlGroupRepository",
     "SqlMembershipRepository",
