@@ -97,6 +97,7 @@ class ExportFlow(Flow):
     async def export(self, ctx: Context, *, bilingual: bool) -> None:
         """Builds and sends the files."""
         ctx.say(ctx._("I am putting your portfolio together. This can take a moment."))
+        await ctx.flush()
         data = await snapshot(ctx)
         folder = f"exports/u{ctx.user.id}"
         docx = build_docx(data, bilingual=bilingual)

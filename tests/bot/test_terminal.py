@@ -79,3 +79,38 @@ def test_parse_line_chooses_buttons_by_number_or_label() -> None:
     command = parse_line("/goal now\n", buttons)
     assert (command.kind, command.command, command.text) == ("command", "goal", "now")
     assert parse_line("@file /nope\n", []).kind == "unsupported"
+
+
+def test_evidence_and_portfolio_through_the_terminal(tmp_path: Path) -> None:
+    report = tmp_path / "verslag.pdf"
+    report.write_bytes(b"%PDF-1.7\n% a report\n%%EOF\n")
+    lines = [
+        "3",
+        "Yes, I agree",
+        "Samira",
+        "/evidence",
+        f"@file {report}",
+        "Research report",
+        "Verslag buurtonderzoek",
+        "09/2024",
+        "Buurtcentrum De Linde",
+        "onthaal",
+        "1. Social map",
+        "4",
+        "Done",
+        *["Yes"] * 5,
+        "Later",
+        "/portfolio",
+        "My evidence",
+        "1",
+    ]
+    result = run_chat(tmp_path, lines, "--user", "samira")
+    assert result.returncode == 0, result.stderr
+    shown = messages(result.stdout)
+    assert any(m.startswith("Saved as piece 1: “Verslag buurtonderzoek”.") for m in shown)
+    assert any("1. Social map and organisation: 1 / 0" in m for m in shown)
+    assert any(
+        m.startswith("1. Verslag buurtonderzoek") and "Buurtcentrum De Linde" in m for m in shown
+    )
+    menu = next(m for m in shown if m.startswith("What would you like to do?"))
+    assert "] Add evidence" in menu and "] My portfolio" in menu
