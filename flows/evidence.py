@@ -491,6 +491,7 @@ class EvidenceFlow(Flow):
             await ctx.finish()
             return
         ctx.data = {"evidence_id": evidence.id}
+        ctx.conversation.history = []
         await ctx.go("reflection", remember=False)
 
     async def ask_reflection(self, ctx: Context) -> None:

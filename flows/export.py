@@ -54,6 +54,16 @@ async def snapshot(ctx: Context) -> Snapshot:
     )
 
 
+def remove_earlier_exports(ctx: Context, folder: str) -> None:
+    """Deletes the files of the learner's earlier exports: they were sent already, and a
+    portfolio should not linger on the server in several copies."""
+    directory = ctx.files.path(folder)
+    if directory.is_dir():
+        for old in directory.iterdir():
+            if old.is_file():
+                old.unlink(missing_ok=True)
+
+
 class ExportFlow(Flow):
     """Sends the portfolio and the framework as files."""
 
@@ -65,6 +75,7 @@ class ExportFlow(Flow):
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Asks for the heading language, or exports right away for Dutch speakers."""
         if ctx.user.language == "nl":
+            await ctx.finish(menu=False)
             await self.export(ctx, bilingual=False)
             return
         await ctx.begin(self, "headings")
@@ -100,6 +111,7 @@ class ExportFlow(Flow):
         await ctx.flush()
         data = await snapshot(ctx)
         folder = f"exports/u{ctx.user.id}"
+        remove_earlier_exports(ctx, folder)
         docx = build_docx(data, bilingual=bilingual)
         stored = ctx.files.save(docx, folder=folder, suffix=".docx")
         ctx.say(

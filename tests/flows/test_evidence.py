@@ -282,3 +282,28 @@ async def test_evidence_in_turkish(tmp_path: Path) -> None:
     await chat.command("evidence")
     assert chat.said.startswith("Kanıtını")
     _ = Event
+
+
+async def test_portfolio_confirms_privacy_and_links_a_reflection_later(tmp_path: Path) -> None:
+    chat, uow = await learner(tmp_path)
+    await chat.command("evidence")
+    await chat.text("The case of a family with three children.")
+    await answer_all(chat, kind="Case discussion")
+    await chat.press("Not yet")
+    await chat.press("Later")
+    await chat.command("portfolio")
+    assert "please remove the names and details of clients" in chat.said
+    await chat.press("My evidence")
+    await chat.press("1")
+    assert "Client details: not yet removed." in chat.said
+    await chat.press("Client details are removed")
+    assert "Piece 1 will be in your export" in chat.said
+    assert uow.evidence.rows[0].privacy_confirmed is True
+    assert "Client details are removed" not in [b.label for r in chat.last for b in r.flat_buttons]
+    done = await uow.reflections.add(
+        Reflection(learner_id=uow.evidence.rows[0].learner_id, status="done", title="Casus")
+    )
+    await chat.press("Link a reflection")
+    await chat.press("Casus")
+    assert "linked to piece 1" in chat.said
+    assert uow.evidence.rows[0].reflection_id == done.id

@@ -316,6 +316,10 @@ async def test_a_big_zip_is_split_into_parts(tmp_path: Path, monkeypatch) -> Non
     monkeypatch.setattr(ExportFlow, "limit", 80_000)
     await chat.command("export")
     await chat.press("Dutch only")
+    await chat.command("export")
+    await chat.press("Dutch only")
+    kept = sorted(p.name for p in (tmp_path / "data" / "exports" / "u1").iterdir())
+    assert kept == sorted(r.file.path.name for r in chat.last if r.file)  # earlier export gone
     zips = [r.file for r in chat.last if r.file and r.file.file_name.endswith(".zip")]  # type: ignore[union-attr]
     assert [z.file_name for z in zips] == ["portfolio-1of2.zip", "portfolio-2of2.zip"]  # type: ignore[union-attr]
     names: list[str] = []
