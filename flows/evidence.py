@@ -95,8 +95,8 @@ class EvidenceFlow(Flow):
     async def linked(self, ctx: Context, reflection_id: int) -> None:
         """Links the reflection written for a piece of evidence (`extra["evidence_id"]`)."""
         reflection = await ctx.uow.reflections.get(reflection_id)
-        evidence_id = reflection.extra.get("evidence_id") if reflection else None
-        evidence = await ctx.uow.evidence.get(int(evidence_id)) if evidence_id else None
+        evidence_id = str(reflection.extra.get("evidence_id", "")) if reflection else ""
+        evidence = await ctx.uow.evidence.get(int(evidence_id)) if evidence_id.isdigit() else None
         if (
             reflection is None
             or evidence is None
@@ -116,6 +116,7 @@ class EvidenceFlow(Flow):
             await self.begin_new(ctx)
             return
         ctx.say(ctx._("Let us turn your reflection into a piece of evidence."))
+        known = {c.id for theme in framework().themes for c in theme.competences}
         await ctx.begin(
             self,
             "kind",
@@ -123,7 +124,7 @@ class EvidenceFlow(Flow):
                 "media": "text",
                 "reflection_id": reflection.id,
                 "suggested_title": (reflection.title or "")[:MAX_TITLE],
-                "competences": [str(c) for c in reflection.competences],
+                "competences": [c for c in map(str, reflection.competences) if c in known],
                 "checks": {},
             },
         )

@@ -112,7 +112,11 @@ class ExportFlow(Flow):
         data = await snapshot(ctx)
         folder = f"exports/u{ctx.user.id}"
         remove_earlier_exports(ctx, folder)
-        docx = build_docx(data, bilingual=bilingual)
+
+        def attachment(upload: Upload) -> Path:
+            return ctx.files.path(upload.relpath)
+
+        docx = build_docx(data, bilingual=bilingual, attachment=attachment)
         stored = ctx.files.save(docx, folder=folder, suffix=".docx")
         ctx.say(
             ctx.n_(
@@ -123,10 +127,6 @@ class ExportFlow(Flow):
             file=OutFile(ctx.files.path(stored.relpath), file_name="portfolio.docx"),
         )
         body = json.dumps(build_json(data), ensure_ascii=False, indent=2).encode()
-
-        def attachment(upload: Upload) -> Path:
-            return ctx.files.path(upload.relpath)
-
         parts = list(
             zip_parts(
                 docx=docx, data=body, pieces=data.pieces, attachment=attachment, limit=self.limit

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from docx import Document
+from docx.image.exceptions import (
+    InvalidImageStreamError,
+    UnexpectedEndOfFileError,
+    UnrecognizedImageError,
+)
 from docx.oxml import OxmlElement
+from docx.shared import Cm
 
 from flows.competences import CONTENT, LEVELS, framework
 from flows.evidence_content import content, show_period
@@ -56,6 +62,10 @@ STARR = (
 )
 ANSWERS = {"yes": N_("yes"), "no": N_("no"), "unsure": N_("not sure")}
 CV_KINDS = {"work": N_("Work"), "volunteering": N_("Volunteering"), "training": N_("Training")}
+#: Photos are shown inside the DOCX too, up to these sizes (the ZIP always has them).
+PICTURE_TYPES = frozenset({"image/jpeg", "image/png"})
+MAX_PICTURE = 5 * 1024 * 1024
+MAX_PICTURES_TOTAL = 25 * 1024 * 1024
 RTL_CHARS = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
 
 
@@ -140,11 +150,17 @@ def _paragraph(container: Any, text: str, *, style: str | None = None, label: st
     _direction(paragraph, text)
 
 
-def build_docx(snapshot: Snapshot, *, bilingual: bool) -> bytes:
+def build_docx(
+    snapshot: Snapshot,
+    *,
+    bilingual: bool,
+    attachment: Callable[[Upload], Path] | None = None,
+) -> bytes:
     """The portfolio in the Dutch EVC structure: CV, then each piece of evidence with its
     description, competences, STARR reflection and self-checks. The learner's own words stay
-    as they wrote them."""
+    as they wrote them. With `attachment` (where an upload's file is), photos are shown too."""
     h = Headings(snapshot.language, bilingual=bilingual)
+    pictures = _Pictures(attachment)
     document = Document()
     document.core_properties.title = f"Portfolio {snapshot.name}"
     document.core_properties.language = "nl-BE"
@@ -179,7 +195,7 @@ def build_docx(snapshot: Snapshot, *, bilingual: bool) -> bytes:
 
     document.add_heading(h(N_("Pieces of evidence")), level=1)
     for piece in snapshot.pieces:
-        _piece(document, piece, h)
+        _piece(document, piece, h, pictures)
     if snapshot.left_out:
         _paragraph(
             document,
@@ -200,7 +216,29 @@ def build_docx(snapshot: Snapshot, *, bilingual: bool) -> bytes:
     return buffer.getvalue()
 
 
-def _piece(document: Any, piece: Piece, h: Headings) -> None:
+class _Pictures:
+    """Adds photos to the document while they stay within the size limits."""
+
+    def __init__(self, attachment: Callable[[Upload], Path] | None) -> None:
+        self.attachment = attachment
+        self.total = 0
+
+    def add(self, document: Any, upload: Upload | None) -> None:
+        if self.attachment is None or upload is None or upload.mime_type not in PICTURE_TYPES:
+            return
+        path = self.attachment(upload)
+        if not path.is_file() or upload.size > MAX_PICTURE:
+            return
+        if self.total + upload.size > MAX_PICTURES_TOTAL:
+            return
+        try:
+            document.add_picture(str(path), width=Cm(12))
+        except (InvalidImageStreamError, UnexpectedEndOfFileError, UnrecognizedImageError):
+            return  # not readable as a picture: it is still in the ZIP
+        self.total += upload.size
+
+
+def _piece(document: Any, piece: Piece, h: Headings, pictures: _Pictures) -> None:
     evidence = piece.evidence
     document.add_heading(f"{h(N_('Evidence'))} {evidence.number}: {evidence.title}", level=2)
     kind = content().type(evidence.kind)
@@ -216,6 +254,7 @@ def _piece(document: Any, piece: Piece, h: Headings) -> None:
         _paragraph(document, evidence.role, label=h(N_("Role")))
     if piece.attachment_name:
         _paragraph(document, piece.attachment_name, label=h(N_("Attachment")))
+        pictures.add(document, piece.upload)
     if evidence.url:
         _paragraph(document, evidence.url, label=h(N_("Link")))
     document.add_heading(h(N_("Description")), level=3)

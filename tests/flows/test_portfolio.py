@@ -331,3 +331,34 @@ async def test_a_big_zip_is_split_into_parts(tmp_path: Path, monkeypatch) -> Non
     document = Document(str(chat.last[1].file.path))  # type: ignore[union-attr]
     headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
     assert "Bewijsstukken" in headings and "Curriculum vitae" in headings
+
+
+async def test_photos_are_shown_in_the_docx(tmp_path: Path) -> None:
+    from PIL import Image
+
+    chat, uow = await learner(tmp_path)
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), "teal").save(buffer, format="PNG")
+    (tmp_path / "data" / "uploads").mkdir(parents=True)
+    (tmp_path / "data" / "uploads" / "p.png").write_bytes(buffer.getvalue())
+    (tmp_path / "data" / "uploads" / "broken.jpg").write_bytes(b"\xff\xd8\xff" + b"z" * 99)
+    for number, (name, mime) in enumerate(
+        [("p.png", "image/png"), ("broken.jpg", "image/jpeg")], start=1
+    ):
+        upload = await uow.uploads.add(
+            Upload(
+                owner_id=1,
+                kind="photo",
+                relpath=f"uploads/{name}",
+                sha256=str(number) * 64,
+                size=100,
+                mime_type=mime,
+            )
+        )
+        await uow.evidence.add(piece(number, upload_id=upload.id, media="photo"))
+    await chat.command("export")
+    await chat.press("Dutch only")
+    document = Document(str(chat.last[1].file.path))  # type: ignore[union-attr]
+    assert len(document.inline_shapes) == 1  # the broken one is only in the ZIP
+    with zipfile.ZipFile(chat.last[2].file.path) as archive:  # type: ignore[union-attr]
+        assert len([n for n in archive.namelist() if n.startswith("attachments/")]) == 2
