@@ -233,7 +233,7 @@ class PortfolioFlow(Flow):
             buttons.append([ctx.button(ctx._("Client details are removed"), "privacy")])
         if reflection is None:
             buttons.append([ctx.button(ctx._("Link a reflection"), "reflect")])
-        buttons.append([ctx.back_button()])
+        buttons.append([ctx.button(ctx._("Delete this piece"), "delete"), ctx.back_button()])
         ctx.say("\n".join(lines), buttons=buttons)
 
     async def on_piece(self, ctx: Context, event: Event) -> None:
@@ -250,6 +250,37 @@ class PortfolioFlow(Flow):
             await ctx.go("piece", remember=False)
         elif event.value == "reflect":
             await ctx.start_flow("evidence", args=f"link:{piece.id}")
+        elif event.value == "delete":
+            await ctx.go("delete_piece")
+        else:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+
+    async def ask_delete_piece(self, ctx: Context) -> None:
+        """Asks to confirm deleting a piece."""
+        piece = await self.piece(ctx)
+        ctx.say(
+            ctx._(
+                "Delete piece {number}, \u201c{title}\u201d? This cannot be undone.",
+                number=piece.number if piece else 0,
+                title=piece.title if piece else "",
+            ),
+            buttons=[
+                [
+                    ctx.button(ctx._("Yes, delete it"), "yes"),
+                    ctx.button(ctx._("No, keep it"), "no"),
+                ]
+            ],
+        )
+
+    async def on_delete_piece(self, ctx: Context, event: Event) -> None:
+        piece = await self.piece(ctx)
+        if event.value == "yes" and piece is not None:
+            await ctx.uow.evidence.delete(piece)
+            ctx.say(ctx._("Piece {number} is deleted.", number=piece.number))
+            ctx.conversation.history = ["overview"]
+            await ctx.go("pieces", remember=False)
+        elif event.value == "no":
+            await ctx.back()
         else:
             await ctx.invalid(ctx._("Please tap one of the buttons."))
 
@@ -266,17 +297,38 @@ class PortfolioFlow(Flow):
             )
         if not entries:
             lines.append(ctx._("Nothing yet."))
-        ctx.say(
-            "\n".join(lines),
-            buttons=[[ctx.button(ctx._("Add a line"), "add")], [ctx.back_button()]],
-        )
+        first = [ctx.button(ctx._("Add a line"), "add")]
+        if entries:
+            first.append(ctx.button(ctx._("Remove a line"), "remove"))
+        ctx.say("\n".join(lines), buttons=[first, [ctx.back_button()]])
 
     async def on_cv(self, ctx: Context, event: Event) -> None:
         if event.value == "add":
             ctx.data["cv"] = {}
             await ctx.go("cv_kind")
             return
+        if event.value == "remove":
+            await ctx.go("cv_remove")
+            return
         await ctx.invalid(ctx._("Please tap one of the buttons."))
+
+    async def ask_cv_remove(self, ctx: Context) -> None:
+        """Lists the CV lines by number; a press removes that line."""
+        entries = await ctx.uow.cv.of_learner(ctx.user.id)
+        lines = [ctx._("Which line do you want to remove?")]
+        lines += [f"{n}. {e.role}, {e.organisation}" for n, e in enumerate(entries, start=1)]
+        buttons = [ctx.button(str(n), f"e:{e.id}") for n, e in enumerate(entries, start=1)]
+        ctx.say("\n".join(lines), buttons=[*rows(buttons, width=5), [ctx.back_button()]])
+
+    async def on_cv_remove(self, ctx: Context, event: Event) -> None:
+        value = event.value or ""
+        entry = await ctx.uow.cv.get(int(value[2:])) if value[2:].isdigit() else None
+        if not value.startswith("e:") or entry is None or entry.learner_id != ctx.user.id:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+            return
+        await ctx.uow.cv.delete(entry)
+        ctx.say(ctx._("Removed from your CV."))
+        await ctx.back()
 
     async def ask_cv_kind(self, ctx: Context) -> None:
         """Asks what kind of line it is."""

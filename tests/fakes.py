@@ -257,6 +257,9 @@ class FakeEvidence(FakeTable):
     async def next_number(self, learner_id: int) -> int:
         return max((e.number for e in self.where(learner_id=learner_id)), default=0) + 1
 
+    async def delete(self, evidence: Evidence) -> None:
+        self.rows.remove(evidence)
+
 
 class FakeCv(FakeTable):
     async def add(self, entry: CvEntry) -> CvEntry:

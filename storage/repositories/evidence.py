@@ -16,6 +16,7 @@ class EvidenceRepository(Protocol):
     async def of_learner(self, learner_id: int) -> list[Evidence]: ...
     async def by_upload(self, *, learner_id: int, upload_id: int) -> Evidence | None: ...
     async def next_number(self, learner_id: int) -> int: ...
+    async def delete(self, evidence: Evidence) -> None: ...
 
 
 class CvRepository(Protocol):
@@ -52,6 +53,9 @@ class SqlEvidenceRepository:
         """The number the learner's next piece of evidence gets."""
         query = select(func.max(Evidence.number)).where(Evidence.learner_id == learner_id)
         return int(await self.session.scalar(query) or 0) + 1
+
+    async def delete(self, evidence: Evidence) -> None:
+        await self.session.delete(evidence)
 
 
 class SqlCvRepository:

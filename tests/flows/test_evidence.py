@@ -307,3 +307,14 @@ async def test_portfolio_confirms_privacy_and_links_a_reflection_later(tmp_path:
     await chat.press("Casus")
     assert "linked to piece 1" in chat.said
     assert uow.evidence.rows[0].reflection_id == done.id
+    await chat.command("portfolio")
+    await chat.press("My evidence")
+    await chat.press("1")
+    await chat.press("Delete this piece")
+    assert "This cannot be undone." in chat.said
+    await chat.press("No, keep it")
+    assert len(uow.evidence.rows) == 1
+    await chat.press("Delete this piece")
+    await chat.press("Yes, delete it")
+    assert "Piece 1 is deleted." in chat.said and "no evidence yet" in chat.said
+    assert uow.evidence.rows == []

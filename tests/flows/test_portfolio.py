@@ -113,6 +113,11 @@ async def test_overview_cv_and_chart(tmp_path: Path) -> None:
     assert "end is before the start" in chat.said
     await chat.text("2024")
     assert [e.role for e in uow.cv.rows] == ["kinderbegeleider", "EHBO"]
+    await chat.press("Remove a line")
+    assert "1. EHBO, Kinderdagverblijf Zonnetje" in chat.said  # the latest start comes first
+    await chat.press("1")
+    assert "Removed from your CV." in chat.said and "EHBO" not in chat.last[-1].text
+    assert [e.role for e in uow.cv.rows] == ["kinderbegeleider"]
 
 
 async def add_portfolio(uow: FakeUnitOfWork, tmp_path: Path, user_id: int) -> None:
