@@ -31,6 +31,7 @@ MEDIA_OF_KIND = {
     "video": "video",
 }
 ANSWERS = ("yes", "no", "unsure")
+CHECK = "\u2713"
 
 
 def rows(buttons: list[Button], width: int = 2) -> list[list[Button]]:
@@ -566,6 +567,7 @@ async def evidence_section(ctx: Context, learner: User) -> coachview.Section | N
             period=show_period(piece.period_start, piece.period_end),
             themes=", ".join(str(framework().number(t)) for t in piece.themes) or "-",
         )
+        + f"; {ctx._('STARR reflection')}: {CHECK if piece.reflection_id else '-'}"
         for piece in pieces
     ]
     if not lines:

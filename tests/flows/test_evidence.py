@@ -255,7 +255,7 @@ async def test_coach_section_lists_evidence(tmp_path: Path) -> None:
     assert section.items[0].item_type == "evidence"
     assert (
         "Reading corner" in section.lines[0]
-        and "Buurt-, lees- of cultuurproject" in section.lines[0]
+        and "Buurt-, voorlees- of cultuurproject" in section.lines[0]
     )
     member.share_evidence = False
     assert not [s for s in await coachview.sections_for(ctx, learner_user, member) if s.share]
