@@ -23,6 +23,7 @@ from docx.image.exceptions import (
     UnexpectedEndOfFileError,
     UnrecognizedImageError,
 )
+from docx.image.image import Image
 from docx.oxml import OxmlElement
 from docx.shared import Cm
 
@@ -122,6 +123,13 @@ class Headings:
         if self.own is None:
             return dutch
         return f"{dutch} / {self.own._(source)}"
+
+    def numbered(self, source: str, number: int) -> str:
+        """A heading with a number, like "Bewijsstuk 3 / Kanıt 3"."""
+        dutch = f"{self.nl._(source)} {number}"
+        if self.own is None:
+            return dutch
+        return f"{dutch} / {self.own._(source)} {self.own.number(number)}"
 
     def text(self, texts: Any) -> str:
         """A content text (competence, type) in Dutch, and in the learner's language."""
@@ -232,15 +240,18 @@ class _Pictures:
         if self.total + upload.size > MAX_PICTURES_TOTAL:
             return
         try:
-            document.add_picture(str(path), width=Cm(12))
+            Image.from_file(str(path))  # read first, so a failure leaves no empty paragraph
         except (InvalidImageStreamError, UnexpectedEndOfFileError, UnrecognizedImageError):
             return  # not readable as a picture: it is still in the ZIP
+        document.add_picture(str(path), width=Cm(12))
         self.total += upload.size
 
 
 def _piece(document: Any, piece: Piece, h: Headings, pictures: _Pictures) -> None:
     evidence = piece.evidence
-    document.add_heading(f"{h(N_('Evidence'))} {evidence.number}: {evidence.title}", level=2)
+    document.add_heading(
+        f"{h.numbered(N_('Evidence'), evidence.number)}: {evidence.title}", level=2
+    )
     kind = content().type(evidence.kind)
     _paragraph(document, h.text(kind.name), label=h(N_("Type")))
     _paragraph(

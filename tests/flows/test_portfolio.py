@@ -365,5 +365,7 @@ async def test_photos_are_shown_in_the_docx(tmp_path: Path) -> None:
     await chat.press("Dutch only")
     document = Document(str(chat.last[1].file.path))  # type: ignore[union-attr]
     assert len(document.inline_shapes) == 1  # the broken one is only in the ZIP
+    empty = [p for p in document.paragraphs if not p.text and not p._p.xpath(".//w:drawing")]
+    assert empty == []
     with zipfile.ZipFile(chat.last[2].file.path) as archive:  # type: ignore[union-attr]
         assert len([n for n in archive.namelist() if n.startswith("attachments/")]) == 2
