@@ -116,6 +116,16 @@ class EvidenceFlow(Flow):
         if reflection is None or reflection.learner_id != ctx.user.id:
             await self.begin_new(ctx)
             return
+        for piece in await ctx.uow.evidence.of_learner(ctx.user.id):
+            if piece.reflection_id == reflection.id:
+                ctx.say(
+                    ctx._(
+                        "This reflection is already piece {number} of your portfolio.",
+                        number=piece.number,
+                    )
+                )
+                await ctx.finish()
+                return
         ctx.say(ctx._("Let us turn your reflection into a piece of evidence."))
         known = {c.id for theme in framework().themes for c in theme.competences}
         await ctx.begin(

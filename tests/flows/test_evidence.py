@@ -216,6 +216,16 @@ async def test_choosing_a_reflection_and_evidence_from_a_reflection(tmp_path: Pa
     assert uow.evidence.rows[0].reflection_id == done.id
     # From the reflect flow's "use this as evidence".
     await chat.command("evidence", f"reflection:{done.id}")
+    assert "already piece 1 of your portfolio" in chat.said
+    done = await uow.reflections.add(
+        Reflection(
+            learner_id=user_id,
+            status="done",
+            title="Leading the team meeting",
+            competences=["communication.adapt", "nonsense.id"],
+        )
+    )
+    await chat.command("evidence", f"reflection:{done.id}")
     assert "turn your reflection into a piece of evidence" in chat.said
     await chat.press("Policy plan")
     await chat.press("Leading the team meeting")
@@ -232,6 +242,16 @@ async def test_choosing_a_reflection_and_evidence_from_a_reflection(tmp_path: Pa
         "Leading the team meeting",
     )
     assert second.competences == ["communication.adapt"]
+    await chat.command("evidence", f"reflection:{done.id}")
+    assert "already piece 2 of your portfolio" in chat.said
+    assert len(uow.evidence.rows) == 2
+    # A reflection of someone else is never linked.
+    other = await uow.reflections.add(
+        Reflection(learner_id=999, status="done", extra={"evidence_id": second.id})
+    )
+    await chat.command("evidence", f"linked:{other.id}")
+    assert "could not find that piece of evidence" in chat.said
+    assert second.reflection_id == done.id
 
 
 async def test_coach_section_lists_evidence(tmp_path: Path) -> None:
