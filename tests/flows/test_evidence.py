@@ -72,7 +72,7 @@ async def test_a_photo_becomes_piece_one_with_everything_asked(tmp_path: Path) -
         "social_map.purpose",
         "social_map.own_role",
         "planning.prioritise",
-    ] or (piece.competences[:2] == ["social_map.purpose", "social_map.own_role"])
+    ]
     assert piece.themes == ["social_map", "planning"]
     assert (piece.period_start, piece.period_end) == ("2025-03", None)
     assert (piece.organisation, piece.role) == ("De Buurt vzw", "volunteer")
