@@ -62,6 +62,11 @@ def _downloader(context: OpstapContext, file_id: str) -> Callable[[], Awaitable[
     return read
 
 
+def _seconds(value: object) -> int | None:
+    """A duration in whole seconds (read from the raw data: the attribute warns in PTB 22)."""
+    return int(value) if isinstance(value, int | float) else None
+
+
 def message_event(message: Message, context: OpstapContext) -> Event:
     """Turns a private message into a flow event."""
     text = message.text or message.caption or ""
@@ -97,8 +102,7 @@ def message_event(message: Message, context: OpstapContext) -> Event:
             mime_type=getattr(attachment, "mime_type", None),
             file_name=getattr(attachment, "file_name", None),
             unique_id=attachment.file_unique_id,
-            # to_dict gives seconds; reading `.duration` warns in python-telegram-bot >= 22.2.
-            duration=attachment.to_dict().get("duration"),
+            duration=_seconds(attachment.to_dict().get("duration")),
         ),
     )
 
@@ -176,6 +180,7 @@ async def on_message(update: Update, context: OpstapContext) -> None:
         chat_id=str(message.chat_id),
         event=message_event(message, context),
         update_id=update.update_id,
+        send=lambda early: send_replies(context, message.chat_id, early),
     )
     await send_replies(context, message.chat_id, replies)
 
@@ -195,6 +200,7 @@ async def on_button(update: Update, context: OpstapContext) -> None:
         chat_id=str(message.chat_id),
         event=Event(kind="button", value=query.data or ""),
         update_id=update.update_id,
+        send=lambda early: send_replies(context, message.chat_id, early),
     )
     await send_replies(context, message.chat_id, replies, pressed=message)
 

@@ -83,11 +83,19 @@ class TerminalChat:
             self.output.write("\n".join(lines) + "\n")
         self.output.flush()
 
+    async def show_now(self, replies: list[Reply]) -> None:
+        """Prints replies a flow sends before it finishes."""
+        self.show(replies)
+
     async def send(self, event: Event) -> None:
         """Hands one event to the engine and prints what comes back."""
         async with self._lock:
             replies = await self.engine.handle(
-                channel=CHANNEL, external_id=self.user, event=event, language=self.language
+                channel=CHANNEL,
+                external_id=self.user,
+                event=event,
+                language=self.language,
+                send=self.show_now,
             )
             self.show(replies)
 

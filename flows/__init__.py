@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from flows.engine import Context, Engine, Flow, FlowConfig, build_flows
+from flows.evidence import EvidenceFlow
+from flows.export import ExportFlow
 from flows.goals import CheckinFlow, GoalFlow
 from flows.intake import Intake
 from flows.onboarding import Help, Language, Onboarding
+from flows.portfolio import PortfolioFlow
 from flows.quickscan import QuickScan
 from flows.reflect import ReflectFlow
 
@@ -21,6 +24,9 @@ def default_flows() -> list[Flow]:
         GoalFlow(),
         CheckinFlow(),
         ReflectFlow(),
+        EvidenceFlow(),
+        PortfolioFlow(),
+        ExportFlow(),
     ]
 
 

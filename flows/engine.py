@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,6 +45,8 @@ EVERYONE = frozenset({LEARNER, COACH, COORDINATOR})
 OPEN_COMMANDS = frozenset({"start", "language", "help", "privacy", "cancel"})
 
 Clock = Callable[[], datetime]
+#: Sends replies right away, before the event is fully handled (see `Context.flush`).
+Sender = Callable[[list[Reply]], Awaitable[None]]
 ButtonRows = Sequence[Sequence[Button]] | Sequence[Button]
 
 
@@ -94,8 +96,10 @@ class Context:
         user: User,
         conversation: Conversation,
         now: datetime,
+        sender: Sender | None = None,
     ) -> None:
         self.engine = engine
+        self.sender = sender
         self.uow = uow
         self.user = user
         self.conversation = conversation
@@ -165,6 +169,14 @@ class Context:
         self.replies.append(
             Reply(text=text, buttons=rows, file=file, replace=replace, rtl=self.t.rtl)
         )
+
+    async def flush(self) -> None:
+        """Sends the replies so far now, when the channel can (before long work, such as an
+        export); otherwise they simply go out with the rest."""
+        if self.sender is None or not self.replies:
+            return
+        ready, self.replies = self.replies, []
+        await self.sender(ready)
 
     def button(self, label: str, value: str) -> Button:
         """A button for the current question; `value` must hold no personal data."""
@@ -343,11 +355,13 @@ class Engine:
         chat_id: str | None = None,
         update_id: int | None = None,
         language: str | None = None,
+        send: Sender | None = None,
     ) -> list[Reply]:
         """Handles one event of one user in one transaction and returns the replies.
 
         An update seen before (same `update_id`) is ignored. `language`, when given, is used
-        for a user met for the first time (the terminal's `--lang`).
+        for a user met for the first time (the terminal's `--lang`). `send`, when given, lets a
+        flow send a first reply before it finishes (`ctx.flush()`).
         """
         async with self.uow_factory() as uow:
             now = self.clock()
@@ -374,7 +388,9 @@ class Engine:
             if conversation is None:
                 conversation = await uow.conversations.add(Conversation(user_id=user.id))
             before = _snapshot(conversation)
-            ctx = Context(engine=self, uow=uow, user=user, conversation=conversation, now=now)
+            ctx = Context(
+                engine=self, uow=uow, user=user, conversation=conversation, now=now, sender=send
+            )
             await self.dispatch(ctx, event)
             if _snapshot(conversation) != before:
                 await uow.conversations.save(conversation)

@@ -28,6 +28,7 @@ ACCEPTED: Mapping[str, str] = {
     "video/mp4": ".mp4",
     "video/quicktime": ".mov",
     "video/webm": ".webm",
+    "video/3gpp": ".3gp",
 }
 VOICE_TYPES = frozenset({"audio/ogg", "audio/mpeg", "audio/mp4", "audio/x-wav"})
 

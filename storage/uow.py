@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.repositories import (
     ConversationRepository,
+    CvRepository,
+    EvidenceRepository,
     FeedbackRepository,
     GoalRepository,
     GroupRepository,
@@ -19,6 +21,8 @@ from storage.repositories import (
     ResponseRepository,
     SignalRepository,
     SqlConversationRepository,
+    SqlCvRepository,
+    SqlEvidenceRepository,
     SqlFeedbackRepository,
     SqlGoalRepository,
     SqlGroupRepository,
@@ -56,6 +60,8 @@ class UnitOfWork(Protocol):
     reflections: ReflectionRepository
     responses: ResponseRepository
     goals: GoalRepository
+    evidence: EvidenceRepository
+    cv: CvRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -89,6 +95,8 @@ class SqlUnitOfWork:
     reflections: ReflectionRepository
     responses: ResponseRepository
     goals: GoalRepository
+    evidence: EvidenceRepository
+    cv: CvRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -109,6 +117,8 @@ class SqlUnitOfWork:
         self.reflections = SqlReflectionRepository(self.session)
         self.responses = SqlResponseRepository(self.session)
         self.goals = SqlGoalRepository(self.session)
+        self.evidence = SqlEvidenceRepository(self.session)
+        self.cv = SqlCvRepository(self.session)
         return self
 
     async def __aexit__(

@@ -14,6 +14,8 @@ from flows import Engine, Flow, FlowConfig, build_flows, default_flows
 from flows.messages import Button, Event, IncomingFile, Reply
 from storage.models import (
     Conversation,
+    CvEntry,
+    Evidence,
     Feedback,
     Goal,
     Group,
@@ -287,6 +289,41 @@ class FakeGoals(FakeTable):
         return [g.theme_id for g in goals]
 
 
+class FakeEvidence(FakeTable):
+    async def add(self, evidence: Evidence) -> Evidence:
+        return self._store(evidence)
+
+    async def get(self, evidence_id: int) -> Evidence | None:
+        return next(iter(self.where(id=evidence_id)), None)
+
+    async def of_learner(self, learner_id: int) -> list[Evidence]:
+        return sorted(self.where(learner_id=learner_id), key=lambda e: e.number)
+
+    async def by_upload(self, *, learner_id: int, upload_id: int) -> Evidence | None:
+        return next(iter(self.where(learner_id=learner_id, upload_id=upload_id)), None)
+
+    async def next_number(self, learner_id: int) -> int:
+        return max((e.number for e in self.where(learner_id=learner_id)), default=0) + 1
+
+    async def delete(self, evidence: Evidence) -> None:
+        self.rows.remove(evidence)
+
+
+class FakeCv(FakeTable):
+    async def add(self, entry: CvEntry) -> CvEntry:
+        return self._store(entry)
+
+    async def get(self, entry_id: int) -> CvEntry | None:
+        return next(iter(self.where(id=entry_id)), None)
+
+    async def of_learner(self, learner_id: int) -> list[CvEntry]:
+        rows = self.where(learner_id=learner_id)
+        return sorted(rows, key=lambda e: e.start or "", reverse=True)
+
+    async def delete(self, entry: CvEntry) -> None:
+        self.rows.remove(entry)
+
+
 class FakeUnitOfWork:
     """Keeps everything in memory; counts commits. One instance is shared by all events."""
 
@@ -305,6 +342,8 @@ class FakeUnitOfWork:
         self.reflections = FakeReflections()
         self.responses = FakeResponses()
         self.goals = FakeGoals()
+        self.evidence = FakeEvidence()
+        self.cv = FakeCv()
         self.commits = 0
 
     async def __aenter__(self) -> Self:

@@ -2,6 +2,7 @@
 
 from storage.models.base import Base, utcnow
 from storage.models.core import Conversation, OutboxMessage, ProcessedUpdate, User
+from storage.models.evidence import CvEntry, Evidence
 from storage.models.goals import Goal
 from storage.models.intake import QuestionnaireResponse
 from storage.models.learning import Reflection, ThemeLevel
@@ -17,6 +18,8 @@ from storage.models.programme import (
 __all__ = [
     "Base",
     "Conversation",
+    "CvEntry",
+    "Evidence",
     "Feedback",
     "Goal",
     "Group",

@@ -11,6 +11,12 @@ from storage.repositories.core import (
     UserRepository,
     payload,
 )
+from storage.repositories.evidence import (
+    CvRepository,
+    EvidenceRepository,
+    SqlCvRepository,
+    SqlEvidenceRepository,
+)
 from storage.repositories.goals import GoalRepository, SqlGoalRepository
 from storage.repositories.intake import ResponseRepository, SqlResponseRepository
 from storage.repositories.learning import (
@@ -36,6 +42,8 @@ from storage.repositories.programme import (
 
 __all__ = [
     "ConversationRepository",
+    "CvRepository",
+    "EvidenceRepository",
     "FeedbackRepository",
     "GoalRepository",
     "GroupRepository",
@@ -46,6 +54,8 @@ __all__ = [
     "ResponseRepository",
     "SignalRepository",
     "SqlConversationRepository",
+    "SqlCvRepository",
+    "SqlEvidenceRepository",
     "SqlFeedbackRepository",
     "SqlGoalRepository",
     "SqlGroupRepository",

@@ -164,7 +164,8 @@ async def test_starr_with_text_voice_and_a_follow_up(
         sent = await bot.press(LEARNER, "💾 Save")
         assert "You have written 1 reflection." in texts(sent)
         sent = await bot.press(LEARNER, "Yes, use it as evidence")
-        assert "You can use it as evidence later." in texts(sent)
+        # The evidence flow takes over, starting from this reflection.
+        assert "Let us turn your reflection into a piece of evidence." in texts(sent)
     (reflection,) = await rows(runtime, Reflection)
     (upload,) = await rows(runtime, Upload)
     assert reflection.status == "done"

@@ -90,3 +90,38 @@ def test_a_goal_through_the_terminal(tmp_path: Path) -> None:
     saved = next(m for m in shown if m.startswith("Your goal is saved."))
     assert "Day: Friday" in saved and "How sure: 4 of 5" in saved
     assert any(m.startswith("Great, well done! Shall we look back on it now?") for m in shown)
+
+
+def test_evidence_and_portfolio_through_the_terminal(tmp_path: Path) -> None:
+    report = tmp_path / "verslag.pdf"
+    report.write_bytes(b"%PDF-1.7\n% a report\n%%EOF\n")
+    lines = [
+        "3",
+        "Yes, I agree",
+        "Samira",
+        "/evidence",
+        f"@file {report}",
+        "Research report",
+        "Verslag buurtonderzoek",
+        "09/2024",
+        "Buurtcentrum De Linde",
+        "onthaal",
+        "1. Social map",
+        "4",
+        "Done",
+        *["Yes"] * 5,
+        "Later",
+        "/portfolio",
+        "My evidence",
+        "1",
+    ]
+    result = run_chat(tmp_path, lines, "--user", "samira")
+    assert result.returncode == 0, result.stderr
+    shown = messages(result.stdout)
+    assert any(m.startswith("Saved as piece 1: “Verslag buurtonderzoek”.") for m in shown)
+    assert any("1. Social map and organisation: 1 / 0" in m for m in shown)
+    assert any(
+        m.startswith("1. Verslag buurtonderzoek") and "Buurtcentrum De Linde" in m for m in shown
+    )
+    menu = next(m for m in shown if m.startswith("What would you like to do?"))
+    assert "] Add evidence" in menu and "] My portfolio" in menu

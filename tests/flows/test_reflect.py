@@ -47,7 +47,9 @@ def uow() -> FakeUnitOfWork:
 async def onboarded(
     tmp_path: Path, uow: FakeUnitOfWork, clock: FakeClock, *, evidence: bool = False
 ) -> ChatDriver:
-    flows = default_flows() + ([FakeEvidence()] if evidence else [])
+    # The real evidence flow is left out: these tests cover the hand-over on this side.
+    flows = [f for f in default_flows() if f.name != "evidence"]
+    flows += [FakeEvidence()] if evidence else []
     engine, _ = fake_engine(tmp_path, uow=uow, clock=clock, flows=flows)
     chat = ChatDriver(engine)
     await chat.command("start")

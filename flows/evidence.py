@@ -1,0 +1,595 @@
+"""/evidence: collect one piece of evidence for the EVC portfolio, one question at a time.
+
+What it is (a file, a link or a text), its type, a short title, when and where it happened,
+the competences it shows, the five quality criteria as self-checks, client privacy for case
+discussions and ethics dilemmas, and a STARR reflection linked to it (chosen, or written now by
+the reflect flow, which hands back with `start_flow("evidence", args="linked:<id>")`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from flows import coachview, signals
+from flows.competences import framework
+from flows.engine import Context, Flow
+from flows.evidence_content import content, parse_period, show_period
+from flows.i18n import N_
+from flows.messages import Button, Event
+from flows.uploads import UploadRejected, rejection_text, store_upload
+from storage.models import Evidence, Reflection, User
+
+MAX_TITLE = 120
+MAX_PLACE = 120
+URL = re.compile(r"^https?://[^\s/$.?#][^\s]{1,490}$", re.IGNORECASE)
+MEDIA_OF_KIND = {
+    "photo": "photo",
+    "document": "document",
+    "voice": "voice",
+    "audio": "voice",
+    "video": "video",
+}
+ANSWERS = ("yes", "no", "unsure")
+CHECK = "\u2713"
+
+
+def rows(buttons: list[Button], width: int = 2) -> list[list[Button]]:
+    """Buttons in rows of `width`."""
+    return [buttons[i : i + width] for i in range(0, len(buttons), width)]
+
+
+def themes_of(competences: list[str]) -> list[str]:
+    """The themes of some competences, in the framework's order."""
+    chosen = {c.split(".", 1)[0] for c in competences}
+    return [theme.id for theme in framework().themes if theme.id in chosen]
+
+
+async def earlier_places(ctx: Context, field: str) -> list[str]:
+    """Organisations (or roles) the learner named before, newest first, without repeats."""
+    values: list[str] = []
+    for piece in reversed(await ctx.uow.evidence.of_learner(ctx.user.id)):
+        values.append(getattr(piece, field) or "")
+    for entry in await ctx.uow.cv.of_learner(ctx.user.id):
+        values.append(getattr(entry, field) or "")
+    seen: dict[str, str] = {}
+    for value in values:
+        if value and value.casefold() not in seen:
+            seen[value.casefold()] = value
+    return list(seen.values())[:6]
+
+
+async def link_reflection(ctx: Context, evidence: Evidence, reflection: Reflection) -> None:
+    """Links a finished reflection to a piece of evidence and says so."""
+    evidence.reflection_id = reflection.id
+    evidence.updated_at = ctx.now
+    ctx.say(ctx._("Your reflection is now linked to piece {number}.", number=evidence.number))
+
+
+class EvidenceFlow(Flow):
+    """Collects a piece of evidence."""
+
+    name = "evidence"
+    commands: ClassVar = {"evidence": N_("Add evidence to your portfolio")}
+    menu: ClassVar = {"evidence": N_("Add evidence")}
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Starts a new piece, or links a reflection the reflect flow just saved."""
+        what, _, number = args.partition(":")
+        target = int(number) if number.isdigit() else None
+        if what == "linked" and target is not None:
+            await self.linked(ctx, target)
+        elif what == "reflection" and target is not None:
+            await self.from_reflection(ctx, target)
+        elif what == "link" and target is not None:
+            evidence = await ctx.uow.evidence.get(target)
+            if evidence is None or evidence.learner_id != ctx.user.id:
+                await self.begin_new(ctx)
+                return
+            await ctx.begin(self, "reflection", data={"evidence_id": evidence.id})
+        else:
+            await self.begin_new(ctx)
+
+    async def begin_new(self, ctx: Context) -> None:
+        await ctx.begin(self, "material", data={"competences": [], "checks": {}})
+
+    async def linked(self, ctx: Context, reflection_id: int) -> None:
+        """Links the reflection written for a piece of evidence (`extra["evidence_id"]`)."""
+        reflection = await ctx.uow.reflections.get(reflection_id)
+        evidence_id = str(reflection.extra.get("evidence_id", "")) if reflection else ""
+        evidence = await ctx.uow.evidence.get(int(evidence_id)) if evidence_id.isdigit() else None
+        if (
+            reflection is None
+            or evidence is None
+            or reflection.learner_id != ctx.user.id
+            or evidence.learner_id != ctx.user.id
+        ):
+            ctx.say(ctx._("I could not find that piece of evidence. Nothing was changed."))
+            await ctx.finish()
+            return
+        await link_reflection(ctx, evidence, reflection)
+        await ctx.finish()
+
+    async def from_reflection(self, ctx: Context, reflection_id: int) -> None:
+        """Starts a piece of evidence of type text from a finished reflection."""
+        reflection = await ctx.uow.reflections.get(reflection_id)
+        if reflection is None or reflection.learner_id != ctx.user.id:
+            await self.begin_new(ctx)
+            return
+        for piece in await ctx.uow.evidence.of_learner(ctx.user.id):
+            if piece.reflection_id == reflection.id:
+                ctx.say(
+                    ctx._(
+                        "This reflection is already piece {number} of your portfolio.",
+                        number=piece.number,
+                    )
+                )
+                await ctx.finish()
+                return
+        ctx.say(ctx._("Let us turn your reflection into a piece of evidence."))
+        known = {c.id for theme in framework().themes for c in theme.competences}
+        await ctx.begin(
+            self,
+            "kind",
+            data={
+                "media": "text",
+                "reflection_id": reflection.id,
+                "suggested_title": (reflection.title or "")[:MAX_TITLE],
+                "competences": [c for c in map(str, reflection.competences) if c in known],
+                "checks": {},
+            },
+        )
+
+    # material ---------------------------------------------------------------------------
+    async def ask_material(self, ctx: Context) -> None:
+        """Asks for the evidence itself."""
+        ctx.say(
+            ctx._(
+                "Send me your evidence: a photo, a document (PDF, Word, ODT), a voice note, "
+                "a video (up to {size} MB), a link, or type it as text.",
+                size=20,
+            )
+        )
+
+    async def on_material(self, ctx: Context, event: Event) -> None:
+        """Keeps the file (once), the link or the text."""
+        if event.file is not None:
+            try:
+                upload, duplicate = await store_upload(ctx, event.file)
+            except UploadRejected as error:
+                await ctx.invalid(rejection_text(ctx, error))
+                return
+            if duplicate:
+                earlier = await ctx.uow.evidence.by_upload(
+                    learner_id=ctx.user.id, upload_id=upload.id
+                )
+                if earlier is not None:
+                    await ctx.invalid(
+                        ctx._(
+                            "You already added this file: it is piece {number}, "
+                            "\u201c{title}\u201d. Please send another one.",
+                            number=earlier.number,
+                            title=earlier.title,
+                        )
+                    )
+                    return
+            ctx.data.update(
+                media=MEDIA_OF_KIND.get(upload.kind, "document"),
+                upload_id=upload.id,
+                text=event.text.strip() or None,
+            )
+        elif event.kind == "text" and event.text.strip():
+            text = event.text.strip()
+            if URL.match(text):
+                ctx.data.update(media="link", url=text)
+            else:
+                ctx.data.update(media="text", text=text)
+        else:
+            await ctx.invalid(ctx._("Please send a file, a link or a text."))
+            return
+        await ctx.go("kind")
+
+    # kind ------------------------------------------------------------------------------
+    async def ask_kind(self, ctx: Context) -> None:
+        """Asks what kind of evidence it is."""
+        language = ctx.user.language
+        buttons = [ctx.button(t.name.get(language), f"t:{t.id}") for t in content().types]
+        ctx.say(
+            ctx._("What is it?"),
+            buttons=[*rows(buttons), [ctx.back_button()]]
+            if ctx.conversation.history
+            else rows(buttons),
+        )
+
+    async def on_kind(self, ctx: Context, event: Event) -> None:
+        value = event.value or ""
+        known = {t.id for t in content().types}
+        if not value.startswith("t:") or value[2:] not in known:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+            return
+        ctx.data["kind"] = value[2:]
+        await ctx.go("title")
+
+    # title -----------------------------------------------------------------------------
+    async def ask_title(self, ctx: Context) -> None:
+        """Asks for a short title."""
+        buttons: list[list[Button]] = []
+        if suggested := ctx.data.get("suggested_title"):
+            buttons.append([ctx.button(suggested[:60], "keep")])
+        buttons.append([ctx.back_button()])
+        ctx.say(ctx._("Give it a short title, in a few words."), buttons=buttons)
+
+    async def on_title(self, ctx: Context, event: Event) -> None:
+        title = " ".join(event.text.split())
+        if event.value == "keep" and ctx.data.get("suggested_title"):
+            title = ctx.data["suggested_title"]
+        if not title:
+            await ctx.invalid(ctx._("Please type a short title."))
+            return
+        if len(title) > MAX_TITLE:
+            await ctx.invalid(
+                ctx._("Please keep the title under {limit} characters.", limit=MAX_TITLE)
+            )
+            return
+        ctx.data["title"] = title
+        await ctx.go("when")
+
+    # when ------------------------------------------------------------------------------
+    async def ask_when(self, ctx: Context) -> None:
+        """Asks for the month and year, or a period."""
+        ctx.say(
+            ctx._(
+                "When was it? Type the month and year, like 03/2025, or a period, like 2021-2024."
+            ),
+            buttons=[[ctx.button(ctx._("This month"), "now")], [ctx.back_button()]],
+        )
+
+    async def on_when(self, ctx: Context, event: Event) -> None:
+        if event.value == "now":
+            period: tuple[str, str | None] | None = (ctx.now.strftime("%Y-%m"), None)
+        else:
+            period = parse_period(event.text, now=ctx.now)
+        if period is None:
+            await ctx.invalid(
+                ctx._("I could not read that date. Please type it like 03/2025 or 2021-2024.")
+            )
+            return
+        ctx.data["period"] = list(period)
+        await ctx.go("organisation")
+
+    # where -----------------------------------------------------------------------------
+    async def ask_organisation(self, ctx: Context) -> None:
+        """Asks for the organisation, offering earlier answers."""
+        choices = await earlier_places(ctx, "organisation")
+        ctx.data["choices"] = choices
+        buttons = [ctx.button(value[:40], f"o:{i}") for i, value in enumerate(choices)]
+        ctx.say(
+            ctx._("Where was it? Type the name of the organisation."),
+            buttons=[*rows(buttons), [ctx.back_button()]],
+        )
+
+    async def on_organisation(self, ctx: Context, event: Event) -> None:
+        value = await self.place_answer(ctx, event)
+        if value is None:
+            return
+        ctx.data["organisation"] = value
+        await ctx.go("role")
+
+    async def ask_role(self, ctx: Context) -> None:
+        """Asks for the learner's role there, offering earlier answers."""
+        choices = await earlier_places(ctx, "role")
+        ctx.data["choices"] = choices
+        buttons = [ctx.button(value[:40], f"o:{i}") for i, value in enumerate(choices)]
+        ctx.say(
+            ctx._("What was your role there? For example: childcare worker, volunteer."),
+            buttons=[*rows(buttons), [ctx.back_button()]],
+        )
+
+    async def on_role(self, ctx: Context, event: Event) -> None:
+        value = await self.place_answer(ctx, event)
+        if value is None:
+            return
+        ctx.data["role"] = value
+        await ctx.go("theme")
+
+    async def place_answer(self, ctx: Context, event: Event) -> str | None:
+        """A typed answer or an earlier one chosen by button; None after asking again."""
+        choices: list[str] = ctx.data.get("choices") or []
+        value = " ".join(event.text.split())
+        if event.value and event.value.startswith("o:") and event.value[2:].isdigit():
+            index = int(event.value[2:])
+            value = choices[index] if index < len(choices) else ""
+        if not value:
+            await ctx.invalid(ctx._("Please type a name, or tap one of the buttons."))
+            return None
+        if len(value) > MAX_PLACE:
+            await ctx.invalid(ctx._("Please keep it under {limit} characters.", limit=MAX_PLACE))
+            return None
+        return value
+
+    # competences -----------------------------------------------------------------------
+    async def ask_theme(self, ctx: Context) -> None:
+        """Asks for a theme; themes with chosen competences carry a check mark."""
+        language = ctx.user.language
+        chosen = set(themes_of(ctx.data.get("competences", [])))
+        lines = [ctx._("Which competences does it show? First choose a theme.")]
+        buttons = []
+        for number, theme in enumerate(framework().themes, start=1):
+            mark = " \u2713" if theme.id in chosen else ""
+            lines.append(f"{number}. {theme.name.get(language)}{mark}")
+            buttons.append(
+                ctx.button(f"{number}. {theme.short.get(language)}{mark}", f"th:{theme.id}")
+            )
+        last = [ctx.back_button()]
+        if chosen:
+            last.append(ctx.button(ctx._("Done"), "done"))
+        ctx.say("\n".join(lines), buttons=[*rows(buttons), last])
+
+    async def on_theme(self, ctx: Context, event: Event) -> None:
+        value = event.value or ""
+        if value == "done" and ctx.data.get("competences"):
+            await ctx.go("check")
+            return
+        themes = {theme.id for theme in framework().themes}
+        if not value.startswith("th:") or value[3:] not in themes:
+            await ctx.invalid(ctx._("Please tap one of the themes."))
+            return
+        ctx.data["theme"] = value[3:]
+        await ctx.go("competences")
+
+    async def ask_competences(self, ctx: Context) -> None:
+        """Lists the competences of the theme; numbered buttons switch them on and off."""
+        language = ctx.user.language
+        theme = framework().theme(ctx.data["theme"])
+        chosen = set(ctx.data.get("competences", []))
+        lines = [theme.name.get(language), ctx._("Tap every number that fits.")]
+        buttons = []
+        for number, competence in enumerate(theme.competences, start=1):
+            mark = "\u2713 " if competence.id in chosen else ""
+            lines.append(f"{mark}{number}. {competence.text.get(language)}")
+            buttons.append(ctx.button(f"{mark}{number}", f"c:{number - 1}"))
+        ctx.say(
+            "\n".join(lines),
+            buttons=[
+                *rows(buttons, width=5),
+                [
+                    ctx.button(ctx._("Other theme"), "themes"),
+                    ctx.button(ctx._("Done"), "done"),
+                ],
+            ],
+        )
+
+    async def on_competences(self, ctx: Context, event: Event) -> None:
+        value = event.value or ""
+        theme = framework().theme(ctx.data["theme"])
+        chosen: list[str] = ctx.data.setdefault("competences", [])
+        if (
+            value.startswith("c:")
+            and value[2:].isdigit()
+            and int(value[2:]) < len(theme.competences)
+        ):
+            competence = theme.competences[int(value[2:])].id
+            if competence in chosen:
+                chosen.remove(competence)
+            else:
+                chosen.append(competence)
+            await ctx.repeat(replace=True)
+        elif value == "themes":
+            await ctx.back()
+        elif value == "done":
+            if not chosen:
+                await ctx.invalid(ctx._("Please choose at least one competence."))
+                return
+            await ctx.go("check")
+        else:
+            await ctx.invalid(ctx._("Please tap a number."))
+
+    # the five criteria -----------------------------------------------------------------
+    async def ask_check(self, ctx: Context) -> None:
+        """Asks one of the five quality criteria as a plain yes/no question."""
+        criteria = content().criteria
+        index = int(ctx.data.get("check_index", 0))
+        criterion = criteria[index]
+        if index == 0:
+            ctx.say(ctx._("Now five quick checks. An assessor looks at these too."))
+        back = ctx.button(ctx._("« Back"), "prev") if index else ctx.back_button()
+        ctx.say(
+            f"{index + 1}/{len(criteria)} {criterion.question.get(ctx.user.language)}",
+            buttons=[
+                [
+                    ctx.button(ctx._("Yes"), "yes"),
+                    ctx.button(ctx._("No"), "no"),
+                    ctx.button(ctx._("Not sure"), "unsure"),
+                ],
+                [back],
+            ],
+        )
+
+    async def on_check(self, ctx: Context, event: Event) -> None:
+        criteria = content().criteria
+        index = int(ctx.data.get("check_index", 0))
+        if event.value == "prev" and index > 0:
+            ctx.data["check_index"] = index - 1
+            await ctx.go("check")
+            return
+        if event.value not in ANSWERS:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+            return
+        ctx.data.setdefault("checks", {})[criteria[index].id] = event.value
+        if index + 1 < len(criteria):
+            ctx.data["check_index"] = index + 1
+            await ctx.go("check")
+        elif content().type(ctx.data["kind"]).private:
+            await ctx.go("privacy")
+        else:
+            await self.save(ctx)
+
+    async def ask_privacy(self, ctx: Context) -> None:
+        """Asks whether names and details of clients are removed."""
+        ctx.say(
+            ctx._("Did you remove names and details of clients?"),
+            buttons=[
+                [
+                    ctx.button(ctx._("Yes, removed"), "yes"),
+                    ctx.button(ctx._("Not yet"), "no"),
+                ],
+                [ctx.back_button()],
+            ],
+        )
+
+    async def on_privacy(self, ctx: Context, event: Event) -> None:
+        if event.value not in ("yes", "no"):
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+            return
+        ctx.data["privacy"] = event.value == "yes"
+        if event.value == "no":
+            ctx.say(
+                ctx._(
+                    "That is fine. I keep it, but I leave it out of your export until you "
+                    "confirm in /portfolio that client details are removed."
+                )
+            )
+        await self.save(ctx)
+
+    # saving and the reflection -----------------------------------------------------------
+    async def save(self, ctx: Context) -> None:
+        """Stores the piece, records the signal, then asks for a reflection."""
+        data: dict[str, Any] = ctx.data
+        period = data.get("period") or [None, None]
+        private = content().type(data["kind"]).private
+        number = await ctx.uow.evidence.next_number(ctx.user.id)
+        competences = list(dict.fromkeys(data.get("competences", [])))
+        evidence = await ctx.uow.evidence.add(
+            Evidence(
+                learner_id=ctx.user.id,
+                number=number,
+                kind=data["kind"],
+                media=data["media"],
+                title=data["title"],
+                upload_id=data.get("upload_id"),
+                url=data.get("url"),
+                text=data.get("text"),
+                period_start=period[0],
+                period_end=period[1],
+                organisation=data.get("organisation"),
+                role=data.get("role"),
+                themes=themes_of(competences),
+                competences=competences,
+                checks=dict(data.get("checks", {})),
+                privacy_confirmed=bool(data.get("privacy")) if private else None,
+                reflection_id=data.get("reflection_id"),
+                language=ctx.user.language,
+                created_at=ctx.now,
+                updated_at=ctx.now,
+            )
+        )
+        await ctx.signal(signals.EVIDENCE_ADDED, evidence_id=evidence.id, number=number)
+        total = len(await ctx.uow.evidence.of_learner(ctx.user.id))
+        ctx.say(
+            ctx._(
+                "Saved as piece {number}: \u201c{title}\u201d.",
+                number=number,
+                title=evidence.title,
+            )
+            + "\n"
+            + ctx.n_(
+                "You have {count} piece of evidence. Aim for about {aim}.",
+                "You have {count} pieces of evidence. Aim for about {aim}.",
+                total,
+                aim=5,
+            )
+        )
+        if evidence.reflection_id is not None:
+            await ctx.finish()
+            return
+        ctx.data = {"evidence_id": evidence.id}
+        ctx.conversation.history = []
+        await ctx.go("reflection", remember=False)
+
+    async def ask_reflection(self, ctx: Context) -> None:
+        """Offers finished reflections to link, or writing one now."""
+        reflections = await ctx.uow.reflections.done_of(ctx.user.id, limit=6)
+        buttons = [
+            ctx.button((r.title or ctx.t.date(r.created_at))[:40], f"r:{r.id}")
+            for r in reflections
+        ]
+        ctx.say(
+            ctx._(
+                "An assessor wants a STARR reflection with each piece: what happened, "
+                "your task, what you did, the result, and how you look back on it."
+            )
+            + "\n"
+            + (
+                ctx._("Choose a reflection, or write one now.")
+                if reflections
+                else ctx._("Write one now, or later.")
+            ),
+            buttons=[
+                *[[b] for b in buttons],
+                [
+                    ctx.button(ctx._("Write one now"), "new"),
+                    ctx.button(ctx._("Later"), "later"),
+                ],
+            ],
+        )
+
+    async def on_reflection(self, ctx: Context, event: Event) -> None:
+        evidence = await ctx.uow.evidence.get(int(ctx.data.get("evidence_id", 0)))
+        if evidence is None or evidence.learner_id != ctx.user.id:
+            await ctx.finish()
+            return
+        value = event.value or ""
+        if value.startswith("r:") and value[2:].isdigit():
+            reflection = await ctx.uow.reflections.get(int(value[2:]))
+            if reflection is None or reflection.learner_id != ctx.user.id:
+                await ctx.invalid(ctx._("Please tap one of the buttons."))
+                return
+            await link_reflection(ctx, evidence, reflection)
+            await ctx.finish()
+        elif value == "new":
+            if await ctx.start_flow("reflect", args=f"evidence:{evidence.id}"):
+                return
+            ctx.say(
+                ctx._(
+                    "Writing a reflection here is not possible yet. Your evidence is saved; "
+                    "you can link a reflection later in /portfolio."
+                )
+            )
+            await ctx.finish()
+        elif value == "later":
+            ctx.say(ctx._("Fine. You can link a reflection later in /portfolio."))
+            await ctx.finish()
+        else:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+
+
+@coachview.section(order=40)
+async def evidence_section(ctx: Context, learner: User) -> coachview.Section | None:
+    """The learner's evidence, for their coach (when the learner shares evidence)."""
+    pieces = await ctx.uow.evidence.of_learner(learner.id)
+    language = ctx.user.language
+    lines = [
+        ctx._(
+            "{number}. {title} ({kind}, {period}), themes: {themes}",
+            number=piece.number,
+            title=piece.title,
+            kind=content().type(piece.kind).name.get(language),
+            period=show_period(piece.period_start, piece.period_end),
+            themes=", ".join(str(framework().number(t)) for t in piece.themes) or "-",
+        )
+        + f"; {ctx._('STARR reflection')}: {CHECK if piece.reflection_id else '-'}"
+        for piece in pieces
+    ]
+    if not lines:
+        lines = [ctx._("No evidence yet.")]
+    return coachview.Section(
+        title=ctx._("Evidence"),
+        lines=lines,
+        share="evidence",
+        items=[
+            coachview.Item(
+                "evidence", piece.id, f"{piece.number}. {piece.title}", piece.created_at
+            )
+            for piece in pieces
+        ],
+    )

@@ -1,0 +1,438 @@
+"""/portfolio: the EVC portfolio at a glance (coverage of the six themes, the aim of about
+five pieces, warnings with what to do next, a small chart), the pieces with coach feedback
+beside them, and the CV, added one line at a time."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from flows.charts import bar_chart
+from flows.competences import framework
+from flows.engine import Context, Flow
+from flows.evidence import earlier_places, rows
+from flows.evidence_content import (
+    AIM,
+    Warning,
+    content,
+    coverage,
+    parse_period,
+    place_of,
+    show_period,
+    warnings,
+)
+from flows.i18n import N_
+from flows.messages import Event, OutFile
+from storage.models import CvEntry, Evidence
+
+CV_KINDS = {"work": N_("Work"), "volunteering": N_("Volunteering"), "training": N_("Training")}
+MAX_FIELD = 120
+CHECK_ANSWERS = {"yes": N_("yes"), "no": N_("no"), "unsure": N_("not sure")}
+
+
+def warning_text(ctx: Context, warning: Warning) -> str:
+    """One warning, with what to do next, in the learner's language."""
+    language = ctx.user.language
+    numbers = ", ".join(str(n) for n in warning.pieces)
+    if warning.kind == "privacy":
+        return ctx._(
+            "Pieces {numbers}: please remove the names and details of clients, then confirm "
+            "it under \u201cMy evidence\u201d. Until then they stay out of your export.",
+            numbers=numbers,
+        )
+    if warning.kind == "old":
+        return ctx._(
+            "Pieces {numbers} are older than five years. Add something recent that shows "
+            "the same competences.",
+            numbers=numbers,
+        )
+    if warning.kind == "one_context":
+        return ctx._(
+            "All your evidence comes from {place}. Add a piece from another place: another "
+            "job, volunteering or your training.",
+            place=warning.place or "",
+        )
+    if warning.kind == "theme_empty" and warning.theme_id:
+        theme = framework().theme(warning.theme_id)
+        return ctx._(
+            "Theme {number} ({theme}) has no evidence yet. Think of a moment at work that "
+            "shows it, and add it with /evidence.",
+            number=framework().number(theme.id),
+            theme=theme.name.get(language),
+        )
+    competence = framework().competence(warning.competence_id or "")
+    return ctx._(
+        "Only piece {numbers} shows \u201c{competence}\u201d. Add a second piece for this "
+        "competence.",
+        numbers=numbers,
+        competence=competence.text.get(language),
+    )
+
+
+class PortfolioFlow(Flow):
+    """Shows the portfolio and keeps the CV."""
+
+    name = "portfolio"
+    commands: ClassVar = {"portfolio": N_("See your portfolio and CV")}
+    menu: ClassVar = {"portfolio": N_("My portfolio")}
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Opens the overview."""
+        await ctx.begin(self, "overview")
+
+    # overview --------------------------------------------------------------------------
+    async def ask_overview(self, ctx: Context) -> None:
+        """Coverage per theme, the aim, warnings with next steps, and a chart."""
+        language = ctx.user.language
+        pieces = await ctx.uow.evidence.of_learner(ctx.user.id)
+        reflections = await ctx.uow.reflections.done_of(ctx.user.id)
+        counts = coverage(pieces, reflections)
+        lines = [ctx._("Your portfolio"), ctx._("Per theme: pieces of evidence / reflections")]
+        for number, theme in enumerate(framework().themes, start=1):
+            lines.append(
+                f"{number}. {theme.name.get(language)}: "
+                f"{counts.evidence[theme.id]} / {counts.reflections[theme.id]}"
+            )
+        kinds = {piece.kind for piece in pieces}
+        places = {place_of(piece) for piece in pieces if place_of(piece)}
+        lines += [
+            "",
+            ctx._(
+                "Aim: about {aim} pieces of evidence, of different types and from different "
+                "places.",
+                aim=AIM,
+            ),
+            ctx.n_(
+                "You have {count} piece: {types} types, {places} places.",
+                "You have {count} pieces: {types} types, {places} places.",
+                len(pieces),
+                types=len(kinds),
+                places=len(places),
+            ),
+        ]
+        found = warnings(pieces, reflections, now=ctx.now)
+        if found:
+            lines += ["", ctx._("What to do next:")]
+            lines += [f"\u2022 {warning_text(ctx, w)}" for w in found[:8]]
+            if len(found) > 8:
+                lines.append(ctx._("\u2026 and {count} more.", count=len(found) - 8))
+        png = bar_chart(
+            [(str(n), counts.evidence[t.id]) for n, t in enumerate(framework().themes, 1)],
+            maximum=max(2, *counts.evidence.values()),
+        )
+        stored = ctx.files.save(png, folder="charts", suffix=".png")
+        ctx.say(
+            ctx._("Pieces of evidence per theme (1 to 6, as in the list)."),
+            file=OutFile(ctx.files.path(stored.relpath), kind="photo"),
+        )
+        ctx.say(
+            "\n".join(lines),
+            buttons=[
+                [
+                    ctx.button(ctx._("My evidence"), "pieces"),
+                    ctx.button(ctx._("My CV"), "cv"),
+                ],
+                [
+                    ctx.command_button(ctx._("Add evidence"), "evidence"),
+                    ctx.command_button(ctx._("Export"), "export"),
+                ],
+            ],
+        )
+
+    async def on_overview(self, ctx: Context, event: Event) -> None:
+        if event.value in ("pieces", "cv"):
+            await ctx.go(event.value)
+            return
+        await ctx.invalid(ctx._("Please tap one of the buttons."))
+
+    # pieces ----------------------------------------------------------------------------
+    async def ask_pieces(self, ctx: Context) -> None:
+        """Lists the pieces, with how much coach feedback each has."""
+        language = ctx.user.language
+        pieces = await ctx.uow.evidence.of_learner(ctx.user.id)
+        if not pieces:
+            ctx.say(
+                ctx._("You have no evidence yet. Add your first piece with /evidence."),
+                buttons=[[ctx.back_button()]],
+            )
+            return
+        lines = [ctx._("Tap a number to see the piece.")]
+        for piece in pieces:
+            feedback = await ctx.uow.feedback.for_item(item_type="evidence", item_id=piece.id)
+            line = (
+                f"{piece.number}. {piece.title} \u2014 "
+                f"{content().type(piece.kind).name.get(language)}, "
+                f"{show_period(piece.period_start, piece.period_end)}"
+            )
+            if feedback:
+                line += " \u2014 " + ctx.n_(
+                    "{count} note from your coach", "{count} notes from your coach", len(feedback)
+                )
+            lines.append(line)
+        buttons = [ctx.button(str(p.number), f"p:{p.id}") for p in pieces]
+        ctx.say("\n".join(lines), buttons=[*rows(buttons, width=5), [ctx.back_button()]])
+
+    async def on_pieces(self, ctx: Context, event: Event) -> None:
+        value = event.value or ""
+        if value.startswith("p:") and value[2:].isdigit():
+            ctx.data["piece"] = int(value[2:])
+            await ctx.go("piece")
+            return
+        await ctx.invalid(ctx._("Please tap one of the buttons."))
+
+    async def piece(self, ctx: Context) -> Evidence | None:
+        piece = await ctx.uow.evidence.get(int(ctx.data.get("piece", 0)))
+        return piece if piece is not None and piece.learner_id == ctx.user.id else None
+
+    async def ask_piece(self, ctx: Context) -> None:
+        """Shows one piece with its competences, checks, reflection and coach feedback."""
+        language = ctx.user.language
+        piece = await self.piece(ctx)
+        if piece is None:
+            ctx.say(ctx._("I could not find that piece."), buttons=[[ctx.back_button()]])
+            return
+        lines = [
+            f"{piece.number}. {piece.title}",
+            f"{content().type(piece.kind).name.get(language)}, "
+            f"{show_period(piece.period_start, piece.period_end)}",
+        ]
+        if piece.organisation:
+            lines.append(f"{piece.organisation} \u2014 {piece.role or ''}")
+        if piece.text:
+            lines.append(piece.text[:500])
+        if piece.url:
+            lines.append(piece.url)
+        lines.append(ctx._("Competences:"))
+        lines += [
+            f"\u2022 {framework().competence(c).text.get(language)}" for c in piece.competences
+        ]
+        lines.append(ctx._("Your checks:"))
+        for criterion in content().criteria:
+            answer = piece.checks.get(criterion.id)
+            shown = ctx._(CHECK_ANSWERS[answer]) if answer in CHECK_ANSWERS else "-"
+            lines.append(f"\u2022 {criterion.question.get(language)} {shown}")
+        if piece.privacy_confirmed is False:
+            lines.append(ctx._("Client details: not yet removed. Not in your export."))
+        reflection = (
+            await ctx.uow.reflections.get(piece.reflection_id) if piece.reflection_id else None
+        )
+        if reflection is not None:
+            lines.append(ctx._("Reflection: {title}", title=reflection.title or "-"))
+        feedback = await ctx.uow.feedback.for_item(item_type="evidence", item_id=piece.id)
+        for note in feedback:
+            lines.append(
+                ctx._(
+                    "Your coach ({date}): {text}",
+                    date=ctx.t.date(note.created_at),
+                    text=note.text or "",
+                )
+            )
+            if note.seen_at is None:
+                note.seen_at = ctx.now
+        buttons = []
+        if piece.privacy_confirmed is False:
+            buttons.append([ctx.button(ctx._("Client details are removed"), "privacy")])
+        if reflection is None:
+            buttons.append([ctx.button(ctx._("Link a reflection"), "reflect")])
+        buttons.append([ctx.button(ctx._("Delete this piece"), "delete"), ctx.back_button()])
+        ctx.say("\n".join(lines), buttons=buttons)
+
+    async def on_piece(self, ctx: Context, event: Event) -> None:
+        piece = await self.piece(ctx)
+        if piece is None:
+            await ctx.back()
+            return
+        if event.value == "privacy" and piece.privacy_confirmed is False:
+            piece.privacy_confirmed = True
+            piece.updated_at = ctx.now
+            ctx.say(
+                ctx._("Thank you. Piece {number} will be in your export.", number=piece.number)
+            )
+            await ctx.go("piece", remember=False)
+        elif event.value == "reflect":
+            await ctx.start_flow("evidence", args=f"link:{piece.id}")
+        elif event.value == "delete":
+            await ctx.go("delete_piece")
+        else:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+
+    async def ask_delete_piece(self, ctx: Context) -> None:
+        """Asks to confirm deleting a piece."""
+        piece = await self.piece(ctx)
+        ctx.say(
+            ctx._(
+                "Delete piece {number}, \u201c{title}\u201d? This cannot be undone.",
+                number=piece.number if piece else 0,
+                title=piece.title if piece else "",
+            ),
+            buttons=[
+                [
+                    ctx.button(ctx._("Yes, delete it"), "yes"),
+                    ctx.button(ctx._("No, keep it"), "no"),
+                ]
+            ],
+        )
+
+    async def on_delete_piece(self, ctx: Context, event: Event) -> None:
+        piece = await self.piece(ctx)
+        if event.value == "yes" and piece is not None:
+            await ctx.uow.evidence.delete(piece)
+            ctx.say(ctx._("Piece {number} is deleted.", number=piece.number))
+            ctx.conversation.history = ["overview"]
+            await ctx.go("pieces", remember=False)
+        elif event.value == "no":
+            await ctx.back()
+        else:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+
+    # CV --------------------------------------------------------------------------------
+    async def ask_cv(self, ctx: Context) -> None:
+        """Shows the CV lines and offers to add one."""
+        entries = await ctx.uow.cv.of_learner(ctx.user.id)
+        lines = [ctx._("Your CV: work, volunteering and training.")]
+        for entry in entries:
+            end = show_period(entry.end, None) if entry.end else ctx._("now")
+            lines.append(
+                f"\u2022 {ctx._(CV_KINDS.get(entry.kind, entry.kind))}: {entry.role}, "
+                f"{entry.organisation} ({show_period(entry.start, None)} - {end})"
+            )
+        if not entries:
+            lines.append(ctx._("Nothing yet."))
+        first = [ctx.button(ctx._("Add a line"), "add")]
+        if entries:
+            first.append(ctx.button(ctx._("Remove a line"), "remove"))
+        ctx.say("\n".join(lines), buttons=[first, [ctx.back_button()]])
+
+    async def on_cv(self, ctx: Context, event: Event) -> None:
+        if event.value == "add":
+            ctx.data["cv"] = {}
+            await ctx.go("cv_kind")
+            return
+        if event.value == "remove":
+            await ctx.go("cv_remove")
+            return
+        await ctx.invalid(ctx._("Please tap one of the buttons."))
+
+    async def ask_cv_remove(self, ctx: Context) -> None:
+        """Lists the CV lines by number; a press removes that line."""
+        entries = await ctx.uow.cv.of_learner(ctx.user.id)
+        lines = [ctx._("Which line do you want to remove?")]
+        lines += [f"{n}. {e.role}, {e.organisation}" for n, e in enumerate(entries, start=1)]
+        buttons = [ctx.button(str(n), f"e:{e.id}") for n, e in enumerate(entries, start=1)]
+        ctx.say("\n".join(lines), buttons=[*rows(buttons, width=5), [ctx.back_button()]])
+
+    async def on_cv_remove(self, ctx: Context, event: Event) -> None:
+        value = event.value or ""
+        entry = await ctx.uow.cv.get(int(value[2:])) if value[2:].isdigit() else None
+        if not value.startswith("e:") or entry is None or entry.learner_id != ctx.user.id:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+            return
+        await ctx.uow.cv.delete(entry)
+        ctx.say(ctx._("Removed from your CV."))
+        await ctx.back()
+
+    async def ask_cv_kind(self, ctx: Context) -> None:
+        """Asks what kind of line it is."""
+        buttons = [ctx.button(ctx._(label), kind) for kind, label in CV_KINDS.items()]
+        ctx.say(ctx._("What do you want to add?"), buttons=[buttons, [ctx.back_button()]])
+
+    async def on_cv_kind(self, ctx: Context, event: Event) -> None:
+        if event.value not in CV_KINDS:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+            return
+        ctx.data.setdefault("cv", {})["kind"] = event.value
+        await ctx.go("cv_organisation")
+
+    async def ask_cv_organisation(self, ctx: Context) -> None:
+        """Asks for the organisation or school."""
+        choices = await earlier_places(ctx, "organisation")
+        ctx.data["choices"] = choices
+        buttons = [ctx.button(value[:40], f"o:{i}") for i, value in enumerate(choices)]
+        ctx.say(
+            ctx._("Which organisation or school?"),
+            buttons=[*rows(buttons), [ctx.back_button()]],
+        )
+
+    async def on_cv_organisation(self, ctx: Context, event: Event) -> None:
+        value = await self.field(ctx, event)
+        if value is not None:
+            ctx.data["cv"]["organisation"] = value
+            await ctx.go("cv_role")
+
+    async def ask_cv_role(self, ctx: Context) -> None:
+        """Asks for the role, or the name of the training."""
+        ctx.data["choices"] = []
+        ctx.say(
+            ctx._("What was your role, or the name of the training?"),
+            buttons=[[ctx.back_button()]],
+        )
+
+    async def on_cv_role(self, ctx: Context, event: Event) -> None:
+        value = await self.field(ctx, event)
+        if value is not None:
+            ctx.data["cv"]["role"] = value
+            await ctx.go("cv_from")
+
+    async def field(self, ctx: Context, event: Event) -> str | None:
+        choices: list[str] = ctx.data.get("choices") or []
+        value = " ".join(event.text.split())
+        if event.value and event.value.startswith("o:") and event.value[2:].isdigit():
+            index = int(event.value[2:])
+            value = choices[index] if index < len(choices) else ""
+        if not value:
+            await ctx.invalid(ctx._("Please type a name, or tap one of the buttons."))
+            return None
+        if len(value) > MAX_FIELD:
+            await ctx.invalid(ctx._("Please keep it under {limit} characters.", limit=MAX_FIELD))
+            return None
+        return value
+
+    async def ask_cv_from(self, ctx: Context) -> None:
+        """Asks when it started."""
+        ctx.say(
+            ctx._("When did it start? Type the month and year, like 09/2019, or only the year."),
+            buttons=[[ctx.back_button()]],
+        )
+
+    async def on_cv_from(self, ctx: Context, event: Event) -> None:
+        period = parse_period(event.text, now=ctx.now)
+        if period is None or period[1] is not None:
+            await ctx.invalid(ctx._("I could not read that date. Please type it like 09/2019."))
+            return
+        ctx.data["cv"]["start"] = period[0]
+        await ctx.go("cv_to")
+
+    async def ask_cv_to(self, ctx: Context) -> None:
+        """Asks when it ended, or whether it still goes on."""
+        ctx.say(
+            ctx._("When did it end? Type the month and year, or tap the button."),
+            buttons=[[ctx.button(ctx._("It still goes on"), "ongoing")], [ctx.back_button()]],
+        )
+
+    async def on_cv_to(self, ctx: Context, event: Event) -> None:
+        end: str | None = None
+        if event.value != "ongoing":
+            period = parse_period(event.text, now=ctx.now)
+            if period is None or period[1] is not None:
+                await ctx.invalid(
+                    ctx._("I could not read that date. Please type it like 06/2024.")
+                )
+                return
+            end = period[0]
+        cv = ctx.data["cv"]
+        if end is not None and (cv["start"] + "-00") > (end + "-99"):
+            await ctx.invalid(ctx._("The end is before the start. Please check the date."))
+            return
+        await ctx.uow.cv.add(
+            CvEntry(
+                learner_id=ctx.user.id,
+                kind=cv["kind"],
+                organisation=cv["organisation"],
+                role=cv["role"],
+                start=cv["start"],
+                end=end,
+                created_at=ctx.now,
+            )
+        )
+        ctx.say(ctx._("Added to your CV."))
+        ctx.conversation.history = ["overview"]
+        await ctx.go("cv", remember=False)

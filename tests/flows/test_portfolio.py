@@ -1,0 +1,371 @@
+"""/portfolio and /export on the fake unit of work: coverage, warnings, CV, and every export
+file opened and checked (python-docx, jsonschema, the Mahara and Moodle formats)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jsonschema
+from docx import Document
+
+from flows.evidence_content import parse_period, warnings
+from flows.export import ExportFlow
+from flows.portfolio_export import MOODLE_HEADER, schema
+from storage.models import CvEntry, Evidence, Reflection, Upload
+from tests.fakes import ChatDriver, FakeUnitOfWork, fake_engine
+
+NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+MOODLE_LINE = (
+    '"Parent id number","Id number",Shortname,Description,"Description format",'
+    '"Scale values","Scale configuration","Rule type (optional)","Rule outcome (optional)",'
+    '"Rule config (optional)","Cross referenced competency id numbers",'
+    '"Exported id (optional)","Is framework",Taxonomy'
+)
+
+
+async def learner(tmp_path: Path, language: str = "en") -> tuple[ChatDriver, FakeUnitOfWork]:
+    engine, uow = fake_engine(tmp_path)
+    chat = ChatDriver(engine, language=language)
+    await chat.command("start")
+    await chat.press(chat.last[-1].buttons[0][0].label)
+    await chat.text("Samira")
+    return chat, uow
+
+
+def piece(number: int, **fields: object) -> Evidence:
+    values: dict[str, object] = {
+        "learner_id": 1,
+        "number": number,
+        "kind": "project",
+        "media": "text",
+        "title": f"Piece {number}",
+        "organisation": "De Buurt vzw",
+        "role": "volunteer",
+        "period_start": "2025-03",
+        "competences": ["social_map.purpose"],
+        "themes": ["social_map"],
+        "checks": {"authentic": "yes"},
+        "created_at": NOW,
+    }
+    values.update(fields)
+    return Evidence(**values)  # type: ignore[arg-type]
+
+
+def test_warnings_are_computed_from_the_data() -> None:
+    pieces = [
+        piece(1, period_start="2018-01", period_end="2019-06"),
+        piece(2, kind="case_discussion", privacy_confirmed=False),
+    ]
+    kinds = [w.kind for w in warnings(pieces, [], now=NOW)]
+    assert kinds[:3] == ["privacy", "old", "one_context"]
+    assert kinds.count("theme_empty") == 5
+    assert "thin_competence" not in kinds  # two pieces show social_map.purpose
+    pieces.append(
+        piece(
+            3,
+            organisation="Huis van het Kind",
+            competences=["planning.overview"],
+            themes=["planning"],
+        )
+    )
+    found = warnings(pieces, [], now=NOW)
+    assert "one_context" not in [w.kind for w in found]
+    (thin,) = [w for w in found if w.kind == "thin_competence"]
+    assert (thin.competence_id, thin.pieces) == ("planning.overview", (3,))
+    assert parse_period("2021-2024", now=NOW) == ("2021", "2024")
+
+
+async def test_overview_cv_and_chart(tmp_path: Path) -> None:
+    chat, uow = await learner(tmp_path)
+    await uow.evidence.add(piece(1, learner_id=1))
+    await uow.reflections.add(
+        Reflection(learner_id=1, status="done", themes=["communication"], title="R")
+    )
+    await chat.command("portfolio")
+    chart, overview = chat.last[0], chat.last[1]
+    assert chart.file is not None and chart.file.kind == "photo" and chart.file.path.exists()
+    assert chart.file.path.is_relative_to(tmp_path / "data" / "charts")
+    assert "1. Social map and organisation: 1 / 0" in overview.text
+    assert "4. Communication: 0 / 1" in overview.text
+    assert "Theme 2 (Guiding individuals and groups) has no evidence yet" in overview.text
+    assert "Only piece 1 shows" in overview.text
+    await chat.press("My CV")
+    assert "Nothing yet." in chat.said
+    await chat.press("Add a line")
+    await chat.press("Work")
+    await chat.text("Kinderdagverblijf Zonnetje")
+    await chat.text("kinderbegeleider")
+    await chat.text("09/2019")
+    await chat.press("It still goes on")
+    assert "Added to your CV." in chat.said
+    assert "Work: kinderbegeleider, Kinderdagverblijf Zonnetje (09/2019 - now)" in chat.said
+    await chat.press("Add a line")
+    await chat.press("Training")
+    await chat.press("Kinderdagverblijf Zonnetje")
+    await chat.text("EHBO")
+    await chat.text("2024")
+    await chat.text("2023")
+    assert "end is before the start" in chat.said
+    await chat.text("2024")
+    assert [e.role for e in uow.cv.rows] == ["kinderbegeleider", "EHBO"]
+    await chat.press("Remove a line")
+    assert "1. EHBO, Kinderdagverblijf Zonnetje" in chat.said  # the latest start comes first
+    await chat.press("1")
+    assert "Removed from your CV." in chat.said and "EHBO" not in chat.last[-1].text
+    assert [e.role for e in uow.cv.rows] == ["kinderbegeleider"]
+
+
+async def add_portfolio(uow: FakeUnitOfWork, tmp_path: Path, user_id: int) -> None:
+    store = tmp_path / "data" / "uploads"
+    store.mkdir(parents=True, exist_ok=True)
+    (store / "a.pdf").write_bytes(b"%PDF-1.7 report" + b"x" * 30_000)
+    (store / "b.jpg").write_bytes(b"\xff\xd8\xff" + b"y" * 30_000)
+    upload_a = await uow.uploads.add(
+        Upload(
+            owner_id=user_id,
+            kind="document",
+            relpath="uploads/a.pdf",
+            sha256="a" * 64,
+            size=30_015,
+            mime_type="application/pdf",
+        )
+    )
+    upload_b = await uow.uploads.add(
+        Upload(
+            owner_id=user_id,
+            kind="photo",
+            relpath="uploads/b.jpg",
+            sha256="b" * 64,
+            size=30_003,
+            mime_type="image/jpeg",
+        )
+    )
+    reflection = await uow.reflections.add(
+        Reflection(
+            learner_id=user_id,
+            status="done",
+            title="Vergadering",
+            situation="كان الاجتماع صعبا.",
+            task="Görevim toplantıyı yönetmekti.",
+            action="Ik maakte een agenda.",
+            result="Iedereen sprak.",
+            reflection="Volgende keer start ik op tijd.",
+            language="ar",
+        )
+    )
+    await uow.evidence.add(
+        piece(
+            1,
+            learner_id=user_id,
+            upload_id=upload_a.id,
+            media="document",
+            title="Rapport: ons leesproject / 2025",
+            reflection_id=reflection.id,
+        )
+    )
+    await uow.evidence.add(
+        piece(
+            2,
+            learner_id=user_id,
+            upload_id=upload_b.id,
+            media="photo",
+            title="مشروع القراءة في الحي",
+            text="صورة من نشاط القراءة مع الأطفال.",
+            organisation="Huis van het Kind",
+            competences=["planning.overview"],
+            themes=["planning"],
+        )
+    )
+    await uow.evidence.add(
+        piece(
+            3,
+            learner_id=user_id,
+            title="Toplantı notları",
+            text="Ekip toplantısını ben yönettim.",
+            url="https://example.org/x",
+        )
+    )
+    await uow.evidence.add(
+        piece(
+            4,
+            learner_id=user_id,
+            kind="case_discussion",
+            title="Casus gezin",
+            privacy_confirmed=False,
+        )
+    )
+    await uow.cv.add(
+        CvEntry(
+            learner_id=user_id,
+            kind="work",
+            organisation="De Buurt vzw",
+            role="begeleider",
+            start="2019-09",
+        )
+    )
+
+
+async def test_export_files_hold_every_piece_in_the_learners_words(tmp_path: Path) -> None:
+    chat, uow = await learner(tmp_path, language="tr")
+    user_id = (
+        uow.users.rows[0].id
+        if hasattr(uow.users.rows, "__getitem__") and 0 in uow.users.rows
+        else 1
+    )
+    await add_portfolio(uow, tmp_path, user_id)
+    await chat.command("export")
+    await chat.press("Felemenkçe ve Türkçe")
+    files = [r for r in chat.last if r.file is not None]
+    assert chat.last[0].text.startswith("Portfolyonu hazırlıyorum")
+    names = [r.file.file_name for r in files if r.file]
+    assert names == [
+        "portfolio.docx",
+        "portfolio.zip",
+        "opstap-evc.matrix",
+        "opstap-evc-moodle.csv",
+    ]
+    for reply in files:
+        assert reply.file is not None and reply.file.kind == "document"
+        assert reply.file.path.is_relative_to(tmp_path / "data" / "exports")
+        assert reply.file.path.name != reply.file.file_name
+    assert "4" in chat.last[-2].text  # the case without confirmed privacy is left out
+
+    document = Document(str(files[0].file.path))  # type: ignore[union-attr]
+    text = "\n".join(p.text for p in document.paragraphs)
+    tables = "\n".join(c.text for t in document.tables for r in t.rows for c in r.cells)
+    for title in ("Rapport: ons leesproject / 2025", "مشروع القراءة في الحي", "Toplantı notları"):
+        assert title in text
+    assert "Casus gezin" not in text
+    assert "كان الاجتماع صعبا." in text and "Görevim toplantıyı yönetmekti." in text
+    assert "Ekip toplantısını ben yönettim." in text
+    assert "Bewijsstukken / " in text and "STARR-reflectie / " in text
+    assert "Situatie / " in text
+    assert "Authentiek / Özgün" in tables and "begeleider" in tables
+    rtl = next(p for p in document.paragraphs if "صورة من نشاط" in p.text)
+    assert (
+        rtl._p.pPr.find("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}bidi")
+        is not None
+    )
+
+    with zipfile.ZipFile(files[1].file.path) as archive:  # type: ignore[union-attr]
+        listed = archive.namelist()
+        data = json.loads(archive.read("portfolio.json"))
+        assert archive.read("attachments/01-Rapport-ons-leesproject-2025.pdf").startswith(b"%PDF")
+    assert sorted(listed) == sorted(
+        [
+            "portfolio.docx",
+            "portfolio.json",
+            "portfolio.schema.json",
+            "attachments/01-Rapport-ons-leesproject-2025.pdf",
+            "attachments/02-مشروع-القراءة-في-الحي.jpg",
+        ]
+    )
+    jsonschema.validate(data, schema(), format_checker=jsonschema.FormatChecker())
+    assert [p["number"] for p in data["evidence"]] == [1, 2, 3]
+    assert data["left_out"] == [4]
+    assert data["evidence"][1]["title"] == "مشروع القراءة في الحي"
+    assert data["evidence"][0]["reflection"]["situation"] == "كان الاجتماع صعبا."
+    broken = {**data, "evidence": [{**data["evidence"][0], "media": "fax"}]}
+    try:
+        jsonschema.validate(broken, schema())
+    except jsonschema.ValidationError:
+        pass
+    else:
+        raise AssertionError("schema accepted a wrong media type")
+
+    matrix = json.loads(files[2].file.path.read_text("utf-8"))  # type: ignore[union-attr]
+    frame = matrix["framework"]
+    assert set(matrix) == {"framework"}
+    assert set(frame) == {
+        "institution",
+        "name",
+        "description",
+        "selfassess",
+        "evidencestatuses",
+        "standards",
+        "standardelements",
+    }
+    assert len(frame["standards"]) == 6 and len(frame["standardelements"]) == 32
+    assert all(
+        set(s) == {"shortname", "name", "description", "standardid"} for s in frame["standards"]
+    )
+    assert all(
+        set(e) == {"shortname", "name", "description", "standardid", "elementid", "parentid"}
+        for e in frame["standardelements"]
+    )
+    assert frame["standards"][5]["name"] == "Planning en organisatie"
+
+    raw = files[3].file.path.read_text("utf-8")  # type: ignore[union-attr]
+    assert raw.splitlines()[0] == MOODLE_LINE
+    rows = list(csv.reader(io.StringIO(raw)))
+    assert tuple(rows[0]) == MOODLE_HEADER
+    framework_row = rows[1]
+    assert framework_row[12] == "1" and framework_row[5] == "beginner,doorstroom,uitstroom"
+    assert json.loads(framework_row[6])[0] == {"scaleid": "0"}
+    assert len(rows) == 1 + 1 + 6 + 32
+    themes = [r for r in rows[2:] if "." not in r[1]]
+    competences = [r for r in rows[2:] if "." in r[1]]
+    assert len(themes) == 6 and all(r[0] == "" for r in themes)
+    assert len(competences) == 32 and all(r[0] == r[1].split(".")[0] for r in competences)
+    assert all(len(r) == 14 for r in rows)
+
+
+async def test_a_big_zip_is_split_into_parts(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    chat, uow = await learner(tmp_path)
+    await add_portfolio(uow, tmp_path, 1)
+    monkeypatch.setattr(ExportFlow, "limit", 80_000)
+    await chat.command("export")
+    await chat.press("Dutch only")
+    await chat.command("export")
+    await chat.press("Dutch only")
+    kept = sorted(p.name for p in (tmp_path / "data" / "exports" / "u1").iterdir())
+    assert kept == sorted(r.file.path.name for r in chat.last if r.file)  # earlier export gone
+    zips = [r.file for r in chat.last if r.file and r.file.file_name.endswith(".zip")]  # type: ignore[union-attr]
+    assert [z.file_name for z in zips] == ["portfolio-1of2.zip", "portfolio-2of2.zip"]  # type: ignore[union-attr]
+    names: list[str] = []
+    for part in zips:
+        assert part is not None and part.path.stat().st_size <= 80_000
+        with zipfile.ZipFile(part.path) as archive:
+            names += archive.namelist()
+    assert len([n for n in names if n.startswith("attachments/")]) == 2
+    document = Document(str(chat.last[1].file.path))  # type: ignore[union-attr]
+    headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
+    assert "Bewijsstukken" in headings and "Curriculum vitae" in headings
+
+
+async def test_photos_are_shown_in_the_docx(tmp_path: Path) -> None:
+    from PIL import Image
+
+    chat, uow = await learner(tmp_path)
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), "teal").save(buffer, format="PNG")
+    (tmp_path / "data" / "uploads").mkdir(parents=True)
+    (tmp_path / "data" / "uploads" / "p.png").write_bytes(buffer.getvalue())
+    (tmp_path / "data" / "uploads" / "broken.jpg").write_bytes(b"\xff\xd8\xff" + b"z" * 99)
+    for number, (name, mime) in enumerate(
+        [("p.png", "image/png"), ("broken.jpg", "image/jpeg")], start=1
+    ):
+        upload = await uow.uploads.add(
+            Upload(
+                owner_id=1,
+                kind="photo",
+                relpath=f"uploads/{name}",
+                sha256=str(number) * 64,
+                size=100,
+                mime_type=mime,
+            )
+        )
+        await uow.evidence.add(piece(number, upload_id=upload.id, media="photo"))
+    await chat.command("export")
+    await chat.press("Dutch only")
+    document = Document(str(chat.last[1].file.path))  # type: ignore[union-attr]
+    assert len(document.inline_shapes) == 1  # the broken one is only in the ZIP
+    empty = [p for p in document.paragraphs if not p.text and not p._p.xpath(".//w:drawing")]
+    assert empty == []
+    with zipfile.ZipFile(chat.last[2].file.path) as archive:  # type: ignore[union-attr]
+        assert len([n for n in archive.namelist() if n.startswith("attachments/")]) == 2
