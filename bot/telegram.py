@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from telegram import (
     BotCommand,
     InlineKeyboardButton,
@@ -219,14 +220,23 @@ async def on_error(update: object, context: OpstapContext) -> None:
     user = update.effective_user
     language = context.runtime.settings.default_language
     if user is not None:
-        language = await context.runtime.engine.language_of(
-            channel=CHANNEL, external_id=str(user.id)
-        )
+        try:
+            language = await context.runtime.engine.language_of(
+                channel=CHANNEL, external_id=str(user.id)
+            )
+        except SQLAlchemyError:
+            log.warning("could not read the user's language for the error message")
     t = context.runtime.engine.translator(language)
-    await context.bot.send_message(
-        update.effective_chat.id,
-        t._("Sorry, something went wrong on my side. What you saved is safe. Please try again."),
-    )
+    if isinstance(context.error, OperationalError):
+        # The database stayed busy (locked) longer than the busy timeout: nothing was stored.
+        text = t._(
+            "I am very busy right now. Nothing was lost. Please send that again in a minute."
+        )
+    else:
+        text = t._(
+            "Sorry, something went wrong on my side. What you saved is safe. Please try again."
+        )
+    await context.bot.send_message(update.effective_chat.id, text)
 
 
 async def set_commands(

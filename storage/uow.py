@@ -5,23 +5,28 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol, Self
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.repositories import (
+    AccessLogRepository,
     ConversationRepository,
     FeedbackRepository,
     GroupRepository,
     MembershipRepository,
     OutboxRepository,
     PreferencesRepository,
+    PrivacyRepository,
     ReflectionRepository,
     SignalRepository,
+    SqlAccessLogRepository,
     SqlConversationRepository,
     SqlFeedbackRepository,
     SqlGroupRepository,
     SqlMembershipRepository,
     SqlOutboxRepository,
     SqlPreferencesRepository,
+    SqlPrivacyRepository,
     SqlReflectionRepository,
     SqlSignalRepository,
     SqlThemeLevelRepository,
@@ -50,6 +55,8 @@ class UnitOfWork(Protocol):
     feedback: FeedbackRepository
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
+    access_log: AccessLogRepository
+    privacy: PrivacyRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -63,6 +70,10 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
     async def rollback(self) -> None: ...
+
+    async def lock(self, key: str) -> None:
+        """Serialises work on `key` (a user) until this unit of work ends."""
+        ...
 
 
 class SqlUnitOfWork:
@@ -81,6 +92,8 @@ class SqlUnitOfWork:
     feedback: FeedbackRepository
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
+    access_log: AccessLogRepository
+    privacy: PrivacyRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -99,6 +112,8 @@ class SqlUnitOfWork:
         self.feedback = SqlFeedbackRepository(self.session)
         self.theme_levels = SqlThemeLevelRepository(self.session)
         self.reflections = SqlReflectionRepository(self.session)
+        self.access_log = SqlAccessLogRepository(self.session)
+        self.privacy = SqlPrivacyRepository(self.session)
         return self
 
     async def __aexit__(
@@ -117,3 +132,12 @@ class SqlUnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+    async def lock(self, key: str) -> None:
+        """On PostgreSQL, takes a transaction-level advisory lock on `key`, so updates of one
+        user are handled one after the other even by several workers. SQLite needs none: its
+        write transactions (BEGIN IMMEDIATE) already run one at a time."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+            )

@@ -3,6 +3,7 @@
 from storage.models.base import Base, utcnow
 from storage.models.core import Conversation, OutboxMessage, ProcessedUpdate, User
 from storage.models.learning import Reflection, ThemeLevel
+from storage.models.privacy import AccessLog, ErasedLearner
 from storage.models.programme import (
     Feedback,
     Group,
@@ -13,8 +14,10 @@ from storage.models.programme import (
 )
 
 __all__ = [
+    "AccessLog",
     "Base",
     "Conversation",
+    "ErasedLearner",
     "Feedback",
     "Group",
     "Membership",

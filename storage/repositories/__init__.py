@@ -17,6 +17,14 @@ from storage.repositories.learning import (
     SqlThemeLevelRepository,
     ThemeLevelRepository,
 )
+from storage.repositories.privacy import (
+    AccessLogRepository,
+    LinkedRows,
+    PrivacyRepository,
+    SqlAccessLogRepository,
+    SqlPrivacyRepository,
+    linked_files,
+)
 from storage.repositories.programme import (
     FeedbackRepository,
     GroupRepository,
@@ -33,20 +41,25 @@ from storage.repositories.programme import (
 )
 
 __all__ = [
+    "AccessLogRepository",
     "ConversationRepository",
     "FeedbackRepository",
     "GroupRepository",
+    "LinkedRows",
     "MembershipRepository",
     "OutboxRepository",
     "PreferencesRepository",
+    "PrivacyRepository",
     "ReflectionRepository",
     "SignalRepository",
+    "SqlAccessLogRepository",
     "SqlConversationRepository",
     "SqlFeedbackRepository",
     "SqlGroupRepository",
     "SqlMembershipRepository",
     "SqlOutboxRepository",
     "SqlPreferencesRepository",
+    "SqlPrivacyRepository",
     "SqlReflectionRepository",
     "SqlSignalRepository",
     "SqlThemeLevelRepository",
@@ -57,5 +70,6 @@ __all__ = [
     "UpdateLog",
     "UploadRepository",
     "UserRepository",
+    "linked_files",
     "payload",
 ]
