@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from telegram import (
@@ -33,12 +35,16 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot.logsafety import protect
 from bot.runtime import Runtime
 from flows.i18n import LANGUAGES
 from flows.messages import Event, FileKind, IncomingFile, Reply
+from flows.privacy import purge
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
+#: When the daily retention job runs, in the programme time zone.
+RETENTION_TIME = time(3, 30)
 
 
 class BotData:
@@ -265,6 +271,10 @@ def build_application(
     Tests pass `request` objects backed by a fake Bot API transport.
     """
     settings = runtime.settings
+    protect(
+        settings.token(),
+        settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+    )
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await set_commands(application, runtime)
@@ -302,4 +312,20 @@ def build_application(
         )
     )
     application.add_error_handler(on_error)
+    if application.job_queue is not None:
+        application.job_queue.run_daily(
+            retention_job, time=RETENTION_TIME.replace(tzinfo=ZoneInfo(settings.timezone))
+        )
     return application
+
+
+async def retention_job(context: OpstapContext) -> None:
+    """Daily: erases learners inactive for OPSTAP_RETENTION_MONTHS months, and old exports."""
+    runtime = context.runtime
+    erased = await purge(
+        runtime.uow,
+        runtime.engine.files,
+        now=runtime.engine.clock(),
+        months=runtime.settings.retention_months,
+    )
+    log.info("retention: erased %d learners", len(erased))

@@ -57,8 +57,11 @@ USER_FOLDERS = ("uploads/u{id}", "exports/u{id}")
 # -- erasure and export (used by the flows, the daily job and `opstap purge`) -------------
 async def erase_learner(
     uow: UnitOfWork, files: FileStore, user_id: int, *, reason: str, at: datetime
-) -> ErasedLearner:
-    """Erases a user's rows and files; leaves an anonymous tombstone. The caller commits."""
+) -> ErasedLearner | None:
+    """Erases a user's rows and files; leaves an anonymous tombstone. The caller commits.
+
+    The rows go first (in the transaction), then the files; should the commit still fail,
+    the learner is told and can erase again (rows pointing at missing files are fine)."""
     rows = await uow.privacy.linked_rows(user_id)
     tombstone = await uow.privacy.erase(user_id, reason=reason, at=at)
     for relpath in linked_files(rows):
@@ -132,18 +135,26 @@ async def purge(
     """Erases every learner inactive for `months` months, one transaction each."""
     cutoff = months_before(now, months)
     async with uow_factory() as uow:
-        due = [
-            PurgeItem(u.id, u.last_seen_at or u.created_at, u.status)
-            for u in await uow.privacy.due_for_erasure(inactive_since=cutoff)
-        ]
+        users = await uow.privacy.due_for_erasure(inactive_since=cutoff)
+        due = [(PurgeItem(u.id, u.last_seen_at or u.created_at, u.status), u) for u in users]
+        keys = {u.id: f"{u.channel}:{u.external_id}" for u in users}
     if dry_run:
-        return due
-    for item in due:
+        return [item for item, _ in due]
+    erased: list[PurgeItem] = []
+    for item, _ in due:
         async with uow_factory() as uow:
-            await erase_learner(uow, files, item.user_id, reason="retention", at=now)
+            # The same lock as the learner's own updates; another worker's purge waits, then
+            # finds the learner gone (or active again) and does nothing.
+            await uow.lock(keys[item.user_id])
+            again = await uow.users.get(item.user_id)
+            last = (again.last_seen_at or again.created_at) if again else None
+            if last is None or last >= cutoff:
+                continue
+            if await erase_learner(uow, files, item.user_id, reason="retention", at=now):
+                erased.append(item)
             await uow.commit()
     clean_exports(files, now=now)
-    return due
+    return erased
 
 
 def clean_exports(files: FileStore, *, now: datetime) -> int:

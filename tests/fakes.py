@@ -295,9 +295,11 @@ class FakePrivacy:
                     result.mentions.setdefault(name, []).append((data, ["coach_id"]))
         return result
 
-    async def erase(self, user_id: int, *, reason: str, at: datetime) -> ErasedLearner:
+    async def erase(self, user_id: int, *, reason: str, at: datetime) -> ErasedLearner | None:
         rows = await self.linked_rows(user_id)
-        user = self.uow.users.rows[user_id]
+        user = self.uow.users.rows.get(user_id)
+        if user is None:
+            return None
         for repository in vars(self.uow).values():
             rows_of = getattr(repository, "rows", None)
             if rows_of is None or repository is self:

@@ -54,7 +54,7 @@ class LinkedRows:
 
 class PrivacyRepository(Protocol):
     async def linked_rows(self, user_id: int) -> LinkedRows: ...
-    async def erase(self, user_id: int, *, reason: str, at: datetime) -> ErasedLearner: ...
+    async def erase(self, user_id: int, *, reason: str, at: datetime) -> ErasedLearner | None: ...
     async def due_for_erasure(self, *, inactive_since: datetime) -> list[User]: ...
 
 
@@ -180,11 +180,14 @@ class SqlPrivacyRepository:
             ]
         return result
 
-    async def erase(self, user_id: int, *, reason: str, at: datetime) -> ErasedLearner:
+    async def erase(self, user_id: int, *, reason: str, at: datetime) -> ErasedLearner | None:
         """Deletes the user and every row they own, clears mentions of them, and leaves an
-        anonymous tombstone. Objects of this session are detached afterwards."""
+        anonymous tombstone; None when the user is already gone. Objects of this session are
+        detached afterwards."""
         rows = await self.linked_rows(user_id)
         tables = Base.metadata.tables
+        if not rows.owned[USERS]:
+            return None
         user = rows.owned[USERS][0]
         for name, mentions in rows.mentions.items():
             table = tables[name]
