@@ -6,6 +6,7 @@ Handlers stay thin: they translate, call the engine, and send. No SQL, no busine
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from datetime import time
 from typing import Any
@@ -40,6 +41,10 @@ from bot.runtime import Runtime
 from flows.i18n import LANGUAGES
 from flows.messages import Event, FileKind, IncomingFile, Reply
 from flows.privacy import purge
+
+# Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after and others):
+# without it every 429 answer raises a deprecation warning.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
