@@ -109,3 +109,11 @@ def test_the_path_comes_from_the_webhook_url() -> None:
     assert webhook_path("https://opstap.example.org/tg/hook") == "/tg/hook"
     assert webhook_path("https://opstap.example.org") == "/telegram"
     assert webhook_path(None) == "/telegram"
+
+
+async def test_the_retention_job_runs_daily(runtime: Runtime, telegram: FakeTelegram) -> None:
+    async with webhook(runtime, telegram) as (_, application):
+        jobs = application.job_queue.jobs()
+        assert [job.name for job in jobs] == ["retention_job"]
+        trigger = str(jobs[0].job.trigger)
+    assert "hour='3', minute='30'" in trigger
