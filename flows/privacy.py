@@ -51,6 +51,11 @@ ACCESS_WHAT = {
 PRIVACY_COMMANDS = frozenset({"privacy", "mydata", "delete", "language", "help", "cancel"})
 #: Exports are removed from the file store after this long (the daily job does it).
 EXPORT_LIFETIME = timedelta(days=1)
+#: Uploaded files no row points at (a crash between saving and committing) are removed once
+#: they are this old, so a transaction still in flight keeps its file.
+ORPHAN_AGE = timedelta(hours=1)
+#: Handled update ids are kept this long to recognise Telegram's repeats (a day at most).
+PROCESSED_UPDATES_KEPT = timedelta(days=7)
 USER_FOLDERS = ("uploads/u{id}", "exports/u{id}")
 
 
@@ -154,7 +159,26 @@ async def purge(
                 erased.append(item)
             await uow.commit()
     clean_exports(files, now=now)
+    async with uow_factory() as uow:
+        await sweep_orphans(files, await uow.privacy.stored_files(), now=now)
+        await uow.privacy.prune_processed_updates(before=now - PROCESSED_UPDATES_KEPT)
+        await uow.commit()
     return erased
+
+
+async def sweep_orphans(files: FileStore, known: set[str], *, now: datetime) -> list[str]:
+    """Removes uploaded files that no row points at and that are older than ORPHAN_AGE."""
+    root = files.root / "uploads"
+    if not root.is_dir():
+        return []
+    limit = (now - ORPHAN_AGE).timestamp()
+    removed = []
+    for path in sorted(root.rglob("*")):
+        relpath = path.relative_to(files.root).as_posix()
+        if path.is_file() and relpath not in known and path.stat().st_mtime < limit:
+            path.unlink(missing_ok=True)
+            removed.append(relpath)
+    return removed
 
 
 def clean_exports(files: FileStore, *, now: datetime) -> int:

@@ -330,6 +330,20 @@ class FakePrivacy:
         self.erased.append(tombstone)
         return tombstone
 
+    async def stored_files(self) -> set[str]:
+        return {
+            str(row.relpath)
+            for rows in self._tables().values()
+            for row in rows
+            if getattr(row, "relpath", None)
+        }
+
+    async def prune_processed_updates(self, *, before: datetime) -> int:
+        old = [i for i, at in self.uow.updates.seen_ids.items() if at < before]
+        for update_id in old:
+            del self.uow.updates.seen_ids[update_id]
+        return len(old)
+
     async def due_for_erasure(self, *, inactive_since: datetime) -> list[User]:
         return [
             u

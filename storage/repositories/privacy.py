@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import AccessLog, Base, ErasedLearner, User
+from storage.models import AccessLog, Base, ErasedLearner, ProcessedUpdate, User
 
 USERS = "users"
 
@@ -56,6 +56,8 @@ class PrivacyRepository(Protocol):
     async def linked_rows(self, user_id: int) -> LinkedRows: ...
     async def erase(self, user_id: int, *, reason: str, at: datetime) -> ErasedLearner | None: ...
     async def due_for_erasure(self, *, inactive_since: datetime) -> list[User]: ...
+    async def stored_files(self) -> set[str]: ...
+    async def prune_processed_updates(self, *, before: datetime) -> int: ...
 
 
 def is_file_column(name: str) -> bool:
@@ -110,6 +112,24 @@ class SqlAccessLogRepository:
             .limit(limit)
         )
         return list(await self.session.scalars(query))
+
+    async def stored_files(self) -> set[str]:
+        """Every file-store path any row of any table points at."""
+        found: set[str] = set()
+        for table in Base.metadata.sorted_tables:
+            for column in table.columns:
+                if is_file_column(column.name):
+                    query = select(column).where(column.is_not(None)).distinct()
+                    found.update(str(v) for v in await self.session.scalars(query))
+        return found
+
+    async def prune_processed_updates(self, *, before: datetime) -> int:
+        """Forgets handled update ids older than `before` (Telegram repeats an update for a
+        day at most); returns how many."""
+        result = await self.session.execute(
+            delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class SqlPrivacyRepository:
@@ -228,3 +248,21 @@ class SqlPrivacyRepository:
         last = func.coalesce(User.last_seen_at, User.created_at)
         query = select(User).where(User.role == "learner", last < inactive_since).order_by(User.id)
         return list(await self.session.scalars(query))
+
+    async def stored_files(self) -> set[str]:
+        """Every file-store path any row of any table points at."""
+        found: set[str] = set()
+        for table in Base.metadata.sorted_tables:
+            for column in table.columns:
+                if is_file_column(column.name):
+                    query = select(column).where(column.is_not(None)).distinct()
+                    found.update(str(v) for v in await self.session.scalars(query))
+        return found
+
+    async def prune_processed_updates(self, *, before: datetime) -> int:
+        """Forgets handled update ids older than `before` (Telegram repeats an update for a
+        day at most); returns how many."""
+        result = await self.session.execute(
+            delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -7,6 +7,7 @@ import asyncio
 import errno
 import logging
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,6 +19,7 @@ from sqlalchemy.engine import make_url
 from bot.runtime import Runtime
 from flows.engine import Context, Flow
 from flows.messages import Event
+from flows.privacy import sweep_orphans
 from flows.uploads import UploadRejected, rejection_text, store_upload
 from storage.models import Conversation, ProcessedUpdate, Signal, Upload, User
 from tests.conftest import POSTGRES_URL
@@ -262,6 +264,19 @@ async def test_a_process_killed_mid_update_leaves_nothing_half_stored(
         )
         assert replies[0].text == "Kept"
         assert (await count(again, Signal), await count(again, Upload)) == (1, 1)
+        # The file saved before the crash has no row; the daily sweep removes it, once old.
+        files = again.engine.files
+        on_disk = sorted(p for p in (files.root / "uploads").rglob("*") if p.is_file())
+        assert len(on_disk) == 2
+        async with again.uow() as uow:
+            known = await uow.privacy.stored_files()
+        now = datetime.now(UTC)
+        assert await sweep_orphans(files, known, now=now) == []  # too young: maybe in flight
+        removed = await sweep_orphans(files, known, now=now + timedelta(hours=2))
+        assert len(removed) == 1 and removed[0] not in known
+        assert [p.relative_to(files.root).as_posix() for p in files.root.rglob("*.png")] == [
+            *known
+        ]
     finally:
         await again.close()
 

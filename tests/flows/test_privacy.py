@@ -26,6 +26,7 @@ from storage.models import (
     Membership,
     OutboxMessage,
     Preferences,
+    ProcessedUpdate,
     Reflection,
     Signal,
     ThemeLevel,
@@ -339,6 +340,12 @@ async def test_retention_erases_only_long_inactive_learners(
         jonas = await session.get(User, seeded.other)
         assert jonas is not None
         jonas.last_seen_at = clock.now - timedelta(days=20)
+        session.add_all(
+            [
+                ProcessedUpdate(update_id=1, processed_at=clock.now - timedelta(days=10)),
+                ProcessedUpdate(update_id=2, processed_at=clock.now - timedelta(days=1)),
+            ]
+        )
         await session.commit()
     files = runtime.engine.files
     due = await purge(runtime.uow, files, now=clock.now, months=12, dry_run=True)
@@ -352,7 +359,9 @@ async def test_retention_erases_only_long_inactive_learners(
     assert not seeded.file.exists() and seeded.other_file.exists()
     async with runtime.sessionmaker() as session:
         tombstone = (await session.scalars(select(ErasedLearner))).one()
+        kept_updates = list(await session.scalars(select(ProcessedUpdate.update_id)))
     assert tombstone.reason == "retention"
+    assert kept_updates == [2]  # handled update ids are forgotten after a week
 
 
 def test_months_before_clamps_to_the_end_of_the_month() -> None:
