@@ -226,6 +226,22 @@ class Privacy(Flow):
                 months=ctx.config.retention_months,
             )
         )
+        membership = await ctx.uow.memberships.active_for(ctx.user.id)
+        if membership is not None:
+            shared = [
+                ctx._(ACCESS_WHAT[what])
+                for what, on in (
+                    ("goals", membership.share_goals),
+                    ("reflections", membership.share_reflections),
+                    ("evidence", membership.share_evidence),
+                )
+                if on
+            ]
+            ctx.say(
+                ctx._("You share with your coach: {items}.", items=", ".join(shared))
+                if shared
+                else ctx._("You share nothing with your coach yet.")
+            )
         entries = await ctx.uow.access_log.of_learner(ctx.user.id, limit=20)
         if not entries:
             ctx.say(ctx._("No coach has looked at your data yet."))

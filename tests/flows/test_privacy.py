@@ -160,6 +160,7 @@ async def test_privacy_says_what_is_stored_and_who_looked(runtime: Runtime) -> N
     text = "\n".join(r.text for r in replies)
     assert "What I store:" in text and "Who sees it:" in text
     assert "12 months after your last message" in text
+    assert "You share with your coach: your goals." in text
     assert "Who looked at your data:" in text
     assert "Ann looked at your goals." in text
 
