@@ -70,7 +70,11 @@ def create_webhook_app(
             return PlainTextResponse("not JSON", status_code=400)
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             return PlainTextResponse("not an update", status_code=400)
-        update = Update.de_json(data, application.bot)
+        try:
+            update = Update.de_json(data, application.bot)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            log.warning("refused a malformed update")
+            return PlainTextResponse("malformed update", status_code=400)
         await application.update_queue.put(update)
         return Response(status_code=200)
 

@@ -391,3 +391,32 @@ async def test_delete_on_the_fake_unit_of_work(tmp_path: Path) -> None:
     assert chat.texts[-1].startswith("Everything is erased.")
     assert uow.users.rows == {} and uow.signals.rows == []
     assert uow.privacy.erased[0].counts["signals"] == 1
+
+
+async def test_privacy_and_renewed_consent_on_the_fake_unit_of_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, uow = fake_engine(tmp_path)
+    chat = ChatDriver(engine, language="en")
+    await chat.command("start")
+    await chat.press("Yes, I agree")
+    await chat.text("Lina")
+    coach = await uow.users.add(
+        User(channel="test", external_id="c", language="nl", role="coach", display_name="Ann")
+    )
+    learner = await uow.users.by_external(channel="test", external_id="learner-1")
+    assert learner is not None
+    await uow.access_log.record(
+        coach_id=coach.id, learner_id=learner.id, what="timeline", at=engine.clock()
+    )
+    await chat.command("privacy")
+    assert "Ann looked at your timeline." in chat.said
+    assert "You share" not in chat.said  # not in a group
+    monkeypatch.setattr(onboarding, "CONSENT_VERSION", onboarding.CONSENT_VERSION + 1)
+    await chat.command("privacy")  # still open
+    assert "What I store:" in chat.said
+    await chat.text("hello")
+    assert chat.texts[0].startswith("I have a new text about your data.")
+    await chat.press("Yes, I agree")
+    assert chat.texts[-1] == "What would you like to do?"
+    assert learner.consent_version == onboarding.CONSENT_VERSION
