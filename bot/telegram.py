@@ -325,7 +325,8 @@ def build_application(
 
 
 async def retention_job(context: OpstapContext) -> None:
-    """Daily: erases learners inactive for OPSTAP_RETENTION_MONTHS months, and old exports."""
+    """Daily: erases learners inactive for OPSTAP_RETENTION_MONTHS months, old exports,
+    orphaned uploads and old update ids (flows/privacy.py `purge`)."""
     runtime = context.runtime
     erased = await purge(
         runtime.uow,

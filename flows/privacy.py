@@ -336,7 +336,7 @@ class Delete(Flow):
                 coach_id,
                 N_("{name} has left Opstap and asked to erase their data."),
                 kind="learner_left",
-                dedup_key=f"learner_left:{user.id}",
+                dedup_key=f"learner_left:{user.id}:{ctx.now.isoformat()}",
                 name=user.display_name or "-",
             )
         await ctx.finish(menu=False)
