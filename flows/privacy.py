@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import json
 import secrets
@@ -30,7 +31,7 @@ from typing import Any, ClassVar
 from flows import onboarding, signals
 from flows.engine import EVERYONE, LEARNER, Context, Flow
 from flows.i18n import N_
-from flows.messages import Event, OutFile
+from flows.messages import Button, Event, OutFile
 from storage.files import FileStore
 from storage.models import ErasedLearner
 from storage.repositories import linked_files
@@ -108,7 +109,8 @@ async def export_learner(ctx: Context) -> Path:
     stored = [(relpath, ctx.files.path(relpath)) for relpath in linked_files(rows)]
     folder = ctx.files.path(f"exports/u{ctx.user.id}")
     target = folder / f"{secrets.token_hex(16)}.zip"
-    write_export(target, data, stored)
+    # Zipping many files takes a while: off the event loop, so other chats go on.
+    await asyncio.to_thread(write_export, target, data, stored)
     return target
 
 
@@ -301,7 +303,7 @@ class Delete(Flow):
     async def start(self, ctx: Context, command: str, args: str) -> None:
         await ctx.begin(self, "first")
 
-    def _keep(self, ctx: Context) -> Any:
+    def _keep(self, ctx: Context) -> Button:
         return ctx.button(ctx._("No, keep my data"), "keep")
 
     async def ask_first(self, ctx: Context) -> None:
