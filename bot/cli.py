@@ -5,13 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import make_url
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import Runtime, migrate
 from flows.i18n import LANGUAGES
+
+if TYPE_CHECKING:
+    from flows.privacy import PurgeItem
 
 log = logging.getLogger("opstap")
 
@@ -29,21 +37,22 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     settings.token()
     if args.webhook and settings.webhook_url is None:
         raise ConfigError("OPSTAP_WEBHOOK_URL is not set: it is needed for --webhook.")
+    if args.webhook and (
+        settings.webhook_secret is None or len(settings.webhook_secret.get_secret_value()) < 16
+    ):
+        raise ConfigError(
+            "OPSTAP_WEBHOOK_SECRET is not set: --webhook needs a random secret of 16 to 256 "
+            "characters (A-Z, a-z, 0-9, _ and -)."
+        )
     migrate(settings)
     runtime = Runtime.create(settings)
-    application = build_application(runtime)
     if args.webhook:
-        assert settings.webhook_url is not None
-        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        application.run_webhook(
-            listen=settings.listen,
-            port=settings.port,
-            webhook_url=str(settings.webhook_url),
-            secret_token=secret,
-            allowed_updates=["message", "callback_query"],
-        )
-    else:
-        application.run_polling(allowed_updates=["message", "callback_query"])
+        from bot.webhook import serve
+
+        serve(runtime)
+        return 0
+    application = build_application(runtime)
+    application.run_polling(allowed_updates=["message", "callback_query"])
     return 0
 
 
@@ -91,6 +100,60 @@ def cmd_questionnaire_check(settings: Settings, args: argparse.Namespace) -> int
     return 1 if failed else 0
 
 
+def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
+    """Erases learners inactive for OPSTAP_RETENTION_MONTHS months (or lists them)."""
+    from flows.privacy import purge
+
+    migrate(settings)
+
+    async def main() -> list[PurgeItem]:
+        runtime = Runtime.create(settings)
+        try:
+            return await purge(
+                runtime.uow,
+                runtime.engine.files,
+                now=runtime.engine.clock(),
+                months=settings.retention_months,
+                dry_run=args.dry_run,
+            )
+        finally:
+            await runtime.close()
+
+    items = asyncio.run(main())
+    verb = "Would erase" if args.dry_run else "Erased"
+    print(
+        f"{verb} {len(items)} learner(s) inactive for more than "
+        f"{settings.retention_months} months."
+    )
+    for item in items:
+        print(f"  user {item.user_id}: last active {item.last_active:%Y-%m-%d}, {item.status}")
+    return 0
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    """Copies the SQLite database with SQLite's online backup; PostgreSQL uses pg_dump."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite":
+        print(
+            "opstap backup copies SQLite databases only. For PostgreSQL use pg_dump, e.g. "
+            "`pg_dump --format=custom --file=opstap.dump DBNAME` (see docs/DEPLOYMENT.md).",
+            file=sys.stderr,
+        )
+        return 1
+    source = Path(url.database or "")
+    target = Path(args.path)
+    if not source.is_file():
+        print(f"opstap: no database at {source}", file=sys.stderr)
+        return 1
+    if target.exists():
+        print(f"opstap: {target} exists already; choose a new file.", file=sys.stderr)
+        return 1
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    print(f"Backed up {source} to {target}.")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser, with one subcommand per task."""
     root = argparse.ArgumentParser(
@@ -119,6 +182,17 @@ def parser() -> argparse.ArgumentParser:
     check = tasks.add_parser("check", help="validate questionnaire YAML files")
     check.add_argument("paths", nargs="+", metavar="PATH", help="a questionnaire file")
     check.set_defaults(handler=cmd_questionnaire_check)
+    purge = commands.add_parser(
+        "purge", help="erase learners inactive for OPSTAP_RETENTION_MONTHS months"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="only list who would be erased")
+    purge.set_defaults(handler=cmd_purge)
+
+    backup = commands.add_parser(
+        "backup", help="copy the SQLite database to PATH (online; PostgreSQL: use pg_dump)"
+    )
+    backup.add_argument("path", metavar="PATH", help="the new backup file")
+    backup.set_defaults(handler=cmd_backup)
     return root
 
 
@@ -126,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs one `opstap` command; a bad setting ends it with one clear line."""
     args = parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.command == "run" else logging.WARNING,
+        level=logging.INFO if args.command in ("run", "purge") else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

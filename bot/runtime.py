@@ -41,6 +41,7 @@ class Runtime:
                 timezone=settings.timezone,
                 default_language=settings.default_language,
                 data_dir=settings.data_dir,
+                retention_months=settings.retention_months,
             ),
             clock=clock,
         )

@@ -6,9 +6,13 @@ Handlers stay thin: they translate, call the engine, and send. No SQL, no busine
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
+from datetime import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from telegram import (
     BotCommand,
     InlineKeyboardButton,
@@ -32,12 +36,20 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot.logsafety import protect
 from bot.runtime import Runtime
 from flows.i18n import LANGUAGES
 from flows.messages import Event, FileKind, IncomingFile, Reply
+from flows.privacy import purge
+
+# Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after and others):
+# without it every 429 answer raises a deprecation warning.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
+#: When the daily retention job runs, in the programme time zone.
+RETENTION_TIME = time(3, 30)
 
 
 class BotData:
@@ -226,14 +238,23 @@ async def on_error(update: object, context: OpstapContext) -> None:
     user = update.effective_user
     language = context.runtime.settings.default_language
     if user is not None:
-        language = await context.runtime.engine.language_of(
-            channel=CHANNEL, external_id=str(user.id)
-        )
+        try:
+            language = await context.runtime.engine.language_of(
+                channel=CHANNEL, external_id=str(user.id)
+            )
+        except SQLAlchemyError:
+            log.warning("could not read the user's language for the error message")
     t = context.runtime.engine.translator(language)
-    await context.bot.send_message(
-        update.effective_chat.id,
-        t._("Sorry, something went wrong on my side. What you saved is safe. Please try again."),
-    )
+    if isinstance(context.error, OperationalError):
+        # The database stayed busy (locked) longer than the busy timeout: nothing was stored.
+        text = t._(
+            "I am very busy right now. Nothing was lost. Please send that again in a minute."
+        )
+    else:
+        text = t._(
+            "Sorry, something went wrong on my side. What you saved is safe. Please try again."
+        )
+    await context.bot.send_message(update.effective_chat.id, text)
 
 
 async def set_commands(
@@ -264,6 +285,10 @@ def build_application(
     rate limiter with its limits lifted, to measure cost rather than deliberate waiting.
     """
     settings = runtime.settings
+    protect(
+        settings.token(),
+        settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+    )
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await set_commands(application, runtime)
@@ -301,4 +326,21 @@ def build_application(
         )
     )
     application.add_error_handler(on_error)
+    if application.job_queue is not None:
+        application.job_queue.run_daily(
+            retention_job, time=RETENTION_TIME.replace(tzinfo=ZoneInfo(settings.timezone))
+        )
     return application
+
+
+async def retention_job(context: OpstapContext) -> None:
+    """Daily: erases learners inactive for OPSTAP_RETENTION_MONTHS months, old exports,
+    orphaned uploads and old update ids (flows/privacy.py `purge`)."""
+    runtime = context.runtime
+    erased = await purge(
+        runtime.uow,
+        runtime.engine.files,
+        now=runtime.engine.clock(),
+        months=runtime.settings.retention_months,
+    )
+    log.info("retention: erased %d learners", len(erased))

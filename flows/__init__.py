@@ -9,6 +9,7 @@ from flows.goals import CheckinFlow, GoalFlow
 from flows.intake import Intake
 from flows.onboarding import Help, Language, Onboarding
 from flows.portfolio import PortfolioFlow
+from flows.privacy import privacy_flows
 from flows.quickscan import QuickScan
 from flows.reflect import ReflectFlow
 
@@ -27,6 +28,7 @@ def default_flows() -> list[Flow]:
         EvidenceFlow(),
         PortfolioFlow(),
         ExportFlow(),
+        *privacy_flows(),
     ]
 
 

@@ -42,7 +42,7 @@ BACK = "<"
 LEARNER, COACH, COORDINATOR = "learner", "coach", "coordinator"
 EVERYONE = frozenset({LEARNER, COACH, COORDINATOR})
 #: Commands that work before consent is given.
-OPEN_COMMANDS = frozenset({"start", "language", "help", "privacy", "cancel"})
+OPEN_COMMANDS = frozenset({"start", "language", "help", "privacy", "mydata", "delete", "cancel"})
 
 Clock = Callable[[], datetime]
 #: Sends replies right away, before the event is fully handled (see `Context.flush`).
@@ -57,6 +57,8 @@ class FlowConfig:
     timezone: str = "Europe/Brussels"
     default_language: str = "nl"
     data_dir: Path = Path("data")
+    #: Months after the last activity before a learner's data is erased (flows/privacy.py).
+    retention_months: int = 12
 
 
 class Flow:
@@ -83,6 +85,12 @@ class Flow:
     async def answer(self, ctx: Context, step: str, event: Event) -> None:
         """Hands the user's answer to the step."""
         await getattr(self, f"on_{step}")(ctx, event)
+
+    async def gate(self, ctx: Context, event: Event) -> bool:
+        """Runs before every event of every flow; returns True when it took the event.
+
+        Flows that must see events first (renewed consent) override it."""
+        return False
 
 
 class Context:
@@ -365,10 +373,10 @@ class Engine:
         """
         async with self.uow_factory() as uow:
             now = self.clock()
-            if update_id is not None:
-                if await uow.updates.seen(update_id):
-                    return []
-                await uow.updates.record(update_id, at=now)
+            if update_id is not None and not await uow.updates.claim(update_id, at=now):
+                return []
+            # One user's updates run one after the other, even on several workers.
+            await uow.lock(f"{channel}:{external_id}")
             user = await uow.users.by_external(channel=channel, external_id=external_id)
             if user is None:
                 chosen = language in LANGUAGES
@@ -399,6 +407,9 @@ class Engine:
 
     async def dispatch(self, ctx: Context, event: Event) -> None:
         """Routes an event: commands, buttons (after the stale check), then everything else."""
+        for flow in self.flows.values():
+            if type(flow).gate is not Flow.gate and await flow.gate(ctx, event):
+                return
         if event.kind == "command":
             await self._command(ctx, event.command or "", event.text)
         elif event.kind == "button":

@@ -5,9 +5,11 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol, Self
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.repositories import (
+    AccessLogRepository,
     ConversationRepository,
     CvRepository,
     EvidenceRepository,
@@ -17,9 +19,11 @@ from storage.repositories import (
     MembershipRepository,
     OutboxRepository,
     PreferencesRepository,
+    PrivacyRepository,
     ReflectionRepository,
     ResponseRepository,
     SignalRepository,
+    SqlAccessLogRepository,
     SqlConversationRepository,
     SqlCvRepository,
     SqlEvidenceRepository,
@@ -29,6 +33,7 @@ from storage.repositories import (
     SqlMembershipRepository,
     SqlOutboxRepository,
     SqlPreferencesRepository,
+    SqlPrivacyRepository,
     SqlReflectionRepository,
     SqlResponseRepository,
     SqlSignalRepository,
@@ -62,6 +67,8 @@ class UnitOfWork(Protocol):
     goals: GoalRepository
     evidence: EvidenceRepository
     cv: CvRepository
+    access_log: AccessLogRepository
+    privacy: PrivacyRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -75,6 +82,10 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
     async def rollback(self) -> None: ...
+
+    async def lock(self, key: str) -> None:
+        """Serialises work on `key` (a user) until this unit of work ends."""
+        ...
 
 
 class SqlUnitOfWork:
@@ -97,6 +108,8 @@ class SqlUnitOfWork:
     goals: GoalRepository
     evidence: EvidenceRepository
     cv: CvRepository
+    access_log: AccessLogRepository
+    privacy: PrivacyRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -119,6 +132,8 @@ class SqlUnitOfWork:
         self.goals = SqlGoalRepository(self.session)
         self.evidence = SqlEvidenceRepository(self.session)
         self.cv = SqlCvRepository(self.session)
+        self.access_log = SqlAccessLogRepository(self.session)
+        self.privacy = SqlPrivacyRepository(self.session)
         return self
 
     async def __aexit__(
@@ -137,3 +152,12 @@ class SqlUnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+    async def lock(self, key: str) -> None:
+        """On PostgreSQL, takes a transaction-level advisory lock on `key`, so updates of one
+        user are handled one after the other even by several workers. SQLite needs none: its
+        write transactions (BEGIN IMMEDIATE) already run one at a time."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,8 +14,10 @@ from typing import Any, Self
 from flows import Engine, Flow, FlowConfig, build_flows, default_flows
 from flows.messages import Button, Event, IncomingFile, Reply
 from storage.models import (
+    AccessLog,
     Conversation,
     CvEntry,
+    ErasedLearner,
     Evidence,
     Feedback,
     Goal,
@@ -29,6 +32,7 @@ from storage.models import (
     Upload,
     User,
 )
+from storage.repositories.privacy import LinkedRows, tombstone_counts
 
 
 class FakeClock:
@@ -93,6 +97,12 @@ class FakeUpdateLog:
 
     async def record(self, update_id: int, *, at: datetime) -> None:
         self.seen_ids[update_id] = at
+
+    async def claim(self, update_id: int, *, at: datetime) -> bool:
+        if update_id in self.seen_ids:
+            return False
+        self.seen_ids[update_id] = at
+        return True
 
 
 class FakeOutbox:
@@ -324,6 +334,109 @@ class FakeCv(FakeTable):
         self.rows.remove(entry)
 
 
+class FakeAccessLog(FakeTable):
+    async def record(
+        self, *, coach_id: int, learner_id: int, what: str, at: datetime
+    ) -> AccessLog:
+        return self._store(AccessLog(learner_id=learner_id, coach_id=coach_id, what=what, at=at))
+
+    async def of_learner(self, learner_id: int, *, limit: int = 20) -> list[AccessLog]:
+        rows = sorted(self.where(learner_id=learner_id), key=lambda r: (r.at, r.id))
+        return rows[::-1][:limit]
+
+
+OWNER_FIELDS = ("user_id", "learner_id", "owner_id")
+
+
+class FakePrivacy:
+    """Export and erasure over the in-memory tables: a row whose user_id, learner_id or
+    owner_id is the user belongs to them; a coach_id naming them is a mention."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+        self.erased: list[ErasedLearner] = []
+
+    def _tables(self) -> dict[str, list[Any]]:
+        tables: dict[str, list[Any]] = {}
+        for repository in vars(self.uow).values():
+            rows = getattr(repository, "rows", None)
+            if rows is None or repository is self:
+                continue
+            values = list(rows.values()) if isinstance(rows, dict) else list(rows)
+            if values:
+                tables.setdefault(type(values[0]).__tablename__, []).extend(values)
+        return tables
+
+    async def linked_rows(self, user_id: int) -> LinkedRows:
+        result = LinkedRows()
+        for name, rows in self._tables().items():
+            for row in rows:
+                data = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+                if (name == "users" and row.id == user_id) or any(
+                    data.get(f) == user_id for f in OWNER_FIELDS
+                ):
+                    result.owned.setdefault(name, []).append(data)
+                elif data.get("coach_id") == user_id:
+                    result.mentions.setdefault(name, []).append((data, ["coach_id"]))
+        return result
+
+    async def erase(self, user_id: int, *, reason: str, at: datetime) -> ErasedLearner | None:
+        rows = await self.linked_rows(user_id)
+        user = self.uow.users.rows.get(user_id)
+        if user is None:
+            return None
+        for repository in vars(self.uow).values():
+            rows_of = getattr(repository, "rows", None)
+            if rows_of is None or repository is self:
+                continue
+            if isinstance(rows_of, dict):
+                for key, row in list(rows_of.items()):
+                    if key == user_id or any(
+                        getattr(row, f, None) == user_id for f in OWNER_FIELDS
+                    ):
+                        del rows_of[key]
+            else:
+                rows_of[:] = [
+                    r
+                    for r in rows_of
+                    if not any(getattr(r, f, None) == user_id for f in OWNER_FIELDS)
+                ]
+                for row in rows_of:
+                    if getattr(row, "coach_id", None) == user_id and hasattr(row, "learner_id"):
+                        row.coach_id = None
+        tombstone = ErasedLearner(
+            erased_on=at.date().isoformat(),
+            reason=reason,
+            role=user.role,
+            status=user.status,
+            joined_month=user.created_at.strftime("%Y-%m"),
+            counts=tombstone_counts(rows),
+        )
+        self.erased.append(tombstone)
+        return tombstone
+
+    async def stored_files(self) -> set[str]:
+        return {
+            str(row.relpath)
+            for rows in self._tables().values()
+            for row in rows
+            if getattr(row, "relpath", None)
+        }
+
+    async def prune_processed_updates(self, *, before: datetime) -> int:
+        old = [i for i, at in self.uow.updates.seen_ids.items() if at < before]
+        for update_id in old:
+            del self.uow.updates.seen_ids[update_id]
+        return len(old)
+
+    async def due_for_erasure(self, *, inactive_since: datetime) -> list[User]:
+        return [
+            u
+            for u in self.uow.users.rows.values()
+            if u.role == "learner" and (u.last_seen_at or u.created_at) < inactive_since
+        ]
+
+
 class FakeUnitOfWork:
     """Keeps everything in memory; counts commits. One instance is shared by all events."""
 
@@ -344,7 +457,10 @@ class FakeUnitOfWork:
         self.goals = FakeGoals()
         self.evidence = FakeEvidence()
         self.cv = FakeCv()
+        self.access_log = FakeAccessLog()
+        self.privacy = FakePrivacy(self)
         self.commits = 0
+        self.locks: list[str] = []
 
     async def __aenter__(self) -> Self:
         return self
@@ -362,6 +478,9 @@ class FakeUnitOfWork:
 
     async def rollback(self) -> None:
         return None
+
+    async def lock(self, key: str) -> None:
+        self.locks.append(key)
 
 
 def fake_engine(

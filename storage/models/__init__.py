@@ -6,6 +6,7 @@ from storage.models.evidence import CvEntry, Evidence
 from storage.models.goals import Goal
 from storage.models.intake import QuestionnaireResponse
 from storage.models.learning import Reflection, ThemeLevel
+from storage.models.privacy import AccessLog, ErasedLearner
 from storage.models.programme import (
     Feedback,
     Group,
@@ -16,9 +17,11 @@ from storage.models.programme import (
 )
 
 __all__ = [
+    "AccessLog",
     "Base",
     "Conversation",
     "CvEntry",
+    "ErasedLearner",
     "Evidence",
     "Feedback",
     "Goal",

@@ -25,6 +25,14 @@ from storage.repositories.learning import (
     SqlThemeLevelRepository,
     ThemeLevelRepository,
 )
+from storage.repositories.privacy import (
+    AccessLogRepository,
+    LinkedRows,
+    PrivacyRepository,
+    SqlAccessLogRepository,
+    SqlPrivacyRepository,
+    linked_files,
+)
 from storage.repositories.programme import (
     FeedbackRepository,
     GroupRepository,
@@ -41,18 +49,22 @@ from storage.repositories.programme import (
 )
 
 __all__ = [
+    "AccessLogRepository",
     "ConversationRepository",
     "CvRepository",
     "EvidenceRepository",
     "FeedbackRepository",
     "GoalRepository",
     "GroupRepository",
+    "LinkedRows",
     "MembershipRepository",
     "OutboxRepository",
     "PreferencesRepository",
+    "PrivacyRepository",
     "ReflectionRepository",
     "ResponseRepository",
     "SignalRepository",
+    "SqlAccessLogRepository",
     "SqlConversationRepository",
     "SqlCvRepository",
     "SqlEvidenceRepository",
@@ -62,6 +74,7 @@ __all__ = [
     "SqlMembershipRepository",
     "SqlOutboxRepository",
     "SqlPreferencesRepository",
+    "SqlPrivacyRepository",
     "SqlReflectionRepository",
     "SqlResponseRepository",
     "SqlSignalRepository",
@@ -73,5 +86,6 @@ __all__ = [
     "UpdateLog",
     "UploadRepository",
     "UserRepository",
+    "linked_files",
     "payload",
 ]

@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -30,6 +32,7 @@ class ConversationRepository(Protocol):
 class UpdateLog(Protocol):
     async def seen(self, update_id: int) -> bool: ...
     async def record(self, update_id: int, *, at: datetime) -> None: ...
+    async def claim(self, update_id: int, *, at: datetime) -> bool: ...
 
 
 class OutboxRepository(Protocol):
@@ -80,6 +83,23 @@ class SqlUpdateLog:
 
     async def record(self, update_id: int, *, at: datetime) -> None:
         self.session.add(ProcessedUpdate(update_id=update_id, processed_at=at))
+
+    async def claim(self, update_id: int, *, at: datetime) -> bool:
+        """Records an update unless it is recorded already; True when this call recorded it.
+
+        INSERT ... ON CONFLICT DO NOTHING: when two workers race on one update, the second
+        insert waits for the first transaction and then inserts nothing, so only one of them
+        handles it (and if the first rolls back, the second gets it).
+        """
+        values = {"update_id": update_id, "processed_at": at}
+        if self.session.get_bind().dialect.name == "postgresql":
+            statement: Any = postgresql_insert(ProcessedUpdate).values(values)
+        else:
+            statement = sqlite_insert(ProcessedUpdate).values(values)
+        statement = statement.on_conflict_do_nothing(index_elements=["update_id"]).returning(
+            ProcessedUpdate.update_id
+        )
+        return (await self.session.execute(statement)).first() is not None
 
 
 class SqlOutboxRepository:

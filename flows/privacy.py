@@ -1,0 +1,467 @@
+"""The learner owns their data: /privacy, /mydata, /delete, renewed consent and retention.
+
+- /privacy says in plain words what is stored, who sees it and for how long, and lists which
+  coach looked at what and when (the `access_log` table, written by the coach workspace).
+- /mydata sends one ZIP: `data.json` with every row of every table linked to the learner
+  (found by walking the foreign keys, see storage/repositories/privacy.py) and their files.
+- /delete (confirmed twice) tells the coach the learner left, then erases the learner's rows
+  and files for real. An anonymous tombstone (`erased_learners`: day, reason, join month and
+  row counts, no content and no ids) keeps the programme's numbers right.
+- Renewed consent: when CONSENT_VERSION in flows/onboarding.py is raised, a learner who agreed
+  to an older version sees the new text at their next message; agreeing continues where they
+  were, declining stops all use of their data (they can still use /mydata and /delete).
+- Retention: `purge` erases learners whose last activity is more than `retention_months` ago
+  (`OPSTAP_RETENTION_MONTHS`, default 12); a daily job and `opstap purge` run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import json
+import secrets
+import shutil
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from flows import onboarding, signals
+from flows.engine import EVERYONE, LEARNER, Context, Flow
+from flows.i18n import N_
+from flows.messages import Button, Event, OutFile
+from storage.files import FileStore
+from storage.models import ErasedLearner
+from storage.repositories import linked_files
+from storage.uow import UnitOfWork
+
+#: What a coach can look at, as recorded in the access log (`what`), in the learner's words.
+ACCESS_WHAT = {
+    "profile": N_("your profile"),
+    "intake": N_("your intake answers"),
+    "goals": N_("your goals"),
+    "reflections": N_("your reflections"),
+    "evidence": N_("your evidence"),
+    "portfolio": N_("your portfolio"),
+    "timeline": N_("your timeline"),
+    "feedback": N_("feedback for you"),
+}
+#: Commands a learner may use while asked to agree to a new consent text.
+PRIVACY_COMMANDS = frozenset({"privacy", "mydata", "delete", "language", "help", "cancel"})
+#: Exports are removed from the file store after this long (the daily job does it).
+EXPORT_LIFETIME = timedelta(days=1)
+#: Uploaded files no row points at (a crash between saving and committing) are removed once
+#: they are this old, so a transaction still in flight keeps its file.
+ORPHAN_AGE = timedelta(hours=1)
+#: Handled update ids are kept this long to recognise Telegram's repeats (a day at most).
+PROCESSED_UPDATES_KEPT = timedelta(days=7)
+USER_FOLDERS = ("uploads/u{id}", "exports/u{id}")
+
+
+# -- erasure and export (used by the flows, the daily job and `opstap purge`) -------------
+async def erase_learner(
+    uow: UnitOfWork, files: FileStore, user_id: int, *, reason: str, at: datetime
+) -> ErasedLearner | None:
+    """Erases a user's rows and files; leaves an anonymous tombstone. The caller commits.
+
+    The rows go first (in the transaction), then the files; should the commit still fail,
+    the learner is told and can erase again (rows pointing at missing files are fine)."""
+    rows = await uow.privacy.linked_rows(user_id)
+    tombstone = await uow.privacy.erase(user_id, reason=reason, at=at)
+    for relpath in linked_files(rows):
+        files.delete(relpath)
+    for folder in USER_FOLDERS:
+        shutil.rmtree(files.path(folder.format(id=user_id)), ignore_errors=True)
+    return tombstone
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def write_export(target: Path, data: dict[str, Any], files: list[tuple[str, Path]]) -> None:
+    """Writes the ZIP atomically: `data.json` and `files/<stored path>` for each file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    try:
+        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            text = json.dumps(data, ensure_ascii=False, indent=2, default=_json_value)
+            archive.writestr("data.json", text)
+            for relpath, path in files:
+                if path.is_file():
+                    archive.write(path, f"files/{relpath}")
+        part.replace(target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
+async def export_learner(ctx: Context) -> Path:
+    """Builds the learner's ZIP in the file store and returns its path."""
+    rows = await ctx.uow.privacy.linked_rows(ctx.user.id)
+    data = {"exported_at": ctx.now, "user_id": ctx.user.id, "tables": rows.all_rows()}
+    stored = [(relpath, ctx.files.path(relpath)) for relpath in linked_files(rows)]
+    folder = ctx.files.path(f"exports/u{ctx.user.id}")
+    target = folder / f"{secrets.token_hex(16)}.zip"
+    # Zipping many files takes a while: off the event loop, so other chats go on.
+    await asyncio.to_thread(write_export, target, data, stored)
+    return target
+
+
+# -- retention -----------------------------------------------------------------------------
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` calendar months earlier (clamped to the month's end)."""
+    year, month = divmod(moment.year * 12 + moment.month - 1 - months, 12)
+    last_day = calendar.monthrange(year, month + 1)[1]
+    return moment.replace(year=year, month=month + 1, day=min(moment.day, last_day))
+
+
+@dataclass(frozen=True)
+class PurgeItem:
+    """A learner that retention erases (or would erase): no personal data."""
+
+    user_id: int
+    last_active: datetime
+    status: str
+
+
+async def purge(
+    uow_factory: Callable[[], UnitOfWork],
+    files: FileStore,
+    *,
+    now: datetime,
+    months: int,
+    dry_run: bool = False,
+) -> list[PurgeItem]:
+    """Erases every learner inactive for `months` months, one transaction each."""
+    cutoff = months_before(now, months)
+    async with uow_factory() as uow:
+        users = await uow.privacy.due_for_erasure(inactive_since=cutoff)
+        due = [(PurgeItem(u.id, u.last_seen_at or u.created_at, u.status), u) for u in users]
+        keys = {u.id: f"{u.channel}:{u.external_id}" for u in users}
+    if dry_run:
+        return [item for item, _ in due]
+    erased: list[PurgeItem] = []
+    for item, _ in due:
+        async with uow_factory() as uow:
+            # The same lock as the learner's own updates; another worker's purge waits, then
+            # finds the learner gone (or active again) and does nothing.
+            await uow.lock(keys[item.user_id])
+            again = await uow.users.get(item.user_id)
+            last = (again.last_seen_at or again.created_at) if again else None
+            if last is None or last >= cutoff:
+                continue
+            if await erase_learner(uow, files, item.user_id, reason="retention", at=now):
+                erased.append(item)
+            await uow.commit()
+    clean_exports(files, now=now)
+    async with uow_factory() as uow:
+        await sweep_orphans(files, await uow.privacy.stored_files(), now=now)
+        await uow.privacy.prune_processed_updates(before=now - PROCESSED_UPDATES_KEPT)
+        await uow.commit()
+    return erased
+
+
+async def sweep_orphans(files: FileStore, known: set[str], *, now: datetime) -> list[str]:
+    """Removes uploaded files that no row points at and that are older than ORPHAN_AGE."""
+    root = files.root / "uploads"
+    if not root.is_dir():
+        return []
+    limit = (now - ORPHAN_AGE).timestamp()
+    removed = []
+    for path in sorted(root.rglob("*")):
+        relpath = path.relative_to(files.root).as_posix()
+        if path.is_file() and relpath not in known and path.stat().st_mtime < limit:
+            path.unlink(missing_ok=True)
+            removed.append(relpath)
+    return removed
+
+
+def clean_exports(files: FileStore, *, now: datetime) -> int:
+    """Removes export ZIPs older than EXPORT_LIFETIME; returns how many."""
+    root = files.root / "exports"
+    if not root.is_dir():
+        return 0
+    removed = 0
+    limit = (now - EXPORT_LIFETIME).timestamp()
+    for path in root.glob("u*/*.zip"):
+        if path.stat().st_mtime < limit:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+# -- flows ---------------------------------------------------------------------------------
+class Privacy(Flow):
+    """/privacy: what is stored, who sees it, how long, and who looked at it."""
+
+    name = "privacy"
+    commands: ClassVar = {"privacy": N_("What I store about you and who sees it")}
+    menu: ClassVar = {"privacy": N_("Privacy")}
+    roles = EVERYONE
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Explains in four short messages; the last lists the access log."""
+        ctx.say(
+            ctx._(
+                "What I store: your name and language, your answers to the intake, your goals, "
+                "reflections and evidence, the files you send, and when you last wrote to me."
+            )
+        )
+        ctx.say(
+            ctx._(
+                "Who sees it: you. Your coach sees that you are in their group and only what "
+                "you choose to share. Nobody else sees your answers."
+            )
+        )
+        ctx.say(
+            ctx._(
+                "How long: as long as you take part. {months} months after your last message, "
+                "I erase everything. Get a copy with /mydata. Erase everything now with "
+                "/delete.",
+                months=ctx.config.retention_months,
+            )
+        )
+        membership = await ctx.uow.memberships.active_for(ctx.user.id)
+        if membership is not None:
+            shared = [
+                ctx._(ACCESS_WHAT[what])
+                for what, on in (
+                    ("goals", membership.share_goals),
+                    ("reflections", membership.share_reflections),
+                    ("evidence", membership.share_evidence),
+                )
+                if on
+            ]
+            ctx.say(
+                ctx._("You share with your coach: {items}.", items=", ".join(shared))
+                if shared
+                else ctx._("You share nothing with your coach yet.")
+            )
+        entries = await ctx.uow.access_log.of_learner(ctx.user.id, limit=20)
+        if not entries:
+            ctx.say(ctx._("No coach has looked at your data yet."))
+        else:
+            lines = [ctx._("Who looked at your data:")]
+            for entry in entries:
+                coach = await ctx.uow.users.get(entry.coach_id) if entry.coach_id else None
+                what = ACCESS_WHAT.get(entry.what)
+                lines.append(
+                    ctx._(
+                        "{when}: {coach} looked at {what}.",
+                        when=ctx.t.datetime(entry.at, format="short"),
+                        coach=(coach.display_name if coach else None) or ctx._("a former coach"),
+                        what=ctx._(what) if what else entry.what,
+                    )
+                )
+            ctx.say("\n".join(lines))
+        if ctx.conversation.flow is not None:
+            await ctx.repeat()
+
+
+class MyData(Flow):
+    """/mydata: everything stored about the learner, as one ZIP file."""
+
+    name = "mydata"
+    commands: ClassVar = {"mydata": N_("Get a copy of all your data")}
+    roles = EVERYONE
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Builds the ZIP and sends it; a full disk gets a clear message."""
+        try:
+            path = await export_learner(ctx)
+        except OSError:
+            ctx.say(
+                ctx._(
+                    "I could not make your file right now. Nothing was stored. "
+                    "Please try again later."
+                )
+            )
+            return
+        ctx.say(
+            ctx._(
+                "Here is everything I store about you: your data in data.json and the files "
+                "you sent. Keep this file in a safe place."
+            ),
+            file=OutFile(path, kind="document", file_name="opstap-mydata.zip"),
+        )
+
+
+class Delete(Flow):
+    """/delete: erases everything about the learner, after two confirmations."""
+
+    name = "delete"
+    commands: ClassVar = {"delete": N_("Erase all your data")}
+    roles = frozenset({LEARNER})
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        await ctx.begin(self, "first")
+
+    def _keep(self, ctx: Context) -> Button:
+        return ctx.button(ctx._("No, keep my data"), "keep")
+
+    async def ask_first(self, ctx: Context) -> None:
+        ctx.say(
+            ctx._(
+                "Do you want me to erase everything I store about you? Your goals, reflections, "
+                "evidence and files will be gone for good. I will tell your coach that you left."
+            ),
+            buttons=[[ctx.button(ctx._("Yes, erase everything"), "yes")], [self._keep(ctx)]],
+        )
+
+    async def on_first(self, ctx: Context, event: Event) -> None:
+        if event.value == "yes":
+            await ctx.go("second")
+        else:
+            await self._kept(ctx, event)
+
+    async def ask_second(self, ctx: Context) -> None:
+        ctx.say(
+            ctx._("Are you sure? This cannot be undone. Tip: first get a copy with /mydata."),
+            buttons=[[ctx.button(ctx._("Erase now"), "erase")], [self._keep(ctx)]],
+        )
+
+    async def on_second(self, ctx: Context, event: Event) -> None:
+        if event.value != "erase":
+            await self._kept(ctx, event)
+            return
+        user = ctx.user
+        coach_id = await ctx.uow.memberships.coach_id_for(user.id)
+        if coach_id is not None:
+            await ctx.notify(
+                coach_id,
+                N_("{name} has left Opstap and asked to erase their data."),
+                kind="learner_left",
+                dedup_key=f"learner_left:{user.id}:{ctx.now.isoformat()}",
+                name=user.display_name or "-",
+            )
+        await ctx.finish(menu=False)
+        await erase_learner(ctx.uow, ctx.files, user.id, reason="delete", at=ctx.now)
+        ctx.say(
+            ctx._(
+                "Everything is erased. Thank you for taking part. "
+                "If you want to start again, send /start."
+            )
+        )
+
+    async def _kept(self, ctx: Context, event: Event) -> None:
+        if event.value != "keep":
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+            return
+        ctx.say(ctx._("Good, I keep everything."))
+        await ctx.finish()
+
+
+class RenewConsent(Flow):
+    """Asks learners who agreed to an older consent text to agree to the new one."""
+
+    name = "renew_consent"
+    roles = frozenset({LEARNER})
+    #: Flows that run even before the new text is accepted.
+    open_flows: ClassVar = frozenset({"renew_consent", "privacy", "mydata", "delete"})
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        conversation = ctx.conversation
+        resume = {
+            "flow": conversation.flow,
+            "step": conversation.step,
+            "data": conversation.data,
+            "history": conversation.history,
+        }
+        await ctx.begin(self, "agree", data={"resume": resume})
+
+    async def gate(self, ctx: Context, event: Event) -> bool:
+        """Takes any event of a learner whose consent is older than the current text."""
+        user = ctx.user
+        if (
+            user.role != LEARNER
+            or user.consent_version is None
+            or user.consent_version >= onboarding.CONSENT_VERSION
+            or ctx.conversation.flow in self.open_flows
+            or (event.kind == "command" and event.command in PRIVACY_COMMANDS)
+        ):
+            return False
+        await self.start(ctx, "", "")
+        return True
+
+    async def ask_agree(self, ctx: Context) -> None:
+        ctx.say(
+            ctx._("I have a new text about your data. Please read it and tell me if you agree.")
+        )
+        ctx.say(
+            ctx._(
+                "Before we start: I store your answers, goals, reflections and files. "
+                "Only you and your coach can see them, and you choose what your coach sees. "
+                "You can see or delete everything at any time with /mydata and /delete. "
+                "Do you agree?"
+            ),
+            buttons=[
+                [ctx.button(ctx._("Yes, I agree"), "yes"), ctx.button(ctx._("No, thanks"), "no")]
+            ],
+        )
+
+    async def on_agree(self, ctx: Context, event: Event) -> None:
+        user = ctx.user
+        if event.value == "yes":
+            user.consent_version = onboarding.CONSENT_VERSION
+            user.consent_at = ctx.now
+            resume = ctx.data.get("resume") or {}
+            ctx.say(ctx._("Thank you! Let us go on."))
+            if resume.get("flow") in ctx.engine.flows and resume.get("step"):
+                conversation = ctx.conversation
+                conversation.flow = resume["flow"]
+                conversation.step = resume["step"]
+                conversation.data = resume.get("data") or {}
+                conversation.history = resume.get("history") or []
+                conversation.seq += 1
+                await ctx.repeat()
+            else:
+                await ctx.finish()
+        elif event.value == "no":
+            coach_id = await ctx.uow.memberships.coach_id_for(user.id)
+            if coach_id is not None:
+                await ctx.notify(
+                    coach_id,
+                    N_("{name} did not agree to the new privacy text and stopped using Opstap."),
+                    kind="learner_left",
+                    name=user.display_name or "-",
+                )
+            await ctx.signal(signals.LEFT, reason="consent_declined")
+            user.consent_version = None
+            user.consent_declined_at = ctx.now
+            user.status = "declined"
+            await ctx.finish(menu=False)
+            ctx.say(
+                ctx._(
+                    "That is fine. I will not use your data any more and I will not write to "
+                    "you. Get a copy with /mydata or erase it now with /delete. Otherwise I "
+                    "erase it after {months} months. If you change your mind, send /start.",
+                    months=ctx.config.retention_months,
+                )
+            )
+        else:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+
+
+def privacy_flows() -> list[Flow]:
+    """The privacy flows, in /help order."""
+    return [Privacy(), MyData(), Delete(), RenewConsent()]
+
+
+__all__ = [
+    "Delete",
+    "MyData",
+    "Privacy",
+    "RenewConsent",
+    "clean_exports",
+    "erase_learner",
+    "months_before",
+    "privacy_flows",
+    "purge",
+]
