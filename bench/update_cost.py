@@ -36,31 +36,44 @@ from tests.fake_telegram import API_URL, FILE_URL, TOKEN, FakeTelegram, fake_req
 
 WEEK = ["/start", "/goal", "/checkin", "/reflect", "/evidence", "/portfolio", "/help"]
 ANSWER = "Ik heb vandaag het teamoverleg geleid en iedereen kwam aan het woord."
+SHORT_ANSWER = "Samira"
 MAX_STEPS = 30
 
 
 class Learner:
-    """Answers what the bot asks, from the calls the fake Bot API recorded."""
+    """Answers what the bot asks, from the calls the fake Bot API recorded.
+
+    The main menu (only command buttons) ends a command. Otherwise the learner presses the
+    first choice; when the same question comes back, it types an answer (open questions often
+    offer helper buttons such as "show an example"); after that it presses the last choice
+    (usually "done" or "skip") or types a short answer (a name), and at last goes back.
+    """
 
     def __init__(self, user_id: int, telegram: FakeTelegram) -> None:
         self.user_id = user_id
         self.telegram = telegram
-        self.last_text = ""
+        self.seen: dict[str, int] = {}
 
     def next_update(self, sent: list[Any]) -> dict[str, Any] | None:
         """The learner's answer to what was just sent, or None when the menu is back."""
         if not sent:
             return None
         last = sent[-1]
-        buttons = [b for b in last.buttons if not b["callback_data"].startswith("/")]
-        buttons = [b for b in buttons if not b["callback_data"].endswith(":<")]
-        if not buttons:
-            if last.buttons:  # only command buttons: the main menu
-                return None
-            return self.telegram.text(self.user_id, ANSWER)
-        repeated = last.text == self.last_text
-        self.last_text = last.text
-        choice = buttons[-1] if repeated else buttons[0]
+        if last.buttons and all(b["callback_data"].startswith("/") for b in last.buttons):
+            return None
+        choices = [
+            b
+            for b in last.buttons
+            if not b["callback_data"].startswith("/") and not b["callback_data"].endswith(":<")
+        ]
+        times = self.seen.get(last.text, 0)
+        self.seen[last.text] = times + 1
+        back = [b for b in last.buttons if b["callback_data"].endswith(":<")]
+        if times >= 4 and back:
+            return self.telegram.press(self.user_id, back[0]["callback_data"])
+        if not choices or times == 1:
+            return self.telegram.text(self.user_id, ANSWER if times < 2 else SHORT_ANSWER)
+        choice = choices[0] if times == 0 else choices[-1]
         return self.telegram.press(self.user_id, choice["callback_data"])
 
 
