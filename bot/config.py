@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     listen: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    nudge_holdout: float = Field(default=0.0, ge=0.0, le=0.5)
 
     @field_validator("timezone")
     @classmethod

@@ -20,7 +20,6 @@ from telegram import (
 from telegram.constants import ChatType, MessageLimit
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackContext,
@@ -33,6 +32,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.runtime import Runtime
+from bot.scheduler import OutboxRateLimiter, install
 from flows.i18n import LANGUAGES
 from flows.messages import Event, FileKind, IncomingFile, Reply
 
@@ -258,6 +258,7 @@ def build_application(
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await set_commands(application, runtime)
+        await dispatcher.recover()
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await runtime.close()
@@ -268,7 +269,7 @@ def build_application(
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         .context_types(ContextTypes(context=OpstapContext, bot_data=BotData))
-        .rate_limiter(AIORateLimiter(max_retries=2))
+        .rate_limiter(OutboxRateLimiter(max_retries=2))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
@@ -292,4 +293,5 @@ def build_application(
         )
     )
     application.add_error_handler(on_error)
+    dispatcher = install(application, runtime)
     return application

@@ -15,6 +15,7 @@ from storage.repositories import (
     OutboxRepository,
     PreferencesRepository,
     ReflectionRepository,
+    SchedulerRepository,
     SignalRepository,
     SqlConversationRepository,
     SqlFeedbackRepository,
@@ -23,6 +24,7 @@ from storage.repositories import (
     SqlOutboxRepository,
     SqlPreferencesRepository,
     SqlReflectionRepository,
+    SqlSchedulerRepository,
     SqlSignalRepository,
     SqlThemeLevelRepository,
     SqlUpdateLog,
@@ -50,6 +52,7 @@ class UnitOfWork(Protocol):
     feedback: FeedbackRepository
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
+    scheduler: SchedulerRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -81,6 +84,7 @@ class SqlUnitOfWork:
     feedback: FeedbackRepository
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
+    scheduler: SchedulerRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -99,6 +103,7 @@ class SqlUnitOfWork:
         self.feedback = SqlFeedbackRepository(self.session)
         self.theme_levels = SqlThemeLevelRepository(self.session)
         self.reflections = SqlReflectionRepository(self.session)
+        self.scheduler = SqlSchedulerRepository(self.session)
         return self
 
     async def __aexit__(

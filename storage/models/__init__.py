@@ -11,6 +11,7 @@ from storage.models.programme import (
     Signal,
     Upload,
 )
+from storage.models.scheduler import ProgrammeHoliday
 
 __all__ = [
     "Base",
@@ -21,6 +22,7 @@ __all__ = [
     "OutboxMessage",
     "Preferences",
     "ProcessedUpdate",
+    "ProgrammeHoliday",
     "Reflection",
     "Signal",
     "ThemeLevel",

@@ -31,15 +31,26 @@ from storage.repositories.programme import (
     SqlUploadRepository,
     UploadRepository,
 )
+from storage.repositories.scheduler import (
+    LearnerInfo,
+    ReportRow,
+    SchedulerRepository,
+    SignalInfo,
+    SqlSchedulerRepository,
+)
 
 __all__ = [
     "ConversationRepository",
     "FeedbackRepository",
     "GroupRepository",
+    "LearnerInfo",
     "MembershipRepository",
     "OutboxRepository",
     "PreferencesRepository",
     "ReflectionRepository",
+    "ReportRow",
+    "SchedulerRepository",
+    "SignalInfo",
     "SignalRepository",
     "SqlConversationRepository",
     "SqlFeedbackRepository",
@@ -48,6 +59,7 @@ __all__ = [
     "SqlOutboxRepository",
     "SqlPreferencesRepository",
     "SqlReflectionRepository",
+    "SqlSchedulerRepository",
     "SqlSignalRepository",
     "SqlThemeLevelRepository",
     "SqlUpdateLog",

@@ -1,0 +1,333 @@
+"""The outbox dispatcher on a real database: at most once, 429 rescheduled, blocked bot,
+expiry, quiet hours at send time, a crash between claim and send, two dispatchers at once,
+a restart, the job queue inside the real Application, the terminal and the report."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.runtime import Runtime
+from bot.scheduler import Dispatcher, TelegramSender
+from flows import nudges
+from flows import signals as S
+from flows.messages import Reply
+from storage.models import Group, Membership, OutboxMessage, Signal, User
+from storage.repositories import payload
+from tests.fake_telegram import FakeTelegram, running_bot
+from tests.fakes import FakeClock
+
+
+class Recorder:
+    """A Sender that remembers what it sent; optionally crashes."""
+
+    def __init__(self, *, crash: bool = False) -> None:
+        self.sent: list[tuple[int, str]] = []
+        self.crash = crash
+
+    async def send(self, user: User, reply: Reply) -> None:
+        await asyncio.sleep(0)
+        if self.crash:
+            raise RuntimeError("the process died here")
+        self.sent.append((user.id, reply.text))
+
+
+async def people(runtime: Runtime) -> tuple[int, int]:
+    async with runtime.uow() as uow:
+        coach = await uow.users.add(
+            User(channel="telegram", external_id="1", chat_id="1", language="en", role="coach")
+        )
+        learner = await uow.users.add(
+            User(
+                channel="telegram",
+                external_id="42",
+                chat_id="42",
+                language="en",
+                consent_version=1,
+                status="active",
+                display_name="Samira",
+            )
+        )
+        group = await uow.groups.add(Group(name="A", coach_id=coach.id, join_code="j1"))
+        await uow.memberships.add(Membership(group_id=group.id, learner_id=learner.id))
+        await uow.commit()
+        return coach.id, learner.id
+
+
+async def queue(runtime: Runtime, user_id: int, key: str, due: datetime, **extra: object) -> None:
+    async with runtime.uow() as uow:
+        await uow.outbox.add(
+            OutboxMessage(
+                user_id=user_id,
+                kind=str(extra.pop("kind", nudges.CHECKIN)),
+                dedup_key=key,
+                due_at=due,
+                payload=payload("How is your goal going this week? Tell me in a few words."),
+                **extra,  # type: ignore[arg-type]
+            )
+        )
+        await uow.commit()
+
+
+def dispatcher(runtime: Runtime, sender: object) -> Dispatcher:
+    return Dispatcher(
+        uow_factory=runtime.uow,
+        sender=sender,  # type: ignore[arg-type]
+        clock=runtime.engine.clock,
+        translator=runtime.engine.translator,
+    )
+
+
+async def rows(runtime: Runtime) -> dict[str, OutboxMessage]:
+    async with runtime.uow() as uow:
+        found = {m.dedup_key: m for m in await uow.session.scalars(select(OutboxMessage))}
+        uow.session.expunge_all()
+        return found
+
+
+async def test_crash_between_claim_and_send_leaves_it_unknown(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    await queue(runtime, learner, "k1", clock.now)
+    crashing = dispatcher(runtime, Recorder(crash=True))
+    try:
+        await crashing.run_once()
+        raise AssertionError("the sender should have crashed")
+    except RuntimeError:
+        pass
+    assert (await rows(runtime))["k1"].status == "claimed"
+    clock.advance(minutes=10)
+    sender = Recorder()
+    restarted = dispatcher(runtime, sender)
+    assert await restarted.recover() == 1
+    await restarted.run_once()
+    assert sender.sent == [] and (await rows(runtime))["k1"].status == "unknown"
+
+
+async def test_after_a_restart_due_messages_go_out_once(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    await queue(runtime, learner, "a", clock.now - timedelta(minutes=1))
+    first = Recorder()
+    await dispatcher(runtime, first).run_once()
+    await queue(runtime, learner, "b", clock.now + timedelta(minutes=1))
+    await runtime.close()
+    again = Runtime.create(runtime.settings, clock=clock)
+    clock.advance(minutes=2)
+    second = Recorder()
+    d = dispatcher(again, second)
+    await d.recover()
+    await d.run_once()
+    await d.run_once()
+    await again.close()
+    assert len(first.sent) == 1 and len(second.sent) == 1
+
+
+async def test_two_dispatchers_at_once_send_nothing_twice(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    async with runtime.uow() as uow:
+        for n in range(120):
+            await uow.outbox.add(
+                OutboxMessage(
+                    user_id=learner,
+                    kind="notice",
+                    dedup_key=f"n{n}",
+                    due_at=clock.now,
+                    payload=payload("Welcome back! Your messages start again."),
+                )
+            )
+        await uow.commit()
+    a, b = Recorder(), Recorder()
+    one, two = dispatcher(runtime, a), dispatcher(runtime, b)
+    one.batch = two.batch = 25
+    for _ in range(4):
+        await asyncio.gather(one.run_once(), two.run_once(), one.run_once(), two.run_once())
+    assert len(a.sent) + len(b.sent) == 120
+    statuses = {m.status for m in (await rows(runtime)).values()}
+    assert statuses == {"sent"}
+
+
+async def test_expired_and_quiet_hours(runtime: Runtime, clock: FakeClock) -> None:
+    _, learner = await people(runtime)
+    await queue(
+        runtime,
+        learner,
+        "late",
+        clock.now - timedelta(hours=2),
+        kind="session_reminder",
+        expires_at=clock.now - timedelta(minutes=5),
+    )
+    clock.now = datetime(2026, 3, 3, 21, 30, tzinfo=UTC)  # 22:30 in Brussels
+    await queue(runtime, learner, "night", clock.now)
+    sender = Recorder()
+    d = dispatcher(runtime, sender)
+    await d.run_once()
+    found = await rows(runtime)
+    assert found["late"].status == "expired" and sender.sent == []
+    assert found["night"].status == "pending"
+    assert found["night"].due_at == datetime(2026, 3, 4, 7, tzinfo=UTC)  # 08:00 local
+    clock.now = datetime(2026, 3, 4, 7, 1, tzinfo=UTC)
+    await d.run_once()
+    assert len(sender.sent) == 1
+
+
+async def test_rate_limit_blocked_bot_and_the_job_queue(
+    runtime: Runtime, telegram: FakeTelegram, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RetryAfter warns about its future type when it is built; opt in to that type now.
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    coach, learner = await people(runtime)
+    await queue(runtime, learner, "k", clock.now)
+    async with running_bot(runtime, telegram) as bot:
+        d = dispatcher(runtime, TelegramSender(bot.app.bot))
+        telegram.fail("sendMessage", 429, "Too Many Requests: retry after 5", retry_after=5)
+        await d.run_once()
+        message = (await rows(runtime))["k"]
+        assert message.status == "pending" and message.due_at == clock.now + timedelta(seconds=5)
+        await d.run_once()
+        assert telegram.sent() and all(c.params["chat_id"] == 42 for c in telegram.sent())
+        assert len([c for c in telegram.calls if c.method == "sendMessage"]) == 1
+        clock.advance(seconds=5)
+        await d.run_once()
+        assert (await rows(runtime))["k"].status == "sent"
+        assert [c.text for c in telegram.sent()][-1].startswith("How is your goal going")
+
+        await queue(runtime, learner, "k2", clock.now)
+        telegram.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
+        await d.run_once()
+        async with runtime.uow() as uow:
+            user = await uow.users.get(learner)
+            signals = await uow.signals.of_user(learner)
+            assert user is not None
+            assert user.status == "unreachable"
+            assert S.BLOCKED_BOT in [s.kind for s in signals]
+        found = await rows(runtime)
+        assert found["k2"].status == "failed"
+        notice = next(m for m in found.values() if m.kind == nudges.COACH_BLOCKED)
+        assert notice.user_id == coach
+
+        # The job queue job delivers the coach's notice inside the running Application.
+        before = len(telegram.calls)
+        await bot.app.start()
+        try:
+            for _ in range(200):
+                if any(c.params.get("chat_id") == 1 for c in telegram.sent(before)):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await bot.app.stop()
+        to_coach = [c for c in telegram.sent(before) if c.params.get("chat_id") == 1]
+        assert len(to_coach) == 1
+        assert to_coach[0].text.startswith("Samira has blocked Opstap")
+
+
+async def test_planning_twice_on_the_database_gives_no_duplicates(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    clock.now = datetime(2026, 3, 16, 6, tzinfo=UTC)  # a Monday
+    async with runtime.uow() as uow:
+        user = await uow.users.get(learner)
+        assert user is not None
+        user.last_seen_at = clock.now - timedelta(days=15)
+        await uow.signals.add(Signal(user_id=learner, kind=S.PAUSED, at=clock.now))
+        await uow.commit()
+    policy = runtime.nudge_policy()
+    from bot.scheduler import plan
+
+    first = await plan(runtime.uow, clock, policy)
+    second = await plan(runtime.uow, clock, policy)
+    assert first.planned >= 3 and second.planned == 0
+    found = await rows(runtime)
+    kinds = sorted(m.kind for m in found.values())
+    assert kinds == sorted([nudges.GOAL_PROMPT, nudges.INACTIVE_14, nudges.COACH_INACTIVE_14])
+    assert found[f"goal_prompt:{learner}:2026-W12"].due_at == datetime(2026, 3, 16, 17, tzinfo=UTC)
+    async with runtime.uow() as uow:
+        flags = [s for s in await uow.signals.of_user(learner) if s.kind == S.INACTIVE]
+    assert len(flags) == 1
+
+
+def test_terminal_prints_due_messages_and_the_report(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "OPSTAP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        "OPSTAP_DATA_DIR": str(tmp_path / "data"),
+    }
+    env.pop("OPSTAP_TELEGRAM_TOKEN", None)
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+
+    assert run("chat", "--user", "ali", "--lang", "en").returncode == 0
+    script = """
+import asyncio
+from datetime import UTC, datetime
+from bot.config import load_settings
+from bot.runtime import Runtime
+from flows import nudges
+from storage.models import OutboxMessage
+
+async def main():
+    runtime = Runtime.create(load_settings())
+    now = datetime.now(UTC)
+    async with runtime.uow() as uow:
+        user = await uow.users.by_external(channel="terminal", external_id="ali")
+        await uow.outbox.add(nudges.message_for(
+            kind=nudges.GOAL_PROMPT, user_id=user.id, key="g", due=now, now=now,
+            policy=nudges.NudgePolicy(), meta={"week": "x"}))
+        await uow.commit()
+    await runtime.close()
+
+asyncio.run(main())
+"""
+    setup = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert setup.returncode == 0, setup.stderr
+    # Quiet hours may hold the message back, depending on the real time of day.
+    from flows.nudges import Calendar, NudgePolicy, next_allowed
+
+    allowed = next_allowed(datetime.now(UTC), None, Calendar(), NudgePolicy(), days_off=False)
+    chat = run("chat", "--user", "ali")
+    assert chat.returncode == 0, chat.stderr
+    if allowed is not None and allowed <= datetime.now(UTC):
+        assert "  [1] Set my goal\n--\n" in chat.stdout
+    report = run("nudge-report")
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.splitlines()[0].split() == [
+        "kind",
+        "variant",
+        "planned",
+        "sent",
+        "answered<48h",
+        "answer",
+        "rate",
+    ]
+    assert "goal_prompt" in report.stdout
+    holidays = run("holidays", "add", "2026-12-24", "2026-12-26", "--name", "winter")
+    assert holidays.stdout.splitlines() == [
+        "2026-12-24 added",
+        "2026-12-25 added",
+        "2026-12-26 added",
+    ]
+    listed = run("holidays", "list", "2026-12-01")
+    assert "2026-12-25  winter" in listed.stdout
