@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 #: A claim older than this at start-up was interrupted: its outcome is unknown.
 LEASE = timedelta(minutes=5)
 DISPATCH_INTERVAL = 1.0  # seconds between two looks at the outbox
-BATCH = 100
+BATCH = 200
 
 
 # -- sending ----------------------------------------------------------------------------------
@@ -189,10 +189,11 @@ class Dispatcher:
             calendar = await nudges.load_calendar(
                 uow, around=now.date(), country=self.policy.country
             )
+            recipients = await uow.scheduler.recipients([m.user_id for m in messages])
             for message in messages:
-                user = await uow.users.get(message.user_id)
+                user, prefs = recipients.get(message.user_id, (None, None))
                 decision = await nudges.decide(
-                    uow, message, user, now=now, calendar=calendar, policy=self.policy
+                    uow, message, user, prefs, now=now, calendar=calendar, policy=self.policy
                 )
                 result.counts[decision.verdict] += 1
                 if decision.verdict == "send" and user is not None:
@@ -216,9 +217,10 @@ class Dispatcher:
         async with self.uow_factory() as uow:
             now = self.clock()
             messages = {m.id: m for m in await uow.scheduler.messages([o[0] for o in outcomes])}
+            recipients = await uow.scheduler.recipients([m.user_id for m in messages.values()])
             for message_id, outcome, retry_after in outcomes:
                 message = messages[message_id]
-                user = await uow.users.get(message.user_id)
+                user = recipients.get(message.user_id, (None, None))[0]
                 result.counts[outcome] += 1
                 if outcome == "sent" and user is not None:
                     await nudges.record_sent(uow, message, user, now=now)

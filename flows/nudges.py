@@ -15,11 +15,11 @@ holiday or a pause (then it is deferred, never sent at night). `record_sent`,
 from __future__ import annotations
 
 import hashlib
-import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -29,7 +29,7 @@ from flows import signals as S
 from flows.i18n import N_, Translator
 from flows.messages import Button, Reply
 from storage.models import OutboxMessage, Preferences, Signal, User
-from storage.repositories import LearnerInfo, SignalInfo, payload
+from storage.repositories import LearnerInfo, LearnerPrefs, Planned, SignalInfo, payload
 from storage.uow import UnitOfWork
 
 # -- kinds ------------------------------------------------------------------------------------
@@ -149,6 +149,7 @@ class NudgePolicy:
 
 
 # -- time -------------------------------------------------------------------------------------
+@lru_cache(maxsize=4096)
 def parse_hhmm(value: str) -> time | None:
     """ "18:30" -> time(18, 30); None when it is not a time of day."""
     hours, sep, minutes = value.strip().replace(".", ":").partition(":")
@@ -190,6 +191,7 @@ class Calendar:
         self.public = holidays.country_holidays(country)
         self.programme = frozenset(programme_days)
         self._cache: dict[date, bool] = {}
+        self._breaks: dict[tuple[date, int], bool] = {}
 
     def is_holiday(self, day: date) -> bool:
         known = self._cache.get(day)
@@ -203,6 +205,12 @@ class Calendar:
     def after_long_break(self, day: date, *, length: int) -> bool:
         """Whether `day` is the first working day after at least `length` days off that hold
         at least one holiday (a long weekend is not enough)."""
+        known = self._breaks.get((day, length))
+        if known is None:
+            known = self._breaks[(day, length)] = self._after_long_break(day, length)
+        return known
+
+    def _after_long_break(self, day: date, length: int) -> bool:
         if not self.is_working_day(day):
             return False
         previous = [day - timedelta(days=n) for n in range(1, length + 1)]
@@ -219,11 +227,11 @@ async def load_calendar(uow: UnitOfWork, *, around: date, country: str = "BE") -
     return Calendar([row.day for row in rows], country=country)
 
 
-def time_zone(prefs: Preferences | None, policy: NudgePolicy) -> ZoneInfo:
+def time_zone(prefs: Preferences | LearnerPrefs | None, policy: NudgePolicy) -> ZoneInfo:
     return ZoneInfo((prefs.timezone if prefs else None) or policy.timezone)
 
 
-def paused(prefs: Preferences | None, at: datetime) -> bool:
+def paused(prefs: Preferences | LearnerPrefs | None, at: datetime) -> bool:
     if prefs is None:
         return False
     return prefs.paused_indefinitely or (
@@ -233,7 +241,7 @@ def paused(prefs: Preferences | None, at: datetime) -> bool:
 
 def next_allowed(
     when: datetime,
-    prefs: Preferences | None,
+    prefs: Preferences | LearnerPrefs | None,
     calendar: Calendar,
     policy: NudgePolicy,
     *,
@@ -243,7 +251,7 @@ def next_allowed(
     """The first moment at or after `when` outside quiet hours, days off, holidays and pauses
     (`days_off=False` checks quiet hours only, for coaches); None when it is after `latest`
     (a local date) or the learner paused without an end."""
-    prefs = prefs or Preferences(user_id=0)
+    prefs = prefs or LearnerPrefs(user_id=0)
     tz = time_zone(prefs, policy)
     quiet_start = parse_hhmm(prefs.quiet_start) or time(21)
     quiet_end = parse_hhmm(prefs.quiet_end) or time(8)
@@ -274,7 +282,7 @@ def next_allowed(
     return None
 
 
-def weekly_limit(prefs: Preferences, month: int, policy: NudgePolicy) -> int:
+def weekly_limit(prefs: Preferences | LearnerPrefs, month: int, policy: NudgePolicy) -> int:
     """At most 4 nudges a week (2 at a light pace), half as many in June and December."""
     limit = policy.light_limit if prefs.pace == "light" else policy.weekly_limit
     if month in policy.busy_months:
@@ -297,7 +305,7 @@ def choose_variant(kind: str, user_id: int, dedup_key: str, policy: NudgePolicy)
     ):
         return HOLDOUT
     variants = sorted(VARIANTS[kind])
-    return random.Random(f"{policy.seed}:{dedup_key}").choice(variants)
+    return variants[int(_unit(policy.seed, dedup_key) * len(variants))]
 
 
 # -- planning ---------------------------------------------------------------------------------
@@ -305,8 +313,8 @@ def choose_variant(kind: str, user_id: int, dedup_key: str, policy: NudgePolicy)
 class Plan:
     """What planning one learner gives: outbox rows and the signals that go with them."""
 
-    messages: list[OutboxMessage] = field(default_factory=list)
-    signals: list[Signal] = field(default_factory=list)
+    messages: list[Planned] = field(default_factory=list)
+    signals: list[SignalInfo] = field(default_factory=list)
 
 
 @dataclass
@@ -318,7 +326,7 @@ class _Candidate:
     meta: dict[str, Any]
 
 
-def message_for(
+def planned_message(
     *,
     kind: str,
     user_id: int,
@@ -329,13 +337,13 @@ def message_for(
     expires_at: datetime | None = None,
     meta: Mapping[str, Any] | None = None,
     **params: Any,
-) -> OutboxMessage:
+) -> Planned:
     """An outbox row for a nudge or a coach notice, with its wording chosen."""
     variant = choose_variant(kind, user_id, key, policy)
     source = VARIANTS[kind]["a" if variant == HOLDOUT else variant]
     body = payload(source, buttons=BUTTONS.get(kind), **params)
     body["meta"] = dict(meta or {})
-    return OutboxMessage(
+    return Planned(
         user_id=user_id,
         kind=kind,
         dedup_key=key,
@@ -346,6 +354,11 @@ def message_for(
         variant=variant,
         created_at=now,
     )
+
+
+def message_for(**arguments: Any) -> OutboxMessage:
+    """Like `planned_message`, as a model to add through `uow.outbox`."""
+    return planned_message(**arguments).model()
 
 
 def plan_learner(
@@ -470,7 +483,7 @@ def plan_learner(
         if coach_id is not None:
             notice_due = next_allowed(now, None, calendar, policy, days_off=False) or now
             plan.messages.append(
-                message_for(
+                planned_message(
                     kind=kind,
                     user_id=coach_id,
                     key=f"{kind}:{uid}:{since}",
@@ -486,9 +499,7 @@ def plan_learner(
             for s in signals
         )
         if not flagged:
-            plan.signals.append(
-                Signal(user_id=uid, kind=S.INACTIVE, at=now, details={"days": days})
-            )
+            plan.signals.append(SignalInfo(uid, S.INACTIVE, now, {"days": days}))
 
     # Times, the weekly limit and the wording.
     preferred = parse_hhmm(prefs.preferred_time) or time(18)
@@ -507,7 +518,7 @@ def plan_learner(
         week = iso_week(local_day)
         if used[week] >= weekly_limit(prefs, local_day.month, policy):
             continue
-        message = message_for(
+        message = planned_message(
             kind=candidate.kind,
             user_id=uid,
             key=candidate.key,
@@ -539,6 +550,10 @@ async def run_planning(
     tz = ZoneInfo(policy.timezone)
     today = now.astimezone(tz).date()
     calendar = await load_calendar(uow, around=today, country=policy.country)
+    ended = await uow.scheduler.end_pauses(now=now)
+    await uow.scheduler.add_signals(
+        [SignalInfo(user_id, S.RESUMED, now, {"pause": "ended"}) for user_id in ended]
+    )
     monday = today - timedelta(days=today.weekday())
     weeks = [
         (
@@ -566,7 +581,8 @@ async def run_planning(
             found = await uow.scheduler.nudge_counts(ids, start=start, end=end, kinds=NUDGE_KINDS)
             for user_id, count in found.items():
                 counts[user_id][week] = count
-        messages: list[OutboxMessage] = []
+        messages: list[Planned] = []
+        new_signals: list[SignalInfo] = []
         for learner in learners:
             plan = plan_learner(
                 learner,
@@ -578,9 +594,9 @@ async def run_planning(
                 counts=counts.get(learner.id),
             )
             messages += plan.messages
-            for signal in plan.signals:
-                await uow.signals.add(signal)
-                result.signals += 1
+            new_signals += plan.signals
+        await uow.scheduler.add_signals(new_signals)
+        result.signals += len(new_signals)
         inserted = await uow.scheduler.insert_planned(messages)
         result.learners += len(learners)
         result.planned += sum(1 for m in messages if m.dedup_key in inserted)
@@ -613,6 +629,7 @@ async def decide(
     uow: UnitOfWork,
     message: OutboxMessage,
     user: User | None,
+    prefs: Preferences | None,
     *,
     now: datetime,
     calendar: Calendar,
@@ -626,7 +643,6 @@ async def decide(
     if message.kind in NUDGE_KINDS and not await still_relevant(uow, message, user):
         return Decision("cancel", reason="no longer needed")
     learner_nudge = message.kind in NUDGE_KINDS
-    prefs = await uow.preferences.get(user.id)
     when = next_allowed(now, prefs, calendar, policy, days_off=learner_nudge)
     if when is None:
         if learner_nudge and prefs is not None and prefs.paused_indefinitely:

@@ -26,7 +26,7 @@ from storage.models import (
     Upload,
     User,
 )
-from storage.repositories import LearnerInfo, ReportRow, SignalInfo
+from storage.repositories import LearnerInfo, LearnerPrefs, Planned, ReportRow, SignalInfo
 from storage.repositories.scheduler import NOT_PLANNED
 
 
@@ -272,7 +272,21 @@ class FakeScheduler:
         )[:limit]
         found = []
         for u in users:
-            prefs = await self.unit.preferences.get(u.id) or Preferences(user_id=u.id)
+            row = await self.unit.preferences.get(u.id)
+            prefs = LearnerPrefs(user_id=u.id)
+            if row is not None:
+                prefs = LearnerPrefs(
+                    user_id=u.id,
+                    goal_weekday=row.goal_weekday,
+                    preferred_time=row.preferred_time,
+                    quiet_start=row.quiet_start,
+                    quiet_end=row.quiet_end,
+                    days_off=tuple(row.days_off),
+                    pace=row.pace,
+                    paused_until=row.paused_until,
+                    paused_indefinitely=row.paused_indefinitely,
+                    timezone=row.timezone,
+                )
             found.append(
                 LearnerInfo(
                     id=u.id,
@@ -323,12 +337,18 @@ class FakeScheduler:
                 counts[m.user_id] = counts.get(m.user_id, 0) + 1
         return counts
 
-    async def insert_planned(self, messages: Sequence[OutboxMessage]) -> set[str]:
+    async def insert_planned(self, messages: Sequence[Planned]) -> set[str]:
         inserted = set()
         for message in messages:
-            if await self.unit.outbox.add(message) is not None:
+            if await self.unit.outbox.add(message.model()) is not None:
                 inserted.add(message.dedup_key)
         return inserted
+
+    async def add_signals(self, signals: Sequence[SignalInfo]) -> None:
+        for s in signals:
+            await self.unit.signals.add(
+                Signal(user_id=s.user_id, kind=s.kind, at=s.at, details=dict(s.details))
+            )
 
     async def holidays(self, *, start: date, end: date) -> list[ProgrammeHoliday]:
         return sorted(
@@ -383,6 +403,30 @@ class FakeScheduler:
 
     async def messages(self, ids: Collection[int]) -> list[OutboxMessage]:
         return [m for m in self.unit.outbox.rows if m.id in ids]
+
+    async def recipients(
+        self, user_ids: Collection[int]
+    ) -> dict[int, tuple[User, Preferences | None]]:
+        found: dict[int, tuple[User, Preferences | None]] = {}
+        for user_id in set(user_ids):
+            user = await self.unit.users.get(user_id)
+            if user is not None:
+                found[user_id] = (user, await self.unit.preferences.get(user_id))
+        return found
+
+    async def end_pauses(self, *, now: datetime) -> list[int]:
+        ended = []
+        for user in self.unit.users.rows.values():
+            prefs = await self.unit.preferences.get(user.id)
+            if (
+                user.status == "paused"
+                and prefs is not None
+                and not prefs.paused_indefinitely
+                and (prefs.paused_until is None or prefs.paused_until <= now)
+            ):
+                user.status = "active"
+                ended.append(user.id)
+        return ended
 
     async def report(self, *, kinds: Collection[str]) -> list[ReportRow]:
         groups: dict[tuple[str, str], list[OutboxMessage]] = {}

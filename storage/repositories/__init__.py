@@ -33,6 +33,8 @@ from storage.repositories.programme import (
 )
 from storage.repositories.scheduler import (
     LearnerInfo,
+    LearnerPrefs,
+    Planned,
     ReportRow,
     SchedulerRepository,
     SignalInfo,
@@ -44,8 +46,10 @@ __all__ = [
     "FeedbackRepository",
     "GroupRepository",
     "LearnerInfo",
+    "LearnerPrefs",
     "MembershipRepository",
     "OutboxRepository",
+    "Planned",
     "PreferencesRepository",
     "ReflectionRepository",
     "ReportRow",

@@ -28,7 +28,65 @@ from storage.models import (
 NOT_PLANNED = ("left", "unreachable", "declined")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class LearnerPrefs:
+    """A learner's preferences as plain data (the planner reads many at once)."""
+
+    user_id: int
+    goal_weekday: int = 0
+    preferred_time: str = "18:00"
+    quiet_start: str = "21:00"
+    quiet_end: str = "08:00"
+    days_off: tuple[int, ...] = ()
+    pace: str = "normal"
+    paused_until: datetime | None = None
+    paused_indefinitely: bool = False
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """An outbox row the planner wants, as plain data for a bulk insert."""
+
+    user_id: int
+    kind: str
+    dedup_key: str
+    due_at: datetime
+    payload: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime | None = None
+    status: str = "pending"
+    variant: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "kind": self.kind,
+            "dedup_key": self.dedup_key,
+            "due_at": self.due_at,
+            "payload": self.payload,
+            "expires_at": self.expires_at,
+            "status": self.status,
+            "variant": self.variant,
+            "attempts": 0,
+            "created_at": self.created_at,
+        }
+
+    def model(self) -> OutboxMessage:
+        return OutboxMessage(
+            user_id=self.user_id,
+            kind=self.kind,
+            dedup_key=self.dedup_key,
+            due_at=self.due_at,
+            payload=self.payload,
+            expires_at=self.expires_at,
+            status=self.status,
+            variant=self.variant,
+            created_at=self.created_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class LearnerInfo:
     """What the planner needs of one learner: a few user fields and their preferences."""
 
@@ -38,11 +96,11 @@ class LearnerInfo:
     consent_at: datetime | None
     last_seen_at: datetime | None
     status: str
-    prefs: Preferences
+    prefs: LearnerPrefs
     display_name: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SignalInfo:
     user_id: int
     kind: str
@@ -77,7 +135,8 @@ class SchedulerRepository(Protocol):
         end: datetime,
         kinds: Collection[str],
     ) -> dict[int, int]: ...
-    async def insert_planned(self, messages: Sequence[OutboxMessage]) -> set[str]: ...
+    async def insert_planned(self, messages: Sequence[Planned]) -> set[str]: ...
+    async def add_signals(self, signals: Sequence[SignalInfo]) -> None: ...
     async def holidays(self, *, start: date, end: date) -> list[ProgrammeHoliday]: ...
     async def add_holiday(self, holiday: ProgrammeHoliday) -> bool: ...
     async def remove_holiday(self, day: date) -> bool: ...
@@ -87,19 +146,31 @@ class SchedulerRepository(Protocol):
     ) -> list[OutboxMessage]: ...
     async def release_held(self, *, now: datetime) -> int: ...
     async def messages(self, ids: Collection[int]) -> list[OutboxMessage]: ...
+    async def recipients(
+        self, user_ids: Collection[int]
+    ) -> dict[int, tuple[User, Preferences | None]]: ...
+    async def end_pauses(self, *, now: datetime) -> list[int]: ...
     async def report(self, *, kinds: Collection[str]) -> list[ReportRow]: ...
 
 
-def _prefs(row: Any) -> Preferences:
+def _id_range(column: Any, user_ids: Collection[int]) -> list[Any]:
+    """Conditions for a batch of user ids: a range (cheap, and the planner's batches are
+    ranges), so rows of other users inside it may come back; callers look rows up by id."""
+    if not user_ids:
+        return [column.is_(None)]
+    return [column >= min(user_ids), column <= max(user_ids)]
+
+
+def _prefs(row: Any) -> LearnerPrefs:
     if row.p_user_id is None:
-        return Preferences(user_id=row.id)
-    return Preferences(
+        return LearnerPrefs(user_id=row.id)
+    return LearnerPrefs(
         user_id=row.id,
         goal_weekday=row.goal_weekday,
         preferred_time=row.preferred_time,
         quiet_start=row.quiet_start,
         quiet_end=row.quiet_end,
-        days_off=list(row.days_off or []),
+        days_off=tuple(row.days_off or ()),
         pace=row.pace,
         paused_until=row.paused_until,
         paused_indefinitely=row.paused_indefinitely,
@@ -170,7 +241,7 @@ class SqlSchedulerRepository:
         s = Signal.__table__.c
         query = (
             select(s.user_id, s.kind, s.at, s.details)
-            .where(s.user_id.in_(list(user_ids)), s.at >= since, s.kind.in_(list(kinds)))
+            .where(*_id_range(s.user_id, user_ids), s.at >= since, s.kind.in_(list(kinds)))
             .order_by(s.at, s.id)
         )
         rows = (await self.session.execute(query)).all()
@@ -180,7 +251,7 @@ class SqlSchedulerRepository:
         query = (
             select(Membership.learner_id, Group.coach_id)
             .join(Group, Group.id == Membership.group_id)
-            .where(Membership.learner_id.in_(list(user_ids)), Membership.left_at.is_(None))
+            .where(*_id_range(Membership.learner_id, user_ids), Membership.left_at.is_(None))
         )
         return {row.learner_id: row.coach_id for row in (await self.session.execute(query))}
 
@@ -197,7 +268,7 @@ class SqlSchedulerRepository:
         query = (
             select(o.user_id, func.count())
             .where(
-                o.user_id.in_(list(user_ids)),
+                *_id_range(o.user_id, user_ids),
                 o.kind.in_(list(kinds)),
                 o.due_at >= start,
                 o.due_at < end,
@@ -207,25 +278,11 @@ class SqlSchedulerRepository:
         )
         return {row[0]: row[1] for row in (await self.session.execute(query)).all()}
 
-    async def insert_planned(self, messages: Sequence[OutboxMessage]) -> set[str]:
+    async def insert_planned(self, messages: Sequence[Planned]) -> set[str]:
         """Inserts messages whose dedup key is new; returns the keys that were inserted."""
         if not messages:
             return set()
-        rows = [
-            {
-                "user_id": m.user_id,
-                "kind": m.kind,
-                "dedup_key": m.dedup_key,
-                "due_at": m.due_at,
-                "payload": m.payload,
-                "expires_at": m.expires_at,
-                "status": m.status,
-                "variant": m.variant,
-                "attempts": 0,
-                "created_at": m.created_at,
-            }
-            for m in messages
-        ]
+        rows = [m.as_row() for m in messages]
         table: Any = OutboxMessage.__table__
         statement: Any
         if self._dialect == "postgresql":
@@ -241,6 +298,17 @@ class SqlSchedulerRepository:
             )
             inserted.update(result.scalars().all())
         return inserted
+
+    async def add_signals(self, signals: Sequence[SignalInfo]) -> None:
+        """Records many signals in one statement."""
+        if signals:
+            await self.session.execute(
+                insert(Signal),
+                [
+                    {"user_id": s.user_id, "kind": s.kind, "at": s.at, "details": s.details}
+                    for s in signals
+                ],
+            )
 
     async def holidays(self, *, start: date, end: date) -> list[ProgrammeHoliday]:
         query = (
@@ -316,6 +384,40 @@ class SqlSchedulerRepository:
     async def messages(self, ids: Collection[int]) -> list[OutboxMessage]:
         query = select(OutboxMessage).where(OutboxMessage.id.in_(list(ids)))
         return list(await self.session.scalars(query.order_by(OutboxMessage.id)))
+
+    async def end_pauses(self, *, now: datetime) -> list[int]:
+        """Learners whose pause ran out are active again; returns their ids."""
+        query = (
+            select(User.id)
+            .join(Preferences, Preferences.user_id == User.id)
+            .where(
+                User.status == "paused",
+                Preferences.paused_indefinitely.is_(False),
+                or_(Preferences.paused_until.is_(None), Preferences.paused_until <= now),
+            )
+        )
+        ids = list(await self.session.scalars(query))
+        if ids:
+            await self.session.execute(
+                update(User).where(User.id.in_(ids)).values(status="active")
+            )
+        return ids
+
+    async def recipients(
+        self, user_ids: Collection[int]
+    ) -> dict[int, tuple[User, Preferences | None]]:
+        """Users with their preferences, in two queries."""
+        ids = list(set(user_ids))
+        if not ids:
+            return {}
+        users = await self.session.scalars(select(User).where(User.id.in_(ids)))
+        prefs = {
+            p.user_id: p
+            for p in await self.session.scalars(
+                select(Preferences).where(Preferences.user_id.in_(ids))
+            )
+        }
+        return {user.id: (user, prefs.get(user.id)) for user in users}
 
     async def report(self, *, kinds: Collection[str]) -> list[ReportRow]:
         o = OutboxMessage.__table__.c

@@ -229,7 +229,16 @@ async def test_pause_and_resume_through_the_flow(tmp_path: Path) -> None:
     assert "paused until" in chat.said
     await chat.press("Start my messages again")
     assert prefs.paused_until is None and uow.users.rows[1].status == "active"
+    # A pause that runs out ends by itself when the planner runs, with a welcome back.
+    await chat.command("pause")
+    await chat.press("1 week")
+    clock.advance(days=8)
+    await nudges.run_planning(uow, now=clock.now, policy=POLICY)
+    assert uow.users.rows[1].status == "active"
+    assert nudges.WELCOME_BACK in [m.kind for m in uow.outbox.rows]
     assert [s.kind for s in uow.signals.rows if s.kind in (S.PAUSED, S.RESUMED)] == [
+        S.PAUSED,
+        S.RESUMED,
         S.PAUSED,
         S.RESUMED,
     ]

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints figures beside the targets of PRODUCT.md ("Performance")."""
