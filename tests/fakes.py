@@ -431,7 +431,7 @@ class FakeScheduler:
     async def report(self, *, kinds: Collection[str]) -> list[ReportRow]:
         groups: dict[tuple[str, str], list[OutboxMessage]] = {}
         for m in self.unit.outbox.rows:
-            if m.kind in kinds and m.status != "cancelled":
+            if m.kind in kinds:
                 groups.setdefault((m.kind, m.variant or "-"), []).append(m)
         return [
             ReportRow(

@@ -428,18 +428,18 @@ class SqlSchedulerRepository:
         query = (
             select(
                 o.kind,
-                func.coalesce(o.variant, "-"),
+                o.variant,
                 func.count(),
                 func.sum(case((sent, 1), else_=0)),
                 func.sum(case((answered, 1), else_=0)),
                 func.sum(case((held, 1), else_=0)),
                 func.sum(case((held_active, 1), else_=0)),
             )
-            .where(o.kind.in_(list(kinds)), or_(o.status != "cancelled", o.status.is_(None)))
-            .group_by(o.kind, func.coalesce(o.variant, "-"))
-            .order_by(o.kind, func.coalesce(o.variant, "-"))
+            .where(o.kind.in_(list(kinds)))
+            .group_by(o.kind, o.variant)
         )
-        return [
-            ReportRow(str(r[0]), str(r[1]), *(int(v or 0) for v in r[2:]))
+        rows = [
+            ReportRow(str(r[0]), str(r[1] or "-"), *(int(v or 0) for v in r[2:]))
             for r in (await self.session.execute(query)).all()
         ]
+        return sorted(rows, key=lambda row: (row.kind, row.variant))

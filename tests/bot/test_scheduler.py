@@ -18,7 +18,7 @@ from bot.runtime import Runtime
 from bot.scheduler import Dispatcher, TelegramSender
 from flows import nudges
 from flows import signals as S
-from flows.messages import Reply
+from flows.messages import Event, Reply
 from storage.models import Group, Membership, OutboxMessage, Signal, User
 from storage.repositories import payload
 from tests.fake_telegram import FakeTelegram, running_bot
@@ -331,3 +331,57 @@ asyncio.run(main())
     ]
     listed = run("holidays", "list", "2026-12-01")
     assert "2026-12-25  winter" in listed.stdout
+
+
+class Unsure:
+    """A Sender whose sends time out: nobody knows whether they arrived."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+
+    async def send(self, user: User, reply: Reply) -> None:
+        from bot.scheduler import OutcomeUnknown
+
+        self.tries += 1
+        raise OutcomeUnknown("timed out")
+
+
+async def test_a_timeout_is_unknown_and_never_retried(runtime: Runtime, clock: FakeClock) -> None:
+    _, learner = await people(runtime)
+    await queue(runtime, learner, "t", clock.now)
+    sender = Unsure()
+    d = dispatcher(runtime, sender)
+    await d.run_once()
+    clock.advance(hours=1)
+    await d.run_once()
+    assert sender.tries == 1 and (await rows(runtime))["t"].status == "unknown"
+
+
+async def test_holdout_is_held_and_its_activity_reported(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    clock.now = datetime(2026, 3, 16, 6, tzinfo=UTC)  # a Monday
+    async with runtime.uow() as uow:
+        user = await uow.users.get(learner)
+        assert user is not None
+        user.last_seen_at = clock.now - timedelta(days=1)
+        await uow.commit()
+    from bot.scheduler import plan
+
+    policy = nudges.NudgePolicy(holdout=0.99)
+    assert (await plan(runtime.uow, clock, policy)).held == 1
+    clock.now = datetime(2026, 3, 16, 17, 5, tzinfo=UTC)
+    sender = Recorder()
+    d = dispatcher(runtime, sender)
+    await d.run_once()
+    assert sender.sent == []
+    clock.advance(hours=20)
+    await runtime.engine.handle(
+        channel="telegram", external_id="42", event=Event(kind="text", text="hello")
+    )
+    async with runtime.uow() as uow:
+        report = await uow.scheduler.report(kinds=nudges.NUDGE_KINDS)
+    assert [(r.kind, r.variant, r.held, r.held_active) for r in report] == [
+        (nudges.GOAL_PROMPT, "holdout", 1, 1)
+    ]
