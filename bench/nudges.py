@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from bot.scheduler import Dispatcher
+from bot.scheduler import Dispatcher, plan
 from flows import nudges
 from flows import signals as S
 from flows.i18n import Translator
@@ -99,18 +99,24 @@ async def run(*, learners: int, messages: int) -> dict[str, float]:
         factory = lambda: SqlUnitOfWork(uow._sessionmaker)  # noqa: E731
         policy = nudges.NudgePolicy()
         started, cpu = time.perf_counter(), time.process_time()
-        async with factory() as unit:
-            result = await nudges.run_planning(unit, now=NOW, policy=policy)
-            await unit.commit()
+        result = await plan(factory, lambda: NOW, policy)
         planning = time.perf_counter() - started
         planning_cpu = time.process_time() - cpu
-        async with factory() as unit:
-            again = await nudges.run_planning(unit, now=NOW, policy=policy)
-            await unit.commit()
+        again = await plan(factory, lambda: NOW, policy)
 
         async with factory() as unit:
-            rows = [
-                Planned(
+            rows = [  # half of them nudges, whose relevance is checked before sending
+                nudges.planned_message(
+                    kind=nudges.CHECKIN,
+                    user_id=1 + n % learners,
+                    key=f"bench:{n}",
+                    due=NOW - timedelta(minutes=1),
+                    now=NOW,
+                    policy=policy,
+                    meta={"week": "2026-W12"},
+                )
+                if n % 2
+                else Planned(
                     user_id=1 + n % learners,
                     kind="notice",
                     dedup_key=f"bench:{n}",

@@ -28,7 +28,8 @@ from flows import nudges
 from flows.engine import Clock
 from flows.i18n import Translator
 from flows.messages import Reply
-from storage.models import User
+from storage.models import OutboxMessage, User
+from storage.repositories import SignalInfo
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -190,10 +191,17 @@ class Dispatcher:
                 uow, around=now.date(), country=self.policy.country
             )
             recipients = await uow.scheduler.recipients([m.user_id for m in messages])
+            signals = await self._relevant_signals(uow, messages)
             for message in messages:
                 user, prefs = recipients.get(message.user_id, (None, None))
-                decision = await nudges.decide(
-                    uow, message, user, prefs, now=now, calendar=calendar, policy=self.policy
+                decision = nudges.decide(
+                    message,
+                    user,
+                    prefs,
+                    signals.get(message.user_id, ()),
+                    now=now,
+                    calendar=calendar,
+                    policy=self.policy,
                 )
                 result.counts[decision.verdict] += 1
                 if decision.verdict == "send" and user is not None:
@@ -210,6 +218,22 @@ class Dispatcher:
                     message.error = decision.reason[:255]
             await uow.commit()
         return claimed
+
+    @staticmethod
+    async def _relevant_signals(
+        uow: UnitOfWork, messages: list[OutboxMessage]
+    ) -> dict[int, list[SignalInfo]]:
+        """The signals that may make the claimed nudges pointless, in one query."""
+        planned = [m for m in messages if m.kind in nudges.NUDGE_KINDS]
+        found: dict[int, list[SignalInfo]] = {}
+        if not planned:
+            return found
+        since = min(m.created_at for m in planned) - nudges.RELEVANCE_WINDOW
+        for signal in await uow.scheduler.signals_of(
+            {m.user_id for m in planned}, since=since, kinds=nudges.RELEVANCE_SIGNALS
+        ):
+            found.setdefault(signal.user_id, []).append(signal)
+        return found
 
     async def _record(
         self, outcomes: list[tuple[int, str, float]], result: DispatchResult
@@ -253,12 +277,24 @@ def _detached(user: User) -> User:
 
 
 async def plan(
-    uow_factory: Callable[[], UnitOfWork], clock: Clock, policy: nudges.NudgePolicy
+    uow_factory: Callable[[], UnitOfWork],
+    clock: Clock,
+    policy: nudges.NudgePolicy,
+    *,
+    batch: int = nudges.BATCH,
 ) -> nudges.PlanningResult:
-    """Plans the nudges of every learner, in one transaction."""
+    """Plans the nudges of every learner, one transaction per batch, so that updates are
+    never kept waiting long (SQLite has one writer at a time)."""
+    now = clock()
+    result = nudges.PlanningResult()
     async with uow_factory() as uow:
-        result = await nudges.run_planning(uow, now=clock(), policy=policy)
+        state = await nudges.start_planning(uow, now=now, policy=policy)
         await uow.commit()
+    after: int | None = 0
+    while after is not None:
+        async with uow_factory() as uow:
+            after = await nudges.plan_batch(uow, state, result, after_id=after, size=batch)
+            await uow.commit()
     log.info("planned %d nudges for %d learners", result.planned, result.learners)
     return result
 

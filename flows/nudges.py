@@ -131,6 +131,7 @@ PLANNING_SIGNALS = (
 LOOKBACK_SIGNALS = (S.GOAL_REACHED, S.GOAL_PARTLY, S.GOAL_MISSED)
 HISTORY = timedelta(days=21)
 HOLDOUT = "holdout"
+BATCH = 2000  # learners per planning batch (and per transaction in the bot)
 
 
 @dataclass(frozen=True)
@@ -542,11 +543,18 @@ class PlanningResult:
     signals: int = 0
 
 
-async def run_planning(
-    uow: UnitOfWork, *, now: datetime, policy: NudgePolicy, batch: int = 5000
-) -> PlanningResult:
-    """Plans for every reachable learner, batch by batch. The caller commits."""
-    result = PlanningResult()
+@dataclass(frozen=True)
+class PlanningRound:
+    """What one planning round shares between its batches."""
+
+    now: datetime
+    policy: NudgePolicy
+    calendar: Calendar
+    weeks: tuple[tuple[str, datetime, datetime], ...]
+
+
+async def start_planning(uow: UnitOfWork, *, now: datetime, policy: NudgePolicy) -> PlanningRound:
+    """Ends pauses that ran out (RESUMED signals) and loads the calendar for a round."""
     tz = ZoneInfo(policy.timezone)
     today = now.astimezone(tz).date()
     calendar = await load_calendar(uow, around=today, country=policy.country)
@@ -555,52 +563,70 @@ async def run_planning(
         [SignalInfo(user_id, S.RESUMED, now, {"pause": "ended"}) for user_id in ended]
     )
     monday = today - timedelta(days=today.weekday())
-    weeks = [
+    weeks = tuple(
         (
             iso_week(monday + timedelta(weeks=n)),
             local_moment(monday + timedelta(weeks=n), time(0), tz),
             local_moment(monday + timedelta(weeks=n + 1), time(0), tz),
         )
         for n in range(2)
-    ]
-    after = 0
-    while True:
-        learners = await uow.scheduler.learners(after_id=after, limit=batch)
-        if not learners:
-            return result
-        after = learners[-1].id
-        ids = [learner.id for learner in learners]
-        by_user: dict[int, list[SignalInfo]] = defaultdict(list)
-        for info in await uow.scheduler.signals_of(
-            ids, since=now - HISTORY, kinds=PLANNING_SIGNALS
-        ):
-            by_user[info.user_id].append(info)
-        coaches = await uow.scheduler.coaches_of(ids)
-        counts: dict[int, dict[str, int]] = defaultdict(dict)
-        for week, start, end in weeks:
-            found = await uow.scheduler.nudge_counts(ids, start=start, end=end, kinds=NUDGE_KINDS)
-            for user_id, count in found.items():
-                counts[user_id][week] = count
-        messages: list[Planned] = []
-        new_signals: list[SignalInfo] = []
-        for learner in learners:
-            plan = plan_learner(
-                learner,
-                by_user.get(learner.id, ()),
-                now=now,
-                calendar=calendar,
-                policy=policy,
-                coach_id=coaches.get(learner.id),
-                counts=counts.get(learner.id),
-            )
-            messages += plan.messages
-            new_signals += plan.signals
-        await uow.scheduler.add_signals(new_signals)
-        result.signals += len(new_signals)
-        inserted = await uow.scheduler.insert_planned(messages)
-        result.learners += len(learners)
-        result.planned += sum(1 for m in messages if m.dedup_key in inserted)
-        result.held += sum(1 for m in messages if m.dedup_key in inserted and m.status == "held")
+    )
+    return PlanningRound(now=now, policy=policy, calendar=calendar, weeks=weeks)
+
+
+async def plan_batch(
+    uow: UnitOfWork, state: PlanningRound, result: PlanningResult, *, after_id: int, size: int
+) -> int | None:
+    """Plans for the next `size` learners after `after_id` (set-based reads, one bulk
+    insert); returns the last id, or None when there are no more learners."""
+    now, policy = state.now, state.policy
+    learners = await uow.scheduler.learners(after_id=after_id, limit=size)
+    if not learners:
+        return None
+    ids = [learner.id for learner in learners]
+    by_user: dict[int, list[SignalInfo]] = defaultdict(list)
+    for info in await uow.scheduler.signals_of(ids, since=now - HISTORY, kinds=PLANNING_SIGNALS):
+        by_user[info.user_id].append(info)
+    coaches = await uow.scheduler.coaches_of(ids)
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    for week, start, end in state.weeks:
+        found = await uow.scheduler.nudge_counts(ids, start=start, end=end, kinds=NUDGE_KINDS)
+        for user_id, count in found.items():
+            counts[user_id][week] = count
+    messages: list[Planned] = []
+    new_signals: list[SignalInfo] = []
+    for learner in learners:
+        plan = plan_learner(
+            learner,
+            by_user.get(learner.id, ()),
+            now=now,
+            calendar=state.calendar,
+            policy=policy,
+            coach_id=coaches.get(learner.id),
+            counts=counts.get(learner.id),
+        )
+        messages += plan.messages
+        new_signals += plan.signals
+    await uow.scheduler.add_signals(new_signals)
+    inserted = await uow.scheduler.insert_planned(messages)
+    result.signals += len(new_signals)
+    result.learners += len(learners)
+    result.planned += sum(1 for m in messages if m.dedup_key in inserted)
+    result.held += sum(1 for m in messages if m.dedup_key in inserted and m.status == "held")
+    return learners[-1].id
+
+
+async def run_planning(
+    uow: UnitOfWork, *, now: datetime, policy: NudgePolicy, batch: int = BATCH
+) -> PlanningResult:
+    """Plans for every reachable learner in one unit of work; the caller commits. (The bot
+    commits batch by batch instead: see bot/scheduler.py.)"""
+    result = PlanningResult()
+    state = await start_planning(uow, now=now, policy=policy)
+    after: int | None = 0
+    while after is not None:
+        after = await plan_batch(uow, state, result, after_id=after, size=batch)
+    return result
 
 
 # -- sending ----------------------------------------------------------------------------------
@@ -625,11 +651,11 @@ class Decision:
     reason: str = ""
 
 
-async def decide(
-    uow: UnitOfWork,
+def decide(
     message: OutboxMessage,
     user: User | None,
     prefs: Preferences | None,
+    signals: Sequence[SignalInfo] = (),
     *,
     now: datetime,
     calendar: Calendar,
@@ -640,7 +666,7 @@ async def decide(
         return Decision("skip", reason=f"recipient {'gone' if user is None else user.status}")
     if message.expires_at is not None and message.expires_at <= now:
         return Decision("expire", reason="expired before it could be sent")
-    if message.kind in NUDGE_KINDS and not await still_relevant(uow, message, user):
+    if message.kind in NUDGE_KINDS and not still_relevant(message, user, signals):
         return Decision("cancel", reason="no longer needed")
     learner_nudge = message.kind in NUDGE_KINDS
     when = next_allowed(now, prefs, calendar, policy, days_off=learner_nudge)
@@ -655,8 +681,14 @@ async def decide(
     return Decision("send")
 
 
-async def still_relevant(uow: UnitOfWork, message: OutboxMessage, user: User) -> bool:
-    """Whether a nudge still makes sense: the goal may have been set since it was planned."""
+#: Signals that can make a planned nudge pointless, and how far back they matter.
+RELEVANCE_SIGNALS = (S.GOAL_SET, *LOOKBACK_SIGNALS, S.REFLECTION_SAVED)
+RELEVANCE_WINDOW = timedelta(days=8)
+
+
+def still_relevant(message: OutboxMessage, user: User, signals: Sequence[SignalInfo]) -> bool:
+    """Whether a nudge still makes sense: the goal may have been set since it was planned.
+    `signals` are the learner's RELEVANCE_SIGNALS since RELEVANCE_WINDOW before it was made."""
     meta = message.payload.get("meta") or {}
     week = meta.get("week")
     kinds: tuple[str, ...] = ()
@@ -667,12 +699,11 @@ async def still_relevant(uow: UnitOfWork, message: OutboxMessage, user: User) ->
     elif message.kind == LOOKBACK:
         kinds = LOOKBACK_SIGNALS
     if kinds:
-        recent = await uow.signals.of_user(user.id, since=message.created_at - timedelta(days=8))
-        return not any(s.kind in kinds and s.details.get("week") == week for s in recent)
+        return not any(s.kind in kinds and s.details.get("week") == week for s in signals)
     since = meta.get("since")
     if message.kind == REFLECT and since:
-        recent = await uow.signals.of_user(user.id, since=datetime.fromisoformat(since))
-        return not any(s.kind == S.REFLECTION_SAVED for s in recent)
+        start = datetime.fromisoformat(since)
+        return not any(s.kind == S.REFLECTION_SAVED and s.at > start for s in signals)
     if message.kind in (INACTIVE_7, INACTIVE_14) and since:
         return user.last_seen_at is None or user.last_seen_at <= datetime.fromisoformat(since)
     return True

@@ -385,3 +385,29 @@ async def test_holdout_is_held_and_its_activity_reported(
     assert [(r.kind, r.variant, r.held, r.held_active) for r in report] == [
         (nudges.GOAL_PROMPT, "holdout", 1, 1)
     ]
+
+
+async def test_a_prompt_made_pointless_is_cancelled_not_sent(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    clock.now = datetime(2026, 3, 16, 6, tzinfo=UTC)  # a Monday
+    async with runtime.uow() as uow:
+        user = await uow.users.get(learner)
+        assert user is not None
+        user.last_seen_at = clock.now - timedelta(days=1)
+        await uow.commit()
+    from bot.scheduler import plan
+
+    assert (await plan(runtime.uow, clock, runtime.nudge_policy())).planned == 1
+    clock.now = datetime(2026, 3, 16, 12, tzinfo=UTC)
+    async with runtime.uow() as uow:  # the learner set this week's goal before 18:00
+        await uow.signals.add(
+            Signal(user_id=learner, kind=S.GOAL_SET, at=clock.now, details={"week": "2026-W12"})
+        )
+        await uow.commit()
+    clock.now = datetime(2026, 3, 16, 17, 1, tzinfo=UTC)
+    sender = Recorder()
+    await dispatcher(runtime, sender).run_once()
+    assert sender.sent == []
+    assert [m.status for m in (await rows(runtime)).values()] == ["cancelled"]
