@@ -163,12 +163,10 @@ def parse_hhmm(value: str) -> time | None:
 
 
 def local_moment(day: date, at: time, tz: ZoneInfo) -> datetime:
-    """A wall-clock time on a local day, in UTC; a time skipped by the clock change moves on."""
-    moment = datetime.combine(day, at, tzinfo=tz)
-    back = moment.astimezone(UTC).astimezone(tz)
-    if back.replace(tzinfo=None) != moment.replace(tzinfo=None):  # inside the spring gap
-        moment = moment.replace(fold=1)
-    return moment.astimezone(UTC)
+    """A wall-clock time on a local day, in UTC. A time the spring clock change skips is read
+    with the offset before the change, so it lands after the gap (02:30 -> 03:30); a time
+    that occurs twice in autumn is the first one."""
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
 
 
 def iso_week(day: date) -> str:
@@ -399,19 +397,24 @@ def plan_learner(
             candidates.append(
                 _Candidate(GOAL_PROMPT, f"{GOAL_PROMPT}:{uid}:{week}", day, sunday, meta)
             )
-        if week in weeks_set:
-            if day == monday + timedelta(days=min(goal_day + 2, 6)) and week not in (
+        # The check-in two days and the look back four days after the goal day, which may
+        # fall in the next ISO week; both belong to the week the goal was set in.
+        for goal_monday in (monday, monday - timedelta(days=7)):
+            goal_week = iso_week(goal_monday)
+            goal_date = goal_monday + timedelta(days=goal_day)
+            if goal_week not in weeks_set:
+                continue
+            end = goal_date + timedelta(days=6)
+            goal_meta = {"week": goal_week}
+            if day == goal_date + timedelta(days=2) and goal_week not in (
                 weeks_reached | weeks_looked_back
             ):
                 candidates.append(
-                    _Candidate(CHECKIN, f"{CHECKIN}:{uid}:{week}", day, sunday, meta)
+                    _Candidate(CHECKIN, f"{CHECKIN}:{uid}:{goal_week}", day, end, goal_meta)
                 )
-            if (
-                day == monday + timedelta(days=min(goal_day + 4, 6))
-                and week not in weeks_looked_back
-            ):
+            if day == goal_date + timedelta(days=4) and goal_week not in weeks_looked_back:
                 candidates.append(
-                    _Candidate(LOOKBACK, f"{LOOKBACK}:{uid}:{week}", day, sunday, meta)
+                    _Candidate(LOOKBACK, f"{LOOKBACK}:{uid}:{goal_week}", day, end, goal_meta)
                 )
         if policy.long_break_days and calendar.after_long_break(
             day, length=policy.long_break_days

@@ -411,3 +411,15 @@ async def test_a_prompt_made_pointless_is_cancelled_not_sent(
     await dispatcher(runtime, sender).run_once()
     assert sender.sent == []
     assert [m.status for m in (await rows(runtime)).values()] == ["cancelled"]
+
+
+def test_only_the_outbox_skips_the_rate_limiters_retries() -> None:
+    from bot.scheduler import _NO_RETRY, OutboxRateLimiter
+
+    limiter = OutboxRateLimiter(max_retries=2)
+    assert limiter._max_retries == 2  # handlers' sends wait and retry as before
+    token = _NO_RETRY.set(True)
+    try:
+        assert limiter._max_retries == 0  # the outbox reschedules instead
+    finally:
+        _NO_RETRY.reset(token)

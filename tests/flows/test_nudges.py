@@ -3,8 +3,9 @@ hours, holidays, pauses, the weekly limit, the inactivity ladder and wording var
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flows import nudges
 from flows import signals as S
@@ -63,6 +64,14 @@ def test_goal_prompt_keeps_local_time_across_daylight_saving() -> None:
         learner(last_seen_at=datetime(2026, 10, 25, 9, tzinfo=UTC)),
     )
     assert kinds(autumn)[nudges.GOAL_PROMPT] == datetime(2026, 10, 26, 17, tzinfo=UTC)
+
+
+def test_wall_times_skipped_or_doubled_by_the_clock_change() -> None:
+    brussels = ZoneInfo("Europe/Brussels")
+    skipped = nudges.local_moment(date(2026, 3, 29), time(2, 30), brussels)
+    assert skipped == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)  # 03:30 CEST, after the gap
+    doubled = nudges.local_moment(date(2026, 10, 25), time(2, 30), brussels)
+    assert doubled == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # the first 02:30
 
 
 def test_quiet_hours_on_the_daylight_saving_nights() -> None:
@@ -147,6 +156,18 @@ def test_checkin_lookback_and_reflection_follow_the_signals() -> None:
         datetime(2026, 3, 5, 6, tzinfo=UTC), learner(last_seen_at=seen), [goal, reached, saved]
     )
     assert nudges.REFLECT not in kinds(later)
+
+
+def test_a_late_goal_day_carries_the_check_in_into_the_next_week() -> None:
+    seen = datetime(2026, 3, 6, 9, tzinfo=UTC)
+    goal = SignalInfo(7, S.GOAL_SET, seen, {"week": "2026-W10", "goal_id": 1})
+    who = learner(last_seen_at=seen, goal_weekday=4)  # goals on Friday
+    sunday = plan_at(datetime(2026, 3, 8, 6, tzinfo=UTC), who, [goal])
+    assert [(m.kind, m.payload["meta"]) for m in sunday.messages] == [
+        (nudges.CHECKIN, {"week": "2026-W10"})
+    ]
+    tuesday = plan_at(datetime(2026, 3, 10, 6, tzinfo=UTC), who, [goal])
+    assert [m.dedup_key for m in tuesday.messages] == ["lookback:7:2026-W10"]
 
 
 def test_weekly_limit_and_a_lighter_pace_in_june() -> None:
