@@ -20,6 +20,7 @@ from telegram import (
 from telegram.constants import ChatType, MessageLimit
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackContext,
@@ -249,10 +250,12 @@ def build_application(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
     webhook: bool = False,
+    rate_limiter: AIORateLimiter | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """Builds the python-telegram-bot Application for a runtime.
 
-    Tests pass `request` objects backed by a fake Bot API transport.
+    Tests pass `request` objects backed by a fake Bot API transport; benchmarks pass a
+    rate limiter with its limits lifted, to measure cost rather than deliberate waiting.
     """
     settings = runtime.settings
 
@@ -269,7 +272,7 @@ def build_application(
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         .context_types(ContextTypes(context=OpstapContext, bot_data=BotData))
-        .rate_limiter(OutboxRateLimiter(max_retries=2))
+        .rate_limiter(rate_limiter or OutboxRateLimiter(max_retries=2))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
