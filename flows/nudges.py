@@ -119,6 +119,9 @@ BUTTONS: dict[str, list[list[str]]] = {
     WELCOME_BACK: [SET_GOAL],
 }
 
+LOOKBACK_SIGNALS = (S.GOAL_REACHED, S.GOAL_PARTLY, S.GOAL_MISSED)
+#: A check-in the learner already did this week (the goals flow records these two answers).
+CHECKIN_SIGNALS = (S.CHECKIN_NO_TIME, S.CHECKIN_STUCK)
 #: Signals the planner reads, and how far back.
 PLANNING_SIGNALS = (
     S.GOAL_SET,
@@ -127,8 +130,8 @@ PLANNING_SIGNALS = (
     S.GOAL_MISSED,
     S.REFLECTION_SAVED,
     S.INACTIVE,
+    *CHECKIN_SIGNALS,
 )
-LOOKBACK_SIGNALS = (S.GOAL_REACHED, S.GOAL_PARTLY, S.GOAL_MISSED)
 HISTORY = timedelta(days=21)
 HOLDOUT = "holdout"
 BATCH = 2000  # learners per planning batch (and per transaction in the bot)
@@ -384,6 +387,7 @@ def plan_learner(
     weeks_set = {s.details.get("week") for s in signals if s.kind == S.GOAL_SET}
     weeks_reached = {s.details.get("week") for s in signals if s.kind == S.GOAL_REACHED}
     weeks_looked_back = {s.details.get("week") for s in signals if s.kind in LOOKBACK_SIGNALS}
+    weeks_checked = {s.details.get("week") for s in signals if s.kind in CHECKIN_SIGNALS}
     candidates: list[_Candidate] = []
 
     goal_day = min(max(prefs.goal_weekday, 0), 6)
@@ -407,7 +411,7 @@ def plan_learner(
             end = goal_date + timedelta(days=6)
             goal_meta = {"week": goal_week}
             if day == goal_date + timedelta(days=2) and goal_week not in (
-                weeks_reached | weeks_looked_back
+                weeks_reached | weeks_looked_back | weeks_checked
             ):
                 candidates.append(
                     _Candidate(CHECKIN, f"{CHECKIN}:{uid}:{goal_week}", day, end, goal_meta)
@@ -685,7 +689,7 @@ def decide(
 
 
 #: Signals that can make a planned nudge pointless, and how far back they matter.
-RELEVANCE_SIGNALS = (S.GOAL_SET, *LOOKBACK_SIGNALS, S.REFLECTION_SAVED)
+RELEVANCE_SIGNALS = (S.GOAL_SET, *LOOKBACK_SIGNALS, *CHECKIN_SIGNALS, S.REFLECTION_SAVED)
 RELEVANCE_WINDOW = timedelta(days=8)
 
 
@@ -698,7 +702,7 @@ def still_relevant(message: OutboxMessage, user: User, signals: Sequence[SignalI
     if message.kind == GOAL_PROMPT:
         kinds = (S.GOAL_SET,)
     elif message.kind == CHECKIN:
-        kinds = (S.GOAL_REACHED, *LOOKBACK_SIGNALS)
+        kinds = (*LOOKBACK_SIGNALS, *CHECKIN_SIGNALS)
     elif message.kind == LOOKBACK:
         kinds = LOOKBACK_SIGNALS
     if kinds:

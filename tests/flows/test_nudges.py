@@ -144,6 +144,10 @@ def test_checkin_lookback_and_reflection_follow_the_signals() -> None:
     assert nudges.CHECKIN not in kinds(
         plan_at(wednesday, learner(last_seen_at=seen), [goal, reached])
     )
+    no_time = SignalInfo(7, S.CHECKIN_NO_TIME, seen + timedelta(days=1), {"week": "2026-W10"})
+    assert nudges.CHECKIN not in kinds(
+        plan_at(wednesday, learner(last_seen_at=seen), [goal, no_time])
+    )
     friday = datetime(2026, 3, 6, 6, tzinfo=UTC)
     assert nudges.LOOKBACK in kinds(plan_at(friday, learner(last_seen_at=seen), [goal]))
     # Two days after the goal was reached (3 March): a reflection reminder on 5 March.
