@@ -377,6 +377,8 @@ class Engine:
                 and now - user.nudged_at <= ANSWER_WINDOW
             ):
                 await uow.outbox.mark_answered(user.id, at=now, since=now - ANSWER_WINDOW)
+            if user.status == "unreachable":  # they unblocked the bot and wrote again
+                user.status = "active"
             user.last_seen_at = now
             conversation = await uow.conversations.get(user.id)
             if conversation is None:

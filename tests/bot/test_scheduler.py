@@ -214,6 +214,7 @@ async def test_rate_limit_blocked_bot_and_the_job_queue(
             assert S.BLOCKED_BOT in [s.kind for s in signals]
         found = await rows(runtime)
         assert found["k2"].status == "failed"
+        assert len([m for m in found.values() if m.kind == nudges.COACH_BLOCKED]) == 1
         notice = next(m for m in found.values() if m.kind == nudges.COACH_BLOCKED)
         assert notice.user_id == coach
 
@@ -230,6 +231,13 @@ async def test_rate_limit_blocked_bot_and_the_job_queue(
         to_coach = [c for c in telegram.sent(before) if c.params.get("chat_id") == 1]
         assert len(to_coach) == 1
         assert to_coach[0].text.startswith("Samira has blocked Opstap")
+
+        # Samira unblocks the bot and writes again: she is reachable again.
+        await bot.say(42, "hello")
+        async with runtime.uow() as uow:
+            again = await uow.users.get(learner)
+            assert again is not None
+            assert again.status == "active"
 
 
 async def test_planning_twice_on_the_database_gives_no_duplicates(
