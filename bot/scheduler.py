@@ -20,7 +20,14 @@ from datetime import time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import AIORateLimiter, Application, ContextTypes
 from telegram.warnings import PTBDeprecationWarning
 
@@ -113,6 +120,8 @@ class TelegramSender:
             raise SendFailed(str(error)) from error
         except NetworkError as error:
             raise OutcomeUnknown(str(error)) from error
+        except TelegramError as error:
+            raise SendFailed(str(error)) from error
         finally:
             _NO_RETRY.reset(token)
 
@@ -172,8 +181,13 @@ class Dispatcher:
                     return message_id, "failed", 0.0
                 return message_id, "sent", 0.0
 
-        outcomes = await asyncio.gather(*(send(item) for item in claimed))
-        await self._record(outcomes, result)
+        results = await asyncio.gather(*(send(item) for item in claimed), return_exceptions=True)
+        await self._record([r for r in results if not isinstance(r, BaseException)], result)
+        for failure in results:
+            if isinstance(failure, BaseException):
+                # A crash while sending: the other outcomes are recorded; this claim stays
+                # and becomes "unknown" at the next start, never resent blindly.
+                raise failure
         return result
 
     async def _claim(self, result: DispatchResult) -> list[tuple[int, User, Reply]]:

@@ -26,15 +26,17 @@ from tests.fakes import FakeClock
 
 
 class Recorder:
-    """A Sender that remembers what it sent; optionally crashes."""
+    """A Sender that remembers what it sent; optionally crashes (on every send, or on one
+    text)."""
 
-    def __init__(self, *, crash: bool = False) -> None:
+    def __init__(self, *, crash: bool = False, crash_on: str | None = None) -> None:
         self.sent: list[tuple[int, str]] = []
         self.crash = crash
+        self.crash_on = crash_on
 
     async def send(self, user: User, reply: Reply) -> None:
         await asyncio.sleep(0)
-        if self.crash:
+        if self.crash or reply.text == self.crash_on:
             raise RuntimeError("the process died here")
         self.sent.append((user.id, reply.text))
 
@@ -110,6 +112,29 @@ async def test_crash_between_claim_and_send_leaves_it_unknown(
     assert await restarted.recover() == 1
     await restarted.run_once()
     assert sender.sent == [] and (await rows(runtime))["k1"].status == "unknown"
+
+
+async def test_one_crashing_send_keeps_the_others_outcomes(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    await queue(runtime, learner, "fine", clock.now)
+    async with runtime.uow() as uow:
+        await uow.outbox.add(
+            OutboxMessage(
+                user_id=learner,
+                kind="notice",
+                dedup_key="bad",
+                due_at=clock.now,
+                payload=payload("Welcome back! Your messages start again."),
+            )
+        )
+        await uow.commit()
+    sender = Recorder(crash_on="Welcome back! Your messages start again.")
+    with pytest.raises(RuntimeError):
+        await dispatcher(runtime, sender).run_once()
+    found = await rows(runtime)
+    assert (found["fine"].status, found["bad"].status) == ("sent", "claimed")
 
 
 async def test_after_a_restart_due_messages_go_out_once(
