@@ -9,6 +9,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from contextlib import closing
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import Runtime, migrate
 from flows.i18n import LANGUAGES
+from storage.repositories import ReportRow
 
 if TYPE_CHECKING:
     from flows.privacy import PurgeItem
@@ -69,7 +71,7 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
             from flows.messages import Event
 
             await chat.send(Event(kind="command", command="start"))
-            await chat.run(sys.stdin)
+            await chat.run_with_outbox(sys.stdin, runtime)
         finally:
             await runtime.close()
 
@@ -154,6 +156,94 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_nudge_report(settings: Settings, args: argparse.Namespace) -> int:
+    """Prints per nudge kind and variant: planned, sent, answered within 48 hours."""
+    from flows.nudges import COACH_KINDS, NUDGE_KINDS
+
+    migrate(settings)
+
+    async def main() -> list[ReportRow]:
+        runtime = Runtime.create(settings)
+        try:
+            async with runtime.uow() as uow:
+                return await uow.scheduler.report(kinds=(*NUDGE_KINDS, *COACH_KINDS))
+        finally:
+            await runtime.close()
+
+    rows = asyncio.run(main())
+    head = ("kind", "variant", "planned", "sent", "answered<48h", "answer rate")
+    lines = [head]
+    for row in rows:
+        if row.variant == "holdout":
+            rate = f"{row.held_active / row.held:.0%}" if row.held else "-"
+            lines.append((row.kind, "holdout", str(row.planned), "0", str(row.held_active), rate))
+        else:
+            rate = f"{row.answered / row.sent:.0%}" if row.sent else "-"
+            lines.append(
+                (row.kind, row.variant, str(row.planned), str(row.sent), str(row.answered), rate)
+            )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    if len(lines) == 1:
+        print("No nudges planned yet.")
+    print("holdout: learners who got no nudge of that kind; answered = active within 48 hours.")
+    return 0
+
+
+def cmd_holidays(settings: Settings, args: argparse.Namespace) -> int:
+    """Lists, adds or removes programme holidays (days without nudges)."""
+    from storage.models import ProgrammeHoliday
+
+    try:
+        first = date.fromisoformat(args.first) if args.first else None
+        last = date.fromisoformat(args.last) if args.last else first
+    except ValueError:
+        print("opstap: dates look like 2026-12-24", file=sys.stderr)
+        return 2
+    if args.action != "list" and (first is None or last is None or last < first):
+        print("opstap: give a date, or a first and a last date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    migrate(settings)
+
+    async def main() -> list[str]:
+        runtime = Runtime.create(settings)
+        out: list[str] = []
+        try:
+            async with runtime.uow() as uow:
+                if args.action == "list":
+                    start = first or date.today()
+                    for holiday in await uow.scheduler.holidays(
+                        start=start, end=start + timedelta(days=730)
+                    ):
+                        out.append(f"{holiday.day.isoformat()}  {holiday.name or ''}".rstrip())
+                else:
+                    assert first is not None and last is not None
+                    day = first
+                    while day <= last:
+                        if args.action == "add":
+                            added = await uow.scheduler.add_holiday(
+                                ProgrammeHoliday(day=day, name=args.name)
+                            )
+                            out.append(
+                                f"{day.isoformat()} {'added' if added else 'already there'}"
+                            )
+                        else:
+                            removed = await uow.scheduler.remove_holiday(day)
+                            out.append(
+                                f"{day.isoformat()} {'removed' if removed else 'not found'}"
+                            )
+                        day += timedelta(days=1)
+                await uow.commit()
+        finally:
+            await runtime.close()
+        return out
+
+    for line in asyncio.run(main()) or ["No programme holidays."]:
+        print(line)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser, with one subcommand per task."""
     root = argparse.ArgumentParser(
@@ -176,6 +266,20 @@ def parser() -> argparse.ArgumentParser:
 
     migrate_ = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate_.set_defaults(handler=cmd_migrate)
+
+    report = commands.add_parser(
+        "nudge-report", help="per nudge kind and variant: planned, sent, answered in 48 hours"
+    )
+    report.set_defaults(handler=cmd_nudge_report)
+
+    holidays = commands.add_parser(
+        "holidays", help="programme holidays without nudges: list, add or remove days"
+    )
+    holidays.add_argument("action", choices=["list", "add", "remove"])
+    holidays.add_argument("first", nargs="?", help="a date, YYYY-MM-DD")
+    holidays.add_argument("last", nargs="?", help="the last date of a range (optional)")
+    holidays.add_argument("--name", help="what the holiday is (for add)")
+    holidays.set_defaults(handler=cmd_holidays)
 
     questionnaires = commands.add_parser("questionnaire", help="work with questionnaire files")
     tasks = questionnaires.add_subparsers(dest="task", required=True, metavar="TASK")

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     listen: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     retention_months: int = Field(default=12, ge=1, le=120)
+    nudge_holdout: float = Field(default=0.0, ge=0.0, le=0.5)
 
     @field_validator("timezone")
     @classmethod

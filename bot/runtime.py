@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import Settings
 from flows import Engine, FlowConfig, build_flows, default_flows
 from flows.engine import Clock
+from flows.nudges import NudgePolicy
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade
 from storage.uow import SqlUnitOfWork
@@ -46,6 +47,10 @@ class Runtime:
             clock=clock,
         )
         return cls(settings=settings, db=db, sessionmaker=sessionmaker, engine=engine)
+
+    def nudge_policy(self) -> NudgePolicy:
+        """The scheduler's policy from the settings."""
+        return NudgePolicy(timezone=self.settings.timezone, holdout=self.settings.nudge_holdout)
 
     def uow(self) -> SqlUnitOfWork:
         """A new unit of work."""

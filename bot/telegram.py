@@ -38,6 +38,7 @@ from telegram.request import BaseRequest
 
 from bot.logsafety import protect
 from bot.runtime import Runtime
+from bot.scheduler import OutboxRateLimiter, install
 from flows.i18n import LANGUAGES
 from flows.messages import Event, FileKind, IncomingFile, Reply
 from flows.privacy import purge
@@ -292,6 +293,7 @@ def build_application(
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await set_commands(application, runtime)
+        await dispatcher.recover()
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await runtime.close()
@@ -302,7 +304,7 @@ def build_application(
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         .context_types(ContextTypes(context=OpstapContext, bot_data=BotData))
-        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=2))
+        .rate_limiter(rate_limiter or OutboxRateLimiter(max_retries=2))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
@@ -330,6 +332,7 @@ def build_application(
         application.job_queue.run_daily(
             retention_job, time=RETENTION_TIME.replace(tzinfo=ZoneInfo(settings.timezone))
         )
+    dispatcher = install(application, runtime)
     return application
 
 

@@ -8,15 +8,21 @@ A line is a button's number or exact label, a `/command`, `@voice PATH`, `@photo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mimetypes
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from flows import Engine
 from flows.messages import Button, Event, FileKind, IncomingFile, Reply
+from storage.models import User
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 CHANNEL = "terminal"
+OUTBOX_INTERVAL = 1.0  # seconds between two looks at the outbox
 FILE_PREFIXES: dict[str, FileKind] = {"@voice": "voice", "@photo": "photo", "@file": "document"}
 
 
@@ -99,6 +105,42 @@ class TerminalChat:
             )
             self.show(replies)
 
+    async def deliver(self, reply: Reply) -> None:
+        """Prints a scheduled message (the terminal's outbox sender)."""
+        async with self._lock:
+            self.show([reply])
+
+    async def run_with_outbox(self, input: TextIO, runtime: Runtime) -> None:
+        """Reads lines until end of input, printing scheduled messages as they fall due."""
+        from bot.scheduler import Dispatcher
+
+        async with runtime.uow() as uow:
+            me = await uow.users.by_external(channel=CHANNEL, external_id=self.user)
+            recipients = [me.id] if me else []
+        dispatcher = Dispatcher(
+            uow_factory=runtime.uow,
+            sender=TerminalSender(self),
+            clock=runtime.engine.clock,
+            translator=runtime.engine.translator,
+            policy=runtime.nudge_policy(),
+            user_ids=recipients,
+        )
+        await dispatcher.recover()
+        await dispatcher.run_once()
+
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(OUTBOX_INTERVAL)
+                await dispatcher.run_once()
+
+        ticker = asyncio.create_task(tick())
+        try:
+            await self.run(input)
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
     async def run(self, input: TextIO) -> None:
         """Reads lines until end of input."""
         while True:
@@ -108,3 +150,13 @@ class TerminalChat:
             if not line.strip():
                 continue
             await self.send(parse_line(line, self.buttons))
+
+
+class TerminalSender:
+    """The outbox `Sender` of the terminal chat: prints the message per the protocol."""
+
+    def __init__(self, chat: TerminalChat) -> None:
+        self.chat = chat
+
+    async def send(self, user: User, reply: Reply) -> None:
+        await self.chat.deliver(reply)

@@ -9,6 +9,7 @@ from flows.goals import CheckinFlow, GoalFlow
 from flows.intake import Intake
 from flows.onboarding import Help, Language, Onboarding
 from flows.portfolio import PortfolioFlow
+from flows.preferences import Pause, Settings
 from flows.privacy import privacy_flows
 from flows.quickscan import QuickScan
 from flows.reflect import ReflectFlow
@@ -28,6 +29,8 @@ def default_flows() -> list[Flow]:
         EvidenceFlow(),
         PortfolioFlow(),
         ExportFlow(),
+        Settings(),
+        Pause(),
         *privacy_flows(),
     ]
 

@@ -43,6 +43,8 @@ LEARNER, COACH, COORDINATOR = "learner", "coach", "coordinator"
 EVERYONE = frozenset({LEARNER, COACH, COORDINATOR})
 #: Commands that work before consent is given.
 OPEN_COMMANDS = frozenset({"start", "language", "help", "privacy", "mydata", "delete", "cancel"})
+#: A reply this soon after a nudge counts as an answer to it (the nudge report).
+ANSWER_WINDOW = timedelta(hours=48)
 
 Clock = Callable[[], datetime]
 #: Sends replies right away, before the event is fully handled (see `Context.flush`).
@@ -391,6 +393,14 @@ class Engine:
                 )
             elif chat_id is not None and user.chat_id != chat_id:
                 user.chat_id = chat_id
+            if (
+                user.nudged_at is not None
+                and (user.last_seen_at is None or user.last_seen_at < user.nudged_at)
+                and now - user.nudged_at <= ANSWER_WINDOW
+            ):
+                await uow.outbox.mark_answered(user.id, at=now, since=now - ANSWER_WINDOW)
+            if user.status == "unreachable":  # they unblocked the bot and wrote again
+                user.status = "active"
             user.last_seen_at = now
             conversation = await uow.conversations.get(user.id)
             if conversation is None:

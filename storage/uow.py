@@ -22,6 +22,7 @@ from storage.repositories import (
     PrivacyRepository,
     ReflectionRepository,
     ResponseRepository,
+    SchedulerRepository,
     SignalRepository,
     SqlAccessLogRepository,
     SqlConversationRepository,
@@ -36,6 +37,7 @@ from storage.repositories import (
     SqlPrivacyRepository,
     SqlReflectionRepository,
     SqlResponseRepository,
+    SqlSchedulerRepository,
     SqlSignalRepository,
     SqlThemeLevelRepository,
     SqlUpdateLog,
@@ -69,6 +71,7 @@ class UnitOfWork(Protocol):
     cv: CvRepository
     access_log: AccessLogRepository
     privacy: PrivacyRepository
+    scheduler: SchedulerRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -110,6 +113,7 @@ class SqlUnitOfWork:
     cv: CvRepository
     access_log: AccessLogRepository
     privacy: PrivacyRepository
+    scheduler: SchedulerRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -134,6 +138,7 @@ class SqlUnitOfWork:
         self.cv = SqlCvRepository(self.session)
         self.access_log = SqlAccessLogRepository(self.session)
         self.privacy = SqlPrivacyRepository(self.session)
+        self.scheduler = SqlSchedulerRepository(self.session)
         return self
 
     async def __aexit__(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -25,6 +25,7 @@ from storage.models import (
     Membership,
     OutboxMessage,
     Preferences,
+    ProgrammeHoliday,
     QuestionnaireResponse,
     Reflection,
     Signal,
@@ -32,7 +33,9 @@ from storage.models import (
     Upload,
     User,
 )
+from storage.repositories import LearnerInfo, LearnerPrefs, Planned, ReportRow, SignalInfo
 from storage.repositories.privacy import LinkedRows, tombstone_counts
+from storage.repositories.scheduler import NOT_PLANNED
 
 
 class FakeClock:
@@ -119,6 +122,15 @@ class FakeOutbox:
 
     async def by_dedup_key(self, dedup_key: str) -> OutboxMessage | None:
         return next((m for m in self.rows if m.dedup_key == dedup_key), None)
+
+    async def mark_answered(self, user_id: int, *, at: datetime, since: datetime) -> None:
+        for m in self.rows:
+            if m.user_id != user_id or m.answered_at is not None:
+                continue
+            if (m.status == "sent" and m.sent_at and m.sent_at >= since) or (
+                m.status == "held" and m.claimed_at and m.claimed_at >= since
+            ):
+                m.answered_at = at
 
 
 class FakeTable:
@@ -437,6 +449,202 @@ class FakePrivacy:
         ]
 
 
+class FakeScheduler:
+    """The scheduler repository over the other fakes' rows."""
+
+    def __init__(self, unit: FakeUnitOfWork) -> None:
+        self.unit = unit
+        self.holiday_rows = FakeTable()
+
+    async def learners(self, *, after_id: int, limit: int) -> list[LearnerInfo]:
+        users = sorted(
+            (
+                u
+                for u in self.unit.users.rows.values()
+                if u.role == "learner"
+                and u.consent_version is not None
+                and u.status not in NOT_PLANNED
+                and u.id > after_id
+            ),
+            key=lambda u: u.id,
+        )[:limit]
+        found = []
+        for u in users:
+            row = await self.unit.preferences.get(u.id)
+            prefs = LearnerPrefs(user_id=u.id)
+            if row is not None:
+                prefs = LearnerPrefs(
+                    user_id=u.id,
+                    goal_weekday=row.goal_weekday,
+                    preferred_time=row.preferred_time,
+                    quiet_start=row.quiet_start,
+                    quiet_end=row.quiet_end,
+                    days_off=tuple(row.days_off),
+                    pace=row.pace,
+                    paused_until=row.paused_until,
+                    paused_indefinitely=row.paused_indefinitely,
+                    timezone=row.timezone,
+                )
+            found.append(
+                LearnerInfo(
+                    id=u.id,
+                    language=u.language,
+                    created_at=u.created_at,
+                    consent_at=u.consent_at,
+                    last_seen_at=u.last_seen_at,
+                    status=u.status,
+                    prefs=prefs,
+                    display_name=u.display_name,
+                )
+            )
+        return found
+
+    async def signals_of(
+        self, user_ids: Collection[int], *, since: datetime, kinds: Collection[str]
+    ) -> list[SignalInfo]:
+        return [
+            SignalInfo(s.user_id, s.kind, s.at, dict(s.details))
+            for s in sorted(self.unit.signals.rows, key=lambda s: s.at)
+            if s.user_id in user_ids and s.at >= since and s.kind in kinds
+        ]
+
+    async def coaches_of(self, user_ids: Collection[int]) -> dict[int, int]:
+        found = {}
+        for user_id in user_ids:
+            coach = await self.unit.memberships.coach_id_for(user_id)
+            if coach is not None:
+                found[user_id] = coach
+        return found
+
+    async def nudge_counts(
+        self,
+        user_ids: Collection[int],
+        *,
+        start: datetime,
+        end: datetime,
+        kinds: Collection[str],
+    ) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for m in self.unit.outbox.rows:
+            if (
+                m.user_id in user_ids
+                and m.kind in kinds
+                and start <= m.due_at < end
+                and m.status not in ("cancelled", "held")
+            ):
+                counts[m.user_id] = counts.get(m.user_id, 0) + 1
+        return counts
+
+    async def insert_planned(self, messages: Sequence[Planned]) -> set[str]:
+        inserted = set()
+        for message in messages:
+            if await self.unit.outbox.add(message.model()) is not None:
+                inserted.add(message.dedup_key)
+        return inserted
+
+    async def add_signals(self, signals: Sequence[SignalInfo]) -> None:
+        for s in signals:
+            await self.unit.signals.add(
+                Signal(user_id=s.user_id, kind=s.kind, at=s.at, details=dict(s.details))
+            )
+
+    async def holidays(self, *, start: date, end: date) -> list[ProgrammeHoliday]:
+        return sorted(
+            (h for h in self.holiday_rows.rows if start <= h.day <= end), key=lambda h: h.day
+        )
+
+    async def add_holiday(self, holiday: ProgrammeHoliday) -> bool:
+        if self.holiday_rows.where(day=holiday.day):
+            return False
+        self.holiday_rows._store(holiday)
+        return True
+
+    async def remove_holiday(self, day: date) -> bool:
+        before = len(self.holiday_rows.rows)
+        self.holiday_rows.rows = [h for h in self.holiday_rows.rows if h.day != day]
+        return len(self.holiday_rows.rows) < before
+
+    async def recover_claims(self, *, claimed_before: datetime) -> int:
+        stale = [
+            m
+            for m in self.unit.outbox.rows
+            if m.status == "claimed" and m.claimed_at and m.claimed_at < claimed_before
+        ]
+        for m in stale:
+            m.status, m.error = "unknown", "claim expired: outcome unknown"
+        return len(stale)
+
+    async def claim_due(
+        self, *, now: datetime, limit: int, user_ids: Collection[int] | None = None
+    ) -> list[OutboxMessage]:
+        due = [
+            m
+            for m in self.unit.outbox.rows
+            if m.status == "pending"
+            and m.due_at <= now
+            and (user_ids is None or m.user_id in user_ids)
+        ]
+        return sorted(due, key=lambda m: (m.due_at, m.id))[:limit]
+
+    async def release_held(self, *, now: datetime) -> int:
+        held = [
+            m
+            for m in self.unit.outbox.rows
+            if m.status == "held" and m.claimed_at is None and m.due_at <= now
+        ]
+        for m in held:
+            m.claimed_at = now
+            user = await self.unit.users.get(m.user_id)
+            if user is not None:
+                user.nudged_at = now
+        return len(held)
+
+    async def messages(self, ids: Collection[int]) -> list[OutboxMessage]:
+        return [m for m in self.unit.outbox.rows if m.id in ids]
+
+    async def recipients(
+        self, user_ids: Collection[int]
+    ) -> dict[int, tuple[User, Preferences | None]]:
+        found: dict[int, tuple[User, Preferences | None]] = {}
+        for user_id in set(user_ids):
+            user = await self.unit.users.get(user_id)
+            if user is not None:
+                found[user_id] = (user, await self.unit.preferences.get(user_id))
+        return found
+
+    async def end_pauses(self, *, now: datetime) -> list[int]:
+        ended = []
+        for user in self.unit.users.rows.values():
+            prefs = await self.unit.preferences.get(user.id)
+            if (
+                user.status == "paused"
+                and prefs is not None
+                and not prefs.paused_indefinitely
+                and (prefs.paused_until is None or prefs.paused_until <= now)
+            ):
+                user.status = "active"
+                ended.append(user.id)
+        return ended
+
+    async def report(self, *, kinds: Collection[str]) -> list[ReportRow]:
+        groups: dict[tuple[str, str], list[OutboxMessage]] = {}
+        for m in self.unit.outbox.rows:
+            if m.kind in kinds:
+                groups.setdefault((m.kind, m.variant or "-"), []).append(m)
+        return [
+            ReportRow(
+                kind,
+                variant,
+                len(rows),
+                sum(m.status == "sent" for m in rows),
+                sum(m.status == "sent" and m.answered_at is not None for m in rows),
+                sum(m.status == "held" for m in rows),
+                sum(m.status == "held" and m.answered_at is not None for m in rows),
+            )
+            for (kind, variant), rows in sorted(groups.items())
+        ]
+
+
 class FakeUnitOfWork:
     """Keeps everything in memory; counts commits. One instance is shared by all events."""
 
@@ -453,6 +661,7 @@ class FakeUnitOfWork:
         self.feedback = FakeFeedback()
         self.theme_levels = FakeThemeLevels()
         self.reflections = FakeReflections()
+        self.scheduler = FakeScheduler(self)
         self.responses = FakeResponses()
         self.goals = FakeGoals()
         self.evidence = FakeEvidence()

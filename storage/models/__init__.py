@@ -15,6 +15,7 @@ from storage.models.programme import (
     Signal,
     Upload,
 )
+from storage.models.scheduler import ProgrammeHoliday
 
 __all__ = [
     "AccessLog",
@@ -30,6 +31,7 @@ __all__ = [
     "OutboxMessage",
     "Preferences",
     "ProcessedUpdate",
+    "ProgrammeHoliday",
     "QuestionnaireResponse",
     "Reflection",
     "Signal",

@@ -32,6 +32,8 @@ class User(Base):
     pending_join_code: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: When the last nudge was sent (or held back): the next reply after it answers it.
+    nudged_at: Mapped[datetime | None] = mapped_column(default=None)
 
     @property
     def has_consented(self) -> bool:
@@ -88,4 +90,5 @@ class OutboxMessage(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(default=None)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     error: Mapped[str | None] = mapped_column(String(255), default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)  # first reply within 48 h
     created_at: Mapped[datetime] = mapped_column(default_factory=utcnow)

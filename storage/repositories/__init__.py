@@ -47,6 +47,15 @@ from storage.repositories.programme import (
     SqlUploadRepository,
     UploadRepository,
 )
+from storage.repositories.scheduler import (
+    LearnerInfo,
+    LearnerPrefs,
+    Planned,
+    ReportRow,
+    SchedulerRepository,
+    SignalInfo,
+    SqlSchedulerRepository,
+)
 
 __all__ = [
     "AccessLogRepository",
@@ -56,13 +65,19 @@ __all__ = [
     "FeedbackRepository",
     "GoalRepository",
     "GroupRepository",
+    "LearnerInfo",
+    "LearnerPrefs",
     "LinkedRows",
     "MembershipRepository",
     "OutboxRepository",
+    "Planned",
     "PreferencesRepository",
     "PrivacyRepository",
     "ReflectionRepository",
+    "ReportRow",
     "ResponseRepository",
+    "SchedulerRepository",
+    "SignalInfo",
     "SignalRepository",
     "SqlAccessLogRepository",
     "SqlConversationRepository",
@@ -77,6 +92,7 @@ __all__ = [
     "SqlPrivacyRepository",
     "SqlReflectionRepository",
     "SqlResponseRepository",
+    "SqlSchedulerRepository",
     "SqlSignalRepository",
     "SqlThemeLevelRepository",
     "SqlUpdateLog",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +38,7 @@ class UpdateLog(Protocol):
 class OutboxRepository(Protocol):
     async def add(self, message: OutboxMessage) -> OutboxMessage | None: ...
     async def by_dedup_key(self, dedup_key: str) -> OutboxMessage | None: ...
+    async def mark_answered(self, user_id: int, *, at: datetime, since: datetime) -> None: ...
 
 
 class SqlUserRepository:
@@ -116,6 +117,20 @@ class SqlOutboxRepository:
     async def by_dedup_key(self, dedup_key: str) -> OutboxMessage | None:
         query = select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key)
         return (await self.session.scalars(query)).one_or_none()
+
+    async def mark_answered(self, user_id: int, *, at: datetime, since: datetime) -> None:
+        """Marks the user's nudges sent (or held back) since `since` as answered at `at`."""
+        sent = and_(OutboxMessage.status == "sent", OutboxMessage.sent_at >= since)
+        held = and_(OutboxMessage.status == "held", OutboxMessage.claimed_at >= since)
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.user_id == user_id,
+                OutboxMessage.answered_at.is_(None),
+                or_(sent, held),
+            )
+            .values(answered_at=at)
+        )
 
 
 def payload(

@@ -1,0 +1,182 @@
+"""Scheduler benchmarks: planning the nudges of many learners, and the outbox dispatcher's own
+ceiling with sending stubbed out (PRODUCT.md, "Performance").
+
+python -m bench.nudges --learners 100000 --messages 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from bot.scheduler import Dispatcher, plan
+from flows import nudges
+from flows import signals as S
+from flows.i18n import Translator
+from flows.messages import Reply
+from storage.db import create_engine, create_sessionmaker
+from storage.models import Base, Preferences, Signal, User
+from storage.repositories import Planned, payload
+from storage.uow import SqlUnitOfWork
+
+NOW = datetime(2026, 3, 16, 6, 0, tzinfo=UTC)  # a Monday morning
+TELEGRAM_RATE = 30.0  # messages per second, overall
+
+
+class NullSender:
+    """Sends nothing: measures the dispatcher itself."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def send(self, user: User, reply: Reply) -> None:
+        self.count += 1
+
+
+async def _database(folder: Path, learners: int) -> SqlUnitOfWork:
+    url = f"sqlite+aiosqlite:///{folder / 'bench.db'}"
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+        users = [
+            {
+                "id": n,
+                "channel": "telegram",
+                "external_id": str(n),
+                "chat_id": str(n),
+                "language": ("nl", "fr", "en", "ar", "tr")[n % 5],
+                "language_chosen": True,
+                "role": "learner",
+                "status": "active",
+                "consent_version": 1,
+                "consent_at": NOW - timedelta(days=60),
+                "created_at": NOW - timedelta(days=60),
+                "last_seen_at": NOW - timedelta(days=n % 25, hours=3),
+            }
+            for n in range(1, learners + 1)
+        ]
+        for start in range(0, len(users), 10_000):
+            await connection.execute(insert(User.__table__), users[start : start + 10_000])
+        prefs = [
+            {
+                "user_id": n,
+                "goal_weekday": n % 7,
+                "preferred_time": ("08:30", "12:00", "18:00", "20:00")[n % 4],
+                "quiet_start": "21:00",
+                "quiet_end": "08:00",
+                "days_off": [n % 7] if n % 3 == 0 else [],
+                "pace": "light" if n % 4 == 0 else "normal",
+                "paused_indefinitely": n % 50 == 0,
+            }
+            for n in range(1, learners + 1, 2)
+        ]
+        for start in range(0, len(prefs), 10_000):
+            await connection.execute(insert(Preferences.__table__), prefs[start : start + 10_000])
+        signals = [
+            {
+                "user_id": n,
+                "kind": S.GOAL_SET if n % 2 else S.GOAL_REACHED,
+                "at": NOW - timedelta(days=n % 5),
+                "details": {"week": nudges.iso_week((NOW - timedelta(days=n % 5)).date())},
+            }
+            for n in range(1, learners + 1, 3)
+        ]
+        for start in range(0, len(signals), 10_000):
+            await connection.execute(insert(Signal.__table__), signals[start : start + 10_000])
+    sessionmaker = create_sessionmaker(engine)
+    return SqlUnitOfWork(sessionmaker)
+
+
+async def run(*, learners: int, messages: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        uow = await _database(Path(folder), learners)
+        factory = lambda: SqlUnitOfWork(uow._sessionmaker)  # noqa: E731
+        policy = nudges.NudgePolicy()
+        started, cpu = time.perf_counter(), time.process_time()
+        result = await plan(factory, lambda: NOW, policy)
+        planning = time.perf_counter() - started
+        planning_cpu = time.process_time() - cpu
+        again = await plan(factory, lambda: NOW, policy)
+
+        async with factory() as unit:
+            rows = [  # half of them nudges, whose relevance is checked before sending
+                nudges.planned_message(
+                    kind=nudges.CHECKIN,
+                    user_id=1 + n % learners,
+                    key=f"bench:{n}",
+                    due=NOW - timedelta(minutes=1),
+                    now=NOW,
+                    policy=policy,
+                    meta={"week": "2026-W12"},
+                )
+                if n % 2
+                else Planned(
+                    user_id=1 + n % learners,
+                    kind="notice",
+                    dedup_key=f"bench:{n}",
+                    due_at=NOW - timedelta(minutes=1),
+                    payload=payload("Welcome back! Your messages start again."),
+                    created_at=NOW,
+                )
+                for n in range(messages)
+            ]
+            await unit.scheduler.insert_planned(rows)
+            await unit.commit()
+        sender = NullSender()
+        dispatcher = Dispatcher(
+            uow_factory=factory,
+            sender=sender,
+            clock=lambda: NOW + timedelta(hours=6),  # 13:00 in Brussels, not quiet
+            translator=lambda language: Translator(language),
+        )
+        dispatcher.user_ids = None
+        started, cpu = time.perf_counter(), time.process_time()
+        while sender.count < messages:
+            before = sender.count
+            await dispatcher.run_once()
+            if sender.count == before:
+                break
+        dispatching = time.perf_counter() - started
+        dispatching_cpu = time.process_time() - cpu
+        await uow._sessionmaker.kw["bind"].dispose()
+    rate = sender.count / dispatching if dispatching else 0.0
+    return {
+        "learners": learners,
+        "planning_seconds": planning,
+        "planning_cpu_seconds": planning_cpu,
+        "planned": result.planned,
+        "planned_again": again.planned,
+        "dispatched": sender.count,
+        "dispatch_per_second": rate,
+        "dispatch_per_cpu_second": sender.count / dispatching_cpu if dispatching_cpu else 0.0,
+        "ceiling_over_telegram_rate": rate / TELEGRAM_RATE,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.nudges", description=__doc__)
+    parser.add_argument("--learners", type=int, default=100_000)
+    parser.add_argument("--messages", type=int, default=3_000)
+    args = parser.parse_args()
+    figures = asyncio.run(run(learners=args.learners, messages=args.messages))
+    print(
+        f"planning {figures['learners']:.0f} learners: {figures['planning_seconds']:.1f} s wall,"
+        f" {figures['planning_cpu_seconds']:.1f} s CPU (target < 30 s on one core),"
+        f" {figures['planned']:.0f} nudges, {figures['planned_again']:.0f} more when planned"
+        " again (target 0)"
+    )
+    print(
+        f"dispatcher ceiling, sending stubbed: {figures['dispatch_per_second']:.0f} messages/s"
+        f" wall ({figures['dispatch_per_cpu_second']:.0f} per CPU second)"
+        f" = {figures['ceiling_over_telegram_rate']:.1f} x Telegram's 30/s (target >= 20 x)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,762 @@
+"""Nudge policy: which learner hears what and when, and whether a message may go out now.
+
+The planner is pure logic over signals, preferences and users: `plan_learner` decides for one
+learner, `run_planning` runs it over every learner in batches (set-based reads, one bulk insert
+per batch). Every planned message carries a dedup key per learner, kind and period, so planning
+twice plans nothing twice. Times are computed in the learner's local wall time (their own time
+zone, or the programme's) and stored in UTC.
+
+At send time the dispatcher asks `decide` whether a claimed message may go now: it may have
+expired, become pointless (the goal was set meanwhile) or fall in quiet hours, a day off, a
+holiday or a pause (then it is deferred, never sent at night). `record_sent`,
+`record_blocked` and friends store what happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from flows import signals as S
+from flows.i18n import N_, Translator
+from flows.messages import Button, Reply
+from storage.models import OutboxMessage, Preferences, Signal, User
+from storage.repositories import LearnerInfo, LearnerPrefs, Planned, SignalInfo, payload
+from storage.uow import UnitOfWork
+
+# -- kinds ------------------------------------------------------------------------------------
+GOAL_PROMPT = "goal_prompt"
+CHECKIN = "checkin"
+LOOKBACK = "lookback"
+REFLECT = "reflect_reminder"
+INACTIVE_7 = "inactive_7"
+INACTIVE_14 = "inactive_14"
+WELCOME_BACK = "welcome_back"
+COACH_INACTIVE_14 = "coach_inactive_14"
+COACH_INACTIVE_21 = "coach_inactive_21"
+COACH_BLOCKED = "coach_blocked"
+
+#: Nudges to learners, in order of priority when the weekly limit is reached.
+NUDGE_KINDS: tuple[str, ...] = (
+    WELCOME_BACK,
+    GOAL_PROMPT,
+    INACTIVE_14,
+    INACTIVE_7,
+    REFLECT,
+    CHECKIN,
+    LOOKBACK,
+)
+COACH_KINDS: tuple[str, ...] = (COACH_INACTIVE_14, COACH_INACTIVE_21, COACH_BLOCKED)
+
+#: Several wordings per kind, so the weekly message is not the same text every week.
+VARIANTS: dict[str, dict[str, str]] = {
+    GOAL_PROMPT: {
+        "a": N_("A new week! What is one small thing you want to learn or try at work?"),
+        "b": N_("Time to choose this week's goal. One small step is enough."),
+        "c": N_("What will you practise at work this week? Choose one small goal."),
+    },
+    CHECKIN: {
+        "a": N_("How is your goal going this week? Tell me in a few words."),
+        "b": N_("Halfway through the week! Did you already work on your goal?"),
+    },
+    LOOKBACK: {
+        "a": N_("The week is almost over. How did your goal go?"),
+        "b": N_("Time to look back: did you reach this week's goal?"),
+    },
+    REFLECT: {
+        "a": N_("Well done on reaching your goal! Do you want to write a short reflection?"),
+        "b": N_("You reached your goal. What did you learn? A short reflection helps you."),
+    },
+    INACTIVE_7: {
+        "a": N_(
+            "I have not heard from you for a week. Is everything OK? One small step is enough."
+        ),
+        "b": N_("I miss you! Do you have five minutes for your learning this week?"),
+    },
+    INACTIVE_14: {
+        "a": N_("It has been two weeks. Busy times happen. Do you want to go on, or pause?"),
+        "b": N_("Your learning group is still there for you. Shall we start with one small goal?"),
+    },
+    WELCOME_BACK: {
+        "a": N_("Welcome back! Nice to see you again. Shall we choose a small goal?"),
+        "b": N_("Good to have you back! Let us start again with one small step."),
+    },
+    COACH_INACTIVE_14: {
+        "a": N_(
+            "{name} has not answered for two weeks. Maybe send them a short personal message?"
+        ),
+    },
+    COACH_INACTIVE_21: {
+        "a": N_(
+            "{name} has not answered for three weeks. Please call them, or ask their employer"
+            " for help."
+        ),
+    },
+    COACH_BLOCKED: {
+        "a": N_(
+            "{name} has blocked Opstap, so my messages no longer reach them. Please contact"
+            " them another way."
+        ),
+    },
+}
+
+SET_GOAL = [N_("Set my goal"), "goal"]
+BUTTONS: dict[str, list[list[str]]] = {
+    GOAL_PROMPT: [SET_GOAL],
+    CHECKIN: [[N_("Check in"), "checkin"]],
+    LOOKBACK: [[N_("Look back"), "goal"]],
+    REFLECT: [[N_("Write a reflection"), "reflect"]],
+    INACTIVE_7: [SET_GOAL],
+    INACTIVE_14: [SET_GOAL, [N_("Pause for a while"), "pause"]],
+    WELCOME_BACK: [SET_GOAL],
+}
+
+LOOKBACK_SIGNALS = (S.GOAL_REACHED, S.GOAL_PARTLY, S.GOAL_MISSED)
+#: A check-in the learner already did this week (the goals flow records these two answers).
+CHECKIN_SIGNALS = (S.CHECKIN_NO_TIME, S.CHECKIN_STUCK)
+#: Signals the planner reads, and how far back.
+PLANNING_SIGNALS = (
+    S.GOAL_SET,
+    S.GOAL_REACHED,
+    S.GOAL_PARTLY,
+    S.GOAL_MISSED,
+    S.REFLECTION_SAVED,
+    S.INACTIVE,
+    *CHECKIN_SIGNALS,
+)
+HISTORY = timedelta(days=21)
+HOLDOUT = "holdout"
+BATCH = 2000  # learners per planning batch (and per transaction in the bot)
+
+
+@dataclass(frozen=True)
+class NudgePolicy:
+    """The knobs of the scheduler."""
+
+    timezone: str = "Europe/Brussels"
+    weekly_limit: int = 4  # nudges per learner per week, normal pace
+    light_limit: int = 2  # at a light pace
+    busy_months: frozenset[int] = frozenset({6, 12})  # June and December: half as many
+    holdout: float = 0.0  # share of learners per kind who get no nudge (for comparison)
+    seed: str = "opstap"
+    horizon_days: int = 2  # today and tomorrow; the planner runs daily
+    country: str = "BE"
+    long_break_days: int = 5  # a break this long (with holidays in it) earns a welcome back
+
+
+# -- time -------------------------------------------------------------------------------------
+@lru_cache(maxsize=4096)
+def parse_hhmm(value: str) -> time | None:
+    """ "18:30" -> time(18, 30); None when it is not a time of day."""
+    hours, sep, minutes = value.strip().replace(".", ":").partition(":")
+    if not sep or not hours.isdigit() or not minutes.isdigit() or len(minutes) != 2:
+        return None
+    h, m = int(hours), int(minutes)
+    if not (0 <= h <= 23 and 0 <= m <= 59):
+        return None
+    return time(h, m)
+
+
+def local_moment(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """A wall-clock time on a local day, in UTC. A time the spring clock change skips is read
+    with the offset before the change, so it lands after the gap (02:30 -> 03:30); a time
+    that occurs twice in autumn is the first one."""
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+
+def iso_week(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def in_quiet_hours(at: time, start: time, end: time) -> bool:
+    """Whether a local time of day falls in the quiet hours (which may span midnight)."""
+    if start == end:
+        return False
+    if start < end:
+        return start <= at < end
+    return at >= start or at < end
+
+
+class Calendar:
+    """Belgian public holidays (the `holidays` package) and programme holidays."""
+
+    def __init__(self, programme_days: Iterable[date] = (), *, country: str = "BE") -> None:
+        self.public = holidays.country_holidays(country)
+        self.programme = frozenset(programme_days)
+        self._cache: dict[date, bool] = {}
+        self._breaks: dict[tuple[date, int], bool] = {}
+
+    def is_holiday(self, day: date) -> bool:
+        known = self._cache.get(day)
+        if known is None:
+            known = self._cache[day] = day in self.programme or day in self.public
+        return known
+
+    def is_working_day(self, day: date) -> bool:
+        return day.weekday() < 5 and not self.is_holiday(day)
+
+    def after_long_break(self, day: date, *, length: int) -> bool:
+        """Whether `day` is the first working day after at least `length` days off that hold
+        at least one holiday (a long weekend is not enough)."""
+        known = self._breaks.get((day, length))
+        if known is None:
+            known = self._breaks[(day, length)] = self._after_long_break(day, length)
+        return known
+
+    def _after_long_break(self, day: date, length: int) -> bool:
+        if not self.is_working_day(day):
+            return False
+        previous = [day - timedelta(days=n) for n in range(1, length + 1)]
+        if any(self.is_working_day(d) for d in previous):
+            return False
+        return sum(self.is_holiday(d) for d in previous) >= 2
+
+
+async def load_calendar(uow: UnitOfWork, *, around: date, country: str = "BE") -> Calendar:
+    """The calendar with the programme holidays of the weeks around a day."""
+    rows = await uow.scheduler.holidays(
+        start=around - timedelta(days=45), end=around + timedelta(days=45)
+    )
+    return Calendar([row.day for row in rows], country=country)
+
+
+def time_zone(prefs: Preferences | LearnerPrefs | None, policy: NudgePolicy) -> ZoneInfo:
+    return ZoneInfo((prefs.timezone if prefs else None) or policy.timezone)
+
+
+def paused(prefs: Preferences | LearnerPrefs | None, at: datetime) -> bool:
+    if prefs is None:
+        return False
+    return prefs.paused_indefinitely or (
+        prefs.paused_until is not None and at < prefs.paused_until
+    )
+
+
+def next_allowed(
+    when: datetime,
+    prefs: Preferences | LearnerPrefs | None,
+    calendar: Calendar,
+    policy: NudgePolicy,
+    *,
+    days_off: bool = True,
+    latest: date | None = None,
+) -> datetime | None:
+    """The first moment at or after `when` outside quiet hours, days off, holidays and pauses
+    (`days_off=False` checks quiet hours only, for coaches); None when it is after `latest`
+    (a local date) or the learner paused without an end."""
+    prefs = prefs or LearnerPrefs(user_id=0)
+    tz = time_zone(prefs, policy)
+    quiet_start = parse_hhmm(prefs.quiet_start) or time(21)
+    quiet_end = parse_hhmm(prefs.quiet_end) or time(8)
+    preferred = parse_hhmm(prefs.preferred_time) or time(18)
+    moment = when
+    for _ in range(60):
+        if days_off and paused(prefs, moment):
+            if prefs.paused_indefinitely or prefs.paused_until is None:
+                return None
+            moment = prefs.paused_until
+            continue
+        local = moment.astimezone(tz)
+        if latest is not None and local.date() > latest:
+            return None
+        day = local.date()
+        if days_off and (day.weekday() in prefs.days_off or calendar.is_holiday(day)):
+            target = (
+                preferred if not in_quiet_hours(preferred, quiet_start, quiet_end) else quiet_end
+            )
+            moment = local_moment(day + timedelta(days=1), target, tz)
+            continue
+        if in_quiet_hours(local.time(), quiet_start, quiet_end):
+            if quiet_start > quiet_end and local.time() >= quiet_start:
+                day += timedelta(days=1)
+            moment = local_moment(day, quiet_end, tz)
+            continue
+        return moment
+    return None
+
+
+def weekly_limit(prefs: Preferences | LearnerPrefs, month: int, policy: NudgePolicy) -> int:
+    """At most 4 nudges a week (2 at a light pace), half as many in June and December."""
+    limit = policy.light_limit if prefs.pace == "light" else policy.weekly_limit
+    if month in policy.busy_months:
+        limit = max(1, limit // 2)
+    return limit
+
+
+def _unit(*parts: object) -> float:
+    """A reproducible number in [0, 1) from its parts."""
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def choose_variant(kind: str, user_id: int, dedup_key: str, policy: NudgePolicy) -> str:
+    """A seeded random wording, or the holdout group (a learner stays in it per kind)."""
+    if (
+        policy.holdout > 0
+        and kind in NUDGE_KINDS
+        and _unit(policy.seed, kind, user_id) < (policy.holdout)
+    ):
+        return HOLDOUT
+    variants = sorted(VARIANTS[kind])
+    return variants[int(_unit(policy.seed, dedup_key) * len(variants))]
+
+
+# -- planning ---------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    """What planning one learner gives: outbox rows and the signals that go with them."""
+
+    messages: list[Planned] = field(default_factory=list)
+    signals: list[SignalInfo] = field(default_factory=list)
+
+
+@dataclass
+class _Candidate:
+    kind: str
+    key: str
+    day: date
+    latest: date
+    meta: dict[str, Any]
+
+
+def planned_message(
+    *,
+    kind: str,
+    user_id: int,
+    key: str,
+    due: datetime,
+    now: datetime,
+    policy: NudgePolicy,
+    expires_at: datetime | None = None,
+    meta: Mapping[str, Any] | None = None,
+    **params: Any,
+) -> Planned:
+    """An outbox row for a nudge or a coach notice, with its wording chosen."""
+    variant = choose_variant(kind, user_id, key, policy)
+    source = VARIANTS[kind]["a" if variant == HOLDOUT else variant]
+    body = payload(source, buttons=BUTTONS.get(kind), **params)
+    body["meta"] = dict(meta or {})
+    return Planned(
+        user_id=user_id,
+        kind=kind,
+        dedup_key=key,
+        due_at=due,
+        payload=body,
+        expires_at=expires_at,
+        status="held" if variant == HOLDOUT else "pending",
+        variant=variant,
+        created_at=now,
+    )
+
+
+def message_for(**arguments: Any) -> OutboxMessage:
+    """Like `planned_message`, as a model to add through `uow.outbox`."""
+    return planned_message(**arguments).model()
+
+
+def plan_learner(
+    learner: LearnerInfo,
+    signals: Sequence[SignalInfo],
+    *,
+    now: datetime,
+    calendar: Calendar,
+    policy: NudgePolicy,
+    coach_id: int | None = None,
+    counts: Mapping[str, int] | None = None,
+) -> Plan:
+    """Plans the nudges of one learner for today and tomorrow (local days).
+
+    `counts` holds the nudges already planned per ISO week ("2026-W10"), for the weekly limit.
+    """
+    plan = Plan()
+    prefs = learner.prefs
+    if paused(prefs, now):
+        return plan
+    tz = time_zone(prefs, policy)
+    today = now.astimezone(tz).date()
+    uid = learner.id
+    weeks_set = {s.details.get("week") for s in signals if s.kind == S.GOAL_SET}
+    weeks_reached = {s.details.get("week") for s in signals if s.kind == S.GOAL_REACHED}
+    weeks_looked_back = {s.details.get("week") for s in signals if s.kind in LOOKBACK_SIGNALS}
+    weeks_checked = {s.details.get("week") for s in signals if s.kind in CHECKIN_SIGNALS}
+    candidates: list[_Candidate] = []
+
+    goal_day = min(max(prefs.goal_weekday, 0), 6)
+    for offset in range(policy.horizon_days):
+        day = today + timedelta(days=offset)
+        week = iso_week(day)
+        monday = day - timedelta(days=day.weekday())
+        sunday = monday + timedelta(days=6)
+        meta = {"week": week}
+        if day == monday + timedelta(days=goal_day) and week not in weeks_set:
+            candidates.append(
+                _Candidate(GOAL_PROMPT, f"{GOAL_PROMPT}:{uid}:{week}", day, sunday, meta)
+            )
+        # The check-in two days and the look back four days after the goal day, which may
+        # fall in the next ISO week; both belong to the week the goal was set in.
+        for goal_monday in (monday, monday - timedelta(days=7)):
+            goal_week = iso_week(goal_monday)
+            goal_date = goal_monday + timedelta(days=goal_day)
+            if goal_week not in weeks_set:
+                continue
+            end = goal_date + timedelta(days=6)
+            goal_meta = {"week": goal_week}
+            if day == goal_date + timedelta(days=2) and goal_week not in (
+                weeks_reached | weeks_looked_back | weeks_checked
+            ):
+                candidates.append(
+                    _Candidate(CHECKIN, f"{CHECKIN}:{uid}:{goal_week}", day, end, goal_meta)
+                )
+            if day == goal_date + timedelta(days=4) and goal_week not in weeks_looked_back:
+                candidates.append(
+                    _Candidate(LOOKBACK, f"{LOOKBACK}:{uid}:{goal_week}", day, end, goal_meta)
+                )
+        if policy.long_break_days and calendar.after_long_break(
+            day, length=policy.long_break_days
+        ):
+            candidates.append(
+                _Candidate(
+                    WELCOME_BACK,
+                    f"{WELCOME_BACK}:{uid}:holiday:{day.isoformat()}",
+                    day,
+                    day + timedelta(days=2),
+                    {"reason": "holiday"},
+                )
+            )
+
+    # A reflection two days after a reached goal, unless one was saved since.
+    saved = [s.at for s in signals if s.kind == S.REFLECTION_SAVED]
+    for reached in (s for s in signals if s.kind == S.GOAL_REACHED):
+        target = reached.at.astimezone(tz).date() + timedelta(days=2)
+        if any(at > reached.at for at in saved) or not (
+            today - timedelta(days=2) <= target < today + timedelta(days=policy.horizon_days)
+        ):
+            continue
+        candidates.append(
+            _Candidate(
+                REFLECT,
+                f"{REFLECT}:{uid}:{reached.at.astimezone(tz).date().isoformat()}",
+                max(target, today),
+                max(target, today) + timedelta(days=2),
+                {"since": reached.at.isoformat()},
+            )
+        )
+
+    # Welcome back after a pause that ran out (who resumes by /pause is welcomed there).
+    if prefs.paused_until is not None and timedelta(0) <= now - prefs.paused_until <= timedelta(
+        days=3
+    ):
+        day = prefs.paused_until.astimezone(tz).date()
+        candidates.append(
+            _Candidate(
+                WELCOME_BACK,
+                f"{WELCOME_BACK}:{uid}:pause:{day.isoformat()}",
+                max(day, today),
+                max(day, today) + timedelta(days=2),
+                {"reason": "pause"},
+            )
+        )
+
+    # The inactivity ladder: 7 days a nudge, 14 another one and the coach, 21 the coach again.
+    last = learner.last_seen_at or learner.consent_at or learner.created_at
+    quiet_days = (today - last.astimezone(tz).date()).days
+    since = last.astimezone(tz).date().isoformat()
+    meta = {"since": last.isoformat()}
+    name = learner.display_name or f"#{uid}"
+    coach_notice: tuple[str, int] | None = None
+    if quiet_days >= 21:
+        coach_notice = (COACH_INACTIVE_21, 21)
+    elif quiet_days >= 14:
+        candidates.append(
+            _Candidate(INACTIVE_14, f"{INACTIVE_14}:{uid}:{since}", today, today, meta)
+        )
+        coach_notice = (COACH_INACTIVE_14, 14)
+    elif quiet_days >= 7:
+        candidates.append(
+            _Candidate(
+                INACTIVE_7, f"{INACTIVE_7}:{uid}:{since}", today, today + timedelta(3), meta
+            )
+        )
+    if coach_notice is not None:
+        kind, days = coach_notice
+        if coach_id is not None:
+            notice_due = next_allowed(now, None, calendar, policy, days_off=False) or now
+            plan.messages.append(
+                planned_message(
+                    kind=kind,
+                    user_id=coach_id,
+                    key=f"{kind}:{uid}:{since}",
+                    due=notice_due,
+                    now=now,
+                    policy=policy,
+                    meta={"learner_id": uid},
+                    name=name,
+                )
+            )
+        flagged = any(
+            s.kind == S.INACTIVE and s.details.get("days") == days and s.at >= last
+            for s in signals
+        )
+        if not flagged:
+            plan.signals.append(SignalInfo(uid, S.INACTIVE, now, {"days": days}))
+
+    # Times, the weekly limit and the wording.
+    preferred = parse_hhmm(prefs.preferred_time) or time(18)
+    used: dict[str, int] = defaultdict(int, counts or {})
+    order = {kind: n for n, kind in enumerate(NUDGE_KINDS)}
+    seen: set[str] = set()
+    for candidate in sorted(candidates, key=lambda c: (order[c.kind], c.day)):
+        if candidate.key in seen:
+            continue
+        seen.add(candidate.key)
+        wanted = local_moment(candidate.day, preferred, tz)
+        due = next_allowed(max(wanted, now), prefs, calendar, policy, latest=candidate.latest)
+        if due is None:
+            continue
+        local_day = due.astimezone(tz).date()
+        week = iso_week(local_day)
+        if used[week] >= weekly_limit(prefs, local_day.month, policy):
+            continue
+        message = planned_message(
+            kind=candidate.kind,
+            user_id=uid,
+            key=candidate.key,
+            due=due,
+            now=now,
+            policy=policy,
+            expires_at=due + timedelta(days=2),
+            meta=candidate.meta,
+        )
+        if message.status != "held":
+            used[week] += 1
+        plan.messages.append(message)
+    return plan
+
+
+@dataclass
+class PlanningResult:
+    learners: int = 0
+    planned: int = 0
+    held: int = 0
+    signals: int = 0
+
+
+@dataclass(frozen=True)
+class PlanningRound:
+    """What one planning round shares between its batches."""
+
+    now: datetime
+    policy: NudgePolicy
+    calendar: Calendar
+    weeks: tuple[tuple[str, datetime, datetime], ...]
+
+
+async def start_planning(uow: UnitOfWork, *, now: datetime, policy: NudgePolicy) -> PlanningRound:
+    """Ends pauses that ran out (RESUMED signals) and loads the calendar for a round."""
+    tz = ZoneInfo(policy.timezone)
+    today = now.astimezone(tz).date()
+    calendar = await load_calendar(uow, around=today, country=policy.country)
+    ended = await uow.scheduler.end_pauses(now=now)
+    await uow.scheduler.add_signals(
+        [SignalInfo(user_id, S.RESUMED, now, {"pause": "ended"}) for user_id in ended]
+    )
+    monday = today - timedelta(days=today.weekday())
+    weeks = tuple(
+        (
+            iso_week(monday + timedelta(weeks=n)),
+            local_moment(monday + timedelta(weeks=n), time(0), tz),
+            local_moment(monday + timedelta(weeks=n + 1), time(0), tz),
+        )
+        for n in range(2)
+    )
+    return PlanningRound(now=now, policy=policy, calendar=calendar, weeks=weeks)
+
+
+async def plan_batch(
+    uow: UnitOfWork, state: PlanningRound, result: PlanningResult, *, after_id: int, size: int
+) -> int | None:
+    """Plans for the next `size` learners after `after_id` (set-based reads, one bulk
+    insert); returns the last id, or None when there are no more learners."""
+    now, policy = state.now, state.policy
+    learners = await uow.scheduler.learners(after_id=after_id, limit=size)
+    if not learners:
+        return None
+    ids = [learner.id for learner in learners]
+    by_user: dict[int, list[SignalInfo]] = defaultdict(list)
+    for info in await uow.scheduler.signals_of(ids, since=now - HISTORY, kinds=PLANNING_SIGNALS):
+        by_user[info.user_id].append(info)
+    coaches = await uow.scheduler.coaches_of(ids)
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    for week, start, end in state.weeks:
+        found = await uow.scheduler.nudge_counts(ids, start=start, end=end, kinds=NUDGE_KINDS)
+        for user_id, count in found.items():
+            counts[user_id][week] = count
+    messages: list[Planned] = []
+    new_signals: list[SignalInfo] = []
+    for learner in learners:
+        plan = plan_learner(
+            learner,
+            by_user.get(learner.id, ()),
+            now=now,
+            calendar=state.calendar,
+            policy=policy,
+            coach_id=coaches.get(learner.id),
+            counts=counts.get(learner.id),
+        )
+        messages += plan.messages
+        new_signals += plan.signals
+    await uow.scheduler.add_signals(new_signals)
+    inserted = await uow.scheduler.insert_planned(messages)
+    result.signals += len(new_signals)
+    result.learners += len(learners)
+    result.planned += sum(1 for m in messages if m.dedup_key in inserted)
+    result.held += sum(1 for m in messages if m.dedup_key in inserted and m.status == "held")
+    return learners[-1].id
+
+
+async def run_planning(
+    uow: UnitOfWork, *, now: datetime, policy: NudgePolicy, batch: int = BATCH
+) -> PlanningResult:
+    """Plans for every reachable learner in one unit of work; the caller commits. (The bot
+    commits batch by batch instead: see bot/scheduler.py.)"""
+    result = PlanningResult()
+    state = await start_planning(uow, now=now, policy=policy)
+    after: int | None = 0
+    while after is not None:
+        after = await plan_batch(uow, state, result, after_id=after, size=batch)
+    return result
+
+
+# -- sending ----------------------------------------------------------------------------------
+def render(message: OutboxMessage, translator: Translator) -> Reply:
+    """The message in the recipient's language, with its command buttons."""
+    body = message.payload
+    text = translator._(body["message"], **(body.get("params") or {}))
+    rows = tuple(
+        (Button(translator._(label), f"/{command}"),)
+        for label, command in body.get("buttons") or []
+    )
+    return Reply(text=text, buttons=rows, rtl=translator.rtl)
+
+
+Verdict = Literal["send", "defer", "expire", "cancel", "skip"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    until: datetime | None = None
+    reason: str = ""
+
+
+def decide(
+    message: OutboxMessage,
+    user: User | None,
+    prefs: Preferences | None,
+    signals: Sequence[SignalInfo] = (),
+    *,
+    now: datetime,
+    calendar: Calendar,
+    policy: NudgePolicy,
+) -> Decision:
+    """Whether a claimed message goes out now, later, or never."""
+    if user is None or user.status in ("left", "unreachable"):
+        return Decision("skip", reason=f"recipient {'gone' if user is None else user.status}")
+    if message.expires_at is not None and message.expires_at <= now:
+        return Decision("expire", reason="expired before it could be sent")
+    if message.kind in NUDGE_KINDS and not still_relevant(message, user, signals):
+        return Decision("cancel", reason="no longer needed")
+    learner_nudge = message.kind in NUDGE_KINDS
+    when = next_allowed(now, prefs, calendar, policy, days_off=learner_nudge)
+    if when is None:
+        if learner_nudge and prefs is not None and prefs.paused_indefinitely:
+            return Decision("cancel", reason="paused")
+        return Decision("defer", until=now + timedelta(days=1))
+    if when > now:
+        if message.expires_at is not None and when >= message.expires_at:
+            return Decision("expire", reason="would be late after quiet hours")
+        return Decision("defer", until=when)
+    return Decision("send")
+
+
+#: Signals that can make a planned nudge pointless, and how far back they matter.
+RELEVANCE_SIGNALS = (S.GOAL_SET, *LOOKBACK_SIGNALS, *CHECKIN_SIGNALS, S.REFLECTION_SAVED)
+RELEVANCE_WINDOW = timedelta(days=8)
+
+
+def still_relevant(message: OutboxMessage, user: User, signals: Sequence[SignalInfo]) -> bool:
+    """Whether a nudge still makes sense: the goal may have been set since it was planned.
+    `signals` are the learner's RELEVANCE_SIGNALS since RELEVANCE_WINDOW before it was made."""
+    meta = message.payload.get("meta") or {}
+    week = meta.get("week")
+    kinds: tuple[str, ...] = ()
+    if message.kind == GOAL_PROMPT:
+        kinds = (S.GOAL_SET,)
+    elif message.kind == CHECKIN:
+        kinds = (*LOOKBACK_SIGNALS, *CHECKIN_SIGNALS)
+    elif message.kind == LOOKBACK:
+        kinds = LOOKBACK_SIGNALS
+    if kinds:
+        return not any(s.kind in kinds and s.details.get("week") == week for s in signals)
+    since = meta.get("since")
+    if message.kind == REFLECT and since:
+        start = datetime.fromisoformat(since)
+        return not any(s.kind == S.REFLECTION_SAVED and s.at > start for s in signals)
+    if message.kind in (INACTIVE_7, INACTIVE_14) and since:
+        return user.last_seen_at is None or user.last_seen_at <= datetime.fromisoformat(since)
+    return True
+
+
+async def record_sent(
+    uow: UnitOfWork, message: OutboxMessage, user: User, *, now: datetime
+) -> None:
+    """A message went out: nudges count for the answer window and the coach's timeline."""
+    message.status, message.sent_at, message.error = "sent", now, None
+    if message.kind in NUDGE_KINDS:
+        user.nudged_at = now
+        await uow.signals.add(
+            Signal(
+                user_id=user.id,
+                kind=S.NUDGE_SENT,
+                at=now,
+                details={"kind": message.kind, "variant": message.variant},
+            )
+        )
+
+
+async def record_blocked(
+    uow: UnitOfWork, message: OutboxMessage, user: User, *, now: datetime, policy: NudgePolicy
+) -> bool:
+    """The learner blocked the bot: unreachable, a BLOCKED_BOT signal, the coach is told.
+    Returns whether a coach was told."""
+    message.status, message.error = "failed", "blocked by the user"
+    if user.status == "unreachable":
+        return False
+    user.status = "unreachable"
+    await uow.signals.add(Signal(user_id=user.id, kind=S.BLOCKED_BOT, at=now))
+    coach_id = await uow.memberships.coach_id_for(user.id)
+    if coach_id is None or coach_id == user.id:
+        return False
+    key = f"{COACH_BLOCKED}:{user.id}:{now.date().isoformat()}"
+    added = await uow.outbox.add(
+        message_for(
+            kind=COACH_BLOCKED,
+            user_id=coach_id,
+            key=key,
+            due=now,
+            now=now,
+            policy=policy,
+            meta={"learner_id": user.id},
+            name=user.display_name or f"#{user.id}",
+        )
+    )
+    return added is not None

@@ -1,0 +1,445 @@
+"""The scheduler's repository: set-based reads for planning, bulk inserts into the outbox,
+claiming due messages (row locks on PostgreSQL, `BEGIN IMMEDIATE` on SQLite), programme
+holidays and the nudge report. It never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Group,
+    Membership,
+    OutboxMessage,
+    Preferences,
+    ProgrammeHoliday,
+    Signal,
+    User,
+)
+
+#: Users the scheduler never plans for.
+NOT_PLANNED = ("left", "unreachable", "declined")
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerPrefs:
+    """A learner's preferences as plain data (the planner reads many at once)."""
+
+    user_id: int
+    goal_weekday: int = 0
+    preferred_time: str = "18:00"
+    quiet_start: str = "21:00"
+    quiet_end: str = "08:00"
+    days_off: tuple[int, ...] = ()
+    pace: str = "normal"
+    paused_until: datetime | None = None
+    paused_indefinitely: bool = False
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """An outbox row the planner wants, as plain data for a bulk insert."""
+
+    user_id: int
+    kind: str
+    dedup_key: str
+    due_at: datetime
+    payload: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime | None = None
+    status: str = "pending"
+    variant: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "kind": self.kind,
+            "dedup_key": self.dedup_key,
+            "due_at": self.due_at,
+            "payload": self.payload,
+            "expires_at": self.expires_at,
+            "status": self.status,
+            "variant": self.variant,
+            "attempts": 0,
+            "created_at": self.created_at,
+        }
+
+    def model(self) -> OutboxMessage:
+        return OutboxMessage(
+            user_id=self.user_id,
+            kind=self.kind,
+            dedup_key=self.dedup_key,
+            due_at=self.due_at,
+            payload=self.payload,
+            expires_at=self.expires_at,
+            status=self.status,
+            variant=self.variant,
+            created_at=self.created_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerInfo:
+    """What the planner needs of one learner: a few user fields and their preferences."""
+
+    id: int
+    language: str
+    created_at: datetime
+    consent_at: datetime | None
+    last_seen_at: datetime | None
+    status: str
+    prefs: LearnerPrefs
+    display_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalInfo:
+    user_id: int
+    kind: str
+    at: datetime
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One line of the nudge report: a kind and variant with its counts."""
+
+    kind: str
+    variant: str
+    planned: int
+    sent: int
+    answered: int
+    held: int
+    held_active: int
+
+
+class SchedulerRepository(Protocol):
+    async def learners(self, *, after_id: int, limit: int) -> list[LearnerInfo]: ...
+    async def signals_of(
+        self, user_ids: Collection[int], *, since: datetime, kinds: Collection[str]
+    ) -> list[SignalInfo]: ...
+    async def coaches_of(self, user_ids: Collection[int]) -> dict[int, int]: ...
+    async def nudge_counts(
+        self,
+        user_ids: Collection[int],
+        *,
+        start: datetime,
+        end: datetime,
+        kinds: Collection[str],
+    ) -> dict[int, int]: ...
+    async def insert_planned(self, messages: Sequence[Planned]) -> set[str]: ...
+    async def add_signals(self, signals: Sequence[SignalInfo]) -> None: ...
+    async def holidays(self, *, start: date, end: date) -> list[ProgrammeHoliday]: ...
+    async def add_holiday(self, holiday: ProgrammeHoliday) -> bool: ...
+    async def remove_holiday(self, day: date) -> bool: ...
+    async def recover_claims(self, *, claimed_before: datetime) -> int: ...
+    async def claim_due(
+        self, *, now: datetime, limit: int, user_ids: Collection[int] | None = None
+    ) -> list[OutboxMessage]: ...
+    async def release_held(self, *, now: datetime) -> int: ...
+    async def messages(self, ids: Collection[int]) -> list[OutboxMessage]: ...
+    async def recipients(
+        self, user_ids: Collection[int]
+    ) -> dict[int, tuple[User, Preferences | None]]: ...
+    async def end_pauses(self, *, now: datetime) -> list[int]: ...
+    async def report(self, *, kinds: Collection[str]) -> list[ReportRow]: ...
+
+
+def _id_range(column: Any, user_ids: Collection[int]) -> list[Any]:
+    """Conditions for a batch of user ids: a range (cheap, and the planner's batches are
+    ranges), so rows of other users inside it may come back; callers look rows up by id."""
+    if not user_ids:
+        return [column.is_(None)]
+    return [column >= min(user_ids), column <= max(user_ids)]
+
+
+def _prefs(row: Any) -> LearnerPrefs:
+    if row.p_user_id is None:
+        return LearnerPrefs(user_id=row.id)
+    return LearnerPrefs(
+        user_id=row.id,
+        goal_weekday=row.goal_weekday,
+        preferred_time=row.preferred_time,
+        quiet_start=row.quiet_start,
+        quiet_end=row.quiet_end,
+        days_off=tuple(row.days_off or ()),
+        pace=row.pace,
+        paused_until=row.paused_until,
+        paused_indefinitely=row.paused_indefinitely,
+        timezone=row.timezone,
+    )
+
+
+class SqlSchedulerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    async def learners(self, *, after_id: int, limit: int) -> list[LearnerInfo]:
+        """Consented learners who can be reached, by id, in batches."""
+        p = Preferences.__table__.c
+        u = User.__table__.c
+        query = (
+            select(
+                u.id,
+                u.language,
+                u.created_at,
+                u.consent_at,
+                u.last_seen_at,
+                u.status,
+                u.display_name,
+                p.user_id.label("p_user_id"),
+                p.goal_weekday,
+                p.preferred_time,
+                p.quiet_start,
+                p.quiet_end,
+                p.days_off,
+                p.pace,
+                p.paused_until,
+                p.paused_indefinitely,
+                p.timezone,
+            )
+            .select_from(User.__table__.outerjoin(Preferences.__table__, p.user_id == u.id))
+            .where(
+                u.role == "learner",
+                u.consent_version.is_not(None),
+                u.status.not_in(NOT_PLANNED),
+                u.id > after_id,
+            )
+            .order_by(u.id)
+            .limit(limit)
+        )
+        rows = (await self.session.execute(query)).all()
+        return [
+            LearnerInfo(
+                id=row.id,
+                language=row.language,
+                created_at=row.created_at,
+                consent_at=row.consent_at,
+                last_seen_at=row.last_seen_at,
+                status=row.status,
+                prefs=_prefs(row),
+                display_name=row.display_name,
+            )
+            for row in rows
+        ]
+
+    async def signals_of(
+        self, user_ids: Collection[int], *, since: datetime, kinds: Collection[str]
+    ) -> list[SignalInfo]:
+        s = Signal.__table__.c
+        query = (
+            select(s.user_id, s.kind, s.at, s.details)
+            .where(*_id_range(s.user_id, user_ids), s.at >= since, s.kind.in_(list(kinds)))
+            .order_by(s.at, s.id)
+        )
+        rows = (await self.session.execute(query)).all()
+        return [SignalInfo(r.user_id, r.kind, r.at, dict(r.details or {})) for r in rows]
+
+    async def coaches_of(self, user_ids: Collection[int]) -> dict[int, int]:
+        query = (
+            select(Membership.learner_id, Group.coach_id)
+            .join(Group, Group.id == Membership.group_id)
+            .where(*_id_range(Membership.learner_id, user_ids), Membership.left_at.is_(None))
+        )
+        return {row.learner_id: row.coach_id for row in (await self.session.execute(query))}
+
+    async def nudge_counts(
+        self,
+        user_ids: Collection[int],
+        *,
+        start: datetime,
+        end: datetime,
+        kinds: Collection[str],
+    ) -> dict[int, int]:
+        """Nudges per learner due in [start, end), whatever became of them."""
+        o = OutboxMessage.__table__.c
+        query = (
+            select(o.user_id, func.count())
+            .where(
+                *_id_range(o.user_id, user_ids),
+                o.kind.in_(list(kinds)),
+                o.due_at >= start,
+                o.due_at < end,
+                o.status.not_in(("cancelled", "held")),
+            )
+            .group_by(o.user_id)
+        )
+        return {row[0]: row[1] for row in (await self.session.execute(query)).all()}
+
+    async def insert_planned(self, messages: Sequence[Planned]) -> set[str]:
+        """Inserts messages whose dedup key is new; returns the keys that were inserted."""
+        if not messages:
+            return set()
+        rows = [m.as_row() for m in messages]
+        table: Any = OutboxMessage.__table__
+        statement: Any
+        if self._dialect == "postgresql":
+            statement = pg_insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])
+        elif self._dialect == "sqlite":
+            statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            statement = insert(table)
+        inserted: set[str] = set()
+        for start in range(0, len(rows), 2000):
+            result = await self.session.execute(
+                statement.returning(table.c.dedup_key), rows[start : start + 2000]
+            )
+            inserted.update(result.scalars().all())
+        return inserted
+
+    async def add_signals(self, signals: Sequence[SignalInfo]) -> None:
+        """Records many signals in one statement."""
+        if signals:
+            await self.session.execute(
+                insert(Signal),
+                [
+                    {"user_id": s.user_id, "kind": s.kind, "at": s.at, "details": s.details}
+                    for s in signals
+                ],
+            )
+
+    async def holidays(self, *, start: date, end: date) -> list[ProgrammeHoliday]:
+        query = (
+            select(ProgrammeHoliday)
+            .where(ProgrammeHoliday.day >= start, ProgrammeHoliday.day <= end)
+            .order_by(ProgrammeHoliday.day)
+        )
+        return list(await self.session.scalars(query))
+
+    async def add_holiday(self, holiday: ProgrammeHoliday) -> bool:
+        """Adds a programme holiday; False when that day is one already."""
+        found = await self.session.scalar(
+            select(ProgrammeHoliday.id).where(ProgrammeHoliday.day == holiday.day)
+        )
+        if found is not None:
+            return False
+        self.session.add(holiday)
+        await self.session.flush()
+        return True
+
+    async def remove_holiday(self, day: date) -> bool:
+        result = await self.session.execute(
+            delete(ProgrammeHoliday).where(ProgrammeHoliday.day == day)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def recover_claims(self, *, claimed_before: datetime) -> int:
+        """Claims older than the lease have an unknown outcome: never resent blindly."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "claimed", OutboxMessage.claimed_at < claimed_before)
+            .values(status="unknown", error="claim expired: outcome unknown")
+        )
+        return int(getattr(result, "rowcount", 0))
+
+    async def claim_due(
+        self, *, now: datetime, limit: int, user_ids: Collection[int] | None = None
+    ) -> list[OutboxMessage]:
+        """Locks due pending messages, oldest first; other dispatchers skip them."""
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.status == "pending", OutboxMessage.due_at <= now)
+            .order_by(OutboxMessage.due_at, OutboxMessage.id)
+            .limit(limit)
+        )
+        if user_ids is not None:
+            query = query.where(OutboxMessage.user_id.in_(list(user_ids)))
+        if self._dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return list(await self.session.scalars(query))
+
+    async def release_held(self, *, now: datetime) -> int:
+        """Held (holdout) messages that fell due count as "nudged" for the answer window."""
+        o = OutboxMessage.__table__.c
+        due = (
+            select(o.id, o.user_id)
+            .where(o.status == "held", o.claimed_at.is_(None), o.due_at <= now)
+            .limit(1000)
+        )
+        rows = (await self.session.execute(due)).all()
+        if not rows:
+            return 0
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([r.id for r in rows]))
+            .values(claimed_at=now)
+        )
+        await self.session.execute(
+            update(User).where(User.id.in_({r.user_id for r in rows})).values(nudged_at=now)
+        )
+        return len(rows)
+
+    async def messages(self, ids: Collection[int]) -> list[OutboxMessage]:
+        query = select(OutboxMessage).where(OutboxMessage.id.in_(list(ids)))
+        return list(await self.session.scalars(query.order_by(OutboxMessage.id)))
+
+    async def end_pauses(self, *, now: datetime) -> list[int]:
+        """Learners whose pause ran out are active again; returns their ids."""
+        query = (
+            select(User.id)
+            .join(Preferences, Preferences.user_id == User.id)
+            .where(
+                User.status == "paused",
+                Preferences.paused_indefinitely.is_(False),
+                or_(Preferences.paused_until.is_(None), Preferences.paused_until <= now),
+            )
+        )
+        ids = list(await self.session.scalars(query))
+        if ids:
+            await self.session.execute(
+                update(User).where(User.id.in_(ids)).values(status="active")
+            )
+        return ids
+
+    async def recipients(
+        self, user_ids: Collection[int]
+    ) -> dict[int, tuple[User, Preferences | None]]:
+        """Users with their preferences, in two queries."""
+        ids = list(set(user_ids))
+        if not ids:
+            return {}
+        users = await self.session.scalars(select(User).where(User.id.in_(ids)))
+        prefs = {
+            p.user_id: p
+            for p in await self.session.scalars(
+                select(Preferences).where(Preferences.user_id.in_(ids))
+            )
+        }
+        return {user.id: (user, prefs.get(user.id)) for user in users}
+
+    async def report(self, *, kinds: Collection[str]) -> list[ReportRow]:
+        o = OutboxMessage.__table__.c
+        sent = o.status == "sent"
+        held = o.status == "held"
+        answered = and_(sent, o.answered_at.is_not(None))
+        held_active = and_(held, o.answered_at.is_not(None))
+        query = (
+            select(
+                o.kind,
+                o.variant,
+                func.count(),
+                func.sum(case((sent, 1), else_=0)),
+                func.sum(case((answered, 1), else_=0)),
+                func.sum(case((held, 1), else_=0)),
+                func.sum(case((held_active, 1), else_=0)),
+            )
+            .where(o.kind.in_(list(kinds)))
+            .group_by(o.kind, o.variant)
+        )
+        rows = [
+            ReportRow(str(r[0]), str(r[1] or "-"), *(int(v or 0) for v in r[2:]))
+            for r in (await self.session.execute(query)).all()
+        ]
+        return sorted(rows, key=lambda row: (row.kind, row.variant))

@@ -1,0 +1,466 @@
+"""The outbox dispatcher on a real database: at most once, 429 rescheduled, blocked bot,
+expiry, quiet hours at send time, a crash between claim and send, two dispatchers at once,
+a restart, the job queue inside the real Application, the terminal and the report."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.runtime import Runtime
+from bot.scheduler import Dispatcher, TelegramSender
+from flows import nudges
+from flows import signals as S
+from flows.messages import Event, Reply
+from storage.models import Group, Membership, OutboxMessage, Signal, User
+from storage.repositories import payload
+from tests.fake_telegram import FakeTelegram, running_bot
+from tests.fakes import FakeClock
+
+
+class Recorder:
+    """A Sender that remembers what it sent; optionally crashes (on every send, or on one
+    text)."""
+
+    def __init__(self, *, crash: bool = False, crash_on: str | None = None) -> None:
+        self.sent: list[tuple[int, str]] = []
+        self.crash = crash
+        self.crash_on = crash_on
+
+    async def send(self, user: User, reply: Reply) -> None:
+        await asyncio.sleep(0)
+        if self.crash or reply.text == self.crash_on:
+            raise RuntimeError("the process died here")
+        self.sent.append((user.id, reply.text))
+
+
+async def people(runtime: Runtime) -> tuple[int, int]:
+    async with runtime.uow() as uow:
+        coach = await uow.users.add(
+            User(channel="telegram", external_id="1", chat_id="1", language="en", role="coach")
+        )
+        learner = await uow.users.add(
+            User(
+                channel="telegram",
+                external_id="42",
+                chat_id="42",
+                language="en",
+                consent_version=1,
+                status="active",
+                display_name="Samira",
+            )
+        )
+        group = await uow.groups.add(Group(name="A", coach_id=coach.id, join_code="j1"))
+        await uow.memberships.add(Membership(group_id=group.id, learner_id=learner.id))
+        await uow.commit()
+        return coach.id, learner.id
+
+
+async def queue(runtime: Runtime, user_id: int, key: str, due: datetime, **extra: object) -> None:
+    async with runtime.uow() as uow:
+        await uow.outbox.add(
+            OutboxMessage(
+                user_id=user_id,
+                kind=str(extra.pop("kind", nudges.CHECKIN)),
+                dedup_key=key,
+                due_at=due,
+                payload=payload("How is your goal going this week? Tell me in a few words."),
+                **extra,  # type: ignore[arg-type]
+            )
+        )
+        await uow.commit()
+
+
+def dispatcher(runtime: Runtime, sender: object) -> Dispatcher:
+    return Dispatcher(
+        uow_factory=runtime.uow,
+        sender=sender,  # type: ignore[arg-type]
+        clock=runtime.engine.clock,
+        translator=runtime.engine.translator,
+    )
+
+
+async def rows(runtime: Runtime) -> dict[str, OutboxMessage]:
+    async with runtime.uow() as uow:
+        found = {m.dedup_key: m for m in await uow.session.scalars(select(OutboxMessage))}
+        uow.session.expunge_all()
+        return found
+
+
+async def test_crash_between_claim_and_send_leaves_it_unknown(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    await queue(runtime, learner, "k1", clock.now)
+    crashing = dispatcher(runtime, Recorder(crash=True))
+    try:
+        await crashing.run_once()
+        raise AssertionError("the sender should have crashed")
+    except RuntimeError:
+        pass
+    assert (await rows(runtime))["k1"].status == "claimed"
+    clock.advance(minutes=10)
+    sender = Recorder()
+    restarted = dispatcher(runtime, sender)
+    assert await restarted.recover() == 1
+    await restarted.run_once()
+    assert sender.sent == [] and (await rows(runtime))["k1"].status == "unknown"
+
+
+async def test_one_crashing_send_keeps_the_others_outcomes(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    await queue(runtime, learner, "fine", clock.now)
+    async with runtime.uow() as uow:
+        await uow.outbox.add(
+            OutboxMessage(
+                user_id=learner,
+                kind="notice",
+                dedup_key="bad",
+                due_at=clock.now,
+                payload=payload("Welcome back! Your messages start again."),
+            )
+        )
+        await uow.commit()
+    sender = Recorder(crash_on="Welcome back! Your messages start again.")
+    with pytest.raises(RuntimeError):
+        await dispatcher(runtime, sender).run_once()
+    found = await rows(runtime)
+    assert (found["fine"].status, found["bad"].status) == ("sent", "claimed")
+
+
+async def test_after_a_restart_due_messages_go_out_once(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    await queue(runtime, learner, "a", clock.now - timedelta(minutes=1))
+    first = Recorder()
+    await dispatcher(runtime, first).run_once()
+    await queue(runtime, learner, "b", clock.now + timedelta(minutes=1))
+    await runtime.close()
+    again = Runtime.create(runtime.settings, clock=clock)
+    clock.advance(minutes=2)
+    second = Recorder()
+    d = dispatcher(again, second)
+    await d.recover()
+    await d.run_once()
+    await d.run_once()
+    await again.close()
+    assert len(first.sent) == 1 and len(second.sent) == 1
+
+
+async def test_two_dispatchers_at_once_send_nothing_twice(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    async with runtime.uow() as uow:
+        for n in range(120):
+            await uow.outbox.add(
+                OutboxMessage(
+                    user_id=learner,
+                    kind="notice",
+                    dedup_key=f"n{n}",
+                    due_at=clock.now,
+                    payload=payload("Welcome back! Your messages start again."),
+                )
+            )
+        await uow.commit()
+    a, b = Recorder(), Recorder()
+    one, two = dispatcher(runtime, a), dispatcher(runtime, b)
+    one.batch = two.batch = 25
+    for _ in range(4):
+        await asyncio.gather(one.run_once(), two.run_once(), one.run_once(), two.run_once())
+    assert len(a.sent) + len(b.sent) == 120
+    statuses = {m.status for m in (await rows(runtime)).values()}
+    assert statuses == {"sent"}
+
+
+async def test_expired_and_quiet_hours(runtime: Runtime, clock: FakeClock) -> None:
+    _, learner = await people(runtime)
+    await queue(
+        runtime,
+        learner,
+        "late",
+        clock.now - timedelta(hours=2),
+        kind="session_reminder",
+        expires_at=clock.now - timedelta(minutes=5),
+    )
+    clock.now = datetime(2026, 3, 3, 21, 30, tzinfo=UTC)  # 22:30 in Brussels
+    await queue(runtime, learner, "night", clock.now)
+    sender = Recorder()
+    d = dispatcher(runtime, sender)
+    await d.run_once()
+    found = await rows(runtime)
+    assert found["late"].status == "expired" and sender.sent == []
+    assert found["night"].status == "pending"
+    assert found["night"].due_at == datetime(2026, 3, 4, 7, tzinfo=UTC)  # 08:00 local
+    clock.now = datetime(2026, 3, 4, 7, 1, tzinfo=UTC)
+    await d.run_once()
+    assert len(sender.sent) == 1
+
+
+async def test_rate_limit_blocked_bot_and_the_job_queue(
+    runtime: Runtime, telegram: FakeTelegram, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RetryAfter warns about its future type when it is built; opt in to that type now.
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    coach, learner = await people(runtime)
+    await queue(runtime, learner, "k", clock.now)
+    async with running_bot(runtime, telegram) as bot:
+        d = dispatcher(runtime, TelegramSender(bot.app.bot))
+        telegram.fail("sendMessage", 429, "Too Many Requests: retry after 5", retry_after=5)
+        await d.run_once()
+        message = (await rows(runtime))["k"]
+        assert message.status == "pending" and message.due_at == clock.now + timedelta(seconds=5)
+        await d.run_once()
+        assert telegram.sent() and all(c.params["chat_id"] == 42 for c in telegram.sent())
+        assert len([c for c in telegram.calls if c.method == "sendMessage"]) == 1
+        clock.advance(seconds=5)
+        await d.run_once()
+        assert (await rows(runtime))["k"].status == "sent"
+        assert [c.text for c in telegram.sent()][-1].startswith("How is your goal going")
+
+        await queue(runtime, learner, "k2", clock.now)
+        telegram.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
+        await d.run_once()
+        async with runtime.uow() as uow:
+            user = await uow.users.get(learner)
+            signals = await uow.signals.of_user(learner)
+            assert user is not None
+            assert user.status == "unreachable"
+            assert S.BLOCKED_BOT in [s.kind for s in signals]
+        found = await rows(runtime)
+        assert found["k2"].status == "failed"
+        assert len([m for m in found.values() if m.kind == nudges.COACH_BLOCKED]) == 1
+        notice = next(m for m in found.values() if m.kind == nudges.COACH_BLOCKED)
+        assert notice.user_id == coach
+
+        # The job queue job delivers the coach's notice inside the running Application.
+        before = len(telegram.calls)
+        await bot.app.start()
+        try:
+            for _ in range(200):
+                if any(c.params.get("chat_id") == 1 for c in telegram.sent(before)):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await bot.app.stop()
+        to_coach = [c for c in telegram.sent(before) if c.params.get("chat_id") == 1]
+        assert len(to_coach) == 1
+        assert to_coach[0].text.startswith("Samira has blocked Opstap")
+
+        # Samira unblocks the bot and writes again: she is reachable again.
+        await bot.say(42, "hello")
+        async with runtime.uow() as uow:
+            again = await uow.users.get(learner)
+            assert again is not None
+            assert again.status == "active"
+
+
+async def test_planning_twice_on_the_database_gives_no_duplicates(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    clock.now = datetime(2026, 3, 16, 6, tzinfo=UTC)  # a Monday
+    async with runtime.uow() as uow:
+        user = await uow.users.get(learner)
+        assert user is not None
+        user.last_seen_at = clock.now - timedelta(days=15)
+        await uow.signals.add(Signal(user_id=learner, kind=S.PAUSED, at=clock.now))
+        await uow.commit()
+    policy = runtime.nudge_policy()
+    from bot.scheduler import plan
+
+    first = await plan(runtime.uow, clock, policy)
+    second = await plan(runtime.uow, clock, policy)
+    assert first.planned >= 3 and second.planned == 0
+    found = await rows(runtime)
+    kinds = sorted(m.kind for m in found.values())
+    assert kinds == sorted([nudges.GOAL_PROMPT, nudges.INACTIVE_14, nudges.COACH_INACTIVE_14])
+    assert found[f"goal_prompt:{learner}:2026-W12"].due_at == datetime(2026, 3, 16, 17, tzinfo=UTC)
+    async with runtime.uow() as uow:
+        flags = [s for s in await uow.signals.of_user(learner) if s.kind == S.INACTIVE]
+    assert len(flags) == 1
+
+
+def test_terminal_prints_due_messages_and_the_report(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "OPSTAP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        "OPSTAP_DATA_DIR": str(tmp_path / "data"),
+    }
+    env.pop("OPSTAP_TELEGRAM_TOKEN", None)
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+
+    assert run("chat", "--user", "ali", "--lang", "en").returncode == 0
+    script = """
+import asyncio
+from datetime import UTC, datetime, timedelta
+from bot.config import load_settings
+from bot.runtime import Runtime
+from flows import nudges
+from storage.models import OutboxMessage, Preferences
+from storage.repositories import payload
+
+async def main():
+    runtime = Runtime.create(load_settings())
+    now = datetime.now(UTC)
+    async with runtime.uow() as uow:
+        user = await uow.users.by_external(channel="terminal", external_id="ali")
+        # No quiet hours for Ali, so the message is due whatever the time of day.
+        await uow.preferences.add(
+            Preferences(user_id=user.id, quiet_start="00:00", quiet_end="00:00")
+        )
+        await uow.outbox.add(OutboxMessage(
+            user_id=user.id, kind="notice", dedup_key="n", due_at=now,
+            payload=payload("Time to choose this week's goal. One small step is enough.",
+                            buttons=[["Set my goal", "goal"]])))
+        later = now + timedelta(days=1)  # planned, not due yet
+        await uow.outbox.add(nudges.message_for(
+            kind=nudges.CHECKIN, user_id=user.id, key="c", due=later, now=now,
+            policy=nudges.NudgePolicy(), meta={"week": "2026-W10"}))
+        await uow.commit()
+    await runtime.close()
+
+asyncio.run(main())
+"""
+    setup = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert setup.returncode == 0, setup.stderr
+    chat = run("chat", "--user", "ali")
+    assert chat.returncode == 0, chat.stderr
+    assert (
+        "Time to choose this week's goal. One small step is enough.\n  [1] Set my goal\n--\n"
+        in chat.stdout
+    )
+    report = run("nudge-report")
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.splitlines()[0].split() == [
+        "kind",
+        "variant",
+        "planned",
+        "sent",
+        "answered<48h",
+        "answer",
+        "rate",
+    ]
+    assert report.stdout.splitlines()[1].split()[0::2] == ["checkin", "1", "0"]
+    holidays = run("holidays", "add", "2026-12-24", "2026-12-26", "--name", "winter")
+    assert holidays.stdout.splitlines() == [
+        "2026-12-24 added",
+        "2026-12-25 added",
+        "2026-12-26 added",
+    ]
+    listed = run("holidays", "list", "2026-12-01")
+    assert "2026-12-25  winter" in listed.stdout
+
+
+class Unsure:
+    """A Sender whose sends time out: nobody knows whether they arrived."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+
+    async def send(self, user: User, reply: Reply) -> None:
+        from bot.scheduler import OutcomeUnknown
+
+        self.tries += 1
+        raise OutcomeUnknown("timed out")
+
+
+async def test_a_timeout_is_unknown_and_never_retried(runtime: Runtime, clock: FakeClock) -> None:
+    _, learner = await people(runtime)
+    await queue(runtime, learner, "t", clock.now)
+    sender = Unsure()
+    d = dispatcher(runtime, sender)
+    await d.run_once()
+    clock.advance(hours=1)
+    await d.run_once()
+    assert sender.tries == 1 and (await rows(runtime))["t"].status == "unknown"
+
+
+async def test_holdout_is_held_and_its_activity_reported(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    clock.now = datetime(2026, 3, 16, 6, tzinfo=UTC)  # a Monday
+    async with runtime.uow() as uow:
+        user = await uow.users.get(learner)
+        assert user is not None
+        user.last_seen_at = clock.now - timedelta(days=1)
+        await uow.commit()
+    from bot.scheduler import plan
+
+    policy = nudges.NudgePolicy(holdout=0.99)
+    assert (await plan(runtime.uow, clock, policy)).held == 1
+    clock.now = datetime(2026, 3, 16, 17, 5, tzinfo=UTC)
+    sender = Recorder()
+    d = dispatcher(runtime, sender)
+    await d.run_once()
+    assert sender.sent == []
+    clock.advance(hours=20)
+    await runtime.engine.handle(
+        channel="telegram", external_id="42", event=Event(kind="text", text="hello")
+    )
+    async with runtime.uow() as uow:
+        report = await uow.scheduler.report(kinds=nudges.NUDGE_KINDS)
+    assert [(r.kind, r.variant, r.held, r.held_active) for r in report] == [
+        (nudges.GOAL_PROMPT, "holdout", 1, 1)
+    ]
+
+
+async def test_a_prompt_made_pointless_is_cancelled_not_sent(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    clock.now = datetime(2026, 3, 16, 6, tzinfo=UTC)  # a Monday
+    async with runtime.uow() as uow:
+        user = await uow.users.get(learner)
+        assert user is not None
+        user.last_seen_at = clock.now - timedelta(days=1)
+        await uow.commit()
+    from bot.scheduler import plan
+
+    assert (await plan(runtime.uow, clock, runtime.nudge_policy())).planned == 1
+    clock.now = datetime(2026, 3, 16, 12, tzinfo=UTC)
+    async with runtime.uow() as uow:  # the learner set this week's goal before 18:00
+        await uow.signals.add(
+            Signal(user_id=learner, kind=S.GOAL_SET, at=clock.now, details={"week": "2026-W12"})
+        )
+        await uow.commit()
+    clock.now = datetime(2026, 3, 16, 17, 1, tzinfo=UTC)
+    sender = Recorder()
+    await dispatcher(runtime, sender).run_once()
+    assert sender.sent == []
+    assert [m.status for m in (await rows(runtime)).values()] == ["cancelled"]
+
+
+def test_only_the_outbox_skips_the_rate_limiters_retries() -> None:
+    from bot.scheduler import _NO_RETRY, OutboxRateLimiter
+
+    limiter = OutboxRateLimiter(max_retries=2)
+    assert limiter._max_retries == 2  # handlers' sends wait and retry as before
+    token = _NO_RETRY.set(True)
+    try:
+        assert limiter._max_retries == 0  # the outbox reschedules instead
+    finally:
+        _NO_RETRY.reset(token)
