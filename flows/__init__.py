@@ -8,7 +8,9 @@ from flows.onboarding import Help, Language, Onboarding
 
 def default_flows() -> list[Flow]:
     """Every installed flow, in the order their commands appear in /help."""
-    return [Onboarding(), Language(), Help()]
+    from flows.coach import coach_flows
+
+    return [Onboarding(), Language(), Help(), *coach_flows()]
 
 
 __all__ = ["Context", "Engine", "Flow", "FlowConfig", "build_flows", "default_flows"]

@@ -55,6 +55,8 @@ class FlowConfig:
     timezone: str = "Europe/Brussels"
     default_language: str = "nl"
     data_dir: Path = Path("data")
+    #: The Telegram bot's username, for deep links; None where there is no such bot.
+    bot_username: str | None = None
 
 
 class Flow:

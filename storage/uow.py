@@ -8,21 +8,31 @@ from typing import Protocol, Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.repositories import (
+    AccessLogRepository,
+    CoachingRepository,
+    CoachInviteRepository,
     ConversationRepository,
     FeedbackRepository,
     GroupRepository,
     MembershipRepository,
     OutboxRepository,
     PreferencesRepository,
+    PromptRepository,
     ReflectionRepository,
+    SessionRepository,
     SignalRepository,
+    SqlAccessLogRepository,
+    SqlCoachingRepository,
+    SqlCoachInviteRepository,
     SqlConversationRepository,
     SqlFeedbackRepository,
     SqlGroupRepository,
     SqlMembershipRepository,
     SqlOutboxRepository,
     SqlPreferencesRepository,
+    SqlPromptRepository,
     SqlReflectionRepository,
+    SqlSessionRepository,
     SqlSignalRepository,
     SqlThemeLevelRepository,
     SqlUpdateLog,
@@ -50,6 +60,11 @@ class UnitOfWork(Protocol):
     feedback: FeedbackRepository
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
+    coach_invites: CoachInviteRepository
+    access_log: AccessLogRepository
+    sessions: SessionRepository
+    prompts: PromptRepository
+    coaching: CoachingRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -81,6 +96,11 @@ class SqlUnitOfWork:
     feedback: FeedbackRepository
     theme_levels: ThemeLevelRepository
     reflections: ReflectionRepository
+    coach_invites: CoachInviteRepository
+    access_log: AccessLogRepository
+    sessions: SessionRepository
+    prompts: PromptRepository
+    coaching: CoachingRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -99,6 +119,11 @@ class SqlUnitOfWork:
         self.feedback = SqlFeedbackRepository(self.session)
         self.theme_levels = SqlThemeLevelRepository(self.session)
         self.reflections = SqlReflectionRepository(self.session)
+        self.coach_invites = SqlCoachInviteRepository(self.session)
+        self.access_log = SqlAccessLogRepository(self.session)
+        self.sessions = SqlSessionRepository(self.session)
+        self.prompts = SqlPromptRepository(self.session)
+        self.coaching = SqlCoachingRepository(self.session)
         return self
 
     async def __aexit__(

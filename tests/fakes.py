@@ -25,6 +25,7 @@ from storage.models import (
     Upload,
     User,
 )
+from tests import fake_coach
 
 
 class FakeClock:
@@ -255,6 +256,7 @@ class FakeUnitOfWork:
         self.feedback = FakeFeedback()
         self.theme_levels = FakeThemeLevels()
         self.reflections = FakeReflections()
+        fake_coach.attach(self)
         self.commits = 0
 
     async def __aenter__(self) -> Self:

@@ -1,6 +1,15 @@
 """All tables. Importing this package registers every model on `Base.metadata`."""
 
 from storage.models.base import Base, utcnow
+from storage.models.coach import (
+    AccessLog,
+    CoachInvite,
+    CoachInviteFailure,
+    GroupPrompt,
+    GroupSession,
+    PromptAnswer,
+    RiskSnooze,
+)
 from storage.models.core import Conversation, OutboxMessage, ProcessedUpdate, User
 from storage.models.learning import Reflection, ThemeLevel
 from storage.models.programme import (
@@ -13,15 +22,22 @@ from storage.models.programme import (
 )
 
 __all__ = [
+    "AccessLog",
     "Base",
+    "CoachInvite",
+    "CoachInviteFailure",
     "Conversation",
     "Feedback",
     "Group",
+    "GroupPrompt",
+    "GroupSession",
     "Membership",
     "OutboxMessage",
     "Preferences",
     "ProcessedUpdate",
+    "PromptAnswer",
     "Reflection",
+    "RiskSnooze",
     "Signal",
     "ThemeLevel",
     "Upload",

@@ -1,5 +1,18 @@
 """Repositories: read and write, never commit."""
 
+from storage.repositories.coach import (
+    AccessLogRepository,
+    CoachingRepository,
+    CoachInviteRepository,
+    LearnerFacts,
+    PromptRepository,
+    SessionRepository,
+    SqlAccessLogRepository,
+    SqlCoachingRepository,
+    SqlCoachInviteRepository,
+    SqlPromptRepository,
+    SqlSessionRepository,
+)
 from storage.repositories.core import (
     ConversationRepository,
     OutboxRepository,
@@ -33,21 +46,32 @@ from storage.repositories.programme import (
 )
 
 __all__ = [
+    "AccessLogRepository",
+    "CoachInviteRepository",
+    "CoachingRepository",
     "ConversationRepository",
     "FeedbackRepository",
     "GroupRepository",
+    "LearnerFacts",
     "MembershipRepository",
     "OutboxRepository",
     "PreferencesRepository",
+    "PromptRepository",
     "ReflectionRepository",
+    "SessionRepository",
     "SignalRepository",
+    "SqlAccessLogRepository",
+    "SqlCoachInviteRepository",
+    "SqlCoachingRepository",
     "SqlConversationRepository",
     "SqlFeedbackRepository",
     "SqlGroupRepository",
     "SqlMembershipRepository",
     "SqlOutboxRepository",
     "SqlPreferencesRepository",
+    "SqlPromptRepository",
     "SqlReflectionRepository",
+    "SqlSessionRepository",
     "SqlSignalRepository",
     "SqlThemeLevelRepository",
     "SqlUpdateLog",

@@ -1,0 +1,229 @@
+"""/prompt: a reflection question to a whole group, in each learner's language where the coach
+gave a translation; learners answer with /answer, and the coach reads the answers per learner."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from flows.coach.access import own_group, parse_id
+from flows.engine import COACH, LEARNER, Context, Flow
+from flows.i18n import LANGUAGES, N_
+from flows.messages import Event
+from storage.models import GroupPrompt, PromptAnswer
+
+MAX_QUESTION = 1000
+MAX_ANSWER = 4000
+
+
+class Prompt(Flow):
+    """A coach asks the whole group a reflection question, or reads the answers."""
+
+    name = "prompt"
+    commands: ClassVar = {"prompt": N_("Ask your group a reflection question")}
+    menu: ClassVar = {"prompt": N_("Question to a group")}
+    roles = frozenset({COACH})
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Asks which group (or takes the only one)."""
+        groups = [g for g in await ctx.uow.groups.of_coach(ctx.user.id) if g.archived_at is None]
+        if not groups:
+            ctx.say(ctx._("You have no groups yet. Make one with /newgroup."))
+            await ctx.finish()
+            return
+        if len(groups) == 1:
+            data = {"translations": {}, "group_id": groups[0].id}
+            await ctx.begin(self, "menu", data=data)
+            return
+        await ctx.begin(self, "group", data={"translations": {}})
+
+    async def ask_group(self, ctx: Context) -> None:
+        groups = [g for g in await ctx.uow.groups.of_coach(ctx.user.id) if g.archived_at is None]
+        ctx.say(ctx._("Which group?"), buttons=[[ctx.button(g.name, f"g:{g.id}")] for g in groups])
+
+    async def on_group(self, ctx: Context, event: Event) -> None:
+        group = await own_group(
+            ctx, parse_id((event.value or "").removeprefix("g:")), action="prompt"
+        )
+        if group is None:
+            await ctx.finish()
+            return
+        ctx.data["group_id"] = group.id
+        await ctx.go("menu")
+
+    async def ask_menu(self, ctx: Context) -> None:
+        """Offers a new question, or the answers to an earlier one."""
+        prompts = await ctx.uow.prompts.of_group(ctx.data["group_id"])
+        rows = [[ctx.button(ctx._("New question"), "new")]]
+        for prompt in prompts[-5:]:
+            count = len(await ctx.uow.prompts.answers(prompt.id))
+            label = ctx.n_("{n} answer", "{n} answers", count, n=count)
+            rows.append([ctx.button(f"{prompt.question[:30]} ({label})", f"p:{prompt.id}")])
+        ctx.say(ctx._("Ask a new question, or read the answers?"), buttons=rows)
+
+    async def on_menu(self, ctx: Context, event: Event) -> None:
+        value = event.value or ""
+        if value == "new":
+            await ctx.go("question")
+            return
+        prompt = await ctx.uow.prompts.get(parse_id(value.removeprefix("p:")) or 0)
+        if prompt is None or prompt.group_id != ctx.data["group_id"]:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+            return
+        lines = [prompt.question]
+        for answer in await ctx.uow.prompts.answers(prompt.id):
+            learner = await ctx.uow.users.get(answer.learner_id)
+            lines.append(f"• {learner.display_name if learner else '?'}: {answer.text or ''}")
+        if len(lines) == 1:
+            lines.append(ctx._("No answers yet."))
+        ctx.say("\n".join(lines))
+        await ctx.finish()
+
+    async def ask_question(self, ctx: Context) -> None:
+        ctx.say(ctx._("Type the question for the group."), buttons=[[ctx.back_button()]])
+
+    async def on_question(self, ctx: Context, event: Event) -> None:
+        text = event.text.strip()
+        if event.kind != "text" or not text or len(text) > MAX_QUESTION:
+            await ctx.invalid(
+                ctx._("Please type a question of at most {limit} characters.", limit=MAX_QUESTION)
+            )
+            return
+        ctx.data["question"] = text
+        await ctx.go("translations")
+
+    async def ask_translations(self, ctx: Context) -> None:
+        """Offers a translation per language; learners without one get the question as is."""
+        given = ctx.data["translations"]
+        rows = [
+            [ctx.button(("✅ " if code in given else "➕ ") + name, f"t:{code}")]
+            for code, name in LANGUAGES.items()
+        ]
+        ctx.say(
+            ctx._(
+                "Add a translation for learners who use another language? "
+                "Without one, they get your question as you wrote it."
+            ),
+            buttons=[*rows, [ctx.button(ctx._("Send to the group"), "send")]],
+        )
+
+    async def on_translations(self, ctx: Context, event: Event) -> None:
+        value = event.value or ""
+        if value == "send":
+            await self._send(ctx)
+            return
+        code = value.removeprefix("t:")
+        if code not in LANGUAGES:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+            return
+        ctx.data["language"] = code
+        await ctx.go("translation")
+
+    async def ask_translation(self, ctx: Context) -> None:
+        ctx.say(
+            ctx._(
+                "Type the question in {language}.",
+                language=LANGUAGES[ctx.data["language"]],
+            ),
+            buttons=[[ctx.back_button()]],
+        )
+
+    async def on_translation(self, ctx: Context, event: Event) -> None:
+        text = event.text.strip()
+        if event.kind != "text" or not text or len(text) > MAX_QUESTION:
+            await ctx.invalid(
+                ctx._("Please type a question of at most {limit} characters.", limit=MAX_QUESTION)
+            )
+            return
+        ctx.data["translations"][ctx.data["language"]] = text
+        ctx.save()
+        await ctx.go("translations")
+
+    async def _send(self, ctx: Context) -> None:
+        """Stores the question and queues it for every member in their language."""
+        group = await own_group(ctx, ctx.data.get("group_id"), action="prompt")
+        if group is None:
+            await ctx.finish()
+            return
+        translations = ctx.data["translations"]
+        prompt = await ctx.uow.prompts.add(
+            GroupPrompt(
+                group_id=group.id,
+                coach_id=ctx.user.id,
+                question=ctx.data["question"],
+                created_at=ctx.now,
+                translations=dict(translations),
+            )
+        )
+        members = await ctx.uow.coaching.members(group.id)
+        for _, learner in members:
+            await ctx.notify(
+                learner.id,
+                N_("A question from your coach {coach}:\n\n{question}"),
+                kind="group_prompt",
+                dedup_key=f"prompt:{prompt.id}:{learner.id}",
+                buttons=[[N_("Answer"), f"answer {prompt.id}"]],
+                coach=ctx.user.display_name or "",
+                question=translations.get(learner.language, prompt.question),
+            )
+        ctx.say(
+            ctx.n_(
+                "Sent to {n} learner. Their answers come to you.",
+                "Sent to {n} learners. Their answers come to you.",
+                len(members),
+                n=len(members),
+            )
+        )
+        await ctx.finish()
+
+
+class Answer(Flow):
+    """A learner answers their coach's group question."""
+
+    name = "answer"
+    commands: ClassVar = {"answer": N_("Answer your coach's question")}
+    roles = frozenset({LEARNER})
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Finds the question (the one named, or the newest of the learner's group)."""
+        membership = await ctx.uow.memberships.active_for(ctx.user.id)
+        if membership is None:
+            ctx.say(ctx._("You are not in a group. Your coach gives you a link to join."))
+            await ctx.finish()
+            return
+        prompt = await ctx.uow.prompts.get(parse_id(args) or 0)
+        if prompt is None:
+            prompts = await ctx.uow.prompts.of_group(membership.group_id)
+            prompt = prompts[-1] if prompts else None
+        if prompt is None or prompt.group_id != membership.group_id:
+            ctx.say(ctx._("There is no question from your coach right now."))
+            await ctx.finish()
+            return
+        await ctx.begin(self, "answer", data={"prompt_id": prompt.id})
+
+    async def ask_answer(self, ctx: Context) -> None:
+        prompt = await ctx.uow.prompts.get(ctx.data["prompt_id"])
+        assert prompt is not None
+        question = prompt.translations.get(ctx.user.language, prompt.question)
+        ctx.say(ctx._("Your coach asks:\n{question}\n\nType your answer.", question=question))
+
+    async def on_answer(self, ctx: Context, event: Event) -> None:
+        """Keeps the answer and tells the coach."""
+        text = event.text.strip()
+        if event.kind != "text" or not text or len(text) > MAX_ANSWER:
+            await ctx.invalid(ctx._("Please type your answer."))
+            return
+        prompt = await ctx.uow.prompts.get(ctx.data["prompt_id"])
+        assert prompt is not None
+        await ctx.uow.prompts.add_answer(
+            PromptAnswer(prompt_id=prompt.id, learner_id=ctx.user.id, at=ctx.now, text=text)
+        )
+        if prompt.coach_id is not None:
+            await ctx.notify(
+                prompt.coach_id,
+                N_("{name} answered your question: {text}"),
+                kind="prompt_answer",
+                name=ctx.user.display_name or "",
+                text=text,
+            )
+        ctx.say(ctx._("Thank you! Your coach reads your answer."))
+        await ctx.finish()

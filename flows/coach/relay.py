@@ -1,0 +1,122 @@
+"""Personal messages between a coach and a learner: the coach writes (/message, or from the
+risk list), the learner gets it with the coach's name and a reply button (/reply), and the
+reply goes back to the coach with an answer button. Both go through the outbox."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from flows.coach.access import coached, parse_id
+from flows.coach.risk import coach_contact
+from flows.engine import COACH, LEARNER, Context, Flow
+from flows.i18n import N_
+from flows.messages import Event
+
+MAX_MESSAGE = 2000
+
+
+def message_text(ctx: Context, event: Event) -> str | None:
+    """The typed message, or None after saying what did not fit."""
+    text = event.text.strip()
+    if event.kind != "text" or not text:
+        ctx.say(ctx._("Please type your message."))
+        return None
+    if len(text) > MAX_MESSAGE:
+        ctx.say(ctx._("Please keep it under {limit} characters.", limit=MAX_MESSAGE))
+        return None
+    return text
+
+
+class CoachMessage(Flow):
+    """A coach writes a personal message to one of their learners."""
+
+    name = "message"
+    commands: ClassVar = {"message": N_("Write a personal message to a learner")}
+    roles = frozenset({COACH})
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Checks the learner is the coach's, then asks for the message."""
+        found = await coached(ctx, parse_id(args), action="message")
+        if found is None:
+            ctx.say(ctx._("Choose a learner in /atrisk or /groups first."))
+            await ctx.finish()
+            return
+        await ctx.begin(self, "text", data={"learner_id": found.learner.id})
+
+    async def ask_text(self, ctx: Context) -> None:
+        learner = await ctx.uow.users.get(ctx.data["learner_id"])
+        ctx.say(
+            ctx._(
+                "Type your message to {name}. I send it in your name.",
+                name=learner.display_name if learner and learner.display_name else "?",
+            )
+        )
+
+    async def on_text(self, ctx: Context, event: Event) -> None:
+        """Relays the message with the coach's name and logs the contact."""
+        text = message_text(ctx, event)
+        if text is None:
+            await ctx.repeat()
+            return
+        found = await coached(ctx, ctx.data.get("learner_id"), action="message")
+        if found is None:
+            await ctx.finish()
+            return
+        await ctx.notify(
+            found.learner.id,
+            N_("Message from your coach {coach}:\n\n{text}"),
+            kind="coach_message",
+            buttons=[[N_("Reply"), "reply"]],
+            coach=ctx.user.display_name or "",
+            text=text,
+        )
+        await coach_contact(ctx, found.learner.id, "message")
+        ctx.say(ctx._("Sent. Their answer comes to you here."))
+        await ctx.finish()
+
+
+class LearnerReply(Flow):
+    """A learner writes to their coach; the coach gets it with an answer button."""
+
+    name = "reply"
+    commands: ClassVar = {"reply": N_("Write to your coach")}
+    roles = frozenset({LEARNER})
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Asks for the message, if the learner has a coach."""
+        coach_id = await ctx.uow.memberships.coach_id_for(ctx.user.id)
+        if coach_id is None:
+            ctx.say(ctx._("You are not in a group. Your coach gives you a link to join."))
+            await ctx.finish()
+            return
+        await ctx.begin(self, "text", data={"coach_id": coach_id})
+
+    async def ask_text(self, ctx: Context) -> None:
+        coach = await ctx.uow.users.get(ctx.data["coach_id"])
+        ctx.say(
+            ctx._(
+                "What do you want to tell {coach}? Type your message.",
+                coach=coach.display_name if coach and coach.display_name else "?",
+            )
+        )
+
+    async def on_text(self, ctx: Context, event: Event) -> None:
+        """Relays the message to the coach of the learner's current group."""
+        text = message_text(ctx, event)
+        if text is None:
+            await ctx.repeat()
+            return
+        coach_id = await ctx.uow.memberships.coach_id_for(ctx.user.id)
+        if coach_id is None:
+            await ctx.finish()
+            return
+        await ctx.notify(
+            coach_id,
+            N_("{name} wrote to you:\n\n{text}"),
+            kind="learner_message",
+            buttons=[[N_("Answer"), f"message {ctx.user.id}"]],
+            name=ctx.user.display_name or "",
+            text=text,
+        )
+        ctx.say(ctx._("Sent to your coach."))
+        await ctx.finish()
