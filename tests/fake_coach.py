@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -110,7 +111,9 @@ class FakeCoaching:
                     found.append(s)
         return found
 
-    async def risk_facts(self, *, coach_id: int, since: datetime) -> list[LearnerFacts]:
+    async def risk_facts(
+        self, *, coach_id: int, since: datetime, kinds: Sequence[str]
+    ) -> list[LearnerFacts]:
         facts = []
         for group in self.uow.groups.rows:
             if group.coach_id != coach_id:
@@ -138,10 +141,9 @@ class FakeCoaching:
                         barrier = s.details.get("barrier")
                         if barrier and barrier not in fact.barriers:
                             fact.barriers.append(barrier)
-                    elif s.at >= since or s.kind == "coach_contact":
-                        fact.counts[s.kind] = fact.counts.get(s.kind, 0) + 1
+                    elif s.kind in kinds:
                         fact.last[s.kind] = s.at
-                    if s.kind == "goal_missed":
+                    if s.kind == "goal_missed" and s.at >= since:
                         fact.missed_in_a_row += 1
                     elif s.kind in ("goal_reached", "goal_partly"):
                         fact.missed_in_a_row = 0

@@ -3,9 +3,9 @@ words, and one tap per learner to act (reminder, personal message, "I called the
 
 | what | weight |
 |---|---|
-| blocked the bot (status "unreachable" or a BLOCKED_BOT signal) | 5 |
+| blocked the bot (status "unreachable", set with the BLOCKED_BOT signal) | 5 |
 | no reply for 14 days or more / 7 to 13 days | 4 / 2 |
-| goals missed in a row (since the last goal reached or partly reached) | 2 each, at most 6 |
+| goals missed in a row (last 28 days, since a goal was last (partly) reached) | 2 each, max 6 |
 | missed the last session (the last attendance was an absence) | 3 |
 | asked for the coach, and no contact since | 3 |
 | said "no time" in a check-in (last 14 days) | 2 |
@@ -36,6 +36,16 @@ RECENT = timedelta(days=14)
 AT_RISK = 3
 PAGE = 8
 SNOOZE = timedelta(days=7)
+
+#: The signal kinds the risk view reads (besides goals missed in a row and barriers).
+RISK_KINDS = (
+    signals.SESSION_ABSENT,
+    signals.SESSION_PRESENT,
+    signals.ASKED_FOR_COACH,
+    signals.CHECKIN_NO_TIME,
+    signals.CHECKIN_STUCK,
+    signals.COACH_CONTACT,
+)
 
 WEIGHTS = {
     "blocked": 5,
@@ -117,7 +127,7 @@ def assess(facts: LearnerFacts, *, now: datetime, t: Translator) -> Risk:
         reasons.append(reason)
 
     last = facts.last
-    if facts.status == "unreachable" or signals.BLOCKED_BOT in facts.counts:
+    if facts.status == "unreachable":
         add(WEIGHTS["blocked"], t._("blocked the bot"))
     if facts.last_seen_at is not None:
         days = (now - facts.last_seen_at).days
@@ -187,7 +197,9 @@ def order(risks: list[Risk]) -> list[Risk]:
 
 async def risks_of(ctx: Context, *, coach_id: int, group_id: int | None = None) -> list[Risk]:
     """Every active learner of a coach (or of one of their groups), ordered by risk."""
-    facts = await ctx.uow.coaching.risk_facts(coach_id=coach_id, since=ctx.now - WINDOW)
+    facts = await ctx.uow.coaching.risk_facts(
+        coach_id=coach_id, since=ctx.now - WINDOW, kinds=RISK_KINDS
+    )
     if group_id is not None:
         facts = [f for f in facts if f.group_id == group_id]
     return order([assess(f, now=ctx.now, t=ctx.t) for f in facts])

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from flows import signals
 from flows.charts import bar_chart
-from flows.coach.risk import AT_RISK, WINDOW, assess
+from flows.coach.risk import AT_RISK, RISK_KINDS, WINDOW, assess
 from flows.engine import COACH, COORDINATOR, Context, Flow
 from flows.i18n import N_, Translator
 from flows.messages import OutFile
@@ -73,7 +73,9 @@ async def group_stats(
     stats.goals_reached = counts.get(signals.GOAL_REACHED, 0)
     stats.reflections = counts.get(signals.REFLECTION_SAVED, 0)
     stats.evidence = counts.get(signals.EVIDENCE_ADDED, 0)
-    facts = await uow.coaching.risk_facts(coach_id=group.coach_id, since=now - WINDOW)
+    facts = await uow.coaching.risk_facts(
+        coach_id=group.coach_id, since=now - WINDOW, kinds=RISK_KINDS
+    )
     stats.at_risk = sum(
         1 for f in facts if f.group_id == group.id and assess(f, now=now, t=t).score >= AT_RISK
     )

@@ -3,11 +3,12 @@ the set-based queries of the risk view and the group statistics."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -28,7 +29,6 @@ from storage.models import (
 GOAL_OUTCOMES = ("goal_reached", "goal_partly")
 GOAL_MISSED = "goal_missed"
 BARRIER = "barrier"
-COACH_CONTACT = "coach_contact"
 
 
 @dataclass
@@ -42,9 +42,8 @@ class LearnerFacts:
     group_id: int
     group_name: str
     snoozed_until: datetime | None = None
-    counts: dict[str, int] = field(default_factory=dict)  # signals per kind since the window
-    last: dict[str, datetime] = field(default_factory=dict)  # last signal per kind
-    missed_in_a_row: int = 0
+    last: dict[str, datetime] = field(default_factory=dict)  # the last signal of each kind
+    missed_in_a_row: int = 0  # goals missed in the window since the last one (partly) reached
     barriers: list[str] = field(default_factory=list)
 
 
@@ -75,7 +74,9 @@ class PromptRepository(Protocol):
 
 
 class CoachingRepository(Protocol):
-    async def risk_facts(self, *, coach_id: int, since: datetime) -> list[LearnerFacts]: ...
+    async def risk_facts(
+        self, *, coach_id: int, since: datetime, kinds: Sequence[str]
+    ) -> list[LearnerFacts]: ...
     async def snooze(self, *, learner_id: int, coach_id: int, until: datetime) -> None: ...
     async def members(
         self, group_id: int, *, include_left: bool = False
@@ -177,9 +178,46 @@ class SqlCoachingRepository(_Sql):
             .scalar_subquery()
         )
 
-    async def risk_facts(self, *, coach_id: int, since: datetime) -> list[LearnerFacts]:
-        """Every active learner of the coach with their signals, in four set-based queries."""
-        rows = await self.session.execute(
+    async def risk_facts(
+        self, *, coach_id: int, since: datetime, kinds: Sequence[str]
+    ) -> list[LearnerFacts]:
+        """Every active learner of the coach, with the last signal of each of `kinds`, the
+        goals missed in a row since `since` and the intake barriers.
+
+        One query, one row per learner; every per-learner value is a correlated subquery that
+        the index on signals (user_id, kind, at) answers with a single seek.
+        """
+        lasts = [
+            select(func.max(Signal.at))
+            .where(Signal.user_id == User.id, Signal.kind == kind)
+            .scalar_subquery()
+            for kind in kinds
+        ]
+        missed = Signal.__table__.alias("missed")
+        outcome = Signal.__table__.alias("outcome")
+        last_outcome = (
+            select(func.max(outcome.c.at))
+            .where(outcome.c.user_id == missed.c.user_id, outcome.c.kind.in_(GOAL_OUTCOMES))
+            .correlate(missed)
+            .scalar_subquery()
+        )
+        streak = (
+            select(func.count())
+            .where(
+                missed.c.user_id == User.id,
+                missed.c.kind == GOAL_MISSED,
+                missed.c.at >= since,
+                or_(last_outcome.is_(None), missed.c.at > last_outcome),
+            )
+            .scalar_subquery()
+        )
+        barrier = Signal.__table__.alias("barrier")
+        barriers = (
+            select(func.aggregate_strings(barrier.c.details["barrier"].as_string(), " "))
+            .where(barrier.c.user_id == User.id, barrier.c.kind == BARRIER)
+            .scalar_subquery()
+        )
+        query = (
             select(
                 User.id,
                 User.display_name,
@@ -188,6 +226,9 @@ class SqlCoachingRepository(_Sql):
                 Group.id,
                 Group.name,
                 RiskSnooze.until,
+                streak,
+                barriers,
+                *lasts,
             )
             .select_from(Membership)
             .join(Group, Group.id == Membership.group_id)
@@ -195,8 +236,13 @@ class SqlCoachingRepository(_Sql):
             .outerjoin(RiskSnooze, RiskSnooze.learner_id == User.id)
             .where(Group.coach_id == coach_id, Membership.left_at.is_(None))
         )
-        facts = {
-            row[0]: LearnerFacts(
+        if self.session.get_bind().dialect.name == "postgresql":
+            # The planner's cost estimate of the per-learner subqueries is high enough to
+            # switch on JIT compilation, which costs more than the whole query.
+            await self.session.execute(text("SET LOCAL jit = off"))
+        facts = []
+        for row in await self.session.execute(query):
+            fact = LearnerFacts(
                 learner_id=row[0],
                 name=row[1],
                 status=row[2],
@@ -204,52 +250,16 @@ class SqlCoachingRepository(_Sql):
                 group_id=row[4],
                 group_name=row[5],
                 snoozed_until=row[6],
+                missed_in_a_row=int(row[7] or 0),
             )
-            for row in rows
-        }
-        if not facts:
-            return []
-        learners = self._active_of(coach_id)
-        counts = await self.session.execute(
-            select(Signal.user_id, Signal.kind, func.count(), func.max(Signal.at))
-            .where(
-                Signal.user_id.in_(learners),
-                or_(Signal.at >= since, Signal.kind == COACH_CONTACT),
-                Signal.kind != BARRIER,
-            )
-            .group_by(Signal.user_id, Signal.kind)
-        )
-        for user_id, kind, count, last in counts:
-            facts[user_id].counts[kind] = int(count)
-            facts[user_id].last[kind] = _aware(last)
-        missed = Signal.__table__.alias("missed")
-        reached = Signal.__table__.alias("reached")
-        last_outcome = (
-            select(func.max(reached.c.at))
-            .where(reached.c.user_id == missed.c.user_id, reached.c.kind.in_(GOAL_OUTCOMES))
-            .correlate(missed)
-            .scalar_subquery()
-        )
-        streaks = await self.session.execute(
-            select(missed.c.user_id, func.count())
-            .where(
-                missed.c.user_id.in_(learners),
-                missed.c.kind == GOAL_MISSED,
-                or_(last_outcome.is_(None), missed.c.at > last_outcome),
-            )
-            .group_by(missed.c.user_id)
-        )
-        for user_id, count in streaks:
-            facts[user_id].missed_in_a_row = int(count)
-        barriers = await self.session.execute(
-            select(Signal.user_id, Signal.details["barrier"].as_string())
-            .where(Signal.user_id.in_(learners), Signal.kind == BARRIER)
-            .distinct()
-        )
-        for user_id, barrier in barriers:
-            if barrier and barrier not in facts[user_id].barriers:
-                facts[user_id].barriers.append(barrier)
-        return list(facts.values())
+            for barrier_id in (row[8] or "").split():
+                if barrier_id not in fact.barriers:
+                    fact.barriers.append(barrier_id)
+            for kind, last in zip(kinds, row[9:], strict=True):
+                if last is not None:
+                    fact.last[kind] = _aware(last)
+            facts.append(fact)
+        return facts
 
     async def snooze(self, *, learner_id: int, coach_id: int, until: datetime) -> None:
         existing = await self.session.get(RiskSnooze, learner_id)
