@@ -166,5 +166,9 @@ class CoachMenu(Flow):
     roles = frozenset({COACH})
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
-        """Shows the coach menu."""
+        """Shows the coach menu, after the coach's consent if it is still missing."""
+        if not ctx.user.has_consented:
+            flow = ctx.engine.flows["become_coach"]
+            await ctx.begin(flow, "consent", data={"name": ctx.user.display_name})
+            return
         await ctx.finish()

@@ -231,7 +231,10 @@ class AtRisk(Flow):
     """/atrisk: the coach's learners by risk, with reasons, and actions per learner."""
 
     name = "atrisk"
-    commands: ClassVar = {"atrisk": N_("Who needs attention, and why")}
+    commands: ClassVar = {
+        "atrisk": N_("Who needs attention, and why"),
+        "nudge": N_("Send a learner a ready-made reminder"),
+    }
     menu: ClassVar = {"atrisk": N_("Who needs attention")}
     roles = frozenset({COACH})
 
@@ -245,7 +248,8 @@ class AtRisk(Flow):
         if found is None:
             await ctx.finish()
             return
-        await ctx.begin(self, "actions", data={"page": 0, "learner_id": found.learner.id})
+        step = "reminder" if command == "nudge" else "actions"
+        await ctx.begin(self, step, data={"page": 0, "learner_id": found.learner.id})
 
     async def ask_list(self, ctx: Context) -> None:
         """One page: each learner with score, reasons and last contact; a button each."""

@@ -324,3 +324,85 @@ async def test_a_coach_is_refused_on_someone_elses_group(
     for command in ("atrisk", "learner", "newgroup", "groups", "stats", "prompt", "session"):
         await learner.command(command)
         assert "not available to you" in learner.said
+
+
+@pytest.fixture
+def sections():  # type: ignore[no-untyped-def]
+    """A goals section (shared with the goals flag) and a reflections section."""
+    from flows import coachview
+
+    async def goals(ctx, learner):  # type: ignore[no-untyped-def]
+        item = coachview.Item("goal", 7, "Lead a team meeting", ctx.now)
+        return coachview.Section("Goals", ["Lead a team meeting"], share="goals", items=[item])
+
+    async def reflections(ctx, learner):  # type: ignore[no-untyped-def]
+        item = coachview.Item("reflection", 3, "The difficult parent", ctx.now)
+        return coachview.Section(
+            "Reflections", ["The difficult parent"], share="reflections", items=[item]
+        )
+
+    entries = [(20, goals), (30, reflections)]
+    coachview._PROVIDERS.extend(entries)
+    yield
+    for entry in entries:
+        coachview._PROVIDERS.remove(entry)
+
+
+async def test_feedback_by_text_and_voice_on_shared_items_only(
+    engine, uow: FakeUnitOfWork, clock: FakeClock, sections
+) -> None:
+    coach = await make_coach(engine, uow, clock)
+    code = await make_group(coach)
+    await make_learner(engine, code, "l1", "Amal", share=("goals",))
+    amal = user_named(uow, "Amal")
+    await coach.command("feedback", str(amal.id))
+    assert "Lead a team meeting" in coach.said
+    assert "The difficult parent" not in coach.said  # reflections are not shared
+    await coach.press("Answer: Lead a team meeting")
+    await coach.text("Goed gedaan! Hoe reageerde je team?")
+    (feedback,) = uow.feedback.rows
+    assert (feedback.item_type, feedback.item_id, feedback.learner_id) == ("goal", 7, amal.id)
+    assert feedback.text == "Goed gedaan! Hoe reageerde je team?"
+    notice = uow.outbox.rows[-1]
+    assert notice.user_id == amal.id and notice.kind == "coach_feedback"
+    assert notice.payload["params"]["title"] == "Lead a team meeting"
+    await coach.command("learner", str(amal.id))
+    await coach.press("Answer: Lead a team meeting")
+    await coach.file("voice", b"OggS\x00\x02" + b"\x00" * 200, duration=4)
+    voice = uow.feedback.rows[-1]
+    assert voice.upload_id is not None and voice.text is None
+    assert "voice note" in uow.outbox.rows[-1].payload["message"]
+    # The learner stops sharing goals: feedback on the old button is refused.
+    membership = uow.memberships.rows[0]
+    await coach.command("learner", str(amal.id))
+    membership.share_goals = False
+    await coach.press("Answer: Lead a team meeting")
+    await coach.text("Nog iets")
+    assert "only do this for your own groups" in coach.said
+    assert len(uow.feedback.rows) == 2
+
+
+async def test_an_onboarded_learner_joins_moves_and_is_removed(
+    engine, uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    coach = await make_coach(engine, uow, clock)
+    first = await make_group(coach, "Leergroep A")
+    second = await make_group(coach, "Leergroep B")
+    learner = await make_learner(engine, first, "l1", "Amal")
+    await learner.command("start", f"join_{first}")
+    assert "already in the group Leergroep A" in learner.said
+    await learner.command("start", f"join_{second}")
+    await learner.press("Yes, move")
+    await learner.press("Done")
+    assert "Welcome to Leergroep B" in learner.said
+    active = [m for m in uow.memberships.rows if m.left_at is None]
+    assert len(active) == 1 and uow.groups.rows[active[0].group_id - 1].name == "Leergroep B"
+    await learner.command("start", "join_nonsense")
+    assert "does not work" in learner.said
+    await coach.command("groups")
+    await coach.press("Leergroep B")
+    await coach.press("Amal")
+    await coach.press("Remove from the group")
+    assert "Amal is no longer in Leergroep B" in coach.said
+    assert all(m.left_at is not None for m in uow.memberships.rows)
+    assert uow.outbox.rows[-1].kind == "group_removed"
