@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import qrcode
 
-from flows.coach.access import deep_link, own_group, parse_id, refuse
+from flows.coach.access import coached, deep_link, own_group, parse_id
 from flows.coach.sessions import plan_reminders_for
 from flows.engine import COACH, LEARNER, Context, Flow
 from flows.i18n import N_
@@ -84,11 +84,6 @@ async def choose_group(ctx: Context, flow: Flow, args: str, *, action: str) -> G
         return groups[0]
     await ctx.begin(flow, "group", data={})
     return None
-
-
-def group_buttons(ctx: Context, groups: list[Group]) -> list[list[object]]:
-    """One button per group."""
-    return [[ctx.button(g.name, f"g:{g.id}")] for g in groups]
 
 
 class GroupChoice:
@@ -265,7 +260,11 @@ class Groups(GroupChoice, Flow):
         if not value.startswith("l:"):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
             return
-        ctx.data["learner_id"] = parse_id(value[2:])
+        found = await coached(ctx, parse_id(value[2:]), action="member")
+        if found is None or found.group.id != ctx.data.get("group_id"):
+            await ctx.finish()
+            return
+        ctx.data["learner_id"] = found.learner.id
         await ctx.go("member")
 
     async def ask_member(self, ctx: Context) -> None:
@@ -285,8 +284,6 @@ class Groups(GroupChoice, Flow):
         if event.value != "remove":
             await ctx.invalid(ctx._("Please tap one of the buttons."))
             return
-        from flows.coach.access import coached
-
         found = await coached(ctx, ctx.data.get("learner_id"), action="remove")
         if found is None:
             await ctx.finish()
@@ -402,6 +399,8 @@ class Join(Flow):
         if current is not None:
             current.left_at = ctx.now
             current.left_reason = "moved"
+        if ctx.user.status == "left":
+            ctx.user.status = "active"
         shares = set(ctx.data["share"])
         await ctx.uow.memberships.add(
             Membership(
@@ -495,4 +494,4 @@ class Sharing(Flow):
         await ctx.finish()
 
 
-__all__ = ["Groups", "Invite", "Join", "NewGroup", "Sharing", "qr_png", "refuse"]
+__all__ = ["Groups", "Invite", "Join", "NewGroup", "Sharing", "qr_png"]

@@ -48,6 +48,15 @@ SIGNAL_WORDS = {
     signals.RESUMED: N_("started again"),
     signals.LEFT: N_("left"),
 }
+STATUS_WORDS = {
+    "new": N_("new"),
+    "onboarding": N_("getting started"),
+    "active": N_("active"),
+    "paused": N_("paused"),
+    "unreachable": N_("unreachable (blocked the bot)"),
+    "left": N_("left"),
+    "declined": N_("did not agree"),
+}
 OUTBOX_WORDS = {
     "coach_message": N_("your message"),
     "coach_reminder": N_("your reminder"),
@@ -108,7 +117,8 @@ class LearnerView(Flow):
     async def _show(self, ctx: Context, found: Coached) -> dict[str, Any]:
         """Says the profile, the shared sections and the timeline; returns the items."""
         learner, membership = found.learner, found.membership
-        status = learner.status
+        word = STATUS_WORDS.get(learner.status)
+        status = ctx._(word) if word else learner.status
         lines = [
             f"{learner.display_name or '?'} · {found.group.name}",
             ctx._(

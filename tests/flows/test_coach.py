@@ -406,3 +406,38 @@ async def test_an_onboarded_learner_joins_moves_and_is_removed(
     assert "Amal is no longer in Leergroep B" in coach.said
     assert all(m.left_at is not None for m in uow.memberships.rows)
     assert uow.outbox.rows[-1].kind == "group_removed"
+
+
+async def test_forged_buttons_of_another_coach_are_refused(
+    engine, uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    coach = await make_coach(engine, uow, clock)
+    code = await make_group(coach)
+    await make_learner(engine, code, "l1", "Amal")
+    amal = user_named(uow, "Amal")
+    group_id = uow.groups.rows[0].id
+    other = await make_coach(engine, uow, clock, user="other")
+    z_code = await make_group(other, "Leergroep Z")
+    await make_group(other, "Leergroep Y")
+    await make_learner(engine, z_code, "l9", "Zoë")
+
+    def seq() -> int:
+        user = next(u for u in uow.users.rows.values() if u.external_id == "other")
+        return uow.conversations.rows[user.id].seq
+
+    for command in ("groups", "invite", "session", "prompt"):
+        await other.command(command)
+        await other.press_data(f"{seq()}:g:{group_id}")
+        assert "only do this for your own groups" in other.said, command
+    await other.command("groups")
+    await other.press("Leergroep Z")
+    await other.press_data(f"{seq()}:l:{amal.id}")
+    assert "only do this for your own groups" in other.said and "Amal" not in other.said
+    await other.command("atrisk")
+    await other.press_data(f"{seq()}:l:{amal.id}")
+    assert "only do this for your own groups" in other.said
+    await other.command("learner")
+    await other.press_data(f"{seq()}:l:{amal.id}")
+    assert "only do this for your own groups" in other.said and "Amal" not in other.said
+    refused = [e for e in uow.access_log.rows if not e.allowed]
+    assert len(refused) == 7
