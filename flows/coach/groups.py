@@ -353,7 +353,8 @@ class Join(Flow):
             ctx.say(ctx._("You are already in the group {group}.", group=group.name))
             await self._done(ctx, then_intake=then_intake)
             return
-        data = {"group_id": group.id, "intake": then_intake, "share": list(SHARES)}
+        # Nothing is shared until the learner switches it on.
+        data = {"group_id": group.id, "intake": then_intake, "share": []}
         await ctx.begin(self, "move" if current is not None else "share", data=data)
 
     async def _done(self, ctx: Context, *, then_intake: bool) -> None:

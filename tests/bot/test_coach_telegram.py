@@ -5,7 +5,7 @@ hand-made histories, relays both ways, and refusals for another coach and a lear
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import zxingcpp
 from PIL import Image
@@ -42,7 +42,8 @@ async def join(bot: BotHarness, user_id: int, code: str, name: str) -> None:
     await bot.press(user_id, "Yes, I agree")
     sent = await bot.say(user_id, name)
     assert "What may your coach see?" in sent[-1].text
-    await bot.press(user_id, "✅ my reflections")  # shares goals and evidence only
+    await bot.press(user_id, "⬜ my goals")  # shares goals and evidence only
+    await bot.press(user_id, "⬜ my evidence")
     sent = await bot.press(user_id, "Done")
     assert "Welcome to Leergroep A!" in sent[0].text
 
@@ -148,3 +149,68 @@ async def test_a_coach_and_learners_through_telegram(
     assert (els, "view") in allowed
     assert len(refused) == 6 and all(coach == piet for coach, _, _ in refused)
     assert (piet, "view", amal.id) in refused
+
+
+async def test_sessions_attendance_prompt_and_stats_through_telegram(
+    runtime: Runtime, telegram: FakeTelegram, clock: FakeClock
+) -> None:
+    code = await invite(runtime, clock)
+    async with running_bot(runtime, telegram) as bot:
+        await become_coach(bot, COACH, code, "Els")
+        await bot.say(COACH, "/newgroup")
+        await bot.say(COACH, "Leergroep A")
+        await bot.press(COACH, "Thursday")
+        await bot.say(COACH, "18.30")
+        await bot.press(COACH, "Skip")
+        async with runtime.sessionmaker() as session:
+            group = (await session.scalars(select(Group))).one()
+        await join(bot, AMAL, group.join_code, "Amal")
+        await join(bot, BRAM, group.join_code, "Bram")
+
+        await bot.say(COACH, "/session")
+        await bot.press(COACH, "Plan sessions")
+        await bot.say(COACH, "05-03-2026")  # a Thursday; the clock says Tuesday 3 March
+        await bot.press(COACH, "Every week")
+        sent = await bot.say(COACH, "3")
+        assert "Planned 3 sessions" in sent[0].text
+
+        clock.advance(days=2, hours=10)  # Thursday evening, after the first session
+        await bot.say(COACH, "/session")
+        await bot.press(COACH, "Take attendance")
+        await bot.press(COACH, "✅ Bram")
+        sent = await bot.press(COACH, "Save")
+        assert "1 learner was absent" in sent[0].text
+
+        await bot.say(COACH, "/prompt")
+        await bot.press(COACH, "New question")
+        await bot.say(COACH, "Wat ging goed deze week?")
+        await bot.press(COACH, "➕ English")
+        await bot.say(COACH, "What went well this week?")
+        sent = await bot.press(COACH, "Send to the group")
+        assert "Sent to 2 learners" in sent[0].text
+        sent = await bot.say(AMAL, "/answer")
+        assert "What went well this week?" in sent[0].text
+        await bot.say(AMAL, "Ik leidde het teamoverleg.")
+
+        sent = await bot.say(COACH, "/stats")
+        assert sum(1 for c in sent if c.method == "sendPhoto") == 2
+        text = sent[0].text
+        assert "Enrolled: 2" in text and "In the group now: 2" in text
+    async with runtime.sessionmaker() as session:
+        outbox = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        kinds = {(s.user_id, s.kind) for s in await session.scalars(select(Signal))}
+    people = await users(runtime)
+    reminders = [m for m in outbox if m.kind == "session_reminder"]
+    # 3 sessions x 2 learners x (the evening before, that morning); 18:30 in Brussels is 17:30 UTC.
+    assert len(reminders) == 12 and len({m.dedup_key for m in reminders}) == 12
+    first = min(m.expires_at for m in reminders if m.expires_at is not None)
+    assert first == datetime(2026, 3, 5, 17, 30, tzinfo=UTC)
+    missed = [m for m in outbox if m.kind == "session_missed"]
+    assert [m.user_id for m in missed] == [people["Bram"].id]
+    assert missed[0].due_at == datetime(2026, 3, 6, 9, 0, tzinfo=UTC)  # 10:00 in Brussels
+    assert (people["Bram"].id, signals.SESSION_ABSENT) in kinds
+    assert (people["Amal"].id, signals.SESSION_PRESENT) in kinds
+    prompts = [m for m in outbox if m.kind == "group_prompt"]
+    assert {m.payload["params"]["question"] for m in prompts} == {"What went well this week?"}
+    answer = next(m for m in outbox if m.kind == "prompt_answer")
+    assert answer.user_id == people["Els"].id

@@ -63,7 +63,7 @@ async def make_learner(engine, code: str, user: str, name: str, *, share: tuple[
     await chat.text(name)
     assert "What may your coach see?" in chat.said
     for label in ("my goals", "my reflections", "my evidence"):
-        if label.removeprefix("my ") not in share:
+        if label.removeprefix("my ") in share:
             await chat.press(label)
     await chat.press("Done")
     assert "Welcome to" in chat.said
@@ -118,8 +118,9 @@ async def test_joining_sharing_and_the_learner_view(
     assert any(m.kind == "group_joined" for m in uow.outbox.rows)
     await learner.command("sharing")
     await learner.press("my evidence")
+    await learner.press("my goals")
     await learner.press("Done")
-    assert member.share_evidence
+    assert member.share_evidence and not member.share_goals
     fatima = user_named(uow, "Fatima")
     await coach.command("learner", str(fatima.id))
     assert "Fatima · Leergroep A" in coach.said and "Timeline:" in coach.said
