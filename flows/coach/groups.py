@@ -11,7 +11,8 @@ from typing import ClassVar
 
 import qrcode
 
-from flows.coach.access import coached, deep_link, own_group, parse_id
+from flows.coach.access import coached, deep_link, parse_id
+from flows.coach.choice import GroupChoice, active_groups, choose_group
 from flows.coach.sessions import plan_reminders_for
 from flows.engine import COACH, LEARNER, Context, Flow
 from flows.i18n import N_
@@ -69,48 +70,6 @@ async def send_invite(ctx: Context, group: Group) -> None:
     )
     if ctx.config.bot_username is None:
         ctx.say(ctx._("Or they send this to the bot: /start join_{code}", code=group.join_code))
-
-
-async def choose_group(ctx: Context, flow: Flow, args: str, *, action: str) -> Group | None:
-    """The coach's group named by `args`, their only group, or None after asking which one."""
-    group_id = parse_id(args)
-    if group_id is not None:
-        return await own_group(ctx, group_id, action=action)
-    groups = [g for g in await ctx.uow.groups.of_coach(ctx.user.id) if g.archived_at is None]
-    if not groups:
-        ctx.say(ctx._("You have no groups yet. Make one with /newgroup."))
-        return None
-    if len(groups) == 1:
-        return groups[0]
-    await ctx.begin(flow, "group", data={})
-    return None
-
-
-class GroupChoice:
-    """A flow step `group` that asks which of the coach's groups, then calls `with_group`."""
-
-    action: ClassVar[str] = "group"
-
-    async def ask_group(self, ctx: Context) -> None:
-        groups = [g for g in await ctx.uow.groups.of_coach(ctx.user.id) if g.archived_at is None]
-        ctx.say(
-            ctx._("Which group?"),
-            buttons=[[ctx.button(g.name, f"g:{g.id}")] for g in groups],
-        )
-
-    async def on_group(self, ctx: Context, event: Event) -> None:
-        value = event.value or ""
-        if not value.startswith("g:"):
-            await ctx.invalid(ctx._("Please tap one of the buttons."))
-            return
-        group = await own_group(ctx, parse_id(value[2:]), action=self.action)
-        if group is None:
-            await ctx.finish()
-            return
-        await self.with_group(ctx, group)
-
-    async def with_group(self, ctx: Context, group: Group) -> None:
-        raise NotImplementedError
 
 
 class NewGroup(Flow):
@@ -221,7 +180,7 @@ class Groups(GroupChoice, Flow):
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Lists the groups, with a button per group."""
-        groups = [g for g in await ctx.uow.groups.of_coach(ctx.user.id) if g.archived_at is None]
+        groups = await active_groups(ctx)
         if not groups:
             ctx.say(ctx._("You have no groups yet. Make one with /newgroup."))
             await ctx.finish()
@@ -239,6 +198,7 @@ class Groups(GroupChoice, Flow):
         await ctx.begin(self, "group")
 
     async def with_group(self, ctx: Context, group: Group) -> None:
+        """Shows the members of the chosen group."""
         ctx.data["group_id"] = group.id
         await ctx.go("members")
 
@@ -322,6 +282,7 @@ class Invite(GroupChoice, Flow):
             await self.with_group(ctx, group)
 
     async def with_group(self, ctx: Context, group: Group) -> None:
+        """Sends the link and QR code of the chosen group."""
         await send_invite(ctx, group)
         await ctx.finish()
 

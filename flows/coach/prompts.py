@@ -6,49 +6,34 @@ from __future__ import annotations
 from typing import ClassVar
 
 from flows.coach.access import own_group, parse_id
+from flows.coach.choice import GroupChoice, choose_group
 from flows.engine import COACH, LEARNER, Context, Flow
 from flows.i18n import LANGUAGES, N_
 from flows.messages import Event
-from storage.models import GroupPrompt, PromptAnswer
+from storage.models import Group, GroupPrompt, PromptAnswer
 
 MAX_QUESTION = 1000
 MAX_ANSWER = 4000
 
 
-class Prompt(Flow):
+class Prompt(GroupChoice, Flow):
     """A coach asks the whole group a reflection question, or reads the answers."""
 
     name = "prompt"
     commands: ClassVar = {"prompt": N_("Ask your group a reflection question")}
     menu: ClassVar = {"prompt": N_("Question to a group")}
     roles = frozenset({COACH})
+    action = "prompt"
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
-        """Asks which group (or takes the only one)."""
-        groups = [g for g in await ctx.uow.groups.of_coach(ctx.user.id) if g.archived_at is None]
-        if not groups:
-            ctx.say(ctx._("You have no groups yet. Make one with /newgroup."))
-            await ctx.finish()
-            return
-        if len(groups) == 1:
-            data = {"translations": {}, "group_id": groups[0].id}
-            await ctx.begin(self, "menu", data=data)
-            return
-        await ctx.begin(self, "group", data={"translations": {}})
+        """Asks which group, unless the coach has only one or named it."""
+        group = await choose_group(ctx, self, args, action=self.action)
+        if group is not None:
+            await self.with_group(ctx, group)
 
-    async def ask_group(self, ctx: Context) -> None:
-        groups = [g for g in await ctx.uow.groups.of_coach(ctx.user.id) if g.archived_at is None]
-        ctx.say(ctx._("Which group?"), buttons=[[ctx.button(g.name, f"g:{g.id}")] for g in groups])
-
-    async def on_group(self, ctx: Context, event: Event) -> None:
-        group = await own_group(
-            ctx, parse_id((event.value or "").removeprefix("g:")), action="prompt"
-        )
-        if group is None:
-            await ctx.finish()
-            return
-        ctx.data["group_id"] = group.id
-        await ctx.go("menu")
+    async def with_group(self, ctx: Context, group: Group) -> None:
+        """Offers a new question or the answers to earlier ones."""
+        await ctx.begin(self, "menu", data={"translations": {}, "group_id": group.id})
 
     async def ask_menu(self, ctx: Context) -> None:
         """Offers a new question, or the answers to an earlier one."""

@@ -9,7 +9,8 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from flows import signals
-from flows.coach.access import own_group, parse_id
+from flows.coach.access import parse_id
+from flows.coach.choice import GroupChoice, choose_group
 from flows.engine import COACH, Context, Flow
 from flows.i18n import N_
 from flows.messages import Event
@@ -74,45 +75,24 @@ async def plan_reminders_for(ctx: Context, *, group: Group, learner: User) -> No
             await plan_reminders(ctx, session, learner, group)
 
 
-class Sessions(Flow):
+class Sessions(GroupChoice, Flow):
     """Plans session dates and takes attendance."""
 
     name = "session"
     commands: ClassVar = {"session": N_("Plan sessions and take attendance")}
     menu: ClassVar = {"session": N_("Sessions")}
     roles = frozenset({COACH})
+    action = "session"
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
-        """Asks which group, unless the coach has only one."""
-        groups = [g for g in await ctx.uow.groups.of_coach(ctx.user.id) if g.archived_at is None]
-        group_id = parse_id(args)
-        if group_id is None and len(groups) == 1:
-            group_id = groups[0].id
-        if group_id is None:
-            if not groups:
-                ctx.say(ctx._("You have no groups yet. Make one with /newgroup."))
-                await ctx.finish()
-                return
-            await ctx.begin(self, "group")
-            return
-        if await own_group(ctx, group_id, action="session") is None:
-            await ctx.finish()
-            return
-        await ctx.begin(self, "menu", data={"group_id": group_id})
+        """Asks which group, unless the coach has only one or named it."""
+        group = await choose_group(ctx, self, args, action=self.action)
+        if group is not None:
+            await self.with_group(ctx, group)
 
-    async def ask_group(self, ctx: Context) -> None:
-        groups = [g for g in await ctx.uow.groups.of_coach(ctx.user.id) if g.archived_at is None]
-        ctx.say(ctx._("Which group?"), buttons=[[ctx.button(g.name, f"g:{g.id}")] for g in groups])
-
-    async def on_group(self, ctx: Context, event: Event) -> None:
-        group = await own_group(
-            ctx, parse_id((event.value or "").removeprefix("g:")), action="session"
-        )
-        if group is None:
-            await ctx.finish()
-            return
-        ctx.data["group_id"] = group.id
-        await ctx.go("menu")
+    async def with_group(self, ctx: Context, group: Group) -> None:
+        """Shows the sessions of the group and what the coach can do."""
+        await ctx.begin(self, "menu", data={"group_id": group.id})
 
     async def ask_menu(self, ctx: Context) -> None:
         """Lists the coming sessions; offers planning and attendance."""
