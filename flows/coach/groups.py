@@ -85,6 +85,7 @@ class NewGroup(Flow):
         await ctx.begin(self, "name")
 
     async def ask_name(self, ctx: Context) -> None:
+        """Asks the name of the group."""
         ctx.say(ctx._("What is the name of the group?"))
 
     async def on_name(self, ctx: Context, event: Event) -> None:
@@ -99,6 +100,7 @@ class NewGroup(Flow):
         await ctx.go("weekday")
 
     async def ask_weekday(self, ctx: Context) -> None:
+        """Asks the weekday of the sessions, one button per day."""
         days = [ctx.button(ctx.t.weekday(day), f"d:{day}") for day in range(7)]
         ctx.say(
             ctx._("On which day does the group meet?"),
@@ -124,6 +126,7 @@ class NewGroup(Flow):
         await ctx.go("time")
 
     async def ask_time(self, ctx: Context) -> None:
+        """Asks the start time: common times as buttons, or typed."""
         times = [ctx.button(t, f"t:{t}") for t in ("09:30", "13:30", "18:00", "19:00")]
         ctx.say(
             ctx._("At what time does it start? Tap one or type it, like 18:30."),
@@ -140,6 +143,7 @@ class NewGroup(Flow):
         await ctx.go("place")
 
     async def ask_place(self, ctx: Context) -> None:
+        """Asks where the group meets; it can be skipped."""
         ctx.say(
             ctx._("Where do you meet? Type the place."),
             buttons=[[ctx.button(ctx._("Skip"), "skip")], [ctx.back_button()]],
@@ -216,6 +220,7 @@ class Groups(GroupChoice, Flow):
         )
 
     async def on_members(self, ctx: Context, event: Event) -> None:
+        """Opens a member, after checking they are in this coach's group."""
         value = event.value or ""
         if not value.startswith("l:"):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
@@ -228,6 +233,7 @@ class Groups(GroupChoice, Flow):
         await ctx.go("member")
 
     async def ask_member(self, ctx: Context) -> None:
+        """Offers the profile or removing the learner from the group."""
         learner = await ctx.uow.users.get(ctx.data["learner_id"])
         name = learner.display_name if learner and learner.display_name else "?"
         ctx.say(
@@ -319,11 +325,13 @@ class Join(Flow):
         await ctx.begin(self, "move" if current is not None else "share", data=data)
 
     async def _done(self, ctx: Context, *, then_intake: bool) -> None:
+        """Goes on to the intake after onboarding, else ends with the menu."""
         if then_intake and await ctx.start_flow("intake", command="start"):
             return
         await ctx.finish()
 
     async def ask_move(self, ctx: Context) -> None:
+        """Asks whether to leave the current group for the new one."""
         group = await ctx.uow.groups.get(ctx.data["group_id"])
         assert group is not None
         ctx.say(
@@ -340,6 +348,7 @@ class Join(Flow):
         )
 
     async def on_move(self, ctx: Context, event: Event) -> None:
+        """Moves on to the sharing choice, or keeps the current group."""
         if event.value == "no":
             ctx.say(ctx._("Fine, you stay in your group."))
             await self._done(ctx, then_intake=ctx.data.get("intake", False))
@@ -349,6 +358,7 @@ class Join(Flow):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
 
     async def ask_share(self, ctx: Context) -> None:
+        """Asks what the coach may see."""
         await ask_sharing(ctx, ctx.data["share"])
 
     async def on_share(self, ctx: Context, event: Event) -> None:
@@ -442,6 +452,7 @@ class Sharing(Flow):
         await ctx.begin(self, "share", data={"share": chosen})
 
     async def ask_share(self, ctx: Context) -> None:
+        """Asks what the coach may see."""
         await ask_sharing(ctx, ctx.data["share"])
 
     async def on_share(self, ctx: Context, event: Event) -> None:

@@ -103,6 +103,7 @@ class LearnerView(Flow):
         ctx.say(ctx._("Which learner?"), buttons=rows[:50])
 
     async def on_pick(self, ctx: Context, event: Event) -> None:
+        """Shows the chosen learner, after the access check."""
         value = event.value or ""
         if not value.startswith("l:"):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
@@ -194,6 +195,7 @@ class LearnerView(Flow):
         ctx.say(ctx._("Give feedback on one of these?"), buttons=rows)
 
     async def on_item(self, ctx: Context, event: Event) -> None:
+        """Keeps the chosen item and asks for the feedback."""
         key = (event.value or "").removeprefix("i:")
         if key not in ctx.data.get("items", {}):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
@@ -202,6 +204,7 @@ class LearnerView(Flow):
         await ctx.go("feedback")
 
     async def ask_feedback(self, ctx: Context) -> None:
+        """Asks for text or a voice note."""
         ctx.say(ctx._("Type your feedback, or send a voice note."), buttons=[[ctx.back_button()]])
 
     async def on_feedback(self, ctx: Context, event: Event) -> None:

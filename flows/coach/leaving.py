@@ -38,6 +38,7 @@ class Stop(Flow):
         await ctx.begin(self, "confirm")
 
     async def ask_confirm(self, ctx: Context) -> None:
+        """Asks whether the learner really wants to stop."""
         ctx.say(
             ctx._(
                 "Do you want to stop with Opstap? Your data stays until you delete it "
@@ -50,6 +51,7 @@ class Stop(Flow):
         )
 
     async def on_confirm(self, ctx: Context, event: Event) -> None:
+        """Goes on to the reason, or keeps the learner in."""
         if event.value == "no":
             ctx.say(ctx._("Good to have you here!"))
             await ctx.finish()
@@ -59,6 +61,7 @@ class Stop(Flow):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
 
     async def ask_reason(self, ctx: Context) -> None:
+        """Offers the reasons as buttons; saying none is one of them."""
         ctx.say(
             ctx._("May I ask why? It helps us do better. You do not have to say."),
             buttons=[[ctx.button(ctx._(label), key)] for key, label in REASONS.items()],

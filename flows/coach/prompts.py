@@ -46,6 +46,7 @@ class Prompt(GroupChoice, Flow):
         ctx.say(ctx._("Ask a new question, or read the answers?"), buttons=rows)
 
     async def on_menu(self, ctx: Context, event: Event) -> None:
+        """Starts a new question, or shows the answers to an earlier one."""
         value = event.value or ""
         if value == "new":
             await ctx.go("question")
@@ -64,9 +65,11 @@ class Prompt(GroupChoice, Flow):
         await ctx.finish()
 
     async def ask_question(self, ctx: Context) -> None:
+        """Asks for the question."""
         ctx.say(ctx._("Type the question for the group."), buttons=[[ctx.back_button()]])
 
     async def on_question(self, ctx: Context, event: Event) -> None:
+        """Keeps the question and offers translations."""
         text = event.text.strip()
         if event.kind != "text" or not text or len(text) > MAX_QUESTION:
             await ctx.invalid(
@@ -92,6 +95,7 @@ class Prompt(GroupChoice, Flow):
         )
 
     async def on_translations(self, ctx: Context, event: Event) -> None:
+        """Sends the question, or asks a translation into the chosen language."""
         value = event.value or ""
         if value == "send":
             await self._send(ctx)
@@ -104,6 +108,7 @@ class Prompt(GroupChoice, Flow):
         await ctx.go("translation")
 
     async def ask_translation(self, ctx: Context) -> None:
+        """Asks for the question in one language."""
         ctx.say(
             ctx._(
                 "Type the question in {language}.",
@@ -113,6 +118,7 @@ class Prompt(GroupChoice, Flow):
         )
 
     async def on_translation(self, ctx: Context, event: Event) -> None:
+        """Keeps the translation and shows the languages again."""
         text = event.text.strip()
         if event.kind != "text" or not text or len(text) > MAX_QUESTION:
             await ctx.invalid(
@@ -186,6 +192,7 @@ class Answer(Flow):
         await ctx.begin(self, "answer", data={"prompt_id": prompt.id})
 
     async def ask_answer(self, ctx: Context) -> None:
+        """Shows the question in the learner's language and asks the answer."""
         prompt = await ctx.uow.prompts.get(ctx.data["prompt_id"])
         assert prompt is not None
         question = prompt.translations.get(ctx.user.language, prompt.question)

@@ -44,6 +44,7 @@ class CoachMessage(Flow):
         await ctx.begin(self, "text", data={"learner_id": found.learner.id})
 
     async def ask_text(self, ctx: Context) -> None:
+        """Asks for the message."""
         learner = await ctx.uow.users.get(ctx.data["learner_id"])
         ctx.say(
             ctx._(
@@ -92,6 +93,7 @@ class LearnerReply(Flow):
         await ctx.begin(self, "text", data={"coach_id": coach_id})
 
     async def ask_text(self, ctx: Context) -> None:
+        """Asks for the message."""
         coach = await ctx.uow.users.get(ctx.data["coach_id"])
         ctx.say(
             ctx._(

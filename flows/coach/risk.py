@@ -122,6 +122,7 @@ def assess(facts: LearnerFacts, *, now: datetime, t: Translator) -> Risk:
     score, reasons = 0, []
 
     def add(weight: int, reason: str) -> None:
+        """Adds a weight and its reason."""
         nonlocal score
         score += weight
         reasons.append(reason)
@@ -176,6 +177,7 @@ def assess(facts: LearnerFacts, *, now: datetime, t: Translator) -> Risk:
 
 
 def _recent(when: datetime | None, now: datetime) -> bool:
+    """Whether `when` lies within the last 14 days."""
     return when is not None and now - when <= RECENT
 
 
@@ -184,6 +186,7 @@ def order(risks: list[Risk]) -> list[Risk]:
     epoch = datetime.min.replace(tzinfo=None)
 
     def key(risk: Risk) -> tuple[bool, int, datetime, int]:
+        """Snoozed last, highest score first, longest silent first."""
         seen = risk.facts.last_seen_at
         return (
             risk.snoozed,
@@ -274,6 +277,7 @@ class AtRisk(Flow):
         ctx.say("\n".join(lines), buttons=buttons)
 
     async def on_list(self, ctx: Context, event: Event) -> None:
+        """Shows the next page, or the actions for the chosen learner."""
         value = event.value or ""
         if value == "more":
             ctx.data["page"] = ctx.data.get("page", 0) + 1
@@ -284,6 +288,7 @@ class AtRisk(Flow):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
 
     async def _pick(self, ctx: Context, learner_id: int | None) -> None:
+        """Opens the actions for a learner, after the access check."""
         found = await coached(ctx, learner_id, action="atrisk")
         if found is None:
             await ctx.finish()
@@ -292,6 +297,7 @@ class AtRisk(Flow):
         await ctx.go("actions")
 
     async def ask_actions(self, ctx: Context) -> None:
+        """Offers one-tap actions for the learner."""
         learner = await ctx.uow.users.get(ctx.data["learner_id"])
         assert learner is not None
         learner_id = learner.id
@@ -335,6 +341,7 @@ class AtRisk(Flow):
         await ctx.go("list")
 
     async def ask_reminder(self, ctx: Context) -> None:
+        """Offers the ready-made reminders."""
         ctx.say(
             ctx._("Which reminder? It is sent in the learner's own language."),
             buttons=[

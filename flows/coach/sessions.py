@@ -113,6 +113,7 @@ class Sessions(GroupChoice, Flow):
         )
 
     async def on_menu(self, ctx: Context, event: Event) -> None:
+        """Starts planning, or the attendance of the last past session."""
         if event.value == "plan":
             await ctx.go("date")
         elif event.value == "attendance":
@@ -130,12 +131,14 @@ class Sessions(GroupChoice, Flow):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
 
     async def ask_date(self, ctx: Context) -> None:
+        """Asks the date of the first session."""
         ctx.say(
             ctx._("On which date is the first session? Type it like 17-03-2026."),
             buttons=[[ctx.back_button()]],
         )
 
     async def on_date(self, ctx: Context, event: Event) -> None:
+        """Keeps the date (at the group's time) and asks how often."""
         day = parse_date(event.text)
         if day is None:
             await ctx.invalid(ctx._("Please type the date like 17-03-2026."))
@@ -151,6 +154,7 @@ class Sessions(GroupChoice, Flow):
         await ctx.go("repeat")
 
     async def ask_repeat(self, ctx: Context) -> None:
+        """Asks how often the sessions repeat."""
         ctx.say(
             ctx._("How often?"),
             buttons=[
@@ -162,6 +166,7 @@ class Sessions(GroupChoice, Flow):
         )
 
     async def on_repeat(self, ctx: Context, event: Event) -> None:
+        """Plans a single session, or asks how many."""
         if event.value not in ("0", "7", "14"):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
             return
@@ -172,6 +177,7 @@ class Sessions(GroupChoice, Flow):
         await ctx.go("count")
 
     async def ask_count(self, ctx: Context) -> None:
+        """Asks how many sessions to plan."""
         counts = [ctx.button(str(n), str(n)) for n in (4, 6, 8, 10)]
         ctx.say(
             ctx._("How many sessions? Tap or type a number."),
@@ -179,6 +185,7 @@ class Sessions(GroupChoice, Flow):
         )
 
     async def on_count(self, ctx: Context, event: Event) -> None:
+        """Plans the number of sessions given."""
         text = event.value or event.text.strip()
         if not text.isdigit() or not 1 <= int(text) <= MAX_SESSIONS:
             await ctx.invalid(ctx._("Please give a number from 1 to {limit}.", limit=MAX_SESSIONS))
