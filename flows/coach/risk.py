@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from flows import signals
-from flows.coach.access import coached, parse_id
+from flows.coach.access import coached, parse_id, record
 from flows.engine import COACH, Context, Flow
 from flows.i18n import N_, Translator
 from flows.messages import Event
@@ -272,6 +272,12 @@ class AtRisk(Flow):
             lines.append(f"{index}. {name} ({risk.facts.group_name}) - {why}")
             lines.append("   " + last_contact(ctx, risk.facts))
             buttons.append([ctx.button(f"{index}. {name}", f"l:{risk.facts.learner_id}")])
+            await record(
+                ctx,
+                "atrisk_list",
+                learner_id=risk.facts.learner_id,
+                group_id=risk.facts.group_id,
+            )
         if len(risks) > (page + 1) * PAGE:
             buttons.append([ctx.button(ctx._("More"), "more")])
         ctx.say("\n".join(lines), buttons=buttons)

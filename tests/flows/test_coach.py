@@ -165,6 +165,8 @@ async def test_risk_order_and_reasons(engine, uow: FakeUnitOfWork, clock: FakeCl
     assert ranked[1].startswith("2. Bram")
     assert "said: no time this week" in ranked[1] and "missed the last session" in ranked[1]
     assert ranked[2].startswith("3. Cem") and "all fine" in ranked[2]
+    listed = {(e.action, e.learner_id) for e in uow.access_log.rows}
+    assert {("atrisk_list", u.id) for u in (amal, bram, cem)} <= listed
     # Snoozing Amal moves her to the end; logging a call is a COACH_CONTACT signal.
     await coach.press("1. Amal")
     await coach.press("I called them")
