@@ -108,68 +108,87 @@ REMINDERS: dict[str, tuple[str, str, list[list[str]]]] = {
 
 
 @dataclass(frozen=True)
+class Reason:
+    """One part of a risk score: which rule, its weight, and the number or barrier it names."""
+
+    rule: str
+    weight: int
+    n: int = 0
+    barrier: str = ""
+
+    def text(self, t: Translator) -> str:
+        """The reason in words, in the coach's language."""
+        if self.rule == "silent":
+            return t.n_("no reply for {n} day", "no reply for {n} days", self.n, n=self.n)
+        if self.rule == "goal_missed":
+            return t.n_("{n} goal missed", "{n} goals missed in a row", self.n, n=self.n)
+        if self.rule == "barrier":
+            return t._("intake: {barrier}", barrier=t._(BARRIER_LABELS[self.barrier]))
+        return t._(REASON_WORDS[self.rule])
+
+
+REASON_WORDS = {
+    "blocked": N_("blocked the bot"),
+    "session_absent": N_("missed the last session"),
+    "asked_for_coach": N_("asked for you"),
+    "no_time": N_("said: no time this week"),
+    "stuck": N_("said: I am stuck"),
+    "paused": N_("paused"),
+}
+
+
+@dataclass(frozen=True)
 class Risk:
-    """A learner's risk: the score, the reasons in words, and what the list shows."""
+    """A learner's risk: the score, its reasons, and whether the coach snoozed them."""
 
     facts: LearnerFacts
     score: int
-    reasons: list[str]
+    reasons: list[Reason]
     snoozed: bool
 
+    def why(self, t: Translator) -> list[str]:
+        """The reasons in words."""
+        return [reason.text(t) for reason in self.reasons]
 
-def assess(facts: LearnerFacts, *, now: datetime, t: Translator) -> Risk:
-    """Scores one learner and says why, in the coach's language."""
-    score, reasons = 0, []
 
-    def add(weight: int, reason: str) -> None:
-        """Adds a weight and its reason."""
-        nonlocal score
-        score += weight
-        reasons.append(reason)
-
+def assess(facts: LearnerFacts, *, now: datetime) -> Risk:
+    """Scores one learner from their facts, keeping each reason (words come later)."""
+    reasons: list[Reason] = []
     last = facts.last
     if facts.status == "unreachable":
-        add(WEIGHTS["blocked"], t._("blocked the bot"))
+        reasons.append(Reason("blocked", WEIGHTS["blocked"]))
     if facts.last_seen_at is not None:
         days = (now - facts.last_seen_at).days
         if days >= 14:
-            add(
-                WEIGHTS["silent_long"],
-                t.n_("no reply for {n} day", "no reply for {n} days", days, n=days),
-            )
+            reasons.append(Reason("silent", WEIGHTS["silent_long"], n=days))
         elif days >= 7:
-            add(
-                WEIGHTS["silent"],
-                t.n_("no reply for {n} day", "no reply for {n} days", days, n=days),
-            )
+            reasons.append(Reason("silent", WEIGHTS["silent"], n=days))
     if facts.missed_in_a_row:
         n = facts.missed_in_a_row
-        add(
-            min(WEIGHTS["goal_missed"] * n, WEIGHTS["goal_missed_max"]),
-            t.n_("{n} goal missed", "{n} goals missed in a row", n, n=n),
-        )
+        weight = min(WEIGHTS["goal_missed"] * n, WEIGHTS["goal_missed_max"])
+        reasons.append(Reason("goal_missed", weight, n=n))
     absent = last.get(signals.SESSION_ABSENT)
     present = last.get(signals.SESSION_PRESENT)
     if absent is not None and (present is None or absent > present):
-        add(WEIGHTS["session_absent"], t._("missed the last session"))
+        reasons.append(Reason("session_absent", WEIGHTS["session_absent"]))
     contact = last.get(signals.COACH_CONTACT)
     asked = last.get(signals.ASKED_FOR_COACH)
     if asked is not None and (contact is None or contact < asked):
-        add(WEIGHTS["asked_for_coach"], t._("asked for you"))
+        reasons.append(Reason("asked_for_coach", WEIGHTS["asked_for_coach"]))
     if _recent(last.get(signals.CHECKIN_NO_TIME), now):
-        add(WEIGHTS["no_time"], t._("said: no time this week"))
+        reasons.append(Reason("no_time", WEIGHTS["no_time"]))
     if _recent(last.get(signals.CHECKIN_STUCK), now):
-        add(WEIGHTS["stuck"], t._("said: I am stuck"))
+        reasons.append(Reason("stuck", WEIGHTS["stuck"]))
     counted = 0
     for barrier in facts.barriers:
-        label = BARRIER_LABELS.get(barrier)
-        if label is None:
+        if barrier not in BARRIER_LABELS:
             continue
         weight = WEIGHTS["barrier"] if counted < WEIGHTS["barrier_max"] else 0
         counted += 1
-        add(weight, t._("intake: {barrier}", barrier=t._(label)))
+        reasons.append(Reason("barrier", weight, barrier=barrier))
     if facts.status == "paused":
-        add(WEIGHTS["paused"], t._("paused"))
+        reasons.append(Reason("paused", WEIGHTS["paused"]))
+    score = sum(reason.weight for reason in reasons)
     if contact is not None and now - contact < timedelta(days=7):
         score += WEIGHTS["recent_contact"]
     snoozed = facts.snoozed_until is not None and facts.snoozed_until > now
@@ -205,7 +224,7 @@ async def risks_of(ctx: Context, *, coach_id: int, group_id: int | None = None) 
     )
     if group_id is not None:
         facts = [f for f in facts if f.group_id == group_id]
-    return order([assess(f, now=ctx.now, t=ctx.t) for f in facts])
+    return order([assess(f, now=ctx.now) for f in facts])
 
 
 def last_contact(ctx: Context, facts: LearnerFacts) -> str:
@@ -266,7 +285,7 @@ class AtRisk(Flow):
         buttons = []
         for index, risk in enumerate(shown, start=page * PAGE + 1):
             name = risk.facts.name or "?"
-            why = ", ".join(risk.reasons) if risk.reasons else ctx._("all fine")
+            why = ", ".join(risk.why(ctx.t)) if risk.reasons else ctx._("all fine")
             if risk.snoozed:
                 why = ctx._("snoozed") + "; " + why
             lines.append(f"{index}. {name} ({risk.facts.group_name}) - {why}")

@@ -77,7 +77,7 @@ async def group_stats(
         coach_id=group.coach_id, since=now - WINDOW, kinds=RISK_KINDS
     )
     stats.at_risk = sum(
-        1 for f in facts if f.group_id == group.id and assess(f, now=now, t=t).score >= AT_RISK
+        1 for f in facts if f.group_id == group.id and assess(f, now=now).score >= AT_RISK
     )
     gone = [m for m, _ in everyone if m.left_at is not None]
     stats.left = len(gone)

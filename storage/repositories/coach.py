@@ -236,12 +236,14 @@ class SqlCoachingRepository(_Sql):
             .outerjoin(RiskSnooze, RiskSnooze.learner_id == User.id)
             .where(Group.coach_id == coach_id, Membership.left_at.is_(None))
         )
-        if self.session.get_bind().dialect.name == "postgresql":
+        # Plain rows through the connection: no ORM loading for 10,000 tuples.
+        connection = await self.session.connection()
+        if connection.dialect.name == "postgresql":
             # The planner's cost estimate of the per-learner subqueries is high enough to
             # switch on JIT compilation, which costs more than the whole query.
-            await self.session.execute(text("SET LOCAL jit = off"))
+            await connection.execute(text("SET LOCAL jit = off"))
         facts = []
-        for row in await self.session.execute(query):
+        for row in await connection.execute(query):
             fact = LearnerFacts(
                 learner_id=row[0],
                 name=row[1],
