@@ -132,9 +132,8 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
                 group = await uow.coaching.group_named(args.group)
                 if group is None:
                     return None
-                translator = runtime.engine.translator("en")
                 now = runtime.engine.clock()
-                return report_rows(await group_stats(uow, group, now=now, t=translator))
+                return report_rows(await group_stats(uow, group, now=now))
         finally:
             await runtime.close()
 

@@ -14,7 +14,7 @@ from flows import signals
 from flows.charts import bar_chart
 from flows.coach.risk import AT_RISK, RISK_KINDS, WINDOW, assess
 from flows.engine import COACH, COORDINATOR, Context, Flow
-from flows.i18n import N_, Translator
+from flows.i18n import N_
 from flows.messages import OutFile
 from storage.models import Group
 from storage.uow import UnitOfWork
@@ -58,9 +58,7 @@ class GroupStats:
     funnel: list[tuple[str, int]] = field(default_factory=list)
 
 
-async def group_stats(
-    uow: UnitOfWork, group: Group, *, now: datetime, t: Translator
-) -> GroupStats:
+async def group_stats(uow: UnitOfWork, group: Group, *, now: datetime) -> GroupStats:
     """Computes the statistics of a group from memberships and signals."""
     stats = GroupStats(group=group)
     everyone = await uow.coaching.members(group.id, include_left=True)
@@ -122,7 +120,7 @@ class Stats(Flow):
         if not groups:
             ctx.say(ctx._("There are no groups yet."))
         for group in groups:
-            stats = await group_stats(ctx.uow, group, now=ctx.now, t=ctx.t)
+            stats = await group_stats(ctx.uow, group, now=ctx.now)
             lines = [
                 group.name,
                 ctx._("Enrolled: {n}", n=stats.enrolled),
