@@ -9,11 +9,13 @@ from flows.coach.access import own_group, parse_id
 from flows.coach.choice import GroupChoice, choose_group
 from flows.engine import COACH, LEARNER, Context, Flow
 from flows.i18n import LANGUAGES, N_
-from flows.messages import Event
+from flows.messages import Event, OutFile
+from flows.uploads import ACCEPTED, VOICE_TYPES, UploadRejected, rejection_text, store_upload
 from storage.models import Group, GroupPrompt, PromptAnswer
 
 MAX_QUESTION = 1000
 MAX_ANSWER = 4000
+VOICE = {mime: suffix for mime, suffix in ACCEPTED.items() if mime in VOICE_TYPES}
 
 
 class Prompt(GroupChoice, Flow):
@@ -55,13 +57,21 @@ class Prompt(GroupChoice, Flow):
         if prompt is None or prompt.group_id != ctx.data["group_id"]:
             await ctx.invalid(ctx._("Please tap one of the buttons."))
             return
-        lines = [prompt.question]
+        lines, voices = [prompt.question], []
         for answer in await ctx.uow.prompts.answers(prompt.id):
             learner = await ctx.uow.users.get(answer.learner_id)
-            lines.append(f"• {learner.display_name if learner else '?'}: {answer.text or ''}")
+            name = learner.display_name if learner and learner.display_name else "?"
+            upload = await ctx.uow.uploads.get(answer.upload_id) if answer.upload_id else None
+            if upload is not None:
+                voices.append((name, upload))
+                lines.append(f"• {name}: " + ctx._("(voice note, below)"))
+            else:
+                lines.append(f"• {name}: {answer.text or ''}")
         if len(lines) == 1:
             lines.append(ctx._("No answers yet."))
         ctx.say("\n".join(lines))
+        for name, upload in voices:
+            ctx.say(name, file=OutFile(ctx.files.path(upload.relpath), kind="document"))
         await ctx.finish()
 
     async def ask_question(self, ctx: Context) -> None:
@@ -196,26 +206,41 @@ class Answer(Flow):
         prompt = await ctx.uow.prompts.get(ctx.data["prompt_id"])
         assert prompt is not None
         question = prompt.translations.get(ctx.user.language, prompt.question)
-        ctx.say(ctx._("Your coach asks:\n{question}\n\nType your answer.", question=question))
+        ctx.say(
+            ctx._(
+                "Your coach asks:\n{question}\n\nType your answer, or send a voice note.",
+                question=question,
+            )
+        )
 
     async def on_answer(self, ctx: Context, event: Event) -> None:
-        """Keeps the answer and tells the coach."""
-        text = event.text.strip()
-        if event.kind != "text" or not text or len(text) > MAX_ANSWER:
-            await ctx.invalid(ctx._("Please type your answer."))
-            return
+        """Keeps the answer (text or a voice note) and tells the coach."""
         prompt = await ctx.uow.prompts.get(ctx.data["prompt_id"])
         assert prompt is not None
-        await ctx.uow.prompts.add_answer(
-            PromptAnswer(prompt_id=prompt.id, learner_id=ctx.user.id, at=ctx.now, text=text)
-        )
+        answer = PromptAnswer(prompt_id=prompt.id, learner_id=ctx.user.id, at=ctx.now)
+        if event.kind in ("voice", "audio") and event.file is not None:
+            try:
+                upload, _ = await store_upload(ctx, event.file, accept=VOICE)
+            except UploadRejected as error:
+                await ctx.invalid(rejection_text(ctx, error))
+                return
+            answer.upload_id = upload.id
+            message = N_("{name} answered your question with a voice note. Listen in /prompt.")
+        else:
+            text = event.text.strip()
+            if event.kind != "text" or not text or len(text) > MAX_ANSWER:
+                await ctx.invalid(ctx._("Please type your answer, or send a voice note."))
+                return
+            answer.text = text
+            message = N_("{name} answered your question: {text}")
+        await ctx.uow.prompts.add_answer(answer)
         if prompt.coach_id is not None:
             await ctx.notify(
                 prompt.coach_id,
-                N_("{name} answered your question: {text}"),
+                message,
                 kind="prompt_answer",
                 name=ctx.user.display_name or "",
-                text=text,
+                text=answer.text or "",
             )
         ctx.say(ctx._("Thank you! Your coach reads your answer."))
         await ctx.finish()

@@ -270,9 +270,19 @@ async def test_a_group_question_in_each_language_and_the_answers(
     await amal.press_data(f"/answer {prompt_id}")
     assert "Qu'est-ce qui a bien" in amal.said
     await amal.text("J'ai animé la réunion.")
+    bram = ChatDriver(engine, user="l2", language="en")
+    await bram.press_data(f"/answer {prompt_id}")
+    await bram.file("photo", b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+    assert "voice note" in bram.said  # a photo is no answer; asked again
+    await bram.file("voice", b"OggS\x00\x02" + b"\x00" * 200, duration=5)
+    assert "Your coach reads your answer" in bram.said
+    assert uow.outbox.rows[-1].payload["message"].startswith("{name} answered your question with")
     await coach.command("prompt")
-    await coach.press("(1 answer)")
+    await coach.press("(2 answers)")
     assert "Amal: J'ai animé la réunion." in coach.said
+    assert "Bram: (voice note, below)" in coach.said
+    voice = next(r for r in coach.last if r.file is not None)
+    assert voice.text == "Bram" and voice.file is not None and voice.file.path.exists()
 
 
 async def test_leaving_tells_the_coach_why_and_stats_count_it(
