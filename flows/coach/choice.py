@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from flows.coach.access import own_group, parse_id
 from flows.engine import Context, Flow
-from flows.messages import Event
+from flows.messages import Button, Event
 from storage.models import Group
 
 
@@ -34,6 +34,15 @@ async def choose_group(ctx: Context, flow: Flow, args: str, *, action: str) -> G
         return groups[0]
     await ctx.begin(flow, "group")
     return None
+
+
+async def learner_buttons(ctx: Context, *, limit: int = 50) -> list[list[Button]]:
+    """One button per learner in the coach's groups (`l:<id>`), name and group."""
+    rows = []
+    for group in await active_groups(ctx):
+        for _, user in await ctx.uow.coaching.members(group.id):
+            rows.append([ctx.button(f"{user.display_name or '?'} ({group.name})", f"l:{user.id}")])
+    return rows[:limit]
 
 
 class GroupChoice:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from flows import coachview, signals
 from flows.coach.access import Coached, coached, parse_id
+from flows.coach.choice import learner_buttons
 from flows.coach.risk import BARRIER_LABELS
 from flows.engine import COACH, Context, Flow
 from flows.i18n import LANGUAGES, N_
@@ -90,17 +91,12 @@ class LearnerView(Flow):
 
     async def ask_pick(self, ctx: Context) -> None:
         """One button per learner of the coach's groups."""
-        rows = []
-        for group in await ctx.uow.groups.of_coach(ctx.user.id):
-            for _, user in await ctx.uow.coaching.members(group.id):
-                rows.append(
-                    [ctx.button(f"{user.display_name or '?'} ({group.name})", f"l:{user.id}")]
-                )
+        rows = await learner_buttons(ctx)
         if not rows:
             ctx.say(ctx._("No learners in your groups yet. Send them /invite."))
             await ctx.finish(menu=False)
             return
-        ctx.say(ctx._("Which learner?"), buttons=rows[:50])
+        ctx.say(ctx._("Which learner?"), buttons=rows)
 
     async def on_pick(self, ctx: Context, event: Event) -> None:
         """Shows the chosen learner, after the access check."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from flows.coach.access import coached, parse_id
+from flows.coach.choice import learner_buttons
 from flows.coach.risk import coach_contact
 from flows.engine import COACH, LEARNER, Context, Flow
 from flows.i18n import N_
@@ -36,12 +37,36 @@ class CoachMessage(Flow):
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Checks the learner is the coach's, then asks for the message."""
+        if parse_id(args) is None:
+            await ctx.begin(self, "pick")
+            return
         found = await coached(ctx, parse_id(args), action="message")
         if found is None:
-            ctx.say(ctx._("Choose a learner in /atrisk or /groups first."))
             await ctx.finish()
             return
         await ctx.begin(self, "text", data={"learner_id": found.learner.id})
+
+    async def ask_pick(self, ctx: Context) -> None:
+        """Asks which learner, one button each."""
+        rows = await learner_buttons(ctx)
+        if not rows:
+            ctx.say(ctx._("No learners in your groups yet. Send them /invite."))
+            await ctx.finish(menu=False)
+            return
+        ctx.say(ctx._("Which learner?"), buttons=rows)
+
+    async def on_pick(self, ctx: Context, event: Event) -> None:
+        """Checks the chosen learner is the coach's, then asks for the message."""
+        value = event.value or ""
+        if not value.startswith("l:"):
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+            return
+        found = await coached(ctx, parse_id(value[2:]), action="message")
+        if found is None:
+            await ctx.finish()
+            return
+        ctx.data["learner_id"] = found.learner.id
+        await ctx.go("text")
 
     async def ask_text(self, ctx: Context) -> None:
         """Asks for the message."""

@@ -208,6 +208,10 @@ async def test_messages_are_relayed_both_ways(
     # The answer button starts the coach's message to that learner.
     await coach.press_data(f"/message {youssef.id}")
     assert "Type your message to Youssef" in coach.said
+    # Without a learner named, /message asks which one.
+    await coach.command("message")
+    await coach.press("Youssef (Leergroep A)")
+    assert "Type your message to Youssef" in coach.said
 
 
 async def test_attendance_plans_a_warm_message_the_next_day(
