@@ -131,15 +131,25 @@ async def test_a_coach_and_learners_through_telegram(
             f"/feedback {amal.id}",
             f"/message {amal.id}",
             f"/atrisk {amal.id}",
+            f"/nudge {amal.id}",
             f"/invite {group.id}",
             f"/session {group.id}",
+            f"/prompt {group.id}",
         ):
             sent = await bot.say(OTHER_COACH, command)
             assert "You can only do this for your own groups" in sent[0].text, command
-        sent = await bot.say(OTHER_COACH, "/atrisk")
-        assert "Amal" not in sent[0].text
-        for command in ("/atrisk", "/learner", "/newgroup", "/invite", "/stats", "/prompt"):
-            sent = await bot.say(BRAM, command)
+        for command in ("/atrisk", "/learner", "/message", "/groups", "/stats", "/prompt"):
+            sent = await bot.say(OTHER_COACH, command)
+            seen = "\n".join(c.text + " ".join(c.labels) for c in sent)
+            assert "Amal" not in seen and "Leergroep A" not in seen, command
+        coach_commands = [
+            name
+            for name, _ in runtime.engine.commands_for("coach")
+            if name not in ("start", "language", "help")
+        ]
+        assert len(coach_commands) >= 12
+        for command in coach_commands:
+            sent = await bot.say(BRAM, f"/{command} {amal.id}")
             assert "not available to you" in sent[0].text, command
     async with runtime.sessionmaker() as session:
         log = list(await session.scalars(select(AccessLog).order_by(AccessLog.id)))
@@ -147,7 +157,7 @@ async def test_a_coach_and_learners_through_telegram(
     refused = [(e.coach_id, e.action, e.learner_id) for e in log if not e.allowed]
     els, piet = people["Els"].id, (await users(runtime))["Piet"].id
     assert (els, "view") in allowed
-    assert len(refused) == 6 and all(coach == piet for coach, _, _ in refused)
+    assert len(refused) == 8 and all(coach == piet for coach, _, _ in refused)
     assert (piet, "view", amal.id) in refused
 
 
