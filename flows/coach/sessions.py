@@ -131,15 +131,24 @@ class Sessions(GroupChoice, Flow):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
 
     async def ask_date(self, ctx: Context) -> None:
-        """Asks the date of the first session."""
+        """Asks the date of the first session; offers the next meeting day of the group."""
+        group = await ctx.uow.groups.get(ctx.data["group_id"])
+        rows = []
+        if group is not None and group.session_weekday is not None:
+            today = ctx.now.astimezone(ZoneInfo(ctx.config.timezone)).date()
+            ahead = (group.session_weekday - today.weekday() - 1) % 7 + 1
+            day = today + timedelta(days=ahead)
+            label = f"{ctx.t.weekday(group.session_weekday)} {ctx.t.date(day)}"
+            rows.append([ctx.button(label, f"d:{day.isoformat()}")])
         ctx.say(
             ctx._("On which date is the first session? Type it like 17-03-2026."),
-            buttons=[[ctx.back_button()]],
+            buttons=[*rows, [ctx.back_button()]],
         )
 
     async def on_date(self, ctx: Context, event: Event) -> None:
         """Keeps the date (at the group's time) and asks how often."""
-        day = parse_date(event.text)
+        value = event.value or ""
+        day = parse_date(value[2:] if value.startswith("d:") else event.text)
         if day is None:
             await ctx.invalid(ctx._("Please type the date like 17-03-2026."))
             return

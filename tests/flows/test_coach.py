@@ -4,7 +4,7 @@ view with reasons, relays, sessions and attendance, prompts, leaving and statist
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -223,11 +223,12 @@ async def test_attendance_plans_a_warm_message_the_next_day(
     await make_learner(engine, code, "l2", "Bram")
     await coach.command("session")
     await coach.press("Plan sessions")
-    await coach.text("10-03-2026")
+    await coach.press("Tuesday Mar 10, 2026")  # the group's next meeting day, offered
     await coach.press("Every 2 weeks")
     await coach.press("4")
     assert "Planned 4 sessions" in coach.said
     starts = [s.starts_at for s in uow.sessions.rows]
+    assert starts[0] == datetime(2026, 3, 10, 17, 0, tzinfo=UTC)  # 18:00 in Brussels
     assert [(b - a).days for a, b in itertools.pairwise(starts)] == [14, 14, 14]
     reminders = [m for m in uow.outbox.rows if m.kind == "session_reminder"]
     assert len(reminders) == 4 * 2 * 2
