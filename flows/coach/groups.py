@@ -31,7 +31,7 @@ SHARE_LABELS = {
 
 
 def parse_time(text: str) -> str | None:
-    """ "18:30", "9.15" or "19h00" as "HH:MM", or None."""
+    """Reads a time like 18:30, 9.15 or 19h00 as "HH:MM"; None when it is not one."""
     match = TIME.match(text.strip())
     return f"{int(match.group(1)):02d}:{match.group(2)}" if match else None
 

@@ -49,6 +49,12 @@ SIGNAL_WORDS = {
     signals.RESUMED: N_("started again"),
     signals.LEFT: N_("left"),
 }
+CONTACT_WORDS = {
+    "called": N_("the coach called"),
+    "met": N_("the coach met them"),
+    "message": N_("the coach wrote a message"),
+    "reminder": N_("the coach sent a reminder"),
+}
 STATUS_WORDS = {
     "new": N_("new"),
     "onboarding": N_("getting started"),
@@ -159,11 +165,9 @@ class LearnerView(Flow):
                 label = BARRIER_LABELS.get(str(signal.details.get("barrier")))
                 text = ctx._("intake: {barrier}", barrier=ctx._(label)) if label else None
             else:
-                word = SIGNAL_WORDS.get(signal.kind)
+                how = signal.details.get("how") if signal.kind == signals.COACH_CONTACT else None
+                word = CONTACT_WORDS.get(str(how)) or SIGNAL_WORDS.get(signal.kind)
                 text = ctx._(word) if word else None
-                how = signal.details.get("how")
-                if signal.kind == signals.COACH_CONTACT and how:
-                    text = f"{text} ({how})"
             if text:
                 entries.append((signal.at, text))
         for message in await ctx.uow.coaching.outbox_of(learner_id, limit=TIMELINE):

@@ -178,6 +178,9 @@ async def test_risk_order_and_reasons(engine, uow: FakeUnitOfWork, clock: FakeCl
     await coach.press("Snooze for a week")
     ranked = [line for line in coach.said.splitlines() if line[:2] in ("1.", "2.", "3.")]
     assert ranked[0].startswith("1. Bram") and ranked[2].startswith("3. Amal")
+    await coach.command("learner", str(amal.id))
+    assert "the coach called" in coach.said and "intake: works shifts" in coach.said
+    await coach.command("atrisk")
     await coach.press("Bram")
     await coach.press("Send a reminder")
     await coach.press("Set a small goal")
