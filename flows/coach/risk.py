@@ -278,6 +278,7 @@ class AtRisk(Flow):
         risks = await risks_of(ctx, coach_id=ctx.user.id)
         if not risks:
             ctx.say(ctx._("No learners in your groups yet. Send them /invite."))
+            await ctx.finish(menu=False)
             return
         page = ctx.data.get("page", 0)
         shown = risks[page * PAGE : (page + 1) * PAGE]
