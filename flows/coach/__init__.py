@@ -8,7 +8,7 @@ from flows.coach.invites import BecomeCoach, CoachMenu, create_invite
 from flows.coach.learner import LearnerView
 from flows.coach.leaving import Stop
 from flows.coach.prompts import Answer, Prompt
-from flows.coach.relay import CoachMessage, LearnerReply
+from flows.coach.relay import CoachMessage, LearnerReply, Listen
 from flows.coach.risk import AtRisk
 from flows.coach.sessions import Sessions
 from flows.coach.stats import Stats
@@ -29,6 +29,7 @@ def coach_flows() -> list[Flow]:
         Prompt(),
         Stats(),
         CoachMessage(),
+        Listen(),
         Join(),
         Sharing(),
         LearnerReply(),

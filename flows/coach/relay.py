@@ -8,12 +8,20 @@ from typing import ClassVar
 
 from flows.coach.access import coached, parse_id
 from flows.coach.choice import learner_buttons
+from flows.coach.prompts import VOICE
 from flows.coach.risk import coach_contact
 from flows.engine import COACH, LEARNER, Context, Flow
 from flows.i18n import N_
-from flows.messages import Event
+from flows.messages import Event, OutFile
+from flows.uploads import UploadRejected, rejection_text, store_upload
 
 MAX_MESSAGE = 2000
+
+
+def voice_key(*, upload_id: int, coach_id: int) -> str:
+    """The outbox key of a voice note relayed to a coach; it is also the coach's permission
+    to listen to that one upload."""
+    return f"voice:{upload_id}:{coach_id}"
 
 
 def message_text(ctx: Context, event: Event) -> str | None:
@@ -122,20 +130,40 @@ class LearnerReply(Flow):
         coach = await ctx.uow.users.get(ctx.data["coach_id"])
         ctx.say(
             ctx._(
-                "What do you want to tell {coach}? Type your message.",
+                "What do you want to tell {coach}? Type your message, or send a voice note.",
                 coach=coach.display_name if coach and coach.display_name else "?",
             )
         )
 
     async def on_text(self, ctx: Context, event: Event) -> None:
-        """Relays the message to the coach of the learner's current group."""
-        text = message_text(ctx, event)
-        if text is None:
-            await ctx.repeat()
-            return
+        """Relays the message (text or a voice note) to the coach of the learner's group."""
         coach_id = await ctx.uow.memberships.coach_id_for(ctx.user.id)
         if coach_id is None:
             await ctx.finish()
+            return
+        if event.kind in ("voice", "audio") and event.file is not None:
+            try:
+                upload, _ = await store_upload(ctx, event.file, accept=VOICE)
+            except UploadRejected as error:
+                await ctx.invalid(rejection_text(ctx, error))
+                return
+            await ctx.notify(
+                coach_id,
+                N_("{name} sent you a voice note."),
+                kind="learner_voice",
+                dedup_key=voice_key(upload_id=upload.id, coach_id=coach_id),
+                buttons=[
+                    [N_("Listen"), f"listen {upload.id}"],
+                    [N_("Answer"), f"message {ctx.user.id}"],
+                ],
+                name=ctx.user.display_name or "",
+            )
+            ctx.say(ctx._("Sent to your coach."))
+            await ctx.finish()
+            return
+        text = message_text(ctx, event)
+        if text is None:
+            await ctx.repeat()
             return
         await ctx.notify(
             coach_id,
@@ -146,4 +174,30 @@ class LearnerReply(Flow):
             text=text,
         )
         ctx.say(ctx._("Sent to your coach."))
+        await ctx.finish()
+
+
+class Listen(Flow):
+    """A coach listens to a voice note a learner sent them."""
+
+    name = "listen"
+    commands: ClassVar = {"listen": N_("Listen to a voice note from a learner")}
+    roles = frozenset({COACH})
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Sends the recording, if it was sent to this coach by one of their learners."""
+        upload_id = parse_id(args)
+        upload = await ctx.uow.uploads.get(upload_id) if upload_id is not None else None
+        key = voice_key(upload_id=upload_id or 0, coach_id=ctx.user.id)
+        relayed = upload is not None and await ctx.uow.outbox.by_dedup_key(key) is not None
+        found = await coached(
+            ctx, upload.owner_id if upload and relayed else None, action="listen"
+        )
+        if found is None or upload is None:
+            await ctx.finish()
+            return
+        ctx.say(
+            found.learner.display_name or "?",
+            file=OutFile(ctx.files.path(upload.relpath), kind="document"),
+        )
         await ctx.finish()

@@ -211,6 +211,27 @@ async def test_messages_are_relayed_both_ways(
     # The answer button starts the coach's message to that learner.
     await coach.press_data(f"/message {youssef.id}")
     assert "Type your message to Youssef" in coach.said
+    # A voice note goes to the coach with a button to listen; only that coach may listen.
+    await learner.command("reply")
+    await learner.file("voice", b"OggS\x00\x02" + b"\x01" * 200, duration=7)
+    assert "Sent to your coach." in learner.said
+    voice = uow.outbox.rows[-1]
+    upload_id = uow.uploads.rows[-1].id
+    assert voice.user_id == coach_user.id and voice.kind == "learner_voice"
+    assert voice.payload["buttons"][0] == ["Listen", f"listen {upload_id}"]
+    await coach.press_data(f"/listen {upload_id}")
+    (heard,) = [r for r in coach.last if r.file is not None]
+    assert heard.text == "Youssef" and heard.file is not None and heard.file.path.exists()
+    other = await make_coach(engine, uow, clock, user="other")
+    await other.command("listen", str(upload_id))
+    assert "only do this for your own groups" in other.said
+    assert not [r for r in other.last if r.file is not None]
+    # An upload the learner did not send to the coach stays closed.
+    await learner.command("reply")
+    await learner.file("voice", b"OggS\x00\x02" + b"\x02" * 200)
+    uow.outbox.rows.pop()  # as if it had never been relayed
+    await coach.command("listen", str(uow.uploads.rows[-1].id))
+    assert "only do this for your own groups" in coach.said
     # Without a learner named, /message asks which one.
     await coach.command("message")
     await coach.press("Youssef (Leergroep A)")
