@@ -15,12 +15,26 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import memory, update_cost
+from bench import dispatcher, memory, nudges, update_cost
 from bench.common import Figure, table
 
 SCALES = {
-    "tiny": {"learners": 2, "memory_learners": 50},
-    "full": {"learners": 150, "memory_learners": 10_000},
+    "tiny": {
+        "learners": 2,
+        "memory_learners": 50,
+        "dispatch_messages": 200,
+        "dispatch_limit": 100.0,
+        "planning_learners": 500,
+        "ceiling_messages": 200,
+    },
+    "full": {
+        "learners": 40,
+        "memory_learners": 10_000,
+        "dispatch_messages": 6_000,
+        "dispatch_limit": 200.0,
+        "planning_learners": 100_000,
+        "ceiling_messages": 5_000,
+    },
 }
 
 
@@ -29,6 +43,31 @@ async def run_all(scale: str) -> list[Figure]:
     figures: list[Figure] = []
     figures += await update_cost.run(learners=sizes["learners"])
     figures += await memory.run(learners=sizes["memory_learners"])
+    figures += await dispatcher.run(
+        messages=int(sizes["dispatch_messages"]), limit=sizes["dispatch_limit"]
+    )
+    scheduler = await nudges.run(
+        learners=int(sizes["planning_learners"]), messages=int(sizes["ceiling_messages"])
+    )
+    figures += [
+        Figure(
+            "dispatcher",
+            "ceiling, sending stubbed / 30 per s",
+            scheduler["ceiling_over_telegram_rate"],
+            "x",
+            20,
+            "higher",
+        ),
+        Figure(
+            "planning",
+            f"week's nudges for {scheduler['learners']:,.0f} learners (CPU)",
+            scheduler["planning_cpu_seconds"],
+            "s",
+            30,
+        ),
+        Figure("planning", "wall time", scheduler["planning_seconds"], "s", better="none"),
+        Figure("planning", "planned again (duplicates)", scheduler["planned_again"], "", 0),
+    ]
     return figures
 
 

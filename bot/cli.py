@@ -244,6 +244,79 @@ def cmd_holidays(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def bot_username(settings: Settings) -> str | None:
+    """The bot's username from Telegram (getMe), when a token is set."""
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    if settings.telegram_token is None:
+        return None
+    try:
+        async with Bot(settings.token(), base_url=settings.telegram_api_url) as bot:
+            return bot.username
+    except TelegramError as error:
+        log.warning("could not ask Telegram for the bot's name: %s", error)
+        return None
+
+
+def cmd_coach_invite(settings: Settings, args: argparse.Namespace) -> int:
+    """Prints a one-time coach invitation: a deep link and the code."""
+    from flows.coach import create_invite
+
+    migrate(settings)
+
+    async def main() -> tuple[str, str | None]:
+        runtime = Runtime.create(settings)
+        try:
+            async with runtime.uow() as uow:
+                code = await create_invite(uow, now=runtime.engine.clock(), name=args.name)
+                await uow.commit()
+        finally:
+            await runtime.close()
+        return code, args.bot or await bot_username(settings)
+
+    code, username = asyncio.run(main())
+    print(f"https://t.me/{username or '<bot>'}?start=coach_{code}")
+    print(f"code: coach_{code}")
+    if username is None:
+        print(
+            "The bot's username is unknown (no token set, or Telegram did not answer): "
+            "replace <bot> with it, or pass --bot USERNAME."
+        )
+    print("The link works once and expires in 7 days.")
+    return 0
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    """Prints a group's numbers as CSV, for coordinators."""
+    import csv
+
+    from flows.coach.stats import group_stats, report_rows
+
+    migrate(settings)
+
+    async def main() -> list[tuple[str, str]] | None:
+        runtime = Runtime.create(settings)
+        try:
+            async with runtime.uow() as uow:
+                group = await uow.coaching.group_named(args.group)
+                if group is None:
+                    return None
+                now = runtime.engine.clock()
+                return report_rows(await group_stats(uow, group, now=now))
+        finally:
+            await runtime.close()
+
+    rows = asyncio.run(main())
+    if rows is None:
+        print(f"opstap: no group named {args.group!r}", file=sys.stderr)
+        return 1
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["metric", "value"])
+    writer.writerows(rows)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser, with one subcommand per task."""
     root = argparse.ArgumentParser(
@@ -266,6 +339,16 @@ def parser() -> argparse.ArgumentParser:
 
     migrate_ = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate_.set_defaults(handler=cmd_migrate)
+
+    invite = commands.add_parser("coach-invite", help="print a one-time coach invitation link")
+    invite.add_argument("--name", help="the coach's name, offered when they accept")
+    invite.add_argument("--bot", help="the bot's username (default: asked from Telegram)")
+    invite.set_defaults(handler=cmd_coach_invite)
+
+    report = commands.add_parser("report", help="a group's numbers for coordinators")
+    report.add_argument("--group", required=True, help="the group's name")
+    report.add_argument("--format", choices=["csv"], default="csv", help="output format")
+    report.set_defaults(handler=cmd_report)
 
     report = commands.add_parser(
         "nudge-report", help="per nudge kind and variant: planned, sent, answered in 48 hours"

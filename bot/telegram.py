@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from telegram import (
     BotCommand,
+    BotCommandScopeChat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -149,6 +151,8 @@ async def send_replies(
 ) -> None:
     """Sends replies in order: edits the pressed message for a `replace`, else new messages."""
     for reply in replies:
+        if reply.command_menu is not None:
+            await set_chat_commands(context, chat_id, *reply.command_menu)
         markup = keyboard(reply)
         if reply.replace and pressed is not None and not reply.file:
             try:
@@ -272,6 +276,18 @@ async def set_commands(
         await application.bot.set_my_commands(commands, language_code=language)
 
 
+async def set_chat_commands(
+    context: OpstapContext, chat_id: int, role: str, language: str
+) -> None:
+    """Shows one chat the commands of a role (a new coach's), in their language."""
+    engine = context.runtime.engine
+    t = engine.translator(language)
+    commands = [
+        BotCommand(name, t._(description)[:256]) for name, description in engine.commands_for(role)
+    ]
+    await context.bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id))
+
+
 def build_application(
     runtime: Runtime,
     *,
@@ -292,6 +308,9 @@ def build_application(
     )
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        runtime.engine.config = replace(
+            runtime.engine.config, bot_username=application.bot.username
+        )
         await set_commands(application, runtime)
         await dispatcher.recover()
 

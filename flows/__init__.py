@@ -17,6 +17,8 @@ from flows.reflect import ReflectFlow
 
 def default_flows() -> list[Flow]:
     """Every installed flow, in the order their commands appear in /help."""
+    from flows.coach import coach_flows  # coach flows import the learner flows' sections
+
     return [
         Onboarding(),
         Language(),
@@ -32,6 +34,7 @@ def default_flows() -> list[Flow]:
         Settings(),
         Pause(),
         *privacy_flows(),
+        *coach_flows(),
     ]
 
 

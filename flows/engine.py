@@ -56,6 +56,9 @@ ButtonRows = Sequence[Sequence[Button]] | Sequence[Button]
 class FlowConfig:
     """What flows need to know of the deployment."""
 
+    #: The Telegram bot's username, for deep links; None where there is no such bot.
+    bot_username: str | None = None
+
     timezone: str = "Europe/Brussels"
     default_language: str = "nl"
     data_dir: Path = Path("data")

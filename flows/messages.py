@@ -77,6 +77,8 @@ class Reply:
     file: OutFile | None = None
     replace: bool = False
     rtl: bool = False
+    #: (role, language): the channel shows this role's command list in this chat from now on.
+    command_menu: tuple[str, str] | None = None
 
     @property
     def flat_buttons(self) -> list[Button]:

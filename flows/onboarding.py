@@ -142,7 +142,14 @@ class Onboarding(Flow):
         await self.next_after_onboarding(ctx)
 
     async def next_after_onboarding(self, ctx: Context) -> None:
-        """Hands over to the intake when it is installed, else ends with the menu."""
+        """Joins a group from a link first, then hands over to the intake when it is
+        installed, else ends with the menu."""
+        if (
+            ctx.user.role == LEARNER
+            and ctx.user.pending_join_code
+            and await ctx.start_flow("join", command="join")
+        ):
+            return
         if ctx.user.role == LEARNER and await ctx.start_flow("intake", command="start"):
             return
         await ctx.finish()

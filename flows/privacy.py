@@ -47,6 +47,10 @@ ACCESS_WHAT = {
     "portfolio": N_("your portfolio"),
     "timeline": N_("your timeline"),
     "feedback": N_("feedback for you"),
+    "view": N_("your profile and what you share"),
+    "listen": N_("a voice message you sent"),
+    "member": N_("your group membership"),
+    "atrisk": N_("the list of who may need support"),
 }
 #: Commands a learner may use while asked to agree to a new consent text.
 PRIVACY_COMMANDS = frozenset({"privacy", "mydata", "delete", "language", "help", "cancel"})
@@ -244,20 +248,24 @@ class Privacy(Flow):
                 if shared
                 else ctx._("You share nothing with your coach yet.")
             )
-        entries = await ctx.uow.access_log.of_learner(ctx.user.id, limit=20)
+        entries = [
+            entry
+            for entry in await ctx.uow.access_log.of_learner(ctx.user.id, limit=40)
+            if entry.allowed and entry.what in ACCESS_WHAT
+        ][:20]
         if not entries:
             ctx.say(ctx._("No coach has looked at your data yet."))
         else:
             lines = [ctx._("Who looked at your data:")]
             for entry in entries:
                 coach = await ctx.uow.users.get(entry.coach_id) if entry.coach_id else None
-                what = ACCESS_WHAT.get(entry.what)
+                what = ACCESS_WHAT[entry.what]
                 lines.append(
                     ctx._(
                         "{when}: {coach} looked at {what}.",
                         when=ctx.t.datetime(entry.at, format="short"),
                         coach=(coach.display_name if coach else None) or ctx._("a former coach"),
-                        what=ctx._(what) if what else entry.what,
+                        what=ctx._(what),
                     )
                 )
             ctx.say("\n".join(lines))

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.repositories import (
     AccessLogRepository,
+    CoachingRepository,
+    CoachInviteRepository,
     ConversationRepository,
     CvRepository,
     EvidenceRepository,
@@ -20,11 +22,15 @@ from storage.repositories import (
     OutboxRepository,
     PreferencesRepository,
     PrivacyRepository,
+    PromptRepository,
     ReflectionRepository,
     ResponseRepository,
     SchedulerRepository,
+    SessionRepository,
     SignalRepository,
     SqlAccessLogRepository,
+    SqlCoachingRepository,
+    SqlCoachInviteRepository,
     SqlConversationRepository,
     SqlCvRepository,
     SqlEvidenceRepository,
@@ -35,9 +41,11 @@ from storage.repositories import (
     SqlOutboxRepository,
     SqlPreferencesRepository,
     SqlPrivacyRepository,
+    SqlPromptRepository,
     SqlReflectionRepository,
     SqlResponseRepository,
     SqlSchedulerRepository,
+    SqlSessionRepository,
     SqlSignalRepository,
     SqlThemeLevelRepository,
     SqlUpdateLog,
@@ -72,6 +80,10 @@ class UnitOfWork(Protocol):
     access_log: AccessLogRepository
     privacy: PrivacyRepository
     scheduler: SchedulerRepository
+    coach_invites: CoachInviteRepository
+    sessions: SessionRepository
+    prompts: PromptRepository
+    coaching: CoachingRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -114,6 +126,10 @@ class SqlUnitOfWork:
     access_log: AccessLogRepository
     privacy: PrivacyRepository
     scheduler: SchedulerRepository
+    coach_invites: CoachInviteRepository
+    sessions: SessionRepository
+    prompts: PromptRepository
+    coaching: CoachingRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -139,6 +155,10 @@ class SqlUnitOfWork:
         self.access_log = SqlAccessLogRepository(self.session)
         self.privacy = SqlPrivacyRepository(self.session)
         self.scheduler = SqlSchedulerRepository(self.session)
+        self.coach_invites = SqlCoachInviteRepository(self.session)
+        self.sessions = SqlSessionRepository(self.session)
+        self.prompts = SqlPromptRepository(self.session)
+        self.coaching = SqlCoachingRepository(self.session)
         return self
 
     async def __aexit__(

@@ -36,6 +36,7 @@ from storage.models import (
 from storage.repositories import LearnerInfo, LearnerPrefs, Planned, ReportRow, SignalInfo
 from storage.repositories.privacy import LinkedRows, tombstone_counts
 from storage.repositories.scheduler import NOT_PLANNED
+from tests import fake_coach
 
 
 class FakeClock:
@@ -347,6 +348,9 @@ class FakeCv(FakeTable):
 
 
 class FakeAccessLog(FakeTable):
+    async def add(self, entry: AccessLog) -> None:
+        self._store(entry)
+
     async def record(
         self, *, coach_id: int, learner_id: int, what: str, at: datetime
     ) -> AccessLog:
@@ -662,6 +666,7 @@ class FakeUnitOfWork:
         self.theme_levels = FakeThemeLevels()
         self.reflections = FakeReflections()
         self.scheduler = FakeScheduler(self)
+        fake_coach.attach(self)
         self.responses = FakeResponses()
         self.goals = FakeGoals()
         self.evidence = FakeEvidence()

@@ -1,6 +1,14 @@
 """All tables. Importing this package registers every model on `Base.metadata`."""
 
 from storage.models.base import Base, utcnow
+from storage.models.coach import (
+    CoachInvite,
+    CoachInviteFailure,
+    GroupPrompt,
+    GroupSession,
+    PromptAnswer,
+    RiskSnooze,
+)
 from storage.models.core import Conversation, OutboxMessage, ProcessedUpdate, User
 from storage.models.evidence import CvEntry, Evidence
 from storage.models.goals import Goal
@@ -20,6 +28,8 @@ from storage.models.scheduler import ProgrammeHoliday
 __all__ = [
     "AccessLog",
     "Base",
+    "CoachInvite",
+    "CoachInviteFailure",
     "Conversation",
     "CvEntry",
     "ErasedLearner",
@@ -27,13 +37,17 @@ __all__ = [
     "Feedback",
     "Goal",
     "Group",
+    "GroupPrompt",
+    "GroupSession",
     "Membership",
     "OutboxMessage",
     "Preferences",
     "ProcessedUpdate",
     "ProgrammeHoliday",
+    "PromptAnswer",
     "QuestionnaireResponse",
     "Reflection",
+    "RiskSnooze",
     "Signal",
     "ThemeLevel",
     "Upload",

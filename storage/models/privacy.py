@@ -26,16 +26,32 @@ from storage.models.base import Base
 
 
 class AccessLog(Base):
-    """A coach looked at (part of) a learner's data."""
+    """A coach looked at or acted on a learner's data, or was refused. Learners see the
+    allowed looks in /privacy.
+
+    `what` is a short id: what was looked at (profile, intake, goals, reflections, evidence,
+    portfolio, timeline, feedback, view) or what was done (message, reminder, listen, member,
+    remove, prompt, atrisk, ...). The coach workspace writes a row for every look and every
+    refusal (`allowed` False); `learner_id` is empty for refusals about a group alone.
+    """
 
     __tablename__ = "access_log"
     __table_args__ = (Index("ix_access_log_learner_at", "learner_id", "at"),)
 
-    learner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    coach_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     what: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime]
     id: Mapped[int] = mapped_column(primary_key=True, init=False)
+    coach_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, default=None
+    )
+    learner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), default=None
+    )
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), default=None
+    )
+    allowed: Mapped[bool] = mapped_column(default=True)
+    detail: Mapped[str | None] = mapped_column(String(80), default=None)
 
 
 class ErasedLearner(Base):

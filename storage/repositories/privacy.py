@@ -30,6 +30,7 @@ USERS = "users"
 
 
 class AccessLogRepository(Protocol):
+    async def add(self, entry: AccessLog) -> None: ...
     async def record(
         self, *, coach_id: int, learner_id: int, what: str, at: datetime
     ) -> AccessLog: ...
@@ -94,6 +95,10 @@ def _pk(table: Table, row: dict[str, Any]) -> tuple[Any, ...]:
 class SqlAccessLogRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def add(self, entry: AccessLog) -> None:
+        """Adds an entry made by the coach workspace (a look, an action or a refusal)."""
+        self.session.add(entry)
 
     async def record(
         self, *, coach_id: int, learner_id: int, what: str, at: datetime

@@ -1,0 +1,110 @@
+"""Who may see what: every coach action goes through these checks, which log each look at a
+learner and each refusal (a log line and an access-log row the learner can see)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flows.engine import Context
+from storage.models import AccessLog, Group, Membership, User
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Coached:
+    """A learner the coach may act on: the learner, their active membership and group."""
+
+    learner: User
+    membership: Membership
+    group: Group
+
+
+def deep_link(ctx: Context, payload: str) -> str:
+    """A Telegram deep link to this bot; `<bot>` stands in where the username is unknown."""
+    return f"https://t.me/{ctx.config.bot_username or '<bot>'}?start={payload}"
+
+
+async def record(
+    ctx: Context,
+    action: str,
+    *,
+    learner_id: int | None = None,
+    group_id: int | None = None,
+    allowed: bool = True,
+    detail: str | None = None,
+) -> None:
+    """Writes one access-log row for the current coach."""
+    await ctx.uow.access_log.add(
+        AccessLog(
+            coach_id=ctx.user.id,
+            what=action,
+            at=ctx.now,
+            learner_id=learner_id,
+            group_id=group_id,
+            allowed=allowed,
+            detail=detail,
+        )
+    )
+
+
+async def refuse(
+    ctx: Context, action: str, *, learner_id: int | None = None, group_id: int | None = None
+) -> None:
+    """Logs a refused coach action and tells the coach kindly."""
+    log.warning(
+        "refused coach action %s of user %s on learner %s / group %s",
+        action,
+        ctx.user.id,
+        learner_id,
+        group_id,
+    )
+    learner = await ctx.uow.users.get(learner_id) if learner_id is not None else None
+    group = await ctx.uow.groups.get(group_id) if group_id is not None else None
+    await record(
+        ctx,
+        action,
+        learner_id=learner.id if learner else None,
+        group_id=group.id if group else None,
+        allowed=False,
+    )
+    ctx.say(ctx._("You can only do this for your own groups and learners."))
+
+
+async def own_group(ctx: Context, group_id: int | None, *, action: str) -> Group | None:
+    """The group if the current user coaches it; else None, logged and said."""
+    group = await ctx.uow.groups.get(group_id) if group_id is not None else None
+    if group is None or group.coach_id != ctx.user.id or group.archived_at is not None:
+        await refuse(ctx, action, group_id=group_id)
+        return None
+    return group
+
+
+async def coached(
+    ctx: Context, learner_id: int | None, *, action: str, share: str | None = None
+) -> Coached | None:
+    """The learner if they are in one of the coach's groups (and share `share`, when given).
+
+    Every allowed call is recorded in the access log too, so learners see who looked.
+    """
+    learner = await ctx.uow.users.get(learner_id) if learner_id is not None else None
+    membership = await ctx.uow.memberships.active_for(learner.id) if learner else None
+    group = await ctx.uow.groups.get(membership.group_id) if membership else None
+    if (
+        learner is None
+        or membership is None
+        or group is None
+        or group.coach_id != ctx.user.id
+        or (share is not None and not getattr(membership, f"share_{share}", False))
+    ):
+        await refuse(ctx, action, learner_id=learner_id)
+        return None
+    await record(ctx, action, learner_id=learner.id, group_id=group.id, detail=share)
+    return Coached(learner=learner, membership=membership, group=group)
+
+
+def parse_id(text: str) -> int | None:
+    """A positive integer id from a button value or an argument, or None."""
+    text = text.strip()
+    return int(text) if text.isdigit() and len(text) < 12 else None

@@ -1,0 +1,174 @@
+"""Becoming a coach: one-time invitations (`opstap coach-invite`), opened with the deep link
+`/start coach_<code>`, then a short coach consent and the name learners will see."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+from flows.engine import COACH, EVERYONE, Context, Flow
+from flows.i18n import LANGUAGES, N_
+from flows.messages import Event, Reply
+from flows.onboarding import CONSENT_VERSION, MAX_NAME_LENGTH, chosen_language, language_buttons
+from storage.models import CoachInvite, CoachInviteFailure
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+INVITE_VALID = timedelta(days=7)
+#: Failed attempts allowed per user per hour.
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(hours=1)
+CODE = re.compile(r"^coach_([A-Za-z0-9_-]{16,64})$")
+
+
+def hash_code(code: str) -> str:
+    """The stored form of an invitation code."""
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+async def create_invite(uow: UnitOfWork, *, now: datetime, name: str | None = None) -> str:
+    """Stores a new invitation (hashed) and returns its code: 128 random bits."""
+    code = secrets.token_urlsafe(16)
+    await uow.coach_invites.add(
+        CoachInvite(
+            code_hash=hash_code(code),
+            expires_at=now + INVITE_VALID,
+            name=name,
+            created_at=now,
+        )
+    )
+    return code
+
+
+class BecomeCoach(Flow):
+    """Opens a coach invitation: checks it, makes the user a coach, asks consent and name."""
+
+    name = "become_coach"
+    roles = EVERYONE
+    deep_links: ClassVar = ("coach_",)
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Checks the code (rate-limited), uses it up and starts the coach introduction."""
+        since = ctx.now - FAILURE_WINDOW
+        failures = await ctx.uow.coach_invites.failures_since(user_id=ctx.user.id, since=since)
+        if failures >= MAX_FAILURES:
+            log.warning("coach code attempts blocked for user %s", ctx.user.id)
+            ctx.say(ctx._("Too many wrong codes. Please wait an hour and try again."))
+            return
+        match = CODE.match(args.strip())
+        invite = await ctx.uow.coach_invites.by_hash(hash_code(match.group(1))) if match else None
+        if invite is None or invite.used_at is not None or invite.expires_at <= ctx.now:
+            await ctx.uow.coach_invites.add_failure(
+                CoachInviteFailure(user_id=ctx.user.id, at=ctx.now)
+            )
+            log.warning("wrong, used or expired coach code from user %s", ctx.user.id)
+            ctx.say(
+                ctx._(
+                    "This coach link does not work: it is wrong, used or expired. "
+                    "Please ask for a new one."
+                )
+            )
+            return
+        if ctx.user.role == COACH:
+            ctx.say(ctx._("You are a coach already."))
+            return
+        invite.used_at = ctx.now
+        invite.used_by = ctx.user.id
+        ctx.user.role = COACH
+        ctx.user.status = "active"
+        ctx.user.pending_join_code = None
+        first = "consent" if ctx.user.language_chosen else "language"
+        await ctx.begin(self, first, data={"name": invite.name})
+
+    async def ask_language(self, ctx: Context) -> None:
+        """Asks for the language in every language at once."""
+        lines = [ctx.engine.translator(code)._("Choose your language.") for code in LANGUAGES]
+        ctx.say("\n".join(lines), buttons=language_buttons(ctx))
+
+    async def on_language(self, ctx: Context, event: Event) -> None:
+        """Stores the language and goes on to the coach's consent."""
+        language = chosen_language(event)
+        if language is None:
+            await ctx.invalid(ctx._("Please tap one of the languages."))
+            return
+        ctx.set_language(language)
+        await ctx.go("consent")
+
+    async def ask_consent(self, ctx: Context) -> None:
+        """Says what a coach sees and that every look is logged."""
+        ctx.say(
+            ctx._(
+                "Welcome, coach! With Opstap you follow your learning groups: who needs "
+                "attention and why, their goals, reflections and evidence."
+            )
+        )
+        ctx.say(
+            ctx._(
+                "You see only the learners of your own groups, and only what they choose to "
+                "share. Each time you open a learner's data, this is logged and the learner "
+                "can see it. Do you agree?"
+            ),
+            buttons=[[ctx.button(ctx._("Yes, I agree"), "yes")]],
+        )
+
+    async def on_consent(self, ctx: Context, event: Event) -> None:
+        """Stores the coach's consent and asks for the name learners will see."""
+        if event.value != "yes":
+            await ctx.invalid(ctx._("Please tap the button when you agree."))
+            return
+        ctx.user.consent_version = CONSENT_VERSION
+        ctx.user.consent_at = ctx.now
+        await ctx.go("name")
+
+    async def ask_name(self, ctx: Context) -> None:
+        """Asks the name learners see, offering the one from the invitation."""
+        name = ctx.data.get("name")
+        buttons = [[ctx.button(name, "keep")]] if name else []
+        ctx.say(ctx._("Which name should your learners see?"), buttons=buttons)
+
+    async def on_name(self, ctx: Context, event: Event) -> None:
+        """Stores the name and shows the coach menu and commands."""
+        name = ctx.data.get("name") if event.value == "keep" else " ".join(event.text.split())
+        if not name:
+            await ctx.invalid(ctx._("Please type the name you want learners to see."))
+            return
+        if len(name) > MAX_NAME_LENGTH:
+            await ctx.invalid(
+                ctx._(
+                    "That name is a bit long. Please use at most {limit} characters.",
+                    limit=MAX_NAME_LENGTH,
+                )
+            )
+            return
+        ctx.user.display_name = name
+        ctx.replies.append(
+            Reply(
+                text=ctx._(
+                    "Done, {name}. Start with /newgroup to make a learning group.", name=name
+                ),
+                rtl=ctx.t.rtl,
+                command_menu=(COACH, ctx.user.language),
+            )
+        )
+        await ctx.finish()
+
+
+class CoachMenu(Flow):
+    """The coach's menu: what they can do, as buttons."""
+
+    name = "coach"
+    commands: ClassVar = {"coach": N_("Your coach menu")}
+    roles = frozenset({COACH})
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Shows the coach menu, after the coach's consent if it is still missing."""
+        if not ctx.user.has_consented:
+            flow = ctx.engine.flows["become_coach"]
+            await ctx.begin(flow, "consent", data={"name": ctx.user.display_name})
+            return
+        await ctx.finish()

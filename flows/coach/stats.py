@@ -1,0 +1,182 @@
+"""/stats: per group, enrolled, active this week, goals reached, reflections, evidence, at
+risk, left and why, with charts (weekly activity; the funnel from joined to still taking part).
+Counts come from signals, so they work without the other features' tables. The same numbers
+feed `opstap report` for coordinators."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+from flows import signals
+from flows.charts import bar_chart
+from flows.coach.risk import AT_RISK, RISK_KINDS, WINDOW, assess
+from flows.engine import COACH, COORDINATOR, Context, Flow
+from flows.i18n import N_
+from flows.messages import OutFile
+from storage.models import Group
+from storage.uow import UnitOfWork
+
+WEEKS = 8
+ACTIVITY = (
+    signals.GOAL_SET,
+    signals.GOAL_REACHED,
+    signals.GOAL_PARTLY,
+    signals.GOAL_MISSED,
+    signals.CHECKIN_NO_TIME,
+    signals.CHECKIN_STUCK,
+    signals.REFLECTION_SAVED,
+    signals.EVIDENCE_ADDED,
+)
+FUNNEL = (
+    ("joined", N_("joined")),
+    (signals.GOAL_SET, N_("set a goal")),
+    (signals.GOAL_REACHED, N_("reached a goal")),
+    (signals.REFLECTION_SAVED, N_("wrote a reflection")),
+    (signals.EVIDENCE_ADDED, N_("added evidence")),
+    ("staying", N_("still taking part")),
+)
+
+
+@dataclass
+class GroupStats:
+    """The numbers of one group."""
+
+    group: Group
+    enrolled: int = 0
+    members: int = 0
+    active_week: int = 0
+    goals_reached: int = 0
+    reflections: int = 0
+    evidence: int = 0
+    at_risk: int = 0
+    left: int = 0
+    left_reasons: Counter[str] = field(default_factory=Counter)
+    weekly: list[tuple[str, int]] = field(default_factory=list)
+    funnel: list[tuple[str, int]] = field(default_factory=list)
+
+
+async def group_stats(uow: UnitOfWork, group: Group, *, now: datetime) -> GroupStats:
+    """Computes the statistics of a group from memberships and signals."""
+    stats = GroupStats(group=group)
+    everyone = await uow.coaching.members(group.id, include_left=True)
+    stats.enrolled = len(everyone)
+    current = [(m, u) for m, u in everyone if m.left_at is None]
+    stats.members = len(current)
+    week_ago = now - timedelta(days=7)
+    stats.active_week = sum(1 for _, u in current if u.last_seen_at and u.last_seen_at >= week_ago)
+    counts = await uow.coaching.signal_counts(group_id=group.id)
+    stats.goals_reached = counts.get(signals.GOAL_REACHED, 0)
+    stats.reflections = counts.get(signals.REFLECTION_SAVED, 0)
+    stats.evidence = counts.get(signals.EVIDENCE_ADDED, 0)
+    facts = await uow.coaching.risk_facts(
+        coach_id=group.coach_id, since=now - WINDOW, kinds=RISK_KINDS
+    )
+    stats.at_risk = sum(
+        1 for f in facts if f.group_id == group.id and assess(f, now=now).score >= AT_RISK
+    )
+    gone = [m for m, _ in everyone if m.left_at is not None]
+    stats.left = len(gone)
+    stats.left_reasons = Counter(m.left_reason or "none" for m in gone)
+    times = await uow.coaching.signal_times(group_id=group.id, kinds=ACTIVITY)
+    start = now - timedelta(weeks=WEEKS)
+    buckets = Counter(f"W{at.isocalendar().week:02d}" for at in times if at >= start)
+    stats.weekly = [
+        (label, buckets.get(label, 0))
+        for label in (
+            f"W{(now - timedelta(weeks=WEEKS - 1 - i)).isocalendar().week:02d}"
+            for i in range(WEEKS)
+        )
+    ]
+    for key, _ in FUNNEL:
+        if key == "joined":
+            value = stats.enrolled
+        elif key == "staying":
+            value = stats.members
+        else:
+            value = await uow.coaching.learners_with(group_id=group.id, kind=key)
+        stats.funnel.append((key, value))
+    return stats
+
+
+class Stats(Flow):
+    """Shows the numbers of the coach's groups (a coordinator: of all groups) with charts."""
+
+    name = "stats"
+    commands: ClassVar = {"stats": N_("Numbers and charts per group")}
+    menu: ClassVar = {"stats": N_("Numbers")}
+    roles = frozenset({COACH, COORDINATOR})
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """One message and two charts per group."""
+        from flows.coach.leaving import REASONS
+
+        if ctx.user.role == COORDINATOR:
+            groups = await ctx.uow.coaching.all_groups()
+        else:
+            groups = await ctx.uow.groups.of_coach(ctx.user.id)
+        if not groups:
+            ctx.say(ctx._("There are no groups yet."))
+        for group in groups:
+            stats = await group_stats(ctx.uow, group, now=ctx.now)
+            lines = [
+                group.name,
+                ctx._("Enrolled: {n}", n=stats.enrolled),
+                ctx._("In the group now: {n}", n=stats.members),
+                ctx._("Active this week: {n}", n=stats.active_week),
+                ctx._("Goals reached: {n}", n=stats.goals_reached),
+                ctx._("Reflections: {n}", n=stats.reflections),
+                ctx._("Evidence: {n}", n=stats.evidence),
+                ctx._("At risk: {n}", n=stats.at_risk),
+                ctx._("Left: {n}", n=stats.left),
+            ]
+            for reason, count in stats.left_reasons.most_common():
+                label = REASONS.get(reason)
+                lines.append(f"  - {ctx._(label) if label else reason}: {count}")
+            funnel_words = dict(FUNNEL)
+            lines.append(ctx._("From joining to taking part (chart 2):"))
+            lines += [
+                f"  {index}. {ctx._(funnel_words[key])}: {value}"
+                for index, (key, value) in enumerate(stats.funnel, start=1)
+            ]
+            ctx.say("\n".join(lines))
+            weekly = bar_chart(
+                [(label, value) for label, value in stats.weekly],
+                maximum=max([v for _, v in stats.weekly] + [1]),
+            )
+            saved = ctx.files.save(weekly, folder="charts", suffix=".png")
+            ctx.say(
+                ctx._("Activity per week in {group}", group=group.name),
+                file=OutFile(ctx.files.path(saved.relpath), kind="photo"),
+            )
+            funnel = bar_chart(
+                [(str(index), value) for index, (_, value) in enumerate(stats.funnel, start=1)],
+                maximum=max(stats.enrolled, 1),
+            )
+            saved = ctx.files.save(funnel, folder="charts", suffix=".png")
+            ctx.say(
+                ctx._("From joining to taking part in {group}", group=group.name),
+                file=OutFile(ctx.files.path(saved.relpath), kind="photo"),
+            )
+        await ctx.finish()
+
+
+def report_rows(stats: GroupStats) -> list[tuple[str, str]]:
+    """The CSV rows (metric, value) of a group, for `opstap report`."""
+    rows = [
+        ("group", stats.group.name),
+        ("enrolled", str(stats.enrolled)),
+        ("in_group", str(stats.members)),
+        ("active_this_week", str(stats.active_week)),
+        ("goals_reached", str(stats.goals_reached)),
+        ("reflections", str(stats.reflections)),
+        ("evidence", str(stats.evidence)),
+        ("at_risk", str(stats.at_risk)),
+        ("left", str(stats.left)),
+    ]
+    rows += [(f"left_reason:{r}", str(c)) for r, c in sorted(stats.left_reasons.items())]
+    rows += [(f"week:{label}", str(v)) for label, v in stats.weekly]
+    rows += [(f"funnel:{key}", str(v)) for key, v in stats.funnel]
+    return rows

@@ -1,0 +1,333 @@
+"""Repositories of the coach workspace: invitations, the access log, sessions, prompts, and
+the set-based queries of the risk view and the group statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    CoachInvite,
+    CoachInviteFailure,
+    Group,
+    GroupPrompt,
+    GroupSession,
+    Membership,
+    OutboxMessage,
+    PromptAnswer,
+    RiskSnooze,
+    Signal,
+    User,
+)
+
+GOAL_OUTCOMES = ("goal_reached", "goal_partly")
+GOAL_MISSED = "goal_missed"
+BARRIER = "barrier"
+
+
+@dataclass
+class LearnerFacts:
+    """What the risk view knows of one learner: who, where, and their recent signals."""
+
+    learner_id: int
+    name: str | None
+    status: str
+    last_seen_at: datetime | None
+    group_id: int
+    group_name: str
+    snoozed_until: datetime | None = None
+    last: dict[str, datetime] = field(default_factory=dict)  # the last signal of each kind
+    missed_in_a_row: int = 0  # goals missed in the window since the last one (partly) reached
+    barriers: list[str] = field(default_factory=list)
+
+
+class CoachInviteRepository(Protocol):
+    async def add(self, invite: CoachInvite) -> CoachInvite: ...
+    async def by_hash(self, code_hash: str) -> CoachInvite | None: ...
+    async def add_failure(self, failure: CoachInviteFailure) -> None: ...
+    async def failures_since(self, *, user_id: int, since: datetime) -> int: ...
+
+
+class SessionRepository(Protocol):
+    async def add(self, session: GroupSession) -> GroupSession: ...
+    async def get(self, session_id: int) -> GroupSession | None: ...
+    async def of_group(self, group_id: int) -> list[GroupSession]: ...
+
+
+class PromptRepository(Protocol):
+    async def add(self, prompt: GroupPrompt) -> GroupPrompt: ...
+    async def get(self, prompt_id: int) -> GroupPrompt | None: ...
+    async def of_group(self, group_id: int) -> list[GroupPrompt]: ...
+    async def add_answer(self, answer: PromptAnswer) -> PromptAnswer: ...
+    async def answers(self, prompt_id: int) -> list[PromptAnswer]: ...
+
+
+class CoachingRepository(Protocol):
+    async def risk_facts(
+        self, *, coach_id: int, since: datetime, kinds: Sequence[str]
+    ) -> list[LearnerFacts]: ...
+    async def snooze(self, *, learner_id: int, coach_id: int, until: datetime) -> None: ...
+    async def members(
+        self, group_id: int, *, include_left: bool = False
+    ) -> list[tuple[Membership, User]]: ...
+    async def signal_counts(self, *, group_id: int) -> dict[str, int]: ...
+    async def signal_times(self, *, group_id: int, kinds: tuple[str, ...]) -> list[datetime]: ...
+    async def learners_with(self, *, group_id: int, kind: str) -> int: ...
+    async def outbox_of(self, user_id: int, *, limit: int = 20) -> list[OutboxMessage]: ...
+    async def all_groups(self) -> list[Group]: ...
+    async def group_named(self, name: str) -> Group | None: ...
+
+
+class _Sql:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+
+class SqlCoachInviteRepository(_Sql):
+    async def add(self, invite: CoachInvite) -> CoachInvite:
+        self.session.add(invite)
+        await self.session.flush()
+        return invite
+
+    async def by_hash(self, code_hash: str) -> CoachInvite | None:
+        query = select(CoachInvite).where(CoachInvite.code_hash == code_hash)
+        return (await self.session.scalars(query)).one_or_none()
+
+    async def add_failure(self, failure: CoachInviteFailure) -> None:
+        self.session.add(failure)
+
+    async def failures_since(self, *, user_id: int, since: datetime) -> int:
+        query = select(func.count()).where(
+            CoachInviteFailure.user_id == user_id, CoachInviteFailure.at >= since
+        )
+        return int(await self.session.scalar(query) or 0)
+
+
+class SqlSessionRepository(_Sql):
+    async def add(self, session: GroupSession) -> GroupSession:
+        self.session.add(session)
+        await self.session.flush()
+        return session
+
+    async def get(self, session_id: int) -> GroupSession | None:
+        return await self.session.get(GroupSession, session_id)
+
+    async def of_group(self, group_id: int) -> list[GroupSession]:
+        query = (
+            select(GroupSession)
+            .where(GroupSession.group_id == group_id)
+            .order_by(GroupSession.starts_at, GroupSession.id)
+        )
+        return list(await self.session.scalars(query))
+
+
+class SqlPromptRepository(_Sql):
+    async def add(self, prompt: GroupPrompt) -> GroupPrompt:
+        self.session.add(prompt)
+        await self.session.flush()
+        return prompt
+
+    async def get(self, prompt_id: int) -> GroupPrompt | None:
+        return await self.session.get(GroupPrompt, prompt_id)
+
+    async def of_group(self, group_id: int) -> list[GroupPrompt]:
+        query = select(GroupPrompt).where(GroupPrompt.group_id == group_id)
+        return list(await self.session.scalars(query.order_by(GroupPrompt.id)))
+
+    async def add_answer(self, answer: PromptAnswer) -> PromptAnswer:
+        self.session.add(answer)
+        await self.session.flush()
+        return answer
+
+    async def answers(self, prompt_id: int) -> list[PromptAnswer]:
+        query = select(PromptAnswer).where(PromptAnswer.prompt_id == prompt_id)
+        return list(await self.session.scalars(query.order_by(PromptAnswer.id)))
+
+
+class SqlCoachingRepository(_Sql):
+    def _active_of(self, coach_id: int):  # type: ignore[no-untyped-def]
+        """The active memberships in the coach's groups, as a subquery of learner ids."""
+        return (
+            select(Membership.learner_id)
+            .join(Group, Group.id == Membership.group_id)
+            .where(Group.coach_id == coach_id, Membership.left_at.is_(None))
+            .scalar_subquery()
+        )
+
+    async def risk_facts(
+        self, *, coach_id: int, since: datetime, kinds: Sequence[str]
+    ) -> list[LearnerFacts]:
+        """Every active learner of the coach, with the last signal of each of `kinds`, the
+        goals missed in a row since `since` and the intake barriers.
+
+        One query, one row per learner; every per-learner value is a correlated subquery that
+        the index on signals (user_id, kind, at) answers with a single seek.
+        """
+        lasts = [
+            select(func.max(Signal.at))
+            .where(Signal.user_id == User.id, Signal.kind == kind)
+            .scalar_subquery()
+            for kind in kinds
+        ]
+        missed = Signal.__table__.alias("missed")
+        outcome = Signal.__table__.alias("outcome")
+        last_outcome = (
+            select(func.max(outcome.c.at))
+            .where(outcome.c.user_id == missed.c.user_id, outcome.c.kind.in_(GOAL_OUTCOMES))
+            .correlate(missed)
+            .scalar_subquery()
+        )
+        streak = (
+            select(func.count())
+            .where(
+                missed.c.user_id == User.id,
+                missed.c.kind == GOAL_MISSED,
+                missed.c.at >= since,
+                or_(last_outcome.is_(None), missed.c.at > last_outcome),
+            )
+            .scalar_subquery()
+        )
+        barrier = Signal.__table__.alias("barrier")
+        barriers = (
+            select(func.aggregate_strings(barrier.c.details["barrier"].as_string(), " "))
+            .where(barrier.c.user_id == User.id, barrier.c.kind == BARRIER)
+            .scalar_subquery()
+        )
+        query = (
+            select(
+                User.id,
+                User.display_name,
+                User.status,
+                User.last_seen_at,
+                Group.id,
+                Group.name,
+                RiskSnooze.until,
+                streak,
+                barriers,
+                *lasts,
+            )
+            .select_from(Membership)
+            .join(Group, Group.id == Membership.group_id)
+            .join(User, User.id == Membership.learner_id)
+            .outerjoin(RiskSnooze, RiskSnooze.learner_id == User.id)
+            .where(Group.coach_id == coach_id, Membership.left_at.is_(None))
+        )
+        # Plain rows through the connection: no ORM loading for 10,000 tuples.
+        connection = await self.session.connection()
+        if connection.dialect.name == "postgresql":
+            # The planner's cost estimate of the per-learner subqueries is high enough to
+            # switch on JIT compilation, which costs more than the whole query.
+            await connection.execute(text("SET LOCAL jit = off"))
+        facts = []
+        for row in await connection.execute(query):
+            fact = LearnerFacts(
+                learner_id=row[0],
+                name=row[1],
+                status=row[2],
+                last_seen_at=row[3],
+                group_id=row[4],
+                group_name=row[5],
+                snoozed_until=row[6],
+                missed_in_a_row=int(row[7] or 0),
+            )
+            for barrier_id in (row[8] or "").split():
+                if barrier_id not in fact.barriers:
+                    fact.barriers.append(barrier_id)
+            for kind, last in zip(kinds, row[9:], strict=True):
+                if last is not None:
+                    fact.last[kind] = _aware(last)
+            facts.append(fact)
+        return facts
+
+    async def snooze(self, *, learner_id: int, coach_id: int, until: datetime) -> None:
+        existing = await self.session.get(RiskSnooze, learner_id)
+        if existing is None:
+            self.session.add(RiskSnooze(learner_id=learner_id, coach_id=coach_id, until=until))
+        else:
+            existing.coach_id, existing.until = coach_id, until
+
+    async def members(
+        self, group_id: int, *, include_left: bool = False
+    ) -> list[tuple[Membership, User]]:
+        query = (
+            select(Membership, User)
+            .join(User, User.id == Membership.learner_id)
+            .where(Membership.group_id == group_id)
+            .order_by(Membership.id)
+        )
+        if not include_left:
+            query = query.where(Membership.left_at.is_(None))
+        return [(m, u) for m, u in await self.session.execute(query)]
+
+    def _group_signals(self, group_id: int):  # type: ignore[no-untyped-def]
+        """Signals of learners while they were members of the group."""
+        return (
+            select(Signal)
+            .join(Membership, Membership.learner_id == Signal.user_id)
+            .where(
+                Membership.group_id == group_id,
+                Signal.at >= Membership.joined_at,
+                or_(Membership.left_at.is_(None), Signal.at <= Membership.left_at),
+            )
+        )
+
+    async def signal_counts(self, *, group_id: int) -> dict[str, int]:
+        inner = self._group_signals(group_id).with_only_columns(Signal.kind).subquery()
+        query = select(inner.c.kind, func.count()).group_by(inner.c.kind)
+        return {kind: int(count) for kind, count in await self.session.execute(query)}
+
+    async def signal_times(self, *, group_id: int, kinds: tuple[str, ...]) -> list[datetime]:
+        query = self._group_signals(group_id).with_only_columns(Signal.at)
+        query = query.where(Signal.kind.in_(kinds))
+        return [_aware(at) for at in await self.session.scalars(query)]
+
+    async def learners_with(self, *, group_id: int, kind: str) -> int:
+        inner = (
+            self._group_signals(group_id)
+            .with_only_columns(Signal.user_id)
+            .where(Signal.kind == kind)
+            .distinct()
+            .subquery()
+        )
+        return int(await self.session.scalar(select(func.count()).select_from(inner)) or 0)
+
+    async def outbox_of(self, user_id: int, *, limit: int = 20) -> list[OutboxMessage]:
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.user_id == user_id)
+            .order_by(OutboxMessage.due_at.desc(), OutboxMessage.id.desc())
+            .limit(limit)
+        )
+        return list(await self.session.scalars(query))
+
+    async def all_groups(self) -> list[Group]:
+        return list(await self.session.scalars(select(Group).order_by(Group.id)))
+
+    async def group_named(self, name: str) -> Group | None:
+        query = select(Group).where(Group.name == name).order_by(Group.id)
+        return (await self.session.scalars(query)).first()
+
+
+def _aware(value: datetime) -> datetime:
+    """Aggregates bypass the column type on SQLite: make them aware UTC again."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+__all__ = [
+    "CoachInviteRepository",
+    "CoachingRepository",
+    "LearnerFacts",
+    "PromptRepository",
+    "SessionRepository",
+    "SqlCoachInviteRepository",
+    "SqlCoachingRepository",
+    "SqlPromptRepository",
+    "SqlSessionRepository",
+]
