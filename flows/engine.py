@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from flows.i18n import LANGUAGES, Translator
+from flows.i18n import LANGUAGES, Translator, right_to_left
 from flows.messages import (
     MAX_CALLBACK_BYTES,
     MAX_FILE_BYTES,
@@ -166,6 +166,11 @@ class Context:
         rows: tuple[tuple[Button, ...], ...] = tuple(
             (row,) if isinstance(row, Button) else tuple(row) for row in buttons
         )
+        if self.t.rtl:
+            text = right_to_left(text)
+            rows = tuple(
+                tuple(Button(right_to_left(b.label), b.data) for b in row) for row in rows
+            )
         self.replies.append(
             Reply(text=text, buttons=rows, file=file, replace=replace, rtl=self.t.rtl)
         )

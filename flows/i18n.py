@@ -7,6 +7,7 @@ use named placeholders, and `n_` for plurals.
 from __future__ import annotations
 
 import io
+import unicodedata
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -34,6 +35,7 @@ RTL_LANGUAGES = frozenset({"ar"})
 
 FSI = "\u2068"  # first strong isolate
 PDI = "\u2069"  # pop directional isolate
+RLM = "\u200f"  # right-to-left mark
 
 
 def N_(message: str) -> str:
@@ -64,6 +66,32 @@ def catalog(language: str) -> Translations:
 def isolate(text: str) -> str:
     """Wraps text in Unicode directional isolates so it keeps its own direction."""
     return f"{FSI}{text}{PDI}"
+
+
+def _first_strong(line: str) -> str | None:
+    """The direction ("L" or "R") of the first strong character outside isolates."""
+    depth = 0
+    for char in line:
+        kind = unicodedata.bidirectional(char)
+        if kind in ("FSI", "LRI", "RLI"):
+            depth += 1
+        elif kind == "PDI":
+            depth = max(0, depth - 1)
+        elif depth == 0 and kind == "L":
+            return "L"
+        elif depth == 0 and kind in ("R", "AL"):
+            return "R"
+    return None
+
+
+def right_to_left(text: str) -> str:
+    """Marks each mixed line that starts with Latin ("S · الموقف", "A2: ...") as right to
+    left, so phones do not lay it out left to right. Lines without Arabic stay as they are."""
+    lines = []
+    for line in text.split("\n"):
+        mixed = any(unicodedata.bidirectional(c) in ("R", "AL") for c in line)
+        lines.append(RLM + line if mixed and _first_strong(line) == "L" else line)
+    return "\n".join(lines)
 
 
 class Translator:

@@ -29,6 +29,23 @@ MAX_FIELD = 120
 CHECK_ANSWERS = {"yes": N_("yes"), "no": N_("no"), "unsure": N_("not sure")}
 
 
+#: At most this many next steps at once: more does not fit a phone screen, and one small step
+#: at a time is the point.
+MAX_TIPS = 3
+
+
+def first_tips(found: list[Warning]) -> list[Warning]:
+    """The first warning of each kind, then the rest, at most MAX_TIPS: varied next steps
+    rather than five times "theme N has no evidence yet"."""
+    kinds: set[str] = set()
+    first: list[Warning] = []
+    rest: list[Warning] = []
+    for warning in found:
+        (rest if warning.kind in kinds else first).append(warning)
+        kinds.add(warning.kind)
+    return (first + rest)[:MAX_TIPS]
+
+
 def warning_text(ctx: Context, warning: Warning) -> str:
     """One warning, with what to do next, in the learner's language."""
     language = ctx.user.language
@@ -112,9 +129,10 @@ class PortfolioFlow(Flow):
         found = warnings(pieces, reflections, now=ctx.now)
         if found:
             lines += ["", ctx._("What to do next:")]
-            lines += [f"\u2022 {warning_text(ctx, w)}" for w in found[:8]]
-            if len(found) > 8:
-                lines.append(ctx._("\u2026 and {count} more.", count=len(found) - 8))
+            shown = first_tips(found)
+            lines += [f"\u2022 {warning_text(ctx, w)}" for w in shown]
+            if len(found) > len(shown):
+                lines.append(ctx._("\u2026 and {count} more.", count=len(found) - len(shown)))
         png = bar_chart(
             [(str(n), counts.evidence[t.id]) for n, t in enumerate(framework().themes, 1)],
             maximum=max(2, *counts.evidence.values()),

@@ -23,7 +23,10 @@ from flows.messages import Event
 from storage.models import Reflection, User
 
 PAGE_SIZE = 5
-SHORT_ANSWER_WORDS = 8
+#: An answer is short (and gets a follow-up) below this many words or characters. Turkish and
+#: Arabic say a lot in few words, so words alone are not enough.
+SHORT_ANSWER_WORDS = 5
+SHORT_ANSWER_CHARS = 30
 MAX_TITLE = 60
 VOICE_KINDS = frozenset({"voice", "audio"})
 
@@ -57,6 +60,11 @@ PROMPTS = {
 
 def words(text: str | None) -> int:
     return len((text or "").split())
+
+
+def is_short(text: str | None) -> bool:
+    """True for an answer so short that a gentle follow-up question helps."""
+    return words(text) < SHORT_ANSWER_WORDS or len((text or "").strip()) < SHORT_ANSWER_CHARS
 
 
 def set_extra(reflection: Reflection, section: str, key: str, value: Any) -> None:
@@ -107,6 +115,12 @@ class ReflectFlow(Flow):
         )
         if evidence_id is not None:
             reflection.extra = {"evidence_id": evidence_id}
+            piece = await ctx.uow.evidence.get(evidence_id)
+            if piece is not None and piece.learner_id == ctx.user.id:
+                # The piece's themes and competences are chosen already; the learner can
+                # still change them.
+                reflection.themes = list(piece.themes)
+                reflection.competences = list(piece.competences)
         goal = await ctx.uow.goals.get(goal_id) if goal_id is not None else None
         if goal is not None and goal.learner_id == ctx.user.id:
             reflection.goal_id = goal.id
@@ -191,7 +205,7 @@ class ReflectFlow(Flow):
         set_extra(reflection, "followup_voice", part, None)
         reflection.updated_at = ctx.now
         voice = part in reflection.extra.get("voice", {})
-        if not voice and words(getattr(reflection, part)) < SHORT_ANSWER_WORDS:
+        if not voice and is_short(getattr(reflection, part)):
             ctx.data["part"] = part
             await ctx.go("followup")
             return
@@ -244,11 +258,16 @@ class ReflectFlow(Flow):
 
     # themes and competences --------------------------------------------------------------
     async def ask_themes(self, ctx: Context) -> None:
-        """Asks which themes the reflection shows; the goal's theme comes first."""
+        """Asks which themes the reflection shows; the goal's theme comes first. The order
+        stays put while the learner taps, so a button does not move under their thumb."""
         reflection = await self.reflection(ctx)
         chosen = set(reflection.themes)
         order = [theme.id for theme in framework().themes]
-        order.sort(key=lambda theme_id: theme_id not in chosen)
+        if ctx.data.get("theme_order") and set(ctx.data["theme_order"]) == set(order):
+            order = list(ctx.data["theme_order"])
+        else:
+            order.sort(key=lambda theme_id: theme_id not in chosen)
+            ctx.data["theme_order"] = order
         rows = [
             [ctx.button(("✅ " if t in chosen else "") + theme_name(ctx, t), f"t:{t}")]
             for t in order
@@ -437,7 +456,7 @@ class ReflectFlow(Flow):
     async def ask_draft(self, ctx: Context) -> None:
         """Offers to continue, restart or delete the unfinished reflection."""
         reflection = await self.reflection(ctx)
-        day = ctx.t.weekday(reflection.created_at.astimezone(ctx.t.tz).weekday())
+        day = ctx.t.date(reflection.created_at)  # a date: a weekday alone can be weeks ago
         ctx.say(
             ctx._("You have an unfinished reflection from {day}.", day=day),
             buttons=[
