@@ -14,11 +14,11 @@ from flows.reflect import ReflectFlow
 
 
 def default_flows() -> list[Flow]:
-    """Every installed flow, in the order their commands appear in /help."""
+    """Every installed flow, in the order their commands appear in /help and their buttons in
+    the main menu (the weekly rhythm first, help last)."""
     return [
         Onboarding(),
         Language(),
-        Help(),
         Intake(),
         QuickScan(),
         GoalFlow(),
@@ -27,6 +27,7 @@ def default_flows() -> list[Flow]:
         EvidenceFlow(),
         PortfolioFlow(),
         ExportFlow(),
+        Help(),
     ]
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -139,6 +140,10 @@ class Translator:
     def number(self, value: float) -> str:
         """Formats a number the way the language writes it."""
         return format_decimal(value, locale=self.locale)
+
+    def join(self, items: list[str]) -> str:
+        """Joins items the way the language lists them ("A, B en C"; Arabic commas)."""
+        return format_list(items, locale=self.locale) if items else ""
 
     def date(self, value: date | datetime, *, format: str = "medium") -> str:
         """Formats a date (a datetime in the programme time zone)."""

@@ -90,7 +90,8 @@ class Onboarding(Flow):
                 "Do you agree?"
             ),
             buttons=[
-                [ctx.button(ctx._("Yes, I agree"), "yes"), ctx.button(ctx._("No, thanks"), "no")],
+                [ctx.button(ctx._("Yes, I agree"), "yes")],
+                [ctx.button(ctx._("No, thanks"), "no")],
                 [ctx.back_button()] if ctx.conversation.history else [],
             ],
         )
@@ -200,6 +201,8 @@ class Help(Flow):
         ctx.say("\n".join(lines))
         if ctx.conversation.flow is not None:
             await ctx.repeat()
+        else:
+            ctx.engine.show_menu(ctx)
 
 
 __all__ = [

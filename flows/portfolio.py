@@ -119,9 +119,13 @@ class PortfolioFlow(Flow):
                 aim=AIM,
             ),
             ctx.n_(
-                "You have {count} piece: {types} types, {places} places.",
-                "You have {count} pieces: {types} types, {places} places.",
+                "You have {count} piece of evidence.",
+                "You have {count} pieces of evidence.",
                 len(pieces),
+            )
+            + " "
+            + ctx._(
+                "Different types: {types}. Different places: {places}.",
                 types=len(kinds),
                 places=len(places),
             ),

@@ -12,6 +12,7 @@ English is the source language: its catalog is filled from the source strings.
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 import subprocess
@@ -92,7 +93,9 @@ def update(template: Catalog) -> None:
     for language in LANGUAGES:
         path = po_path(language)
         catalog = read(path, language) if path.exists() else Catalog(locale=language)
-        catalog.update(template, no_fuzzy_matching=True)
+        # A copy per language: Catalog.update adopts the template's Message objects, so filling
+        # the English catalog would otherwise put English into the languages after it.
+        catalog.update(copy.deepcopy(template), no_fuzzy_matching=True)
         catalog.obsolete.clear()
         if language == SOURCE_LANGUAGE:
             for message in catalog:

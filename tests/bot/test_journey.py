@@ -99,11 +99,16 @@ async def onboarding_and_intake(bot: BotHarness) -> None:
     assert "EVC yolu sana uygun" in texts(sent)
     await bot.press(AYSE, "Evet, başlayalım")
     for index in range(18):
-        sent = await bot.press(AYSE, SCALE_TR[(index // 3) % 4])
+        level = 1 if index == 2 else (index // 3) % 4  # theme 1 scores 1, 1, 2
+        sent = await bot.press(AYSE, SCALE_TR[level])
     photo = next(c for c in sent if c.method == "sendPhoto")
     assert photo.text.startswith("Hızlı taraman, 1'den")
     assert sent[-1].text == t("What would you like to do?")
-    assert t("My goal") in sent[-1].labels
+    assert sent[-1].labels == [
+        t("My goal"), t("How is it going?"), t("Reflect"), t("Add evidence"), t("My portfolio"),
+        t("Help"),
+    ]  # fmt: skip
+    assert "1. Sosyal harita: 1,3" in photo.text  # Turkish decimal comma
 
 
 async def test_a_whole_learner_journey_in_turkish(
@@ -145,6 +150,9 @@ async def test_a_whole_learner_journey_in_turkish(
         assert t("How is your goal going?") in texts(sent)
         sent = await bot.press(AYSE, t("Done!"))
         assert t("Great, well done! Shall we look back on it now?") in texts(sent)
+        assert sent[-1].labels == [t("Look back now"), t("Later")]
+        sent = await bot.press(AYSE, t("Later"))
+        assert t("Fine. Send /goal when you want to look back.") in texts(sent)
         # A week later, /goal starts with the look back.
         clock.advance(days=5)
         sent = await bot.say(AYSE, "/goal")
@@ -309,6 +317,7 @@ def test_a_shorter_journey_in_dutch_through_the_terminal(tmp_path: Path) -> None
     assert "Bewaard als bewijsstuk 1: \u201cVerslag over voorlezen\u201d." in said
     overview = next(m for m in shown if m.startswith("Je portfolio\n"))
     assert "4. Communicatie: 1 / 0" in overview
+    assert "Je hebt 1 bewijsstuk. Verschillende soorten: 1. Verschillende plaatsen: 1." in overview
     assert overview.count("\u2022 ") == 3  # a few next steps, not a wall of text
     assert "/reflect - Een STARR-reflectie schrijven of lezen" in said
     assert not any(word in said for word in ("Choose", "Please", "Saved", "Back"))

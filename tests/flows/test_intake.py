@@ -336,8 +336,10 @@ async def test_quick_scan_stores_theme_levels_and_shows_a_chart(
     assert photo.file is not None and photo.file.kind == "photo"
     assert photo.file.path.read_bytes().startswith(b"\x89PNG")
     assert "1. Social map: 1" in photo.text and "4. Communication: 4" in photo.text
-    assert "You are already strong in: 4. Communication, 3. Collaboration. Well done!" in chat.said
-    assert "You can grow most in: 1. Social map, 6. Planning." in chat.said
+    assert (
+        "You are already strong in: 4. Communication and 3. Collaboration. Well done!" in chat.said
+    )
+    assert "You can grow most in: 1. Social map and 6. Planning." in chat.said
     assert chat.texts[-1] == "What would you like to do?"
     user = learner(uow)
     levels = {
