@@ -148,7 +148,9 @@ class EvidenceFlow(Flow):
                 "Send me your evidence: a photo, a document (PDF, Word, ODT), a voice note, "
                 "a video (up to {size} MB), a link, or type it as text.",
                 size=20,
-            )
+            ),
+            # A way out for someone who has nothing at hand right now.
+            buttons=[[ctx.command_button(ctx._("Not now"), "cancel")]],
         )
 
     async def on_material(self, ctx: Context, event: Event) -> None:

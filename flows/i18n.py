@@ -141,6 +141,11 @@ class Translator:
         """Formats a number the way the language writes it."""
         return format_decimal(value, locale=self.locale)
 
+    @property
+    def comma(self) -> str:
+        """The comma between two parts of a line (Arabic has its own)."""
+        return "\u060c " if self.rtl else ", "
+
     def join(self, items: list[str]) -> str:
         """Joins items the way the language lists them ("A, B en C"; Arabic commas)."""
         return format_list(items, locale=self.locale) if items else ""

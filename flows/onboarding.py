@@ -162,7 +162,10 @@ class Language(Flow):
         if language:
             ctx.set_language(language)
             ctx.say(ctx._("I will speak English with you from now on."))
-            await ctx.finish()
+            if ctx.conversation.flow is not None:
+                await ctx.repeat()  # the question the learner was at, in the new language
+            else:
+                await ctx.finish()
             return
         await ctx.begin(self, "choose")
 

@@ -49,7 +49,7 @@ def first_tips(found: list[Warning]) -> list[Warning]:
 def warning_text(ctx: Context, warning: Warning) -> str:
     """One warning, with what to do next, in the learner's language."""
     language = ctx.user.language
-    numbers = ", ".join(str(n) for n in warning.pieces)
+    numbers = ctx.t.join([str(n) for n in warning.pieces])
     if warning.kind == "privacy":
         return ctx._(
             "Pieces {numbers}: please remove the names and details of clients, then confirm "
@@ -182,7 +182,7 @@ class PortfolioFlow(Flow):
             feedback = await ctx.uow.feedback.for_item(item_type="evidence", item_id=piece.id)
             line = (
                 f"{piece.number}. {piece.title} \u2014 "
-                f"{content().type(piece.kind).name.get(language)}, "
+                f"{content().type(piece.kind).name.get(language)}{ctx.t.comma}"
                 f"{show_period(piece.period_start, piece.period_end)}"
             )
             if feedback:

@@ -362,7 +362,7 @@ class ReflectFlow(Flow):
             if followup_voice:
                 lines.append("↳ " + await self.voice_label(ctx, followup_voice))
         if reflection.themes:
-            names = ", ".join(theme_name(ctx, t) for t in reflection.themes)
+            names = ctx.t.join([theme_name(ctx, t) for t in reflection.themes])
             lines.append(ctx._("Themes: {themes}", themes=names))
         for competence_id in reflection.competences:
             competence = framework().competence(str(competence_id))
@@ -658,7 +658,7 @@ async def reflections_section(ctx: Context, learner: User) -> coachview.Section:
     lines = [ctx._("Reflections written: {count}.", count=count)]
     items = []
     for reflection in done:
-        themes = ", ".join(theme_name(ctx, t) for t in reflection.themes)
+        themes = ctx.t.join([theme_name(ctx, t) for t in reflection.themes])
         title = reflection.title or ctx._("(a voice note)")
         lines.append(f"{ctx.t.date(reflection.created_at)} · {title} ({themes})")
         items.append(
