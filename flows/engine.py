@@ -37,6 +37,8 @@ from storage.repositories import payload
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+#: Files that, sent outside any question, start a piece of evidence.
+FILE_EVIDENCE = frozenset({"photo", "document", "video"})
 
 BACK = "<"
 LEARNER, COACH, COORDINATOR = "learner", "coach", "coordinator"
@@ -429,9 +431,26 @@ class Engine:
         elif not ctx.user.has_consented and ctx.conversation.flow is None:
             await self._command(ctx, "start", "")
         elif ctx.flow is None or ctx.step is None:
-            self.show_menu(ctx)
+            if not await self._file_as_evidence(ctx, event):
+                self.show_menu(ctx)
         else:
             await ctx.flow.answer(ctx, ctx.step, event)
+
+    async def _file_as_evidence(self, ctx: Context, event: Event) -> bool:
+        """A photo, document or video sent outside any question starts a piece of evidence
+        with it, rather than being dropped for the menu."""
+        evidence = self.flows.get("evidence")
+        if evidence is None or event.file is None or event.kind not in FILE_EVIDENCE:
+            return False
+        if ctx.user.role not in evidence.roles:
+            return False
+        ctx.say(ctx._("Thank you! Let us add this to your portfolio as a piece of evidence."))
+        before = len(ctx.replies)
+        await evidence.start(ctx, "evidence", "")
+        del ctx.replies[before:]  # its first question asks for the file we already have
+        if ctx.step is not None:
+            await evidence.answer(ctx, ctx.step, event)
+        return True
 
     async def _command(self, ctx: Context, command: str, args: str) -> None:
         if command == "cancel":
