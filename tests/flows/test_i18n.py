@@ -39,3 +39,11 @@ def test_mixed_arabic_lines_that_start_with_latin_are_marked_right_to_left() -> 
         "https://example.org",  # no Arabic: left alone
         "⁨Samira⁩ قالت",  # an isolated name does not count: the line starts right to left
     ]
+
+
+def test_lists_and_commas_follow_the_language() -> None:
+    assert Translator("nl").join(["1. Sociale kaart", "3. Samenwerken"]) == (
+        "1. Sociale kaart en 3. Samenwerken"
+    )
+    assert Translator("ar").comma == "\u060c " and Translator("tr").comma == ", "
+    assert Translator("tr").number(2.5) == "2,5"
