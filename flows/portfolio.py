@@ -255,7 +255,8 @@ class PortfolioFlow(Flow):
             buttons.append([ctx.button(ctx._("Client details are removed"), "privacy")])
         if reflection is None:
             buttons.append([ctx.button(ctx._("Link a reflection"), "reflect")])
-        buttons.append([ctx.button(ctx._("Delete this piece"), "delete"), ctx.back_button()])
+        buttons.append([ctx.button(ctx._("Delete this piece"), "delete")])
+        buttons.append([ctx.back_button()])
         ctx.say("\n".join(lines), buttons=buttons)
 
     async def on_piece(self, ctx: Context, event: Event) -> None:
