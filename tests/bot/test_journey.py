@@ -151,8 +151,13 @@ async def test_a_whole_learner_journey_in_turkish(
         sent = await bot.press(AYSE, t("Done!"))
         assert t("Great, well done! Shall we look back on it now?") in texts(sent)
         assert sent[-1].labels == [t("Look back now"), t("Later")]
+        stale = bot.last_buttons[AYSE][0]["callback_data"]
         sent = await bot.press(AYSE, t("Later"))
         assert t("Fine. Send /goal when you want to look back.") in texts(sent)
+        # A button of a closed question, pressed later: nothing happens to the goal.
+        sent = await bot.feed(telegram.press(AYSE, stale))
+        assert t("This question is closed.") in texts(sent)
+        assert sent[-1].text == t("What would you like to do?")
         # A week later, /goal starts with the look back.
         clock.advance(days=5)
         sent = await bot.say(AYSE, "/goal")
@@ -266,6 +271,21 @@ async def test_a_whole_learner_journey_in_turkish(
     for kind in (signals.GOAL_SET, signals.GOAL_REACHED, signals.REFLECTION_SAVED):
         assert kind in kinds
     assert kinds.count(signals.EVIDENCE_ADDED) == 2
+
+
+async def test_arabic_lines_that_start_with_latin_are_marked_right_to_left(
+    runtime: Runtime, telegram: FakeTelegram
+) -> None:
+    ar = Translator("ar")
+    async with running_bot(runtime, telegram) as bot:
+        await bot.say(AYSE, "/start")
+        await bot.press(AYSE, "العربية")
+        await bot.press(AYSE, ar._("Yes, I agree"))
+        await bot.say(AYSE, "سارة")
+        sent = await bot.say(AYSE, "/reflect")
+        step = sent[-1].text.split("\n")
+        assert step[0] == "\u200fS · " + ar._("Situation") + " (1/5)"
+        assert not step[1].startswith("\u200f")  # Arabic first: nothing to add
 
 
 def test_a_shorter_journey_in_dutch_through_the_terminal(tmp_path: Path) -> None:
