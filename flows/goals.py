@@ -240,7 +240,12 @@ class GoalFlow(Flow):
         elif event.value == "reflect":
             await ctx.start_flow("reflect", args=f"goal:{ctx.data['goal_id']}")
         elif event.value == "keep":
-            ctx.say(ctx._("Good luck this week!"))
+            looked_back = (await self.goal(ctx)).outcome is not None
+            ctx.say(
+                ctx._("Fine. Send /goal when you are ready for your next goal.")
+                if looked_back
+                else ctx._("Good luck this week!")
+            )
             await ctx.finish()
         else:
             await ctx.invalid(ctx._("Please tap one of the buttons."))
