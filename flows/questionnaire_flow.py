@@ -359,8 +359,10 @@ def show_answer(ctx: Context, question: Question, answer: Answer, language: str)
 
 def answer_lines(ctx: Context, form: Questionnaire, answers: Mapping[str, Answer]) -> list[str]:
     language = ctx.user.language
+    arrow = "\u2190" if ctx.t.rtl else "\u2192"  # points at the answer in both directions
     return [
-        f"\u2022 {q.label(language)}\n   \u2192 {show_answer(ctx, q, answers.get(q.id), language)}"
+        f"\u2022 {q.label(language)}\n   {arrow} "
+        + show_answer(ctx, q, answers.get(q.id), language)
         for q in form.visible(answers)
         if q.id in answers
     ]

@@ -62,6 +62,11 @@ def words(text: str | None) -> int:
     return len((text or "").split())
 
 
+def hook(ctx: Context) -> str:
+    """The arrow before a follow-up answer, turned for right-to-left languages."""
+    return "\u21b2" if ctx.t.rtl else "\u21b3"
+
+
 def is_short(text: str | None) -> bool:
     """True for an answer so short that a gentle follow-up question helps."""
     return words(text) < SHORT_ANSWER_WORDS or len((text or "").strip()) < SHORT_ANSWER_CHARS
@@ -357,10 +362,10 @@ class ReflectFlow(Flow):
                 lines.append("-")
             followup = reflection.extra.get("followups", {}).get(part)
             if followup:
-                lines.append(f"↳ {followup}")
+                lines.append(f"{hook(ctx)} {followup}")
             followup_voice = reflection.extra.get("followup_voice", {}).get(part)
             if followup_voice:
-                lines.append("↳ " + await self.voice_label(ctx, followup_voice))
+                lines.append(f"{hook(ctx)} " + await self.voice_label(ctx, followup_voice))
         if reflection.themes:
             names = ctx.t.join([theme_name(ctx, t) for t in reflection.themes])
             lines.append(ctx._("Themes: {themes}", themes=names))
