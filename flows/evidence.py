@@ -510,7 +510,14 @@ class EvidenceFlow(Flow):
 
     async def ask_reflection(self, ctx: Context) -> None:
         """Offers finished reflections to link, or writing one now."""
-        reflections = await ctx.uow.reflections.done_of(ctx.user.id, limit=6)
+        # Reflections that already belong to another piece are not offered again.
+        used = {
+            piece.reflection_id
+            for piece in await ctx.uow.evidence.of_learner(ctx.user.id)
+            if piece.reflection_id is not None
+        }
+        done = await ctx.uow.reflections.done_of(ctx.user.id, limit=6 + len(used))
+        reflections = [r for r in done if r.id not in used][:6]
         buttons = [
             ctx.button((r.title or ctx.t.date(r.created_at))[:40], f"r:{r.id}")
             for r in reflections

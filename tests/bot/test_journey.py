@@ -229,6 +229,8 @@ async def test_a_whole_learner_journey_in_turkish(
         for _ in range(5):
             sent = await bot.press(AYSE, "Evet")
         assert "2 numaralı kanıt olarak kaydedildi" in texts(sent)
+        # The reflection of piece 1 is not offered again: only writing one, or later.
+        assert sent[-1].labels == [t("Write one now"), t("Later")]
         sent = await bot.press(AYSE, t("Write one now"))
         assert "(1/5)" in texts(sent)
         for answer in STARR_TR:
