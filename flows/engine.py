@@ -433,8 +433,25 @@ class Engine:
         elif ctx.flow is None or ctx.step is None:
             if not await self._file_as_evidence(ctx, event):
                 self.show_menu(ctx)
+        elif self._file_elsewhere(ctx, event):
+            ctx.say(
+                ctx._(
+                    "I keep photos, documents and videos as evidence. Finish this first, "
+                    "then send /evidence and the file again."
+                )
+            )
+            await ctx.repeat()
         else:
             await ctx.flow.answer(ctx, ctx.step, event)
+
+    def _file_elsewhere(self, ctx: Context, event: Event) -> bool:
+        """A learner's photo, document or video sent in a flow that takes none."""
+        return (
+            event.kind in FILE_EVIDENCE
+            and ctx.user.role == LEARNER
+            and "evidence" in self.flows
+            and ctx.conversation.flow != "evidence"
+        )
 
     async def _file_as_evidence(self, ctx: Context, event: Event) -> bool:
         """A photo, document or video sent outside any question starts a piece of evidence

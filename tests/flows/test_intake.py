@@ -210,7 +210,11 @@ async def test_bad_answers_get_kind_messages(chat: ChatDriver, uow: FakeUnitOfWo
     await chat.text("80")
     assert chat.texts[0] == "Please type a number from 0 to 50."
     await chat.file("photo", b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
-    assert chat.texts[0] == "Please answer with text here."
+    assert chat.texts[0] == (
+        "I keep photos, documents and videos as evidence. Finish this first, then send "
+        "/evidence and the file again."
+    )
+    assert chat.texts[1].startswith("(4/14)")  # the same question again
     await chat.text("2,5")
     assert answers_of(uow)["years"] == 2.5
     await chat.text("maybe")
