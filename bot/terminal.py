@@ -41,7 +41,7 @@ def parse_line(line: str, buttons: list[Button]) -> Event:
         if stripped.isdigit() and 1 <= int(stripped) <= len(buttons):
             return Event(kind="button", value=buttons[int(stripped) - 1].data)
         for button in buttons:
-            if stripped == button.label:
+            if stripped in (button.label, button.label.lstrip("\u200f")):
                 return Event(kind="button", value=button.data)
     if stripped.startswith("/") and len(stripped) > 1:
         command, _, args = stripped[1:].partition(" ")

@@ -16,13 +16,13 @@ from flows.reflect import ReflectFlow
 
 
 def default_flows() -> list[Flow]:
-    """Every installed flow, in the order their commands appear in /help."""
+    """Every installed flow, in the order their commands appear in /help and their buttons in
+    the main menu (the weekly rhythm first, help last)."""
     from flows.coach import coach_flows  # coach flows import the learner flows' sections
 
     return [
         Onboarding(),
         Language(),
-        Help(),
         Intake(),
         QuickScan(),
         GoalFlow(),
@@ -35,6 +35,7 @@ def default_flows() -> list[Flow]:
         Pause(),
         *privacy_flows(),
         *coach_flows(),
+        Help(),
     ]
 
 

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from flows.i18n import LANGUAGES, Translator
+from flows.i18n import LANGUAGES, Translator, right_to_left
 from flows.messages import (
     MAX_CALLBACK_BYTES,
     MAX_FILE_BYTES,
@@ -37,6 +37,8 @@ from storage.repositories import payload
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+#: Files a learner may send on their own, outside a question that asks for them.
+STRAY_FILES = frozenset({"photo", "document", "video"})
 
 BACK = "<"
 LEARNER, COACH, COORDINATOR = "learner", "coach", "coordinator"
@@ -78,6 +80,11 @@ class Flow:
     roles: ClassVar[frozenset[str]] = frozenset({LEARNER})
     #: `/start <prefix>...` deep links this flow handles.
     deep_links: ClassVar[tuple[str, ...]] = ()
+    #: File kinds (photo, document, video) this flow's questions take; others are pointed to
+    #: the flow that catches stray files.
+    files: ClassVar[frozenset[str]] = frozenset()
+    #: This flow starts with a file sent outside any question (the evidence flow does).
+    catches_stray_files: ClassVar[bool] = False
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Starts the flow for a command (or a deep link, with command `start`)."""
@@ -118,6 +125,7 @@ class Context:
         self.conversation = conversation
         self.now = now
         self.replies: list[Reply] = []
+        self._notices = 0  # numbers this event's notices, for their default dedup keys
         self.t = engine.translator(user.language)
 
     # -- language -----------------------------------------------------------------------
@@ -179,6 +187,11 @@ class Context:
         rows: tuple[tuple[Button, ...], ...] = tuple(
             (row,) if isinstance(row, Button) else tuple(row) for row in buttons
         )
+        if self.t.rtl:
+            text = right_to_left(text)
+            rows = tuple(
+                tuple(Button(right_to_left(b.label), b.data) for b in row) for row in rows
+            )
         self.replies.append(
             Reply(text=text, buttons=rows, file=file, replace=replace, rtl=self.t.rtl)
         )
@@ -304,7 +317,11 @@ class Context:
         recipient's language when sent. Returns False if the dedup key was already used.
         """
         due = due_at or self.now
-        key = dedup_key or f"{kind}:{user_id}:{self.now.isoformat()}:{self.conversation.seq}"
+        self._notices += 1
+        key = dedup_key or (
+            f"{kind}:{user_id}:from:{self.user.id}:{self.now.isoformat()}:"
+            f"{self.conversation.seq}:{self._notices}"
+        )
         added = await self.uow.outbox.add(
             OutboxMessage(
                 user_id=user_id,
@@ -448,9 +465,47 @@ class Engine:
         elif not ctx.user.has_consented and ctx.conversation.flow is None:
             await self._command(ctx, "start", "")
         elif ctx.flow is None or ctx.step is None:
-            self.show_menu(ctx)
+            catcher = self._stray_catcher(ctx, event)
+            if catcher is None:
+                self.show_menu(ctx)
+            else:
+                await self._file_as_new_item(ctx, event, catcher)
+        elif self._stray_catcher(ctx, event) is not None:
+            ctx.say(
+                ctx._(
+                    "I keep photos, documents and videos as evidence. Finish this first, "
+                    "then send /evidence and the file again."
+                )
+            )
+            await ctx.repeat()
         else:
             await ctx.flow.answer(ctx, ctx.step, event)
+
+    def _stray_catcher(self, ctx: Context, event: Event) -> Flow | None:
+        """The flow that takes a photo, document or video this flow does not ask for."""
+        if event.kind not in STRAY_FILES or event.file is None:
+            return None
+        current = ctx.flow
+        if current is not None and event.kind in current.files:
+            return None
+        return next(
+            (
+                flow
+                for flow in self.flows.values()
+                if flow.catches_stray_files and ctx.user.role in flow.roles
+            ),
+            None,
+        )
+
+    async def _file_as_new_item(self, ctx: Context, event: Event, catcher: Flow) -> None:
+        """A file sent outside any question starts the catching flow with it (a new piece of
+        evidence), rather than being dropped for the menu."""
+        ctx.say(ctx._("Thank you! Let us add this to your portfolio as a piece of evidence."))
+        before = len(ctx.replies)
+        await catcher.start(ctx, catcher.name, "")
+        del ctx.replies[before:]  # its first question asks for the file we already have
+        if ctx.step is not None:
+            await catcher.answer(ctx, ctx.step, event)
 
     async def _command(self, ctx: Context, command: str, args: str) -> None:
         if command == "cancel":

@@ -72,6 +72,8 @@ class EvidenceFlow(Flow):
     name = "evidence"
     commands: ClassVar = {"evidence": N_("Add evidence to your portfolio")}
     menu: ClassVar = {"evidence": N_("Add evidence")}
+    files = frozenset({"photo", "document", "video"})
+    catches_stray_files = True
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Starts a new piece, or links a reflection the reflect flow just saved."""
@@ -148,7 +150,9 @@ class EvidenceFlow(Flow):
                 "Send me your evidence: a photo, a document (PDF, Word, ODT), a voice note, "
                 "a video (up to {size} MB), a link, or type it as text.",
                 size=20,
-            )
+            ),
+            # A way out for someone who has nothing at hand right now.
+            buttons=[[ctx.command_button(ctx._("Not now"), "cancel")]],
         )
 
     async def on_material(self, ctx: Context, event: Event) -> None:
@@ -508,7 +512,14 @@ class EvidenceFlow(Flow):
 
     async def ask_reflection(self, ctx: Context) -> None:
         """Offers finished reflections to link, or writing one now."""
-        reflections = await ctx.uow.reflections.done_of(ctx.user.id, limit=6)
+        # Reflections that already belong to another piece are not offered again.
+        used = {
+            piece.reflection_id
+            for piece in await ctx.uow.evidence.of_learner(ctx.user.id)
+            if piece.reflection_id is not None
+        }
+        done = await ctx.uow.reflections.done_of(ctx.user.id, limit=6 + len(used))
+        reflections = [r for r in done if r.id not in used][:6]
         buttons = [
             ctx.button((r.title or ctx.t.date(r.created_at))[:40], f"r:{r.id}")
             for r in reflections

@@ -240,7 +240,12 @@ class GoalFlow(Flow):
         elif event.value == "reflect":
             await ctx.start_flow("reflect", args=f"goal:{ctx.data['goal_id']}")
         elif event.value == "keep":
-            ctx.say(ctx._("Good luck this week!"))
+            looked_back = (await self.goal(ctx)).outcome is not None
+            ctx.say(
+                ctx._("Fine. Send /goal when you are ready for your next goal.")
+                if looked_back
+                else ctx._("Good luck this week!")
+            )
             await ctx.finish()
         else:
             await ctx.invalid(ctx._("Please tap one of the buttons."))
@@ -629,6 +634,7 @@ class CheckinFlow(Flow):
 
     name = "checkin"
     commands: ClassVar = {"checkin": N_("Tell me how your goal is going")}
+    menu: ClassVar = {"checkin": N_("How is it going?")}
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Asks about this week's goal, or offers to set one."""
@@ -668,11 +674,7 @@ class CheckinFlow(Flow):
             return
         goal.checkin, goal.checkin_at = event.value, ctx.now
         if event.value == "done":
-            ctx.say(
-                ctx._("Great, well done! Shall we look back on it now?"),
-                buttons=[[ctx.command_button(ctx._("Look back now"), "goal lookback")]],
-            )
-            await ctx.finish(menu=False)
+            await ctx.go("look_back")
         elif event.value == "busy":
             step = goal.first_step
             ctx.say(
@@ -694,6 +696,26 @@ class CheckinFlow(Flow):
         else:
             await ctx.signal(signals.CHECKIN_STUCK, week=goal.week, goal_id=goal.id)
             await ctx.go("stuck")
+
+    async def ask_look_back(self, ctx: Context) -> None:
+        """Offers the look back now, or later."""
+        ctx.say(
+            ctx._("Great, well done! Shall we look back on it now?"),
+            buttons=[
+                [ctx.button(ctx._("Look back now"), "now")],
+                [ctx.button(ctx._("Later"), "later")],
+            ],
+        )
+
+    async def on_look_back(self, ctx: Context, event: Event) -> None:
+        """Hands over to the look back, or ends with a pointer to /goal."""
+        if event.value == "now":
+            await ctx.start_flow("goal", args="lookback")
+        elif event.value == "later":
+            ctx.say(ctx._("Fine. Send /goal when you want to look back."))
+            await ctx.finish()
+        else:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
 
     async def ask_stuck(self, ctx: Context) -> None:
         """Gives a tip for the theme and offers a smaller goal or the coach."""

@@ -7,6 +7,7 @@ use named placeholders, and `n_` for plurals.
 from __future__ import annotations
 
 import io
+import unicodedata
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -34,6 +36,7 @@ RTL_LANGUAGES = frozenset({"ar"})
 
 FSI = "\u2068"  # first strong isolate
 PDI = "\u2069"  # pop directional isolate
+RLM = "\u200f"  # right-to-left mark
 
 
 def N_(message: str) -> str:
@@ -64,6 +67,32 @@ def catalog(language: str) -> Translations:
 def isolate(text: str) -> str:
     """Wraps text in Unicode directional isolates so it keeps its own direction."""
     return f"{FSI}{text}{PDI}"
+
+
+def _first_strong(line: str) -> str | None:
+    """The direction ("L" or "R") of the first strong character outside isolates."""
+    depth = 0
+    for char in line:
+        kind = unicodedata.bidirectional(char)
+        if kind in ("FSI", "LRI", "RLI"):
+            depth += 1
+        elif kind == "PDI":
+            depth = max(0, depth - 1)
+        elif depth == 0 and kind == "L":
+            return "L"
+        elif depth == 0 and kind in ("R", "AL"):
+            return "R"
+    return None
+
+
+def right_to_left(text: str) -> str:
+    """Marks each mixed line that starts with Latin ("S · الموقف", "A2: ...") as right to
+    left, so phones do not lay it out left to right. Lines without Arabic stay as they are."""
+    lines = []
+    for line in text.split("\n"):
+        mixed = any(unicodedata.bidirectional(c) in ("R", "AL") for c in line)
+        lines.append(RLM + line if mixed and _first_strong(line) == "L" else line)
+    return "\n".join(lines)
 
 
 class Translator:
@@ -111,6 +140,15 @@ class Translator:
     def number(self, value: float) -> str:
         """Formats a number the way the language writes it."""
         return format_decimal(value, locale=self.locale)
+
+    @property
+    def comma(self) -> str:
+        """The comma between two parts of a line (Arabic has its own)."""
+        return "\u060c " if self.rtl else ", "
+
+    def join(self, items: list[str]) -> str:
+        """Joins items the way the language lists them ("A, B en C"; Arabic commas)."""
+        return format_list(items, locale=self.locale) if items else ""
 
     def date(self, value: date | datetime, *, format: str = "medium") -> str:
         """Formats a date (a datetime in the programme time zone)."""

@@ -364,7 +364,7 @@ async def intake_section(ctx: Context, learner: User) -> coachview.Section | Non
             if option.id in chosen
         ]
         lines.append(
-            ctx._("Barriers: {barriers}", barriers=", ".join(names))
+            ctx._("Barriers: {barriers}", barriers=ctx.t.comma.join(names))
             if names
             else ctx._("Barriers: none named")
         )

@@ -90,7 +90,8 @@ class Onboarding(Flow):
                 "Do you agree?"
             ),
             buttons=[
-                [ctx.button(ctx._("Yes, I agree"), "yes"), ctx.button(ctx._("No, thanks"), "no")],
+                [ctx.button(ctx._("Yes, I agree"), "yes")],
+                [ctx.button(ctx._("No, thanks"), "no")],
                 [ctx.back_button()] if ctx.conversation.history else [],
             ],
         )
@@ -168,7 +169,10 @@ class Language(Flow):
         if language:
             ctx.set_language(language)
             ctx.say(ctx._("I will speak English with you from now on."))
-            await ctx.finish()
+            if ctx.conversation.flow is not None:
+                await ctx.repeat()  # the question the learner was at, in the new language
+            else:
+                await ctx.finish()
             return
         await ctx.begin(self, "choose")
 
@@ -207,6 +211,8 @@ class Help(Flow):
         ctx.say("\n".join(lines))
         if ctx.conversation.flow is not None:
             await ctx.repeat()
+        else:
+            ctx.engine.show_menu(ctx)
 
 
 __all__ = [

@@ -29,10 +29,27 @@ MAX_FIELD = 120
 CHECK_ANSWERS = {"yes": N_("yes"), "no": N_("no"), "unsure": N_("not sure")}
 
 
+#: At most this many next steps at once: more does not fit a phone screen, and one small step
+#: at a time is the point.
+MAX_TIPS = 3
+
+
+def first_tips(found: list[Warning]) -> list[Warning]:
+    """The first warning of each kind, then the rest, at most MAX_TIPS: varied next steps
+    rather than five times "theme N has no evidence yet"."""
+    kinds: set[str] = set()
+    first: list[Warning] = []
+    rest: list[Warning] = []
+    for warning in found:
+        (rest if warning.kind in kinds else first).append(warning)
+        kinds.add(warning.kind)
+    return (first + rest)[:MAX_TIPS]
+
+
 def warning_text(ctx: Context, warning: Warning) -> str:
     """One warning, with what to do next, in the learner's language."""
     language = ctx.user.language
-    numbers = ", ".join(str(n) for n in warning.pieces)
+    numbers = ctx.t.join([str(n) for n in warning.pieces])
     if warning.kind == "privacy":
         return ctx._(
             "Pieces {numbers}: please remove the names and details of clients, then confirm "
@@ -102,9 +119,13 @@ class PortfolioFlow(Flow):
                 aim=AIM,
             ),
             ctx.n_(
-                "You have {count} piece: {types} types, {places} places.",
-                "You have {count} pieces: {types} types, {places} places.",
+                "You have {count} piece of evidence.",
+                "You have {count} pieces of evidence.",
                 len(pieces),
+            )
+            + " "
+            + ctx._(
+                "Different types: {types}. Different places: {places}.",
                 types=len(kinds),
                 places=len(places),
             ),
@@ -112,9 +133,10 @@ class PortfolioFlow(Flow):
         found = warnings(pieces, reflections, now=ctx.now)
         if found:
             lines += ["", ctx._("What to do next:")]
-            lines += [f"\u2022 {warning_text(ctx, w)}" for w in found[:8]]
-            if len(found) > 8:
-                lines.append(ctx._("\u2026 and {count} more.", count=len(found) - 8))
+            shown = first_tips(found)
+            lines += [f"\u2022 {warning_text(ctx, w)}" for w in shown]
+            if len(found) > len(shown):
+                lines.append(ctx._("\u2026 and {count} more.", count=len(found) - len(shown)))
         png = bar_chart(
             [(str(n), counts.evidence[t.id]) for n, t in enumerate(framework().themes, 1)],
             maximum=max(2, *counts.evidence.values()),
@@ -160,7 +182,7 @@ class PortfolioFlow(Flow):
             feedback = await ctx.uow.feedback.for_item(item_type="evidence", item_id=piece.id)
             line = (
                 f"{piece.number}. {piece.title} \u2014 "
-                f"{content().type(piece.kind).name.get(language)}, "
+                f"{content().type(piece.kind).name.get(language)}{ctx.t.comma}"
                 f"{show_period(piece.period_start, piece.period_end)}"
             )
             if feedback:
@@ -233,7 +255,8 @@ class PortfolioFlow(Flow):
             buttons.append([ctx.button(ctx._("Client details are removed"), "privacy")])
         if reflection is None:
             buttons.append([ctx.button(ctx._("Link a reflection"), "reflect")])
-        buttons.append([ctx.button(ctx._("Delete this piece"), "delete"), ctx.back_button()])
+        buttons.append([ctx.button(ctx._("Delete this piece"), "delete")])
+        buttons.append([ctx.back_button()])
         ctx.say("\n".join(lines), buttons=buttons)
 
     async def on_piece(self, ctx: Context, event: Event) -> None:

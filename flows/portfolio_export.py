@@ -241,7 +241,12 @@ class _Pictures:
             return
         try:
             Image.from_file(str(path))  # read first, so a failure leaves no empty paragraph
-        except (InvalidImageStreamError, UnexpectedEndOfFileError, UnrecognizedImageError):
+        except (
+            InvalidImageStreamError,
+            UnexpectedEndOfFileError,
+            UnrecognizedImageError,
+            UnicodeDecodeError,  # python-docx reads a damaged PNG chunk name as text
+        ):
             return  # not readable as a picture: it is still in the ZIP
         document.add_picture(str(path), width=Cm(12))
         self.total += upload.size

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 from flows.engine import LEARNER, Context, Flow
+from flows.i18n import RTL_LANGUAGES
 from flows.messages import Button, Event
 from flows.questionnaire import Answer, Question, Questionnaire, questionnaire, valid_answer
 from flows.uploads import ACCEPTED, VOICE_TYPES, UploadRejected, rejection_text, store_upload
@@ -348,7 +349,7 @@ def show_answer(ctx: Context, question: Question, answer: Answer, language: str)
     if question.type in ("single", "scale", "multiple"):
         chosen = answer if isinstance(answer, list) else [str(answer)]
         texts = [o.text.get(language) for o in question.options if o.id in chosen]
-        return ", ".join(texts) or "-"
+        return ("\u060c " if language in RTL_LANGUAGES else ", ").join(texts) or "-"
     if question.type == "yesno":
         return ctx._("Yes") if answer == "yes" else ctx._("No")
     if question.type == "date" and isinstance(answer, str):
@@ -358,8 +359,10 @@ def show_answer(ctx: Context, question: Question, answer: Answer, language: str)
 
 def answer_lines(ctx: Context, form: Questionnaire, answers: Mapping[str, Answer]) -> list[str]:
     language = ctx.user.language
+    arrow = "\u2190" if ctx.t.rtl else "\u2192"  # points at the answer in both directions
     return [
-        f"\u2022 {q.label(language)}\n   \u2192 {show_answer(ctx, q, answers.get(q.id), language)}"
+        f"\u2022 {q.label(language)}\n   {arrow} "
+        + show_answer(ctx, q, answers.get(q.id), language)
         for q in form.visible(answers)
         if q.id in answers
     ]

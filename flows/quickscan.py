@@ -124,15 +124,16 @@ class QuickScan(QuestionnaireFlow):
         stored = ctx.files.save(png, folder="charts", suffix=".png")
         legend = [ctx._("Your quick scan, from 1 (not yet) to 4 (I can teach others):")]
         legend += [
-            f"{frame.number(t)}. {frame.theme(t).short.get(language)}: {themes[t]['score']:g}"
+            f"{frame.number(t)}. {frame.theme(t).short.get(language)}: "
+            + ctx.t.number(round(float(themes[t]["score"]), 1))
             for t in themes
         ]
         ctx.say("\n".join(legend), file=OutFile(ctx.files.path(stored.relpath), kind="photo"))
         strengths, growth = strengths_and_growth(themes)
 
         def named(ids: list[str]) -> str:
-            return ", ".join(
-                f"{frame.number(t)}. {frame.theme(t).short.get(language)}" for t in ids
+            return ctx.t.join(
+                [f"{frame.number(t)}. {frame.theme(t).short.get(language)}" for t in ids]
             )
 
         ctx.say(

@@ -23,7 +23,10 @@ from flows.messages import Event
 from storage.models import Reflection, User
 
 PAGE_SIZE = 5
-SHORT_ANSWER_WORDS = 8
+#: An answer is short (and gets a follow-up) below this many words or characters. Turkish and
+#: Arabic say a lot in few words, so words alone are not enough.
+SHORT_ANSWER_WORDS = 5
+SHORT_ANSWER_CHARS = 30
 MAX_TITLE = 60
 VOICE_KINDS = frozenset({"voice", "audio"})
 
@@ -57,6 +60,16 @@ PROMPTS = {
 
 def words(text: str | None) -> int:
     return len((text or "").split())
+
+
+def hook(ctx: Context) -> str:
+    """The arrow before a follow-up answer, turned for right-to-left languages."""
+    return "\u21b2" if ctx.t.rtl else "\u21b3"
+
+
+def is_short(text: str | None) -> bool:
+    """True for an answer so short that a gentle follow-up question helps."""
+    return words(text) < SHORT_ANSWER_WORDS or len((text or "").strip()) < SHORT_ANSWER_CHARS
 
 
 def set_extra(reflection: Reflection, section: str, key: str, value: Any) -> None:
@@ -107,6 +120,12 @@ class ReflectFlow(Flow):
         )
         if evidence_id is not None:
             reflection.extra = {"evidence_id": evidence_id}
+            piece = await ctx.uow.evidence.get(evidence_id)
+            if piece is not None and piece.learner_id == ctx.user.id:
+                # The piece's themes and competences are chosen already; the learner can
+                # still change them.
+                reflection.themes = list(piece.themes)
+                reflection.competences = list(piece.competences)
         goal = await ctx.uow.goals.get(goal_id) if goal_id is not None else None
         if goal is not None and goal.learner_id == ctx.user.id:
             reflection.goal_id = goal.id
@@ -191,7 +210,7 @@ class ReflectFlow(Flow):
         set_extra(reflection, "followup_voice", part, None)
         reflection.updated_at = ctx.now
         voice = part in reflection.extra.get("voice", {})
-        if not voice and words(getattr(reflection, part)) < SHORT_ANSWER_WORDS:
+        if not voice and is_short(getattr(reflection, part)):
             ctx.data["part"] = part
             await ctx.go("followup")
             return
@@ -244,11 +263,16 @@ class ReflectFlow(Flow):
 
     # themes and competences --------------------------------------------------------------
     async def ask_themes(self, ctx: Context) -> None:
-        """Asks which themes the reflection shows; the goal's theme comes first."""
+        """Asks which themes the reflection shows; the goal's theme comes first. The order
+        stays put while the learner taps, so a button does not move under their thumb."""
         reflection = await self.reflection(ctx)
         chosen = set(reflection.themes)
         order = [theme.id for theme in framework().themes]
-        order.sort(key=lambda theme_id: theme_id not in chosen)
+        if ctx.data.get("theme_order") and set(ctx.data["theme_order"]) == set(order):
+            order = list(ctx.data["theme_order"])
+        else:
+            order.sort(key=lambda theme_id: theme_id not in chosen)
+            ctx.data["theme_order"] = order
         rows = [
             [ctx.button(("✅ " if t in chosen else "") + theme_name(ctx, t), f"t:{t}")]
             for t in order
@@ -338,12 +362,12 @@ class ReflectFlow(Flow):
                 lines.append("-")
             followup = reflection.extra.get("followups", {}).get(part)
             if followup:
-                lines.append(f"↳ {followup}")
+                lines.append(f"{hook(ctx)} {followup}")
             followup_voice = reflection.extra.get("followup_voice", {}).get(part)
             if followup_voice:
-                lines.append("↳ " + await self.voice_label(ctx, followup_voice))
+                lines.append(f"{hook(ctx)} " + await self.voice_label(ctx, followup_voice))
         if reflection.themes:
-            names = ", ".join(theme_name(ctx, t) for t in reflection.themes)
+            names = ctx.t.join([theme_name(ctx, t) for t in reflection.themes])
             lines.append(ctx._("Themes: {themes}", themes=names))
         for competence_id in reflection.competences:
             competence = framework().competence(str(competence_id))
@@ -437,7 +461,7 @@ class ReflectFlow(Flow):
     async def ask_draft(self, ctx: Context) -> None:
         """Offers to continue, restart or delete the unfinished reflection."""
         reflection = await self.reflection(ctx)
-        day = ctx.t.weekday(reflection.created_at.astimezone(ctx.t.tz).weekday())
+        day = ctx.t.date(reflection.created_at)  # a date: a weekday alone can be weeks ago
         ctx.say(
             ctx._("You have an unfinished reflection from {day}.", day=day),
             buttons=[
@@ -639,7 +663,7 @@ async def reflections_section(ctx: Context, learner: User) -> coachview.Section:
     lines = [ctx._("Reflections written: {count}.", count=count)]
     items = []
     for reflection in done:
-        themes = ", ".join(theme_name(ctx, t) for t in reflection.themes)
+        themes = ctx.t.join([theme_name(ctx, t) for t in reflection.themes])
         title = reflection.title or ctx._("(a voice note)")
         lines.append(f"{ctx.t.date(reflection.created_at)} · {title} ({themes})")
         items.append(

@@ -37,6 +37,7 @@ class Keep(Flow):
 
     name = "keep"
     commands: ClassVar = {"keep": "keep"}
+    files = frozenset({"photo"})
     crash: ClassVar[type[BaseException] | None] = None
 
     async def start(self, ctx: Context, command: str, args: str) -> None:

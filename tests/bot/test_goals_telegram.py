@@ -190,7 +190,7 @@ async def test_draft_survives_a_restart_then_edit_page_and_delete(
     try:
         async with running_bot(again, telegram) as bot:
             sent = await bot.say(LEARNER, "/reflect")
-            assert "Je hebt een onafgewerkte reflectie van Dinsdag." in texts(sent)
+            assert "Je hebt een onafgewerkte reflectie van 3 mrt 2026." in texts(sent)
             sent = await bot.press(LEARNER, "Verdergaan")
             assert "T · Taak (2/5)" in texts(sent)
             for _ in range(4):

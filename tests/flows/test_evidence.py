@@ -9,6 +9,7 @@ from flows.messages import Event
 from storage.models import Feedback, Reflection
 from tests.fakes import ChatDriver, FakeClock, FakeUnitOfWork, fake_engine
 
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
     b"\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
@@ -92,6 +93,27 @@ async def test_a_photo_becomes_piece_one_with_everything_asked(tmp_path: Path) -
     await chat.press("Write one now")
     assert "not possible yet" in chat.said
     assert uow.evidence.rows[0].reflection_id is None
+
+
+async def test_a_file_sent_outside_any_question_starts_a_piece(tmp_path: Path) -> None:
+    chat, uow = await learner(tmp_path)
+    await chat.command("cancel")
+    await chat.file("document", PDF, file_name="report.pdf")
+    assert chat.texts == [
+        "Thank you! Let us add this to your portfolio as a piece of evidence.",
+        "What is it?",
+    ]
+    await answer_all(chat)
+    await chat.press("Later")
+    (piece,) = uow.evidence.rows
+    (upload,) = uow.uploads.rows
+    assert (piece.media, piece.upload_id, upload.mime_type) == (
+        "document",
+        upload.id,
+        "application/pdf",
+    )
+    await chat.file("voice", b"OggS" + b"\0" * 50)  # a voice note alone is no evidence
+    assert chat.said.startswith("What would you like to do?")
 
 
 async def test_the_same_file_twice_is_noticed(tmp_path: Path) -> None:

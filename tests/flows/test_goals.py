@@ -347,3 +347,18 @@ async def test_goal_texts_in_every_language(tmp_path: Path) -> None:
         await chat.press_data(chat.last[-1].flat_buttons[0].data)  # skip
         await chat.press("4")
         assert saved in chat.said, chat.said
+
+
+async def test_a_goal_looked_back_on_early_is_closed_kindly(chat: ChatDriver) -> None:
+    await set_goal(chat)
+    await chat.command("checkin")
+    await chat.press("Done!")
+    assert [b.label for b in chat.last[-1].flat_buttons] == ["Look back now", "Later"]
+    await chat.press("Look back now")
+    await chat.press("Yes, done")
+    await chat.press("A colleague helped")
+    await chat.press("Not now")
+    await chat.command("goal")  # the same week
+    assert "You looked back on it already." in chat.said
+    await chat.press("OK")
+    assert chat.texts[0] == "Fine. Send /goal when you are ready for your next goal."

@@ -210,7 +210,11 @@ async def test_bad_answers_get_kind_messages(chat: ChatDriver, uow: FakeUnitOfWo
     await chat.text("80")
     assert chat.texts[0] == "Please type a number from 0 to 50."
     await chat.file("photo", b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
-    assert chat.texts[0] == "Please answer with text here."
+    assert chat.texts[0] == (
+        "I keep photos, documents and videos as evidence. Finish this first, then send "
+        "/evidence and the file again."
+    )
+    assert chat.texts[1].startswith("(4/14)")  # the same question again
     await chat.text("2,5")
     assert answers_of(uow)["years"] == 2.5
     await chat.text("maybe")
@@ -336,8 +340,10 @@ async def test_quick_scan_stores_theme_levels_and_shows_a_chart(
     assert photo.file is not None and photo.file.kind == "photo"
     assert photo.file.path.read_bytes().startswith(b"\x89PNG")
     assert "1. Social map: 1" in photo.text and "4. Communication: 4" in photo.text
-    assert "You are already strong in: 4. Communication, 3. Collaboration. Well done!" in chat.said
-    assert "You can grow most in: 1. Social map, 6. Planning." in chat.said
+    assert (
+        "You are already strong in: 4. Communication and 3. Collaboration. Well done!" in chat.said
+    )
+    assert "You can grow most in: 1. Social map and 6. Planning." in chat.said
     assert chat.texts[-1] == "What would you like to do?"
     user = learner(uow)
     levels = {

@@ -184,3 +184,17 @@ async def test_help_in_arabic_keeps_right_to_left_lines(chat: ChatDriver) -> Non
     await chat.command("help")
     line = next(x for x in chat.said.splitlines() if "language" in x)
     assert line.startswith("\u2068/language\u2069 - ")
+
+
+async def test_language_with_a_code_mid_flow_asks_the_same_question_again(
+    chat: ChatDriver,
+) -> None:
+    await onboard(chat)
+    assert chat.texts[-1] == "(1/14) Wat past het best bij jou?"
+    await chat.command("language", "fr")
+    assert chat.texts == [
+        "À partir de maintenant, je te parle en français.",
+        "(1/14) Qu'est-ce qui te correspond le mieux ?",
+    ]
+    await chat.press("Je suis bénévole")  # the flow goes on
+    assert chat.texts[-1] == "(2/14) Dans quel domaine travailles-tu ?"

@@ -13,6 +13,7 @@ from flows import coachview, default_flows, signals
 from flows.engine import Context, Flow
 from flows.goal_content import STARR_STEPS, goal_library, starr_content
 from flows.i18n import LANGUAGES
+from flows.reflect import is_short
 from storage.models import Feedback, Goal, Membership, Reflection
 from tests.fakes import ChatDriver, FakeClock, FakeUnitOfWork, fake_engine
 
@@ -119,6 +120,15 @@ async def test_a_whole_reflection_in_text(chat: ChatDriver, uow: FakeUnitOfWork)
     assert "You can use it as evidence later." in chat.said
 
 
+def test_a_full_sentence_in_few_words_is_not_short() -> None:
+    # Turkish says a lot in few words: seven words here, a whole answer.
+    assert not is_short("Benim görevim anneyi sakinleştirmek ve sorunu anlamaktı.")
+    assert not is_short("ذهبت معها إلى غرفة هادئة واستمعت إليها أولا")
+    assert is_short("Kreşte bir anne")
+    assert is_short("A team meeting.")
+    assert is_short("ok ok ok ok ok ok")  # six words, but next to nothing said
+
+
 async def test_short_answer_gets_one_follow_up_that_can_be_skipped(
     chat: ChatDriver, uow: FakeUnitOfWork
 ) -> None:
@@ -169,7 +179,7 @@ async def test_draft_is_kept_and_offered_again(
     assert "kept as a draft" in chat.said
     clock.advance(days=2)
     await chat.command("reflect")
-    assert "You have an unfinished reflection from Tuesday." in chat.said
+    assert "You have an unfinished reflection from Mar 3, 2026." in chat.said
     await chat.press("Continue")
     assert "T · Task (2/5)" in chat.said
     await chat.command("reflect")

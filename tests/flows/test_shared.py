@@ -141,3 +141,19 @@ async def test_coach_sections_follow_what_the_learner_shares(tmp_path: Path) -> 
         assert await coachview.sections_for(ctx, ctx.user, None) == []
     finally:
         coachview._PROVIDERS[:] = saved
+
+
+async def test_notices_of_two_senders_to_one_recipient_at_one_moment_are_both_kept(
+    tmp_path: Path,
+) -> None:
+    engine, uow = fake_engine(tmp_path)
+    coach = await uow.users.add(User(channel="test", external_id="c", language="nl"))
+    for external_id in ("a", "b"):
+        user = await uow.users.add(User(channel="test", external_id=external_id, language="en"))
+        conversation = await uow.conversations.add(Conversation(user_id=user.id, seq=7))
+        ctx = Context(
+            engine=engine, uow=uow, user=user, conversation=conversation, now=engine.clock()
+        )
+        assert await ctx.notify(coach.id, "{name} answered", kind="prompt_answer", name="x")
+        assert await ctx.notify(coach.id, "{name} again", kind="prompt_answer", name="x")
+    assert len(uow.outbox.rows) == 4
