@@ -1,7 +1,7 @@
 """scheduler
 
-Revision ID: 0106_scheduler
-Revises: 0108_privacy
+Revision ID: 0008_scheduler
+Revises: 0007_privacy
 Create Date: 2026-11-29 06:18:27.213842
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import storage.models.base
 
 
-revision: str = '0106_scheduler'
-down_revision: str | Sequence[str] | None = '0108_privacy'
+revision: str = '0008_scheduler'
+down_revision: str | Sequence[str] | None = '0007_privacy'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

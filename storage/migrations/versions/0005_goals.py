@@ -1,7 +1,7 @@
 """goals
 
-Revision ID: 0104_goals
-Revises: 0103_intake
+Revision ID: 0005_goals
+Revises: 0004_intake
 Create Date: 2026-11-29 06:18:25.193404
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import storage.models.base
 
 
-revision: str = '0104_goals'
-down_revision: str | Sequence[str] | None = '0103_intake'
+revision: str = '0005_goals'
+down_revision: str | Sequence[str] | None = '0004_intake'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """intake
 
-Revision ID: 0103_intake
+Revision ID: 0004_intake
 Revises: 0003
 Create Date: 2026-11-29 06:19:13.803425
 """
@@ -13,7 +13,7 @@ from alembic import op
 import storage.models.base
 
 
-revision: str = '0103_intake'
+revision: str = '0004_intake'
 down_revision: str | Sequence[str] | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

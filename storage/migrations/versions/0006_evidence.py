@@ -1,7 +1,7 @@
 """evidence
 
-Revision ID: 0105_evidence
-Revises: 0104_goals
+Revision ID: 0006_evidence
+Revises: 0005_goals
 Create Date: 2026-11-29 06:18:59.572497
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import storage.models.base
 
 
-revision: str = '0105_evidence'
-down_revision: str | Sequence[str] | None = '0104_goals'
+revision: str = '0006_evidence'
+down_revision: str | Sequence[str] | None = '0005_goals'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

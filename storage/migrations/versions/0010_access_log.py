@@ -1,7 +1,7 @@
 """access log for coach actions and refusals
 
-Revision ID: 0109_access_log
-Revises: 0107_coach
+Revision ID: 0010_access_log
+Revises: 0009_coach
 Create Date: 2026-11-29 07:04:06.111770
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import storage.models.base
 
 
-revision: str = '0109_access_log'
-down_revision: str | Sequence[str] | None = '0107_coach'
+revision: str = '0010_access_log'
+down_revision: str | Sequence[str] | None = '0009_coach'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """coach workspace
 
-Revision ID: 0107_coach
-Revises: 0106_scheduler
+Revision ID: 0009_coach
+Revises: 0008_scheduler
 Create Date: 2026-11-29 06:21:52.505752
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import storage.models.base
 
 
-revision: str = '0107_coach'
-down_revision: str | Sequence[str] | None = '0106_scheduler'
+revision: str = '0009_coach'
+down_revision: str | Sequence[str] | None = '0008_scheduler'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

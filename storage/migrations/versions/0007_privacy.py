@@ -1,7 +1,7 @@
 """privacy
 
-Revision ID: 0108_privacy
-Revises: 0105_evidence
+Revision ID: 0007_privacy
+Revises: 0006_evidence
 Create Date: 2026-11-29 06:19:46.550878
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import storage.models.base
 
 
-revision: str = '0108_privacy'
-down_revision: str | Sequence[str] | None = '0105_evidence'
+revision: str = '0007_privacy'
+down_revision: str | Sequence[str] | None = '0006_evidence'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
