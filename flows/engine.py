@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,6 +30,7 @@ from flows.messages import (
     Event,
     OutFile,
     Reply,
+    clean_text,
 )
 from storage.files import FileStore
 from storage.models import Conversation, OutboxMessage, Signal, User
@@ -393,6 +394,8 @@ class Engine:
         for a user met for the first time (the terminal's `--lang`). `send`, when given, lets a
         flow send a first reply before it finishes (`ctx.flush()`).
         """
+        value = None if event.value is None else clean_text(event.value)
+        event = replace(event, text=clean_text(event.text), value=value)
         async with self.uow_factory() as uow:
             now = self.clock()
             if update_id is not None and not await uow.updates.claim(update_id, at=now):

@@ -18,6 +18,16 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_CALLBACK_BYTES = 64
 
 
+#: C0 control characters other than tab and newline, and DEL: never stored (PostgreSQL text
+#: cannot hold NUL at all). Bidirectional and zero-width marks are kept: they are meaningful.
+_CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
+def clean_text(text: str) -> str:
+    """Text as the user meant it: without control characters; line breaks kept."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").translate(_CONTROL)
+
+
 @dataclass(frozen=True)
 class IncomingFile:
     """A file the user sent. `read` fetches its bytes (from Telegram, or from disk)."""

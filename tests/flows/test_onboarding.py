@@ -198,3 +198,13 @@ async def test_language_with_a_code_mid_flow_asks_the_same_question_again(
     ]
     await chat.press("Je suis bénévole")  # the flow goes on
     assert chat.texts[-1] == "(2/14) Dans quel domaine travailles-tu ?"
+
+
+async def test_control_characters_never_reach_storage(
+    chat: ChatDriver, uow: FakeUnitOfWork
+) -> None:
+    await chat.command("start")
+    await chat.press("English")
+    await chat.press("Yes, I agree")
+    await chat.text("Sa\x00mi\x07ra\u200f")
+    assert only_user(uow).display_name == "Samira\u200f"  # the right-to-left mark is kept
