@@ -12,6 +12,7 @@ import re
 from typing import Any, ClassVar
 
 from flows import coachview, signals
+from flows.answers import short_answer
 from flows.competences import framework
 from flows.engine import Context, Flow
 from flows.evidence_content import content, parse_period, show_period
@@ -273,7 +274,7 @@ class EvidenceFlow(Flow):
         )
 
     async def on_organisation(self, ctx: Context, event: Event) -> None:
-        value = await self.place_answer(ctx, event)
+        value = await short_answer(ctx, event, limit=MAX_PLACE)
         if value is None:
             return
         ctx.data["organisation"] = value
@@ -290,26 +291,11 @@ class EvidenceFlow(Flow):
         )
 
     async def on_role(self, ctx: Context, event: Event) -> None:
-        value = await self.place_answer(ctx, event)
+        value = await short_answer(ctx, event, limit=MAX_PLACE)
         if value is None:
             return
         ctx.data["role"] = value
         await ctx.go("theme")
-
-    async def place_answer(self, ctx: Context, event: Event) -> str | None:
-        """A typed answer or an earlier one chosen by button; None after asking again."""
-        choices: list[str] = ctx.data.get("choices") or []
-        value = " ".join(event.text.split())
-        if event.value and event.value.startswith("o:") and event.value[2:].isdigit():
-            index = int(event.value[2:])
-            value = choices[index] if index < len(choices) else ""
-        if not value:
-            await ctx.invalid(ctx._("Please type a name, or tap one of the buttons."))
-            return None
-        if len(value) > MAX_PLACE:
-            await ctx.invalid(ctx._("Please keep it under {limit} characters.", limit=MAX_PLACE))
-            return None
-        return value
 
     # competences -----------------------------------------------------------------------
     async def ask_theme(self, ctx: Context) -> None:

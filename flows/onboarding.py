@@ -33,7 +33,26 @@ def chosen_language(event: Event) -> str | None:
     return None
 
 
-class Onboarding(Flow):
+class LanguageStep:
+    """The first question for someone new: the language, asked in every language at once.
+    Flows that use it have a `consent` step next."""
+
+    async def ask_language(self, ctx: Context) -> None:
+        """Asks for the language in every language at once."""
+        lines = [ctx.engine.translator(code)._("Choose your language.") for code in LANGUAGES]
+        ctx.say("\n".join(lines), buttons=language_buttons(ctx))
+
+    async def on_language(self, ctx: Context, event: Event) -> None:
+        """Stores the chosen language and moves on to consent."""
+        language = chosen_language(event)
+        if language is None:
+            await ctx.invalid(ctx._("Please tap one of the languages."))
+            return
+        ctx.set_language(language)
+        await ctx.go("consent")
+
+
+class Onboarding(LanguageStep, Flow):
     """Meets a new learner: language, a short welcome, consent and the name to use."""
 
     name = "onboarding"
@@ -57,21 +76,6 @@ class Onboarding(Flow):
         await ctx.begin(self, first)
         if user.status == "new":
             user.status = "onboarding"
-
-    # language --------------------------------------------------------------------------
-    async def ask_language(self, ctx: Context) -> None:
-        """Asks for the language in every language at once."""
-        lines = [ctx.engine.translator(code)._("Choose your language.") for code in LANGUAGES]
-        ctx.say("\n".join(lines), buttons=language_buttons(ctx))
-
-    async def on_language(self, ctx: Context, event: Event) -> None:
-        """Stores the chosen language and moves on to consent."""
-        language = chosen_language(event)
-        if language is None:
-            await ctx.invalid(ctx._("Please tap one of the languages."))
-            return
-        ctx.set_language(language)
-        await ctx.go("consent")
 
     # consent ---------------------------------------------------------------------------
     async def ask_consent(self, ctx: Context) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from flows.answers import short_answer
 from flows.charts import bar_chart
 from flows.competences import framework
 from flows.engine import Context, Flow
@@ -376,7 +377,7 @@ class PortfolioFlow(Flow):
         )
 
     async def on_cv_organisation(self, ctx: Context, event: Event) -> None:
-        value = await self.field(ctx, event)
+        value = await short_answer(ctx, event, limit=MAX_FIELD)
         if value is not None:
             ctx.data["cv"]["organisation"] = value
             await ctx.go("cv_role")
@@ -390,24 +391,10 @@ class PortfolioFlow(Flow):
         )
 
     async def on_cv_role(self, ctx: Context, event: Event) -> None:
-        value = await self.field(ctx, event)
+        value = await short_answer(ctx, event, limit=MAX_FIELD)
         if value is not None:
             ctx.data["cv"]["role"] = value
             await ctx.go("cv_from")
-
-    async def field(self, ctx: Context, event: Event) -> str | None:
-        choices: list[str] = ctx.data.get("choices") or []
-        value = " ".join(event.text.split())
-        if event.value and event.value.startswith("o:") and event.value[2:].isdigit():
-            index = int(event.value[2:])
-            value = choices[index] if index < len(choices) else ""
-        if not value:
-            await ctx.invalid(ctx._("Please type a name, or tap one of the buttons."))
-            return None
-        if len(value) > MAX_FIELD:
-            await ctx.invalid(ctx._("Please keep it under {limit} characters.", limit=MAX_FIELD))
-            return None
-        return value
 
     async def ask_cv_from(self, ctx: Context) -> None:
         """Asks when it started."""

@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from flows.engine import COACH, EVERYONE, Context, Flow
-from flows.i18n import LANGUAGES, N_
+from flows.i18n import N_
 from flows.messages import Event, Reply
-from flows.onboarding import CONSENT_VERSION, MAX_NAME_LENGTH, chosen_language, language_buttons
+from flows.onboarding import CONSENT_VERSION, MAX_NAME_LENGTH, LanguageStep
 from storage.models import CoachInvite, CoachInviteFailure
 from storage.uow import UnitOfWork
 
@@ -45,7 +45,7 @@ async def create_invite(uow: UnitOfWork, *, now: datetime, name: str | None = No
     return code
 
 
-class BecomeCoach(Flow):
+class BecomeCoach(LanguageStep, Flow):
     """Opens a coach invitation: checks it, makes the user a coach, asks consent and name."""
 
     name = "become_coach"
@@ -84,20 +84,6 @@ class BecomeCoach(Flow):
         ctx.user.pending_join_code = None
         first = "consent" if ctx.user.language_chosen else "language"
         await ctx.begin(self, first, data={"name": invite.name})
-
-    async def ask_language(self, ctx: Context) -> None:
-        """Asks for the language in every language at once."""
-        lines = [ctx.engine.translator(code)._("Choose your language.") for code in LANGUAGES]
-        ctx.say("\n".join(lines), buttons=language_buttons(ctx))
-
-    async def on_language(self, ctx: Context, event: Event) -> None:
-        """Stores the language and goes on to the coach's consent."""
-        language = chosen_language(event)
-        if language is None:
-            await ctx.invalid(ctx._("Please tap one of the languages."))
-            return
-        ctx.set_language(language)
-        await ctx.go("consent")
 
     async def ask_consent(self, ctx: Context) -> None:
         """Says what a coach sees and that every look is logged."""
