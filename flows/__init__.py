@@ -6,6 +6,7 @@ from flows.engine import Context, Engine, Flow, FlowConfig, build_flows
 from flows.evidence import EvidenceFlow
 from flows.export import ExportFlow
 from flows.goals import CheckinFlow, GoalFlow
+from flows.holidays import Holidays
 from flows.intake import Intake
 from flows.onboarding import Help, Language, Onboarding
 from flows.portfolio import PortfolioFlow
@@ -35,6 +36,7 @@ def default_flows() -> list[Flow]:
         Pause(),
         *privacy_flows(),
         *coach_flows(),
+        Holidays(),
         Help(),
     ]
 
