@@ -111,7 +111,7 @@ async def test_checkin_no_time_is_a_signal_without_blame(
         await bot.say(LEARNER, "/goal")
         await bot.press(LEARNER, "Je ne sais pas")
         sent = await bot.press(LEARNER, "Oui, Réflexion")
-        await bot.press(LEARNER, "✏️ Écrire mon propre objectif")
+        await bot.press(LEARNER, "✏️ Mon propre objectif")
         await bot.say(LEARNER, "Noter chaque soir ce que j'ai appris")
         await bot.press(LEARNER, "Mercredi")
         await bot.press(LEARNER, "Passer")
@@ -204,7 +204,7 @@ async def test_draft_survives_a_restart_then_edit_page_and_delete(
             for number in range(6):
                 clock.advance(hours=1)
                 await bot.say(LEARNER, "/reflect")
-                await bot.press(LEARNER, "Een nieuwe reflectie schrijven")
+                await bot.press(LEARNER, "Nieuwe reflectie schrijven")
                 await bot.say(
                     LEARNER,
                     f"Verhaal {number} over een moeilijk gesprek met een ouder op het werk.",

@@ -48,7 +48,7 @@ async def test_intake_in_turkish_with_a_restart_toggles_voice_and_quick_scan(
             await bot.say(7, "7")
             await bot.press(7, "Lise")
             await bot.press(7, "Türkçe")
-            await bot.press(7, "B1: Bir meslektaşıma ne olduğunu anlatabilirim")
+            await bot.press(7, "B1: Bir iş arkadaşıma ne olduğunu anlatabilirim")
             sent = await bot.press(7, "Sektörü daha iyi tanımak")
             assert [c.method for c in sent] == ["editMessageText"]
             assert "✓ Sektörü daha iyi tanımak" in sent[0].labels

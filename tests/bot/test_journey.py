@@ -177,9 +177,9 @@ async def test_a_whole_learner_journey_in_turkish(
         for answer in STARR_TR[1:]:
             sent = await bot.say(AYSE, answer)
         assert sent[-1].labels[0] == "✅ İletişim"  # the goal's theme, chosen already
-        sent = await bot.press(AYSE, "Öz değerlendirme")
+        sent = await bot.press(AYSE, "Yansıtma")
         assert sent[-1].labels[:5] == [
-            "✅ İletişim", "Sosyal harita", "Rehberlik", "İşbirliği", "✅ Öz değerlendirme"
+            "✅ İletişim", "Sosyal harita", "Rehberlik", "İşbirliği", "✅ Yansıtma"
         ]  # fmt: skip
         sent = await bot.press(AYSE, "Tamam")
         print(texts(sent), sent[-1].labels)
