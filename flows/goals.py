@@ -760,6 +760,7 @@ class CheckinFlow(Flow):
             coach_id,
             N_("{name} is stuck on this week's goal and would like your help: {goal}"),
             kind="asked_for_coach",
+            about=ctx.user.id,
             dedup_key=f"asked_for_coach:{goal.id}:{ctx.conversation.seq}",
             name=ctx.user.display_name or "?",
             goal=goal.text or "🎤",

@@ -212,6 +212,7 @@ class Intake(QuestionnaireFlow):
             group.coach_id,
             message,
             kind="intake_done",
+            about=ctx.user.id,
             dedup_key=f"intake_done:{ctx.user.id}:{group.id}:{response.version}",
             name=ctx.user.display_name or "?",
             years=f"{results.get('years', 0) or 0:g}",

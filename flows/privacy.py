@@ -340,14 +340,19 @@ class Delete(Flow):
             await self._kept(ctx, event)
             return
         user = ctx.user
-        coach_id = await ctx.uow.memberships.coach_id_for(user.id)
-        if coach_id is not None:
+        membership = await ctx.uow.memberships.active_for(user.id)
+        group = await ctx.uow.groups.get(membership.group_id) if membership else None
+        if group is not None:
+            # This notice outlives the learner's data, so it does not name them.
             await ctx.notify(
-                coach_id,
-                N_("{name} has left Opstap and asked to erase their data."),
+                group.coach_id,
+                N_(
+                    "A learner of your group {group} has left Opstap and asked to erase their "
+                    "data. Their data is erased."
+                ),
                 kind="learner_left",
                 dedup_key=f"learner_left:{user.id}:{ctx.now.isoformat()}",
-                name=user.display_name or "-",
+                group=group.name,
             )
         await ctx.finish(menu=False)
         await erase_learner(ctx.uow, ctx.files, user.id, reason="delete", at=ctx.now)
@@ -438,6 +443,7 @@ class RenewConsent(Flow):
                     coach_id,
                     N_("{name} did not agree to the new privacy text and stopped using Opstap."),
                     kind="learner_left",
+                    about=user.id,
                     name=user.display_name or "-",
                 )
             await ctx.signal(signals.LEFT, reason="consent_declined")

@@ -207,6 +207,7 @@ async def test_messages_are_relayed_both_ways(
     to_coach = uow.outbox.rows[-1]
     coach_user = user_named(uow, "Els")
     assert to_coach.user_id == coach_user.id and to_coach.kind == "learner_message"
+    assert to_coach.about_user_id == youssef.id and to_learner.about_user_id is None
     assert to_coach.payload["buttons"] == [["Answer", f"message {youssef.id}"]]
     # The answer button starts the coach's message to that learner.
     await coach.press_data(f"/message {youssef.id}")
@@ -218,6 +219,7 @@ async def test_messages_are_relayed_both_ways(
     voice = uow.outbox.rows[-1]
     upload_id = uow.uploads.rows[-1].id
     assert voice.user_id == coach_user.id and voice.kind == "learner_voice"
+    assert voice.about_user_id == youssef.id
     assert voice.payload["buttons"][0] == ["Listen", f"listen {upload_id}"]
     await coach.press_data(f"/listen {upload_id}")
     (heard,) = [r for r in coach.last if r.file is not None]
@@ -329,7 +331,9 @@ async def test_leaving_tells_the_coach_why_and_stats_count_it(
     await amal.press("Work and family take too much time")
     member = uow.memberships.where(learner_id=user_named(uow, "Amal").id)[0]
     assert member.left_at is not None and member.left_reason == "work_family"
-    notices = [m.payload["message"] for m in uow.outbox.rows if m.kind.startswith("learner_left")]
+    left = [m for m in uow.outbox.rows if m.kind.startswith("learner_left")]
+    assert {m.about_user_id for m in left} == {member.learner_id}
+    notices = [m.payload["message"] for m in left]
     assert notices[1] == "Work and family take too much time"
     await coach.command("stats")
     said = coach.said

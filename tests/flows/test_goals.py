@@ -224,6 +224,7 @@ async def test_stuck_learner_tells_the_coach_or_makes_the_goal_smaller(
     assert "I told your coach." in chat.said
     (message,) = uow.outbox.rows
     assert message.user_id == coach.id and message.kind == "asked_for_coach"
+    assert message.about_user_id == learner(uow).id
     assert signals.ASKED_FOR_COACH in kinds(uow)
     await chat.command("checkin")
     await chat.press("I am stuck")

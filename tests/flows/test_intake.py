@@ -410,7 +410,7 @@ async def test_outreach_link_runs_onboarding_then_intake_and_tells_the_coach(
     await chat.text("3")
     assert "Le parcours EVC te convient." in chat.said
     (message,) = [m for m in uow.outbox.rows if m.kind == "intake_done"]
-    assert message.user_id == coach.id
+    assert message.user_id == coach.id and message.about_user_id is not None
     assert message.payload["params"] == {
         "name": "Karim",
         "years": "4",
