@@ -277,6 +277,34 @@ class Context:
         if menu:
             self.engine.show_menu(self)
 
+    def suspended(self) -> dict[str, Any] | None:
+        """The current flow's place (flow, step, data, history), to come back to with
+        `resume` after a detour (another language, a consent); None outside any flow."""
+        conversation = self.conversation
+        if conversation.flow is None or conversation.step is None:
+            return None
+        return {
+            "flow": conversation.flow,
+            "step": conversation.step,
+            "data": conversation.data,
+            "history": conversation.history,
+        }
+
+    async def resume(self, place: Mapping[str, Any] | None) -> bool:
+        """Returns to a place kept with `suspended` and asks its question again; False when
+        there is none (the caller then finishes)."""
+        if not place or place.get("flow") not in self.engine.flows or not place.get("step"):
+            return False
+        conversation = self.conversation
+        conversation.flow = place["flow"]
+        conversation.step = place["step"]
+        conversation.data = dict(place.get("data") or {})
+        conversation.history = list(place.get("history") or [])
+        conversation.seq += 1
+        conversation.updated_at = self.now
+        await self.repeat()
+        return True
+
     async def start_flow(self, name: str, *, command: str = "", args: str = "") -> bool:
         """Starts another flow by name; returns False when no such flow is installed."""
         flow = self.engine.flows.get(name)

@@ -226,7 +226,7 @@ async def test_mydata_on_a_full_disk_says_so_and_keeps_nothing(
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("flows.privacy.zipfile.ZipFile.writestr", full)
+    monkeypatch.setattr("zipfile.ZipFile.writestr", full)
     replies = await command(runtime, "1", "mydata")
     assert replies[0].text.startswith("I could not make your file right now.")
     exports = runtime.engine.files.root / "exports"
