@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as replaced
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -98,6 +99,11 @@ class Flow:
         """Hands the user's answer to the step."""
         await getattr(self, f"on_{step}")(ctx, event)
 
+    async def suggestions(self, ctx: Context) -> list[tuple[str, str]]:
+        """Buttons (source label marked with N_, command) to put first in the main menu
+        when it is shown, like "Continue your intake" while the intake is unfinished."""
+        return []
+
     async def gate(self, ctx: Context, event: Event) -> bool:
         """Runs before every event of every flow; returns True when it took the event.
 
@@ -125,6 +131,8 @@ class Context:
         self.conversation = conversation
         self.now = now
         self.replies: list[Reply] = []
+        #: The main menu shown in this event, if any (the engine adds suggestions to it).
+        self.menu_reply: Reply | None = None
         self._notices = 0  # numbers this event's notices, for their default dedup keys
         self.t = engine.translator(user.language)
 
@@ -462,6 +470,7 @@ class Engine:
                 engine=self, uow=uow, user=user, conversation=conversation, now=now, sender=send
             )
             await self.dispatch(ctx, event)
+            await self._suggest(ctx)
             if _snapshot(conversation) != before:
                 await uow.conversations.save(conversation)
             await uow.commit()
@@ -605,6 +614,26 @@ class Engine:
         ]
         rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
         ctx.say(ctx._("What would you like to do?"), buttons=rows)
+        ctx.menu_reply = ctx.replies[-1]
+
+    async def _suggest(self, ctx: Context) -> None:
+        """Puts the flows' suggestions first in the main menu shown in this event."""
+        menu = ctx.menu_reply
+        if menu is None or menu not in ctx.replies:
+            return
+        suggested = [
+            ctx.command_button(ctx._(label), command)
+            for flow in self.flows.values()
+            if ctx.user.role in flow.roles
+            for label, command in await flow.suggestions(ctx)
+        ]
+        if not suggested:
+            return
+        if ctx.t.rtl:
+            suggested = [Button(right_to_left(b.label), b.data) for b in suggested]
+        index = ctx.replies.index(menu)
+        rows = tuple((button,) for button in suggested) + menu.buttons
+        ctx.replies[index] = replaced(menu, buttons=rows)
 
 
 def _snapshot(conversation: Conversation) -> str:

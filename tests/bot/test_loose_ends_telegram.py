@@ -114,3 +114,15 @@ async def test_mydata_and_delete_work_from_the_consent_screen(
         # Starting again shows the language question, then the consent screen again.
         sent = await bot.say(LEARNER, "/start")
         assert "Choose your language." in "\n".join(c.text for c in sent)
+
+
+async def test_the_menu_offers_an_interrupted_intake(
+    runtime: Runtime, telegram: FakeTelegram
+) -> None:
+    async with running_bot(runtime, telegram) as bot:
+        await onboard(bot)
+        await bot.press(LEARNER, "I am a volunteer")
+        sent = await bot.say(LEARNER, "/cancel")  # stopped halfway
+        assert sent[-1].labels[0] == "Continue your intake"
+        sent = await bot.press(LEARNER, "Continue your intake")
+        assert sent[-1].text.startswith("(2/14)")
