@@ -313,6 +313,10 @@ class Context:
         await self.repeat()
         return True
 
+    async def run_command(self, command: str, args: str = "") -> None:
+        """Runs a command as if the user sent it (role and consent checks included)."""
+        await self.engine._command(self, command, args)
+
     async def start_flow(self, name: str, *, command: str = "", args: str = "") -> bool:
         """Starts another flow by name; returns False when no such flow is installed."""
         flow = self.engine.flows.get(name)

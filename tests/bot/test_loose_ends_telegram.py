@@ -126,3 +126,24 @@ async def test_the_menu_offers_an_interrupted_intake(
         assert sent[-1].labels[0] == "Continue your intake"
         sent = await bot.press(LEARNER, "Continue your intake")
         assert sent[-1].text.startswith("(2/14)")
+
+
+async def test_a_coordinator_link_through_telegram(
+    runtime: Runtime, telegram: FakeTelegram
+) -> None:
+    from flows.coach import create_invite
+
+    async with runtime.uow() as uow:
+        code = await create_invite(uow, now=runtime.engine.clock(), role="coordinator")
+        await uow.commit()
+    async with running_bot(runtime, telegram) as bot:
+        await bot.say(60, f"/start coach_{code}")
+        await bot.press(60, "English")
+        sent = await bot.say(60, "/stats")  # before agreeing: the consent comes first
+        assert sent[0].text == "Before you go on, please read this and agree."
+        await bot.press(60, "Yes, I agree")
+        sent = await bot.say(60, "Mia")
+        assert sent[0].text == "Thank you, Mia. Let us go on."
+        assert "There are no groups yet." in "\n".join(c.text for c in sent)
+        commands = [c for c in telegram.calls if c.method == "setMyCommands"]
+        assert any("stats" in json.dumps(c.params) for c in commands)
