@@ -437,6 +437,8 @@ class Engine:
         for a user met for the first time (the terminal's `--lang`). `send`, when given, lets a
         flow send a first reply before it finishes (`ctx.flush()`).
         """
+        if "\x00" in event.text:  # PostgreSQL text cannot hold NUL; it carries no meaning
+            event = replaced(event, text=event.text.replace("\x00", ""))
         async with self.uow_factory() as uow:
             now = self.clock()
             if update_id is not None and not await uow.updates.claim(update_id, at=now):

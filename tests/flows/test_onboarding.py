@@ -198,3 +198,12 @@ async def test_language_with_a_code_mid_flow_asks_the_same_question_again(
     ]
     await chat.press("Je suis bénévole")  # the flow goes on
     assert chat.texts[-1] == "(2/14) Dans quel domaine travailles-tu ?"
+
+
+async def test_nul_characters_are_dropped_from_text(chat: ChatDriver, uow: FakeUnitOfWork) -> None:
+    """PostgreSQL cannot store NUL in text; it means nothing to a person either."""
+    await chat.command("start")
+    await chat.press("English")
+    await chat.press("Yes, I agree")
+    await chat.text("Sa\x00mira")
+    assert only_user(uow).display_name == "Samira"
