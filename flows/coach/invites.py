@@ -107,6 +107,21 @@ class BecomeCoach(Flow):
 
     async def ask_consent(self, ctx: Context) -> None:
         """Says what a coach sees and that every look is logged."""
+        if ctx.user.role == COORDINATOR:
+            ctx.say(
+                ctx._(
+                    "Welcome, coordinator! With Opstap you see the numbers of every learning "
+                    "group: who joined, who takes part, who left and why."
+                )
+            )
+            ctx.say(
+                ctx._(
+                    "You see numbers, not what learners write or send. Do you agree to use "
+                    "them only to follow the programme?"
+                ),
+                buttons=[[ctx.button(ctx._("Yes, I agree"), "yes")]],
+            )
+            return
         ctx.say(
             ctx._(
                 "Welcome, coach! With Opstap you follow your learning groups: who needs "

@@ -497,6 +497,8 @@ async def test_a_coordinator_invitation_makes_a_coordinator_who_sees_every_group
     code = await create_invite(uow, now=clock(), name="Mia", role="coordinator")
     chat = ChatDriver(engine, user="coordinator", language="en")
     await chat.command("start", f"coach_{code}")
+    assert chat.texts[0].startswith("Welcome, coordinator!")
+    assert "You see numbers, not what learners write or send." in chat.said
     await chat.press("Yes, I agree")
     await chat.press("Mia")
     assert "Done, Mia. Send /stats for the numbers of every group." in chat.said
