@@ -260,7 +260,8 @@ async def bot_username(settings: Settings) -> str | None:
 
 
 def cmd_coach_invite(settings: Settings, args: argparse.Namespace) -> int:
-    """Prints a one-time coach invitation: a deep link and the code."""
+    """Prints a one-time coach (or, with --coordinator, coordinator) invitation: a deep
+    link and the code."""
     from flows.coach import create_invite
 
     migrate(settings)
@@ -269,7 +270,12 @@ def cmd_coach_invite(settings: Settings, args: argparse.Namespace) -> int:
         runtime = Runtime.create(settings)
         try:
             async with runtime.uow() as uow:
-                code = await create_invite(uow, now=runtime.engine.clock(), name=args.name)
+                code = await create_invite(
+                    uow,
+                    now=runtime.engine.clock(),
+                    name=args.name,
+                    role="coordinator" if args.coordinator else "coach",
+                )
                 await uow.commit()
         finally:
             await runtime.close()
@@ -283,6 +289,8 @@ def cmd_coach_invite(settings: Settings, args: argparse.Namespace) -> int:
             "The bot's username is unknown (no token set, or Telegram did not answer): "
             "replace <bot> with it, or pass --bot USERNAME."
         )
+    if args.coordinator:
+        print("This link makes its user a coordinator: /stats shows every group's numbers.")
     print("The link works once and expires in 7 days.")
     return 0
 
@@ -343,6 +351,11 @@ def parser() -> argparse.ArgumentParser:
     invite = commands.add_parser("coach-invite", help="print a one-time coach invitation link")
     invite.add_argument("--name", help="the coach's name, offered when they accept")
     invite.add_argument("--bot", help="the bot's username (default: asked from Telegram)")
+    invite.add_argument(
+        "--coordinator",
+        action="store_true",
+        help="invite a coordinator (sees the numbers of every group) instead of a coach",
+    )
     invite.set_defaults(handler=cmd_coach_invite)
 
     report = commands.add_parser("report", help="a group's numbers for coordinators")

@@ -99,6 +99,11 @@ class Flow:
         """Hands the user's answer to the step."""
         await getattr(self, f"on_{step}")(ctx, event)
 
+    async def suggestions(self, ctx: Context) -> list[tuple[str, str]]:
+        """Buttons (source label marked with N_, command) to put first in the main menu
+        when it is shown, like "Continue your intake" while the intake is unfinished."""
+        return []
+
     async def gate(self, ctx: Context, event: Event) -> bool:
         """Runs before every event of every flow; returns True when it took the event.
 
@@ -126,6 +131,8 @@ class Context:
         self.conversation = conversation
         self.now = now
         self.replies: list[Reply] = []
+        #: The main menu shown in this event, if any (the engine adds suggestions to it).
+        self.menu_reply: Reply | None = None
         self._notices = 0  # numbers this event's notices, for their default dedup keys
         self.t = engine.translator(user.language)
 
@@ -278,6 +285,38 @@ class Context:
         if menu:
             self.engine.show_menu(self)
 
+    def suspended(self) -> dict[str, Any] | None:
+        """The current flow's place (flow, step, data, history), to come back to with
+        `resume` after a detour (another language, a consent); None outside any flow."""
+        conversation = self.conversation
+        if conversation.flow is None or conversation.step is None:
+            return None
+        return {
+            "flow": conversation.flow,
+            "step": conversation.step,
+            "data": conversation.data,
+            "history": conversation.history,
+        }
+
+    async def resume(self, place: Mapping[str, Any] | None) -> bool:
+        """Returns to a place kept with `suspended` and asks its question again; False when
+        there is none (the caller then finishes)."""
+        if not place or place.get("flow") not in self.engine.flows or not place.get("step"):
+            return False
+        conversation = self.conversation
+        conversation.flow = place["flow"]
+        conversation.step = place["step"]
+        conversation.data = dict(place.get("data") or {})
+        conversation.history = list(place.get("history") or [])
+        conversation.seq += 1
+        conversation.updated_at = self.now
+        await self.repeat()
+        return True
+
+    async def run_command(self, command: str, args: str = "") -> None:
+        """Runs a command as if the user sent it (role and consent checks included)."""
+        await self.engine._command(self, command, args)
+
     async def start_flow(self, name: str, *, command: str = "", args: str = "") -> bool:
         """Starts another flow by name; returns False when no such flow is installed."""
         flow = self.engine.flows.get(name)
@@ -310,12 +349,15 @@ class Context:
         due_at: datetime | None = None,
         expires_in: timedelta | None = None,
         buttons: list[list[str]] | None = None,
+        about: int | None = None,
         **params: Any,
     ) -> bool:
         """Queues a message for another user (or later for this one), sent by the outbox.
 
         `message` is an English source string marked with N_; it is translated into the
-        recipient's language when sent. Returns False if the dedup key was already used.
+        recipient's language when sent. `about` is the id of the learner the message is about
+        when that is not the recipient (a coach notice naming them, a text they relayed): the
+        message is erased with that learner. Returns False if the dedup key was already used.
         """
         due = due_at or self.now
         self._notices += 1
@@ -331,6 +373,7 @@ class Context:
                 due_at=due,
                 payload=payload(message, buttons=buttons, **params),
                 expires_at=due + expires_in if expires_in else None,
+                about_user_id=about if about != user_id else None,
             )
         )
         return added is not None
@@ -433,6 +476,7 @@ class Engine:
                 engine=self, uow=uow, user=user, conversation=conversation, now=now, sender=send
             )
             await self.dispatch(ctx, event)
+            await self._suggest(ctx)
             if _snapshot(conversation) != before:
                 await uow.conversations.save(conversation)
             await uow.commit()
@@ -576,6 +620,26 @@ class Engine:
         ]
         rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
         ctx.say(ctx._("What would you like to do?"), buttons=rows)
+        ctx.menu_reply = ctx.replies[-1]
+
+    async def _suggest(self, ctx: Context) -> None:
+        """Puts the flows' suggestions first in the main menu shown in this event."""
+        menu = ctx.menu_reply
+        if menu is None or menu not in ctx.replies:
+            return
+        suggested = [
+            ctx.command_button(ctx._(label), command)
+            for flow in self.flows.values()
+            if ctx.user.role in flow.roles
+            for label, command in await flow.suggestions(ctx)
+        ]
+        if not suggested:
+            return
+        if ctx.t.rtl:
+            suggested = [Button(right_to_left(b.label), b.data) for b in suggested]
+        index = ctx.replies.index(menu)
+        rows = tuple((button,) for button in suggested) + menu.buttons
+        ctx.replies[index] = replace(menu, buttons=rows)
 
 
 def _snapshot(conversation: Conversation) -> str:

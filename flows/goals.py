@@ -164,9 +164,22 @@ async def suggest_theme(ctx: Context) -> tuple[str, str]:
     )
 
 
+def today(ctx: Context) -> int:
+    """Today's weekday (0 is Monday) in the programme time zone."""
+    return ctx.now.astimezone(ZoneInfo(ctx.config.timezone)).weekday()
+
+
 def weekday_buttons(ctx: Context) -> list[list[Button]]:
-    days = [ctx.button(ctx.t.weekday(day), f"d:{day}") for day in range(7)]
-    return [days[:4], days[4:], [ctx.back_button()]]
+    """The days left in this week, today first and marked; the days gone are not offered."""
+    first = today(ctx)
+    days = [
+        ctx.button(
+            ctx._("Today ({day})", day=ctx.t.weekday(day)) if day == first else ctx.t.weekday(day),
+            f"d:{day}",
+        )
+        for day in range(first, 7)
+    ]
+    return [days[:4], days[4:], [ctx.back_button()]] if days[4:] else [days, [ctx.back_button()]]
 
 
 async def keep_voice(ctx: Context, event: Event) -> int | None:
@@ -389,6 +402,15 @@ class GoalFlow(Flow):
         value = (event.value or "").removeprefix("d:")
         if not value.isdigit() or int(value) > 6:
             await ctx.invalid(ctx._("Please tap a day."))
+            return
+        if int(value) < today(ctx):  # asked on an earlier day, answered later
+            await ctx.invalid(
+                ctx._(
+                    "{day} has passed already this week. Please choose today or a day still "
+                    "to come.",
+                    day=ctx.t.weekday(int(value)),
+                )
+            )
             return
         ctx.data["weekday"] = int(value)
         await ctx.go("first_step")
@@ -760,6 +782,7 @@ class CheckinFlow(Flow):
             coach_id,
             N_("{name} is stuck on this week's goal and would like your help: {goal}"),
             kind="asked_for_coach",
+            about=ctx.user.id,
             dedup_key=f"asked_for_coach:{goal.id}:{ctx.conversation.seq}",
             name=ctx.user.display_name or "?",
             goal=goal.text or "🎤",

@@ -139,6 +139,17 @@ class Intake(QuestionnaireFlow):
         else:
             await self.after_intake(ctx)
 
+    async def suggestions(self, ctx: Context) -> list[tuple[str, str]]:
+        """While the intake is started and unfinished (another command came in between),
+        the main menu offers to continue it; /intake picks up at the next question."""
+        if ctx.conversation.flow == self.name:
+            return []
+        form = questionnaire(INTAKE)
+        response = await current_response(ctx, form, ctx.user.id, create=False)
+        if response is None or response.completed_at is not None:
+            return []
+        return [(N_("Continue your intake"), INTAKE)]
+
     async def show_review(self, ctx: Context) -> None:
         await ctx.begin(self, "review")
 
@@ -212,6 +223,7 @@ class Intake(QuestionnaireFlow):
             group.coach_id,
             message,
             kind="intake_done",
+            about=ctx.user.id,
             dedup_key=f"intake_done:{ctx.user.id}:{group.id}:{response.version}",
             name=ctx.user.display_name or "?",
             years=f"{results.get('years', 0) or 0:g}",

@@ -178,7 +178,9 @@ class Language(Flow):
             else:
                 await ctx.finish()
             return
-        await ctx.begin(self, "choose")
+        # Mid-flow, the learner comes back to the same question afterwards (nothing is lost).
+        place = ctx.data.get("resume") if ctx.conversation.flow == self.name else ctx.suspended()
+        await ctx.begin(self, "choose", data={"resume": place})
 
     async def ask_choose(self, ctx: Context) -> None:
         """Offers every language, each named in itself."""
@@ -193,7 +195,8 @@ class Language(Flow):
         ctx.set_language(language)
         # Translators: confirms the language change, in the new language.
         ctx.say(ctx._("I will speak English with you from now on."))
-        await ctx.finish()
+        if not await ctx.resume(ctx.data.get("resume")):
+            await ctx.finish()
 
 
 class Help(Flow):

@@ -11,7 +11,7 @@ import json
 import re
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -403,21 +403,36 @@ def zip_parts(
 ) -> Iterator[bytes]:
     """The ZIP, in parts of at most `limit` bytes: the first holds the DOCX, the JSON and
     its schema; attachments fill the parts in order. Each part is a complete ZIP."""
-    files = [p for p in pieces if p.upload is not None and attachment(p.upload).exists()]
+    files = []
+    for piece in pieces:
+        if piece.upload is not None and attachment(piece.upload).exists():
+            assert piece.attachment_name is not None
+            files.append((piece.attachment_name, attachment(piece.upload)))
     fixed = [
         ("portfolio.docx", docx),
         ("portfolio.json", data),
         ("portfolio.schema.json", SCHEMA_PATH.read_bytes()),
     ]
+    yield from zip_in_parts(fixed=fixed, files=files, limit=limit)
+
+
+def zip_in_parts(
+    *,
+    fixed: Sequence[tuple[str, bytes]],
+    files: Sequence[tuple[str, Path]],
+    limit: int = TELEGRAM_LIMIT,
+) -> Iterator[bytes]:
+    """Complete ZIPs of at most `limit` bytes each, so each can be sent on its own: the
+    first holds the `fixed` entries (compressed); the files, stored as they are (so their
+    size is known in advance), fill the parts in order. Used by /export and /mydata."""
     used = sum(len(blob) + ENTRY_OVERHEAD for _, blob in fixed)
-    groups: list[list[Piece]] = [[]]
-    for piece in files:
-        assert piece.upload is not None
-        size = attachment(piece.upload).stat().st_size + ENTRY_OVERHEAD
+    groups: list[list[tuple[str, Path]]] = [[]]
+    for name, path in files:
+        size = path.stat().st_size + ENTRY_OVERHEAD
         if used + size > limit and (groups[-1] or used > 0):
             groups.append([])
             used = 0
-        groups[-1].append(piece)
+        groups[-1].append((name, path))
         used += size
     for index, group in enumerate(groups):
         buffer = io.BytesIO()
@@ -425,9 +440,8 @@ def zip_parts(
             if index == 0:
                 for name, blob in fixed:
                     archive.writestr(name, blob, compress_type=zipfile.ZIP_DEFLATED)
-            for piece in group:
-                assert piece.upload is not None and piece.attachment_name is not None
-                archive.write(attachment(piece.upload), piece.attachment_name, zipfile.ZIP_STORED)
+            for name, path in group:
+                archive.write(path, name, zipfile.ZIP_STORED)
         yield buffer.getvalue()
 
 

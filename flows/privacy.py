@@ -21,7 +21,6 @@ import calendar
 import json
 import secrets
 import shutil
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -32,6 +31,7 @@ from flows import onboarding, signals
 from flows.engine import EVERYONE, LEARNER, Context, Flow
 from flows.i18n import N_
 from flows.messages import Button, Event, OutFile
+from flows.portfolio_export import TELEGRAM_LIMIT, zip_in_parts
 from storage.files import FileStore
 from storage.models import ErasedLearner
 from storage.repositories import linked_files
@@ -89,33 +89,44 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def write_export(target: Path, data: dict[str, Any], files: list[tuple[str, Path]]) -> None:
-    """Writes the ZIP atomically: `data.json` and `files/<stored path>` for each file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
+def write_export(
+    folder: Path,
+    data: dict[str, Any],
+    files: list[tuple[str, Path]],
+    *,
+    limit: int = TELEGRAM_LIMIT,
+) -> list[Path]:
+    """Writes the ZIP under generated names, in parts that Telegram can send (the same
+    splitting as /export): `data.json` in the first, `files/<stored path>` for each file.
+    All parts or none: a failure removes the parts written so far."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=_json_value).encode()
+    present = [(f"files/{relpath}", path) for relpath, path in files if path.is_file()]
+    written: list[Path] = []
     try:
-        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            text = json.dumps(data, ensure_ascii=False, indent=2, default=_json_value)
-            archive.writestr("data.json", text)
-            for relpath, path in files:
-                if path.is_file():
-                    archive.write(path, f"files/{relpath}")
-        part.replace(target)
+        for blob in zip_in_parts(fixed=[("data.json", text)], files=present, limit=limit):
+            target = folder / f"{secrets.token_hex(16)}.zip"
+            part = target.with_name(target.name + ".part")
+            written.append(part)
+            part.write_bytes(blob)
+            part.replace(target)
+            written[-1] = target
     except BaseException:
-        part.unlink(missing_ok=True)
+        for path in written:
+            path.unlink(missing_ok=True)
         raise
+    return written
 
 
-async def export_learner(ctx: Context) -> Path:
-    """Builds the learner's ZIP in the file store and returns its path."""
+async def export_learner(ctx: Context, *, limit: int = TELEGRAM_LIMIT) -> list[Path]:
+    """Builds the learner's ZIP (in parts when it is too big for one) in the file store and
+    returns the paths of its parts."""
     rows = await ctx.uow.privacy.linked_rows(ctx.user.id)
     data = {"exported_at": ctx.now, "user_id": ctx.user.id, "tables": rows.all_rows()}
     stored = [(relpath, ctx.files.path(relpath)) for relpath in linked_files(rows)]
     folder = ctx.files.path(f"exports/u{ctx.user.id}")
-    target = folder / f"{secrets.token_hex(16)}.zip"
     # Zipping many files takes a while: off the event loop, so other chats go on.
-    await asyncio.to_thread(write_export, target, data, stored)
-    return target
+    return await asyncio.to_thread(write_export, folder, data, stored, limit=limit)
 
 
 # -- retention -----------------------------------------------------------------------------
@@ -279,11 +290,14 @@ class MyData(Flow):
     name = "mydata"
     commands: ClassVar = {"mydata": N_("Get a copy of all your data")}
     roles = EVERYONE
+    #: Parts of the ZIP stay under this size (Telegram's limit for bots).
+    limit: int = TELEGRAM_LIMIT
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
-        """Builds the ZIP and sends it; a full disk gets a clear message."""
+        """Builds the ZIP and sends it, in parts when it is too big for one message; a full
+        disk gets a clear message."""
         try:
-            path = await export_learner(ctx)
+            paths = await export_learner(ctx, limit=self.limit)
         except OSError:
             ctx.say(
                 ctx._(
@@ -292,13 +306,31 @@ class MyData(Flow):
                 )
             )
             return
-        ctx.say(
-            ctx._(
-                "Here is everything I store about you: your data in data.json and the files "
-                "you sent. Keep this file in a safe place."
-            ),
-            file=OutFile(path, kind="document", file_name="opstap-mydata.zip"),
-        )
+        if len(paths) == 1:
+            ctx.say(
+                ctx._(
+                    "Here is everything I store about you: your data in data.json and the "
+                    "files you sent. Keep this file in a safe place."
+                ),
+                file=OutFile(paths[0], kind="document", file_name="opstap-mydata.zip"),
+            )
+        else:
+            ctx.say(
+                ctx._(
+                    "Here is everything I store about you, in {total} ZIP files because your "
+                    "files are too big for one: your data in data.json (in the first) and the "
+                    "files you sent. Keep them in a safe place.",
+                    total=len(paths),
+                )
+            )
+            for number, path in enumerate(paths, start=1):
+                name = f"opstap-mydata-{number}of{len(paths)}.zip"
+                ctx.say(
+                    ctx._("Part {number} of {total}.", number=number, total=len(paths)),
+                    file=OutFile(path, kind="document", file_name=name),
+                )
+        if ctx.conversation.flow is not None:
+            await ctx.repeat()  # the question the learner was at (the consent screen, say)
 
 
 class Delete(Flow):
@@ -309,7 +341,9 @@ class Delete(Flow):
     roles = frozenset({LEARNER})
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
-        await ctx.begin(self, "first")
+        # Called off, the learner comes back to where they were (the consent screen, say).
+        place = ctx.data.get("resume") if ctx.conversation.flow == self.name else ctx.suspended()
+        await ctx.begin(self, "first", data={"resume": place})
 
     def _keep(self, ctx: Context) -> Button:
         return ctx.button(ctx._("No, keep my data"), "keep")
@@ -340,14 +374,19 @@ class Delete(Flow):
             await self._kept(ctx, event)
             return
         user = ctx.user
-        coach_id = await ctx.uow.memberships.coach_id_for(user.id)
-        if coach_id is not None:
+        membership = await ctx.uow.memberships.active_for(user.id)
+        group = await ctx.uow.groups.get(membership.group_id) if membership else None
+        if group is not None:
+            # This notice outlives the learner's data, so it does not name them.
             await ctx.notify(
-                coach_id,
-                N_("{name} has left Opstap and asked to erase their data."),
+                group.coach_id,
+                N_(
+                    "A learner of your group {group} has left Opstap and asked to erase their "
+                    "data. Their data is erased."
+                ),
                 kind="learner_left",
                 dedup_key=f"learner_left:{user.id}:{ctx.now.isoformat()}",
-                name=user.display_name or "-",
+                group=group.name,
             )
         await ctx.finish(menu=False)
         await erase_learner(ctx.uow, ctx.files, user.id, reason="delete", at=ctx.now)
@@ -363,7 +402,8 @@ class Delete(Flow):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
             return
         ctx.say(ctx._("Good, I keep everything."))
-        await ctx.finish()
+        if not await ctx.resume(ctx.data.get("resume")):
+            await ctx.finish()
 
 
 class RenewConsent(Flow):
@@ -375,14 +415,7 @@ class RenewConsent(Flow):
     open_flows: ClassVar = frozenset({"renew_consent", "privacy", "mydata", "delete"})
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
-        conversation = ctx.conversation
-        resume = {
-            "flow": conversation.flow,
-            "step": conversation.step,
-            "data": conversation.data,
-            "history": conversation.history,
-        }
-        await ctx.begin(self, "agree", data={"resume": resume})
+        await ctx.begin(self, "agree", data={"resume": ctx.suspended()})
 
     async def gate(self, ctx: Context, event: Event) -> bool:
         """Takes any event of a learner whose consent is older than the current text."""
@@ -419,17 +452,8 @@ class RenewConsent(Flow):
         if event.value == "yes":
             user.consent_version = onboarding.CONSENT_VERSION
             user.consent_at = ctx.now
-            resume = ctx.data.get("resume") or {}
             ctx.say(ctx._("Thank you! Let us go on."))
-            if resume.get("flow") in ctx.engine.flows and resume.get("step"):
-                conversation = ctx.conversation
-                conversation.flow = resume["flow"]
-                conversation.step = resume["step"]
-                conversation.data = resume.get("data") or {}
-                conversation.history = resume.get("history") or []
-                conversation.seq += 1
-                await ctx.repeat()
-            else:
+            if not await ctx.resume(ctx.data.get("resume")):
                 await ctx.finish()
         elif event.value == "no":
             coach_id = await ctx.uow.memberships.coach_id_for(user.id)
@@ -438,6 +462,7 @@ class RenewConsent(Flow):
                     coach_id,
                     N_("{name} did not agree to the new privacy text and stopped using Opstap."),
                     kind="learner_left",
+                    about=user.id,
                     name=user.display_name or "-",
                 )
             await ctx.signal(signals.LEFT, reason="consent_declined")

@@ -64,6 +64,8 @@ class FakeTelegram:
         self._file_ids = itertools.count(1)
         self._new_updates = asyncio.Event()
         self.transport = httpx.MockTransport(self.handle)
+        #: Telegram refuses files a bot sends above this size (50 MB), with 413.
+        self.upload_limit = 50 * 1024 * 1024
 
     # -- the Bot API side ---------------------------------------------------------------
     async def handle(self, request: httpx.Request) -> httpx.Response:
@@ -79,6 +81,9 @@ class FakeTelegram:
         self.calls.append(Call(method, params, files))
         if self.failures.get(method):
             return self.failures[method].pop(0)
+        if method in SENDING and any(len(blob) > self.upload_limit for blob in files.values()):
+            body = {"ok": False, "error_code": 413, "description": "Request Entity Too Large"}
+            return httpx.Response(413, json=body)
         return self._ok(await self._answer(method, params))
 
     def fail(self, method: str, status: int, description: str, **parameters: Any) -> None:

@@ -361,7 +361,7 @@ class FakeAccessLog(FakeTable):
         return rows[::-1][:limit]
 
 
-OWNER_FIELDS = ("user_id", "learner_id", "owner_id")
+OWNER_FIELDS = ("user_id", "learner_id", "owner_id", "about_user_id")
 
 
 class FakePrivacy:

@@ -389,6 +389,7 @@ class Join(Flow):
             group.coach_id,
             N_("{name} joined your group {group}."),
             kind="group_joined",
+            about=ctx.user.id,
             name=ctx.user.display_name or "?",
             group=group.name,
         )

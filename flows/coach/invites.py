@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import ClassVar
 
-from flows.engine import COACH, EVERYONE, Context, Flow
+from flows.engine import COACH, COORDINATOR, EVERYONE, OPEN_COMMANDS, Context, Flow
 from flows.i18n import N_
 from flows.messages import Event, Reply
 from flows.onboarding import CONSENT_VERSION, MAX_NAME_LENGTH, LanguageStep
@@ -31,8 +31,13 @@ def hash_code(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-async def create_invite(uow: UnitOfWork, *, now: datetime, name: str | None = None) -> str:
-    """Stores a new invitation (hashed) and returns its code: 128 random bits."""
+async def create_invite(
+    uow: UnitOfWork, *, now: datetime, name: str | None = None, role: str = COACH
+) -> str:
+    """Stores a new invitation (hashed) for a coach or a coordinator and returns its code:
+    128 random bits."""
+    if role not in (COACH, COORDINATOR):
+        raise ValueError(f"an invitation is for a coach or a coordinator, not {role!r}")
     code = secrets.token_urlsafe(16)
     await uow.coach_invites.add(
         CoachInvite(
@@ -40,6 +45,7 @@ async def create_invite(uow: UnitOfWork, *, now: datetime, name: str | None = No
             expires_at=now + INVITE_VALID,
             name=name,
             created_at=now,
+            role=role,
         )
     )
     return code
@@ -74,12 +80,12 @@ class BecomeCoach(LanguageStep, Flow):
                 )
             )
             return
-        if ctx.user.role == COACH:
+        if ctx.user.role == (invite.role or COACH):
             ctx.say(ctx._("You are a coach already."))
             return
         invite.used_at = ctx.now
         invite.used_by = ctx.user.id
-        ctx.user.role = COACH
+        ctx.user.role = invite.role or COACH
         ctx.user.status = "active"
         ctx.user.pending_join_code = None
         first = "consent" if ctx.user.language_chosen else "language"
@@ -87,6 +93,21 @@ class BecomeCoach(LanguageStep, Flow):
 
     async def ask_consent(self, ctx: Context) -> None:
         """Says what a coach sees and that every look is logged."""
+        if ctx.user.role == COORDINATOR:
+            ctx.say(
+                ctx._(
+                    "Welcome, coordinator! With Opstap you see the numbers of every learning "
+                    "group: who joined, who takes part, who left and why."
+                )
+            )
+            ctx.say(
+                ctx._(
+                    "You see numbers, not what learners write or send. Do you agree to use "
+                    "them only to follow the programme?"
+                ),
+                buttons=[[ctx.button(ctx._("Yes, I agree"), "yes")]],
+            )
+            return
         ctx.say(
             ctx._(
                 "Welcome, coach! With Opstap you follow your learning groups: who needs "
@@ -132,16 +153,40 @@ class BecomeCoach(LanguageStep, Flow):
             )
             return
         ctx.user.display_name = name
-        ctx.replies.append(
-            Reply(
-                text=ctx._(
-                    "Done, {name}. Start with /newgroup to make a learning group.", name=name
-                ),
-                rtl=ctx.t.rtl,
-                command_menu=(COACH, ctx.user.language),
-            )
+        then = ctx.data.get("then")
+        text = (
+            ctx._("Done, {name}. Start with /newgroup to make a learning group.", name=name)
+            if ctx.user.role == COACH
+            else ctx._("Done, {name}. Send /stats for the numbers of every group.", name=name)
         )
-        await ctx.finish()
+        if then:
+            text = ctx._("Thank you, {name}. Let us go on.", name=name)
+        ctx.replies.append(
+            Reply(text=text, rtl=ctx.t.rtl, command_menu=(ctx.user.role, ctx.user.language))
+        )
+        await ctx.finish(menu=not then)
+        if then:  # the command the missing consent held back
+            await ctx.run_command(str(then[0]), str(then[1]))
+
+    async def gate(self, ctx: Context, event: Event) -> bool:
+        """A coach or coordinator who never agreed to the coach consent is asked for it
+        before any coach command; the command runs right after."""
+        user = ctx.user
+        if user.role not in (COACH, COORDINATOR) or user.has_consented:
+            return False
+        if event.kind == "command":
+            command, args = event.command or "", event.text
+        elif event.kind == "button" and (event.value or "").startswith("/"):
+            command, _, args = (event.value or "")[1:].partition(" ")
+        else:
+            return False
+        if command in OPEN_COMMANDS or command not in ctx.engine.commands:
+            return False
+        ctx.say(ctx._("Before you go on, please read this and agree."))
+        name = ctx.data.get("name") if ctx.conversation.flow == self.name else None
+        data = {"name": name or user.display_name, "then": [command, args]}
+        await ctx.begin(self, "consent", data=data)
+        return True
 
 
 class CoachMenu(Flow):

@@ -85,6 +85,7 @@ class Stop(Flow):
                 group.coach_id,
                 N_("{name} left the group {group}. The reason follows."),
                 kind="learner_left",
+                about=ctx.user.id,
                 dedup_key=f"left:{membership.id if membership else 0}",
                 name=ctx.user.display_name or "",
                 group=group.name,
@@ -93,6 +94,7 @@ class Stop(Flow):
                 group.coach_id,
                 REASONS[reason],
                 kind="learner_left_reason",
+                about=ctx.user.id,
                 dedup_key=f"left_reason:{membership.id if membership else 0}",
             )
         await ctx.finish(menu=False)

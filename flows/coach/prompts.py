@@ -239,6 +239,7 @@ class Answer(Flow):
                 prompt.coach_id,
                 message,
                 kind="prompt_answer",
+                about=ctx.user.id,
                 name=ctx.user.display_name or "",
                 text=answer.text or "",
             )

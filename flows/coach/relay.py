@@ -151,6 +151,7 @@ class LearnerReply(Flow):
                 coach_id,
                 N_("{name} sent you a voice note."),
                 kind="learner_voice",
+                about=ctx.user.id,
                 dedup_key=voice_key(upload_id=upload.id, coach_id=coach_id),
                 buttons=[
                     [N_("Listen"), f"listen {upload.id}"],
@@ -169,6 +170,7 @@ class LearnerReply(Flow):
             coach_id,
             N_("{name} wrote to you:\n\n{text}"),
             kind="learner_message",
+            about=ctx.user.id,
             buttons=[[N_("Answer"), f"message {ctx.user.id}"]],
             name=ctx.user.display_name or "",
             text=text,

@@ -17,7 +17,8 @@ SIGNALS_BY_KIND = Index("ix_signals_user_kind_at", Signal.user_id, Signal.kind, 
 
 
 class CoachInvite(Base):
-    """A one-time invitation to become a coach. Only a hash of the code is kept."""
+    """A one-time invitation to become a coach (or a coordinator). Only a hash of the code
+    is kept."""
 
     __tablename__ = "coach_invites"
 
@@ -30,6 +31,8 @@ class CoachInvite(Base):
     used_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
+    #: The role the invitation gives: "coach" or "coordinator".
+    role: Mapped[str] = mapped_column(String(16), default="coach", server_default="coach")
 
 
 class CoachInviteFailure(Base):

@@ -92,3 +92,8 @@ class OutboxMessage(Base):
     error: Mapped[str | None] = mapped_column(String(255), default=None)
     answered_at: Mapped[datetime | None] = mapped_column(default=None)  # first reply within 48 h
     created_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
+    #: The learner this message is about (a coach notice naming them, a relayed text): the
+    #: row is erased with that learner, even though it goes to someone else.
+    about_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True, default=None
+    )

@@ -6,7 +6,10 @@ foreign key, so tables other features add later are covered by themselves:
 - a row reached through a NOT NULL foreign key belongs to the user (their goal, their
   reflection, their membership, and rows hanging from those, like a reflection's links); it is
   exported and erased;
-- a row reached through a nullable foreign key only mentions the user (a coach's feedback
+- a row reached through a nullable foreign key declared ON DELETE CASCADE is about the user
+  (an outbox notice to a coach that names them, an access-log entry on them); it belongs to
+  them like the above, although it may be sent to or read by someone else;
+- a row reached through another nullable foreign key only mentions the user (a coach's feedback
   names its coach; an access-log entry names its coach); it is exported, and on erasure that
   column is set to NULL while the row stays with its owner.
 
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy import ForeignKey, Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AccessLog, Base, ErasedLearner, ProcessedUpdate, User
@@ -59,6 +62,12 @@ class PrivacyRepository(Protocol):
     async def due_for_erasure(self, *, inactive_since: datetime) -> list[User]: ...
     async def stored_files(self) -> set[str]: ...
     async def prune_processed_updates(self, *, before: datetime) -> int: ...
+
+
+def owns(fk: ForeignKey) -> bool:
+    """Tells whether rows reached through a foreign key belong to the row it points at: a
+    NOT NULL key, or a nullable one that goes with it (ON DELETE CASCADE)."""
+    return not fk.parent.nullable or (fk.ondelete or "").upper() == "CASCADE"
 
 
 def is_file_column(name: str) -> bool:
@@ -176,13 +185,14 @@ class SqlPrivacyRepository:
                         pk = _pk(table, data)
                         if pk in seen.setdefault(table.name, set()):
                             continue
-                        if fk.parent.nullable:
+                        if fk.parent.nullable and not owns(fk):
                             if (table.name, pk) not in mentioned:
                                 mentioned.add((table.name, pk))
                                 columns = [
                                     f.parent.name
                                     for f in table.foreign_keys
                                     if f.parent.nullable
+                                    and not owns(f)
                                     and data[f.parent.name]
                                     in known.get((f.column.table.name, f.column.name), set())
                                 ]

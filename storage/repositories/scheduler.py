@@ -70,7 +70,14 @@ class Planned:
             "variant": self.variant,
             "attempts": 0,
             "created_at": self.created_at,
+            "about_user_id": self.about_user_id,
         }
+
+    @property
+    def about_user_id(self) -> int | None:
+        """The learner a coach notice is about (`meta.learner_id`), so it is erased with them."""
+        about = (self.payload.get("meta") or {}).get("learner_id")
+        return about if isinstance(about, int) and about != self.user_id else None
 
     def model(self) -> OutboxMessage:
         return OutboxMessage(
@@ -83,6 +90,7 @@ class Planned:
             status=self.status,
             variant=self.variant,
             created_at=self.created_at,
+            about_user_id=self.about_user_id,
         )
 
 

@@ -113,3 +113,13 @@ def test_report_prints_the_group_numbers_as_csv(tmp_path: Path) -> None:
     assert rows["funnel:staying"] == "2"
     missing = opstap(tmp_path, "report", "--group", "Nope")
     assert missing.returncode == 1 and "no group named 'Nope'" in missing.stderr
+
+
+def test_coach_invite_for_a_coordinator(tmp_path: Path) -> None:
+    result = opstap(tmp_path, "coach-invite", "--coordinator", "--name", "Mia", "--bot", "b")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("https://t.me/b?start=coach_")
+    assert "makes its user a coordinator" in result.stdout
+    result = opstap(tmp_path, "coach-invite", "--bot", "b")
+    invites = read_invites(tmp_path)
+    assert [(i.name, i.role) for i in invites] == [("Mia", "coordinator"), (None, "coach")]

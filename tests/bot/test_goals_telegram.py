@@ -82,7 +82,7 @@ async def test_a_whole_goal_week(
         await bot.press(LEARNER, "Set my next goal")
         await bot.press(LEARNER, "Planning")
         await bot.press(LEARNER, "1")
-        await bot.press(LEARNER, "Monday")
+        await bot.press(LEARNER, "Thursday")
         await bot.press(LEARNER, "Skip")
         sent = await bot.press(LEARNER, "5")
         assert "You have been active for 2 weeks." in texts(sent)

@@ -297,7 +297,7 @@ def test_a_shorter_journey_in_dutch_through_the_terminal(tmp_path: Path) -> None
         "Ja, akkoord", "Samira", "1", "Kinderopvang", "begeleider in de crèche", "4", "2", "5",
         "2", "Nederlands spreken en oefenen", "Klaar", "Overslaan", "2", "Dinsdag", "Klaar",
         "1", "1", "Later",
-        "/goal", "Communicatie", "1", "Donderdag", "Overslaan", "4",
+        "/goal", "Communicatie", "1", "1", "Overslaan", "4",  # the real clock: today
         "/checkin", "Ik ben ermee bezig",
         "/reflect", "In de crèche",  # a short answer gets a follow-up
         "/cancel",  # stopping halfway keeps the draft

@@ -241,7 +241,7 @@ async def test_rate_limit_blocked_bot_and_the_job_queue(
         assert found["k2"].status == "failed"
         assert len([m for m in found.values() if m.kind == nudges.COACH_BLOCKED]) == 1
         notice = next(m for m in found.values() if m.kind == nudges.COACH_BLOCKED)
-        assert notice.user_id == coach
+        assert notice.user_id == coach and notice.about_user_id == learner
 
         # The job queue job delivers the coach's notice inside the running Application.
         before = len(telegram.calls)

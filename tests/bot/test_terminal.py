@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.terminal import parse_line
 from flows.messages import Button
@@ -81,14 +83,23 @@ def test_parse_line_chooses_buttons_by_number_or_label() -> None:
     assert parse_line("@file /nope\n", []).kind == "unsupported"
 
 
+def brussels_weekday() -> str:
+    return datetime.now(ZoneInfo("Europe/Brussels")).strftime("%A")
+
+
 def test_a_goal_through_the_terminal(tmp_path: Path) -> None:
     lines = ["3", "Yes, I agree", "Samira", "/goal", "Planning"]
-    lines += ["1", "Friday", "Skip", "4", "/checkin", "Done!"]
+    # `opstap chat` runs on the real clock: the first day button is always today.
+    lines += ["1", "1", "Skip", "4", "/checkin", "Done!"]
+    days = {brussels_weekday()}
     result = run_chat(tmp_path, lines, "--user", "samira")
+    days.add(brussels_weekday())  # midnight may pass while it runs
     assert result.returncode == 0, result.stderr
     shown = messages(result.stdout)
+    asked = next(m for m in shown if m.startswith("On which day will you do it?"))
+    assert any(f"[1] Today ({day})" in asked for day in days)
     saved = next(m for m in shown if m.startswith("Your goal is saved."))
-    assert "Day: Friday" in saved and "How sure: 4 of 5" in saved
+    assert any(f"Day: {day}" in saved for day in days) and "How sure: 4 of 5" in saved
     assert any(m.startswith("Great, well done! Shall we look back on it now?") for m in shown)
 
 

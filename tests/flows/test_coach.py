@@ -207,6 +207,7 @@ async def test_messages_are_relayed_both_ways(
     to_coach = uow.outbox.rows[-1]
     coach_user = user_named(uow, "Els")
     assert to_coach.user_id == coach_user.id and to_coach.kind == "learner_message"
+    assert to_coach.about_user_id == youssef.id and to_learner.about_user_id is None
     assert to_coach.payload["buttons"] == [["Answer", f"message {youssef.id}"]]
     # The answer button starts the coach's message to that learner.
     await coach.press_data(f"/message {youssef.id}")
@@ -218,6 +219,7 @@ async def test_messages_are_relayed_both_ways(
     voice = uow.outbox.rows[-1]
     upload_id = uow.uploads.rows[-1].id
     assert voice.user_id == coach_user.id and voice.kind == "learner_voice"
+    assert voice.about_user_id == youssef.id
     assert voice.payload["buttons"][0] == ["Listen", f"listen {upload_id}"]
     await coach.press_data(f"/listen {upload_id}")
     (heard,) = [r for r in coach.last if r.file is not None]
@@ -329,7 +331,9 @@ async def test_leaving_tells_the_coach_why_and_stats_count_it(
     await amal.press("Work and family take too much time")
     member = uow.memberships.where(learner_id=user_named(uow, "Amal").id)[0]
     assert member.left_at is not None and member.left_reason == "work_family"
-    notices = [m.payload["message"] for m in uow.outbox.rows if m.kind.startswith("learner_left")]
+    left = [m for m in uow.outbox.rows if m.kind.startswith("learner_left")]
+    assert {m.about_user_id for m in left} == {member.learner_id}
+    notices = [m.payload["message"] for m in left]
     assert notices[1] == "Work and family take too much time"
     await coach.command("stats")
     said = coach.said
@@ -483,3 +487,51 @@ async def test_forged_buttons_of_another_coach_are_refused(
     assert "only do this for your own groups" in other.said and "Amal" not in other.said
     refused = [e for e in uow.access_log.rows if not e.allowed]
     assert len(refused) == 7
+
+
+async def test_a_coordinator_invitation_makes_a_coordinator_who_sees_every_group(  # type: ignore[no-untyped-def]
+    engine, uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    coach = await make_coach(engine, uow, clock)
+    await make_group(coach, "Leergroep A")
+    code = await create_invite(uow, now=clock(), name="Mia", role="coordinator")
+    chat = ChatDriver(engine, user="coordinator", language="en")
+    await chat.command("start", f"coach_{code}")
+    assert chat.texts[0].startswith("Welcome, coordinator!")
+    assert "You see numbers, not what learners write or send." in chat.said
+    await chat.press("Yes, I agree")
+    await chat.press("Mia")
+    assert "Done, Mia. Send /stats for the numbers of every group." in chat.said
+    assert any(r.command_menu == ("coordinator", "en") for r in chat.last)
+    assert user_named(uow, "Mia").role == "coordinator"
+    await chat.command("stats")
+    assert "Leergroep A" in chat.said and "Enrolled: 0" in chat.said
+    await chat.command("newgroup")  # a coach's command: not for a coordinator
+    assert chat.texts[0].startswith("That command is not available to you.")
+    with pytest.raises(ValueError):
+        await create_invite(uow, now=clock(), role="learner")
+
+
+async def test_coach_commands_wait_for_the_coach_consent_then_run(  # type: ignore[no-untyped-def]
+    engine, uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    code = await create_invite(uow, now=clock(), name="Els")
+    coach = ChatDriver(engine, user="coach", language="en")
+    await coach.command("start", f"coach_{code}")
+    assert "Do you agree?" in coach.said
+    # The coach leaves the consent unanswered and tries a coach command.
+    await coach.command("newgroup")
+    assert coach.texts[0] == "Before you go on, please read this and agree."
+    assert "Do you agree?" in coach.said
+    (user,) = [u for u in uow.users.rows.values() if u.role == "coach"]
+    assert user.consent_at is None and not uow.groups.rows
+    await coach.command("groups")  # again: still asked, the last command is kept
+    assert "Do you agree?" in coach.said
+    await coach.press("Yes, I agree")
+    await coach.press("Els")
+    assert coach.texts[0] == "Thank you, Els. Let us go on."
+    assert coach.texts[1] == "You have no groups yet. Make one with /newgroup."
+    assert user.consent_at == clock.now
+    # Consent given: commands run straight away from now on.
+    await coach.command("newgroup")
+    assert coach.texts[0] != "Before you go on, please read this and agree."

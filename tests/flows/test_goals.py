@@ -82,14 +82,15 @@ async def test_setting_a_goal_from_the_library(chat: ChatDriver, uow: FakeUnitOf
         "✏️ Write my own goal",
     ]
     await chat.press("1")
-    assert [b.label for b in chat.last[-1].flat_buttons][:7] == [
-        "Monday",
-        "Tuesday",
+    # The clock says Tuesday: today is marked, Monday has passed and is not offered.
+    assert [b.label for b in chat.last[-1].flat_buttons] == [
+        "Today (Tuesday)",
         "Wednesday",
         "Thursday",
         "Friday",
         "Saturday",
         "Sunday",
+        "« Back",
     ]
     await chat.press("Thursday")
     await chat.text("Ask my team leader for ten minutes")
@@ -120,7 +121,7 @@ async def test_one_goal_a_week_can_be_changed_not_doubled(
     await chat.press("Planning")
     await chat.press("Write my own goal")
     await chat.text("Plan my week on Monday morning")
-    await chat.press("Monday")
+    await chat.press("Wednesday")
     await chat.press("Skip")
     await chat.press("5")
     (goal,) = uow.goals.rows
@@ -224,6 +225,7 @@ async def test_stuck_learner_tells_the_coach_or_makes_the_goal_smaller(
     assert "I told your coach." in chat.said
     (message,) = uow.outbox.rows
     assert message.user_id == coach.id and message.kind == "asked_for_coach"
+    assert message.about_user_id == learner(uow).id
     assert signals.ASKED_FOR_COACH in kinds(uow)
     await chat.command("checkin")
     await chat.press("I am stuck")
@@ -260,7 +262,7 @@ async def test_look_back_next_week_counts_successes_and_streaks(
     await chat.press("Set my next goal")
     await chat.press("Planning")
     await chat.press("1")
-    await chat.press("Monday")
+    await chat.press("Thursday")
     await chat.press("Skip")
     await chat.press("3")
     assert "You have been active for 2 weeks." in chat.said
@@ -362,3 +364,52 @@ async def test_a_goal_looked_back_on_early_is_closed_kindly(chat: ChatDriver) ->
     assert "You looked back on it already." in chat.said
     await chat.press("OK")
     assert chat.texts[0] == "Fine. Send /goal when you are ready for your next goal."
+
+
+async def test_language_without_a_code_mid_goal_comes_back_to_the_same_question(
+    chat: ChatDriver, uow: FakeUnitOfWork
+) -> None:
+    await chat.command("goal")
+    await chat.press("Communication")
+    await chat.press("1")
+    assert "Thursday" in [b.label for b in chat.last[-1].flat_buttons]
+    await chat.command("language")
+    await chat.press("Nederlands")
+    assert chat.texts[0] == "Vanaf nu spreek ik Nederlands met je."
+    assert "Donderdag" in [b.label for b in chat.last[-1].flat_buttons]
+    await chat.press("Donderdag")
+    await chat.text("Mijn teamleider om tien minuten vragen")
+    await chat.press("4")
+    (goal,) = uow.goals.rows
+    assert (goal.theme_id, goal.example_id, goal.weekday) == ("communication", "lead_meeting", 3)
+    # Chosen from the language question itself, outside any flow, it still ends with the menu.
+    await chat.command("language")
+    await chat.press("English")
+    assert chat.texts[-1] == "What would you like to do?"
+
+
+async def test_the_day_question_offers_only_the_days_left_and_says_when_one_passed(
+    chat: ChatDriver, uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    clock.now = datetime(2026, 3, 3, 22, 50, tzinfo=UTC)  # Tuesday 23:50 in Brussels
+    await chat.command("goal")
+    await chat.press("Planning")
+    await chat.press("1")
+    assert chat.button("Today (Tuesday)") is not None
+    clock.advance(minutes=20)  # past midnight: Wednesday now
+    await chat.press("Today (Tuesday)")
+    assert chat.texts[0] == (
+        "Tuesday has passed already this week. Please choose today or a day still to come."
+    )
+    assert [b.label for b in chat.last[-1].flat_buttons][:2] == ["Today (Wednesday)", "Thursday"]
+    await chat.press("Today (Wednesday)")
+    await chat.press("Skip")
+    await chat.press("4")
+    assert uow.goals.rows[0].weekday == 2
+    # On a Sunday only Sunday is left of this week.
+    clock.now = datetime(2026, 3, 8, 9, 0, tzinfo=UTC)
+    await chat.command("goal")
+    await chat.press("Change my goal")
+    await chat.press("Planning")
+    await chat.press("1")
+    assert [b.label for b in chat.last[-1].flat_buttons] == ["Today (Sunday)", "« Back"]

@@ -410,7 +410,7 @@ async def test_outreach_link_runs_onboarding_then_intake_and_tells_the_coach(
     await chat.text("3")
     assert "Le parcours EVC te convient." in chat.said
     (message,) = [m for m in uow.outbox.rows if m.kind == "intake_done"]
-    assert message.user_id == coach.id
+    assert message.user_id == coach.id and message.about_user_id is not None
     assert message.payload["params"] == {
         "name": "Karim",
         "years": "4",
@@ -590,3 +590,46 @@ async def test_dates_numbers_yes_no_and_a_numeric_condition(
     await chat.text("yes")
     assert answers_of(uow)["care"] == "yes"
     assert chat.texts[0] == "Thank you, I changed your answer."
+
+
+async def test_an_interrupted_intake_is_offered_again_in_the_menu(
+    chat: ChatDriver, uow: FakeUnitOfWork
+) -> None:
+    await onboard(chat)
+    await chat.press("I am a volunteer")
+    await chat.press("Youth work")
+    assert chat.texts[-1].startswith("(3/14)")
+    # /goal comes in between and is finished: the menu offers the intake first.
+    await chat.command("goal")
+    await chat.press("Communication")
+    await chat.press("1")
+    await chat.press("Thursday")
+    await chat.press("Skip")
+    await chat.press("4")
+    menu = chat.last[-1]
+    assert menu.text == "What would you like to do?"
+    assert menu.buttons[0][0].label == "Continue your intake"
+    assert menu.buttons[0][0].data == "/intake"
+    # /cancel in another flow and the plain menu offer it too.
+    await chat.command("reflect")
+    await chat.command("cancel")
+    assert chat.last[-1].buttons[0][0].label == "Continue your intake"
+    await chat.text("hello")
+    assert chat.last[-1].buttons[0][0].label == "Continue your intake"
+    # It picks up at the next question with the answers kept.
+    await chat.press("Continue your intake")
+    assert chat.texts[-1].startswith("(3/14)")
+    assert answers_of(uow)["profile"] is not None
+    await chat.text("youth worker in a school")
+    await chat.text("5")
+    await chat.press("Secondary school")
+    await chat.press("Arabic")
+    await chat.press("A2")
+    await chat.press("Speak and practise Dutch")
+    await chat.press("Done")
+    await chat.press("Little time")
+    await chat.press("Done")
+    await answer_the_rest(chat)
+    await chat.command("cancel")
+    labels = [b.label for b in chat.last[-1].flat_buttons]
+    assert "Continue your intake" not in labels and "My goal" in labels

@@ -208,3 +208,12 @@ async def test_control_characters_never_reach_storage(
     await chat.press("Yes, I agree")
     await chat.text("Sa\x00mi\x07ra\u200f")
     assert only_user(uow).display_name == "Samira\u200f"  # the right-to-left mark is kept
+
+
+async def test_nul_characters_are_dropped_from_text(chat: ChatDriver, uow: FakeUnitOfWork) -> None:
+    """PostgreSQL cannot store NUL in text; it means nothing to a person either."""
+    await chat.command("start")
+    await chat.press("English")
+    await chat.press("Yes, I agree")
+    await chat.text("Sa\x00mira")
+    assert only_user(uow).display_name == "Samira"

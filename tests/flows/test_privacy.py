@@ -226,7 +226,7 @@ async def test_mydata_on_a_full_disk_says_so_and_keeps_nothing(
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("flows.privacy.zipfile.ZipFile.writestr", full)
+    monkeypatch.setattr("zipfile.ZipFile.writestr", full)
     replies = await command(runtime, "1", "mydata")
     assert replies[0].text.startswith("I could not make your file right now.")
     exports = runtime.engine.files.root / "exports"
@@ -238,6 +238,29 @@ async def test_delete_twice_erases_every_row_and_file_and_tells_the_coach(
 ) -> None:
     seeded = await seed(runtime)
     await command(runtime, "1", "mydata")  # an export lying around is erased too
+    # Samira writes to her coach: that notice goes to the coach but is about her.
+    await command(runtime, "1", "reply")
+    await send(runtime, "1", Event(kind="text", text="Samira here, I am stuck"))
+    async with runtime.sessionmaker() as session:
+        coach_outbox = list(
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.user_id == seeded.coach)
+            )
+        )
+        # One sent earlier and still on record: a past notice is erased too.
+        session.add(
+            OutboxMessage(
+                user_id=seeded.coach,
+                kind="intake_done",
+                dedup_key="intake_done:past",
+                due_at=runtime.engine.clock(),
+                payload={"message": "{name} finished", "params": {"name": "Samira"}},
+                status="sent",
+                about_user_id=seeded.learner,
+            )
+        )
+        await session.commit()
+    assert [m.about_user_id for m in coach_outbox] == [seeded.learner]
     before_other = await rows_naming(runtime, seeded.other)
     replies = await command(runtime, "1", "delete")
     assert "erase everything" in replies[0].text
@@ -265,11 +288,12 @@ async def test_delete_twice_erases_every_row_and_file_and_tells_the_coach(
             [
                 [dict(r._mapping) for r in (await session.execute(select(t))).all()]
                 for t in Base.metadata.sorted_tables
-                if t.name != "outbox"
             ],
             default=str,
         )
-    assert notice.user_id == seeded.coach and notice.payload["params"] == {"name": "Samira"}
+    assert notice.user_id == seeded.coach
+    assert notice.payload["params"] == {"group": "Leergroep A"}
+    assert notice.about_user_id is None  # it must reach the coach after the erasure
     assert tombstone.reason == "delete" and tombstone.counts["reflections"] == 1
     assert tombstone.counts["signals_by_kind"] == {"goal_set": 1}
     assert "Samira" not in everything
@@ -421,3 +445,75 @@ async def test_privacy_and_renewed_consent_on_the_fake_unit_of_work(
     # Back where the learner was: the intake's first question.
     assert chat.texts[-1] == "(1/14) What fits you best?"
     assert learner.consent_version == onboarding.CONSENT_VERSION
+
+
+async def test_delete_erases_rows_linked_only_through_other_tables(runtime: Runtime) -> None:
+    """Rows that reach the learner only through another table (a note on her reflection, a
+    receipt of an outbox notice about her) go too: the erasure follows the keys, not names."""
+    from sqlalchemy import Column, ForeignKey, Integer, String, Table, insert
+
+    seeded = await seed(runtime)
+    notes = Table(
+        "test_reflection_notes",
+        Base.metadata,
+        Column("id", Integer, primary_key=True),
+        Column("reflection_id", ForeignKey("reflections.id"), nullable=False),
+        Column("text", String(80)),
+    )
+    receipts = Table(
+        "test_outbox_receipts",
+        Base.metadata,
+        Column("id", Integer, primary_key=True),
+        Column("outbox_id", ForeignKey("outbox.id"), nullable=False),
+        Column("text", String(80)),
+    )
+    try:
+        async with runtime.sessionmaker() as session:
+            await session.run_sync(
+                lambda s: Base.metadata.create_all(s.connection(), tables=[notes, receipts])
+            )
+            for learner, name in ((seeded.learner, "Samira"), (seeded.other, "Jonas")):
+                reflection = (
+                    await session.scalars(
+                        select(Reflection).where(Reflection.learner_id == learner)
+                    )
+                ).one()
+                notice = OutboxMessage(
+                    user_id=seeded.coach,
+                    kind="learner_message",
+                    dedup_key=f"about:{learner}",
+                    due_at=runtime.engine.clock(),
+                    payload={"message": "{name} wrote", "params": {"name": name}},
+                    about_user_id=learner,
+                )
+                session.add(notice)
+                await session.flush()
+                await session.execute(
+                    insert(notes).values(reflection_id=reflection.id, text=f"note on {name}")
+                )
+                await session.execute(
+                    insert(receipts).values(outbox_id=notice.id, text=f"read: {name}")
+                )
+            await session.commit()
+        replies = await command(runtime, "1", "delete")
+        replies = await press(runtime, "1", replies, "Yes, erase everything")
+        replies = await press(runtime, "1", replies, "Erase now")
+        assert replies[-1].text.startswith("Everything is erased.")
+        async with runtime.sessionmaker() as session:
+            left = [
+                str(row.text)
+                for t in (notes, receipts)
+                for row in await session.execute(select(t))
+            ]
+            outbox = list(await session.scalars(select(OutboxMessage)))
+        assert sorted(left) == ["note on Jonas", "read: Jonas"]
+        assert "Samira" not in json.dumps([m.payload for m in outbox])
+        assert any(m.about_user_id == seeded.other for m in outbox)
+    finally:
+        async with runtime.sessionmaker() as session:
+            await session.run_sync(
+                lambda s: Base.metadata.drop_all(s.connection(), tables=[receipts, notes])
+            )
+            await session.commit()
+        Base.metadata.remove(receipts)
+        Base.metadata.remove(notes)
