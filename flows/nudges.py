@@ -119,6 +119,15 @@ BUTTONS: dict[str, list[list[str]]] = {
     WELCOME_BACK: [SET_GOAL],
 }
 
+
+def coach_buttons(learner_id: int) -> list[list[str]]:
+    """A coach notice's buttons: write to the learner, or open their one-tap actions."""
+    return [
+        [N_("Write a message"), f"message {learner_id}"],
+        [N_("Who needs attention"), f"atrisk {learner_id}"],
+    ]
+
+
 LOOKBACK_SIGNALS = (S.GOAL_REACHED, S.GOAL_PARTLY, S.GOAL_MISSED)
 #: A check-in the learner already did this week (the goals flow records these two answers).
 CHECKIN_SIGNALS = (S.CHECKIN_NO_TIME, S.CHECKIN_STUCK)
@@ -338,12 +347,14 @@ def planned_message(
     policy: NudgePolicy,
     expires_at: datetime | None = None,
     meta: Mapping[str, Any] | None = None,
+    buttons: list[list[str]] | None = None,
     **params: Any,
 ) -> Planned:
-    """An outbox row for a nudge or a coach notice, with its wording chosen."""
+    """An outbox row for a nudge or a coach notice, with its wording chosen (and its command
+    buttons: the kind's own unless `buttons` is given)."""
     variant = choose_variant(kind, user_id, key, policy)
     source = VARIANTS[kind]["a" if variant == HOLDOUT else variant]
-    body = payload(source, buttons=BUTTONS.get(kind), **params)
+    body = payload(source, buttons=BUTTONS.get(kind) if buttons is None else buttons, **params)
     body["meta"] = dict(meta or {})
     return Planned(
         user_id=user_id,
@@ -477,7 +488,9 @@ def plan_learner(
         coach_notice = (COACH_INACTIVE_21, 21)
     elif quiet_days >= 14:
         candidates.append(
-            _Candidate(INACTIVE_14, f"{INACTIVE_14}:{uid}:{since}", today, today, meta)
+            _Candidate(
+                INACTIVE_14, f"{INACTIVE_14}:{uid}:{since}", today, today + timedelta(3), meta
+            )
         )
         coach_notice = (COACH_INACTIVE_14, 14)
     elif quiet_days >= 7:
@@ -499,6 +512,7 @@ def plan_learner(
                     now=now,
                     policy=policy,
                     meta={"learner_id": uid},
+                    buttons=coach_buttons(uid),
                     name=name,
                 )
             )
@@ -514,12 +528,20 @@ def plan_learner(
     used: dict[str, int] = defaultdict(int, counts or {})
     order = {kind: n for n, kind in enumerate(NUDGE_KINDS)}
     seen: set[str] = set()
+    taken: set[date] = set()
     for candidate in sorted(candidates, key=lambda c: (order[c.kind], c.day)):
         if candidate.key in seen:
             continue
         seen.add(candidate.key)
-        wanted = local_moment(candidate.day, preferred, tz)
-        due = next_allowed(max(wanted, now), prefs, calendar, policy, latest=candidate.latest)
+        # One nudge a day: a later candidate for a day already taken moves to its next day.
+        due: datetime | None = None
+        day = candidate.day
+        while day <= candidate.latest:
+            wanted = local_moment(day, preferred, tz)
+            due = next_allowed(max(wanted, now), prefs, calendar, policy, latest=candidate.latest)
+            if due is None or due.astimezone(tz).date() not in taken:
+                break
+            day, due = due.astimezone(tz).date() + timedelta(days=1), None
         if due is None:
             continue
         local_day = due.astimezone(tz).date()
@@ -538,6 +560,7 @@ def plan_learner(
         )
         if message.status != "held":
             used[week] += 1
+        taken.add(local_day)
         plan.messages.append(message)
     return plan
 
@@ -756,6 +779,7 @@ async def record_blocked(
             now=now,
             policy=policy,
             meta={"learner_id": user.id},
+            buttons=coach_buttons(user.id),
             name=user.display_name or f"#{user.id}",
         )
     )

@@ -16,6 +16,7 @@ from storage.repositories import LearnerInfo, SignalInfo
 from tests.fakes import ChatDriver, FakeClock, FakeUnitOfWork, fake_engine
 
 POLICY = NudgePolicy()
+BRUSSELS = ZoneInfo("Europe/Brussels")
 
 
 def learner(**prefs: object) -> LearnerInfo:
@@ -235,6 +236,19 @@ async def test_inactivity_ladder_flags_the_coach_once(tmp_path: Path) -> None:
     assert flags == [14, 21]
     notice = next(m for m in uow.outbox.rows if m.kind == nudges.COACH_INACTIVE_14)
     assert notice.user_id == coach.id and notice.payload["params"] == {"name": "Samira"}
+    assert notice.payload["buttons"] == [
+        ["Write a message", f"message {samira.id}"],
+        ["Who needs attention", f"atrisk {samira.id}"],
+    ]
+
+
+def test_one_nudge_a_day_the_inactivity_nudge_moves_to_the_next_day() -> None:
+    monday = datetime(2026, 3, 16, 6, tzinfo=UTC)
+    who = learner(last_seen_at=monday - timedelta(days=7, hours=1))
+    plan = plan_at(monday, who)
+    due = {m.kind: m.due_at.astimezone(BRUSSELS).date() for m in plan.messages}
+    assert due[nudges.GOAL_PROMPT] == date(2026, 3, 16)
+    assert due[nudges.INACTIVE_7] == date(2026, 3, 17)
 
 
 async def test_pause_and_resume_through_the_flow(tmp_path: Path) -> None:
