@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from flows import coachview, signals
 from flows.coach.access import Coached, coached, parse_id
-from flows.coach.choice import learner_buttons
+from flows.coach.choice import learner_buttons, next_page
 from flows.coach.risk import BARRIER_LABELS
 from flows.engine import COACH, Context, Flow
 from flows.i18n import LANGUAGES, N_
@@ -97,7 +97,7 @@ class LearnerView(Flow):
 
     async def ask_pick(self, ctx: Context) -> None:
         """One button per learner of the coach's groups."""
-        rows = await learner_buttons(ctx)
+        rows = await learner_buttons(ctx, page=ctx.data.get("page", 0))
         if not rows:
             ctx.say(ctx._("No learners in your groups yet. Send them /invite."))
             await ctx.finish(menu=False)
@@ -106,6 +106,8 @@ class LearnerView(Flow):
 
     async def on_pick(self, ctx: Context, event: Event) -> None:
         """Shows the chosen learner, after the access check."""
+        if await next_page(ctx, event):
+            return
         value = event.value or ""
         if not value.startswith("l:"):
             await ctx.invalid(ctx._("Please tap one of the buttons."))

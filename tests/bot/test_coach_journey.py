@@ -230,6 +230,7 @@ async def test_a_coach_with_three_learners_over_two_weeks(
         missed = [c for c in telegram.sent(before) if c.params["chat_id"] == AMAL]
         assert len(missed) == 1
         assert missed[0].text.startswith("Tu nous as manqué hier au groupe, Amal.")
+        assert missed[0].labels == ["Répondre à mon coach"]
         kinds = [(s.user_id, s.kind) for s in await rows(runtime, Signal)]
         assert (amal.id, signals.SESSION_ABSENT) in kinds
         assert (bram.id, signals.SESSION_PRESENT) in kinds

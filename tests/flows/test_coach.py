@@ -268,6 +268,8 @@ async def test_attendance_plans_a_warm_message_the_next_day(
     missed = [m for m in uow.outbox.rows if m.kind == "session_missed"]
     assert [m.user_id for m in missed] == [bram.id]
     assert missed[0].due_at.date() == (starts[0] + timedelta(days=1)).date()
+    assert missed[0].payload["buttons"] == [["Reply to my coach", "reply"]]
+    assert reminders[0].payload["message"].endswith("Place: {place}")
     kinds = {(s.user_id, s.kind) for s in uow.signals.rows}
     assert (bram.id, signals.SESSION_ABSENT) in kinds
     assert (user_named(uow, "Amal").id, signals.SESSION_PRESENT) in kinds
@@ -483,3 +485,32 @@ async def test_forged_buttons_of_another_coach_are_refused(
     assert "only do this for your own groups" in other.said and "Amal" not in other.said
     refused = [e for e in uow.access_log.rows if not e.allowed]
     assert len(refused) == 7
+
+
+async def test_picking_one_of_many_learners_goes_page_by_page(
+    engine, uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    coach = await make_coach(engine, uow, clock)
+    codes = [await make_group(coach, name) for name in ("Groep B", "Groep A")]
+    for n in range(23):
+        await make_learner(engine, codes[n % 2], f"l{n}", f"Lerende {n:02d}")
+
+    def labels() -> list[str]:
+        return [b.label for r in coach.last for b in r.flat_buttons]
+
+    await coach.command("message")
+    first = labels()
+    assert len(first) == 11 and first[-1] == "More"
+    assert first[0] == "Lerende 01 (Groep A)" and first[1] == "Lerende 03 (Groep A)"
+    await coach.press("More")
+    assert coach.last[0].replace  # the same message, turned to the next page
+    second = labels()
+    assert len(second) == 11 and not set(first[:-1]) & set(second[:-1])
+    await coach.press("More")
+    third = labels()
+    assert len(third) == 3 and "More" not in third  # 23 = 10 + 10 + 3
+    await coach.press(third[0])
+    assert "Type your message to" in coach.said
+
+    await coach.command("learner")
+    assert labels() == first
