@@ -670,12 +670,23 @@ async def run_planning(
 def render(message: OutboxMessage, translator: Translator) -> Reply:
     """The message in the recipient's language, with its command buttons."""
     body = message.payload
-    text = translator._(body["message"], **(body.get("params") or {}))
+    params = {
+        key: translator._(value["msgid"])
+        if isinstance(value, dict) and "msgid" in value
+        else value
+        for key, value in (body.get("params") or {}).items()
+    }
+    text = translator._(body["message"], **params)
     rows = tuple(
         (Button(translator._(label), f"/{command}"),)
         for label, command in body.get("buttons") or []
     )
     return Reply(text=text, buttons=rows, rtl=translator.rtl)
+
+
+def translated(source: str) -> dict[str, str]:
+    """A message parameter that is itself an English source string, translated when sent."""
+    return {"msgid": source}
 
 
 Verdict = Literal["send", "defer", "expire", "cancel", "skip"]

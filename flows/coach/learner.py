@@ -29,6 +29,12 @@ VOICE_NOTICES = {
     "reflection": N_("Your coach {coach} sent a voice note about your reflection “{title}”."),
     "evidence": N_("Your coach {coach} sent a voice note about your evidence “{title}”."),
 }
+#: Where the learner finds the item with the feedback beside it.
+FEEDBACK_BUTTONS = {
+    "goal": [[N_("My goal"), "goal"]],
+    "reflection": [[N_("Reflect"), "reflect"]],
+    "evidence": [[N_("My portfolio"), "portfolio"]],
+}
 SIGNAL_WORDS = {
     signals.GOAL_SET: N_("set a goal"),
     signals.GOAL_REACHED: N_("reached a goal"),
@@ -249,6 +255,7 @@ class LearnerView(Flow):
             found.learner.id,
             message,
             kind="coach_feedback",
+            buttons=FEEDBACK_BUTTONS[item_type],
             coach=ctx.user.display_name or "",
             title=title,
             text=feedback.text or "",

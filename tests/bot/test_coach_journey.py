@@ -242,3 +242,19 @@ async def test_a_coach_with_three_learners_over_two_weeks(
         assert "koos een leerdoel: 2" in text and "haalde een leerdoel: 0" in text
         assert "Gestopt: 0" in text
         assert sum(1 for c in sent if c.method == "sendPhoto") == 2
+
+        # Can stops, with a reason; the coach reads it in Dutch, in one message.
+        await bot.say(CAN, "/stop")
+        await press_at(bot, CAN, 0)  # yes, I stop
+        sent = await press_at(bot, CAN, 0)  # work and family take too much time
+        assert "/start" in sent[-1].text
+        before = len(telegram.calls)
+        await dispatcher.run_once()
+        (left,) = telegram.sent(before)
+        assert left.params["chat_id"] == COACH
+        assert left.text == (
+            "Can is gestopt met de leergroep Leergroep A. "
+            "De reden: “Werk en gezin vragen te veel tijd”"
+        )
+        sent = await bot.say(COACH, "/stats")
+        assert "Nu in de leergroep: 2" in sent[0].text and "Gestopt: 1" in sent[0].text

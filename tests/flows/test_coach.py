@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import signals
+from flows import nudges, signals
 from flows.coach import create_invite
 from flows.coach.invites import MAX_FAILURES
 from storage.models import Signal, User
@@ -331,8 +331,15 @@ async def test_leaving_tells_the_coach_why_and_stats_count_it(
     await amal.press("Work and family take too much time")
     member = uow.memberships.where(learner_id=user_named(uow, "Amal").id)[0]
     assert member.left_at is not None and member.left_reason == "work_family"
-    notices = [m.payload["message"] for m in uow.outbox.rows if m.kind.startswith("learner_left")]
-    assert notices[1] == "Work and family take too much time"
+    (notice,) = [m for m in uow.outbox.rows if m.kind.startswith("learner_left")]
+    assert notice.payload["params"]["reason"] == {"msgid": "Work and family take too much time"}
+    els = user_named(uow, "Els")
+    dutch = nudges.render(notice, engine.translator("nl"))
+    assert notice.user_id == els.id
+    assert dutch.text == (
+        "Amal is gestopt met de leergroep Leergroep A. "
+        "De reden: “Werk en gezin vragen te veel tijd”"
+    )
     await coach.command("stats")
     said = coach.said
     assert "Enrolled: 2" in said and "In the group now: 1" in said and "Left: 1" in said
@@ -410,6 +417,7 @@ async def test_feedback_by_text_and_voice_on_shared_items_only(
     notice = uow.outbox.rows[-1]
     assert notice.user_id == amal.id and notice.kind == "coach_feedback"
     assert notice.payload["params"]["title"] == "Lead a team meeting"
+    assert notice.payload["buttons"] == [["My goal", "goal"]]  # where she sees it
     await coach.command("learner", str(amal.id))
     await coach.press("Answer: Lead a team meeting")
     await coach.file("voice", b"OggS\x00\x02" + b"\x00" * 200, duration=4)
