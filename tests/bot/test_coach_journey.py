@@ -3,7 +3,8 @@ the real database, the real planner and outbox dispatcher with the Telegram send
 moved hour by hour over two weeks. A Dutch coach, learners in French, Dutch and Turkish (one
 shares nothing), nudges at the right local times and never at night, a learner silent for 15
 days at the top of /atrisk, a ready-made reminder in the learner's language and the reply,
-attendance with a next-day "we missed you", and /stats equal to what happened."""
+attendance with a next-day "we missed you", /stats equal to what happened, /stop with a
+reason, and feedback on a goal that the learner reads beside it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from bot.runtime import Runtime
 from bot.scheduler import Dispatcher, TelegramSender, plan
 from flows import signals
 from flows.coach import create_invite
-from storage.models import Goal, Group, Membership, OutboxMessage, Signal, User
+from storage.models import Feedback, Goal, Group, Membership, OutboxMessage, Signal, User
 from tests.fake_telegram import BotHarness, Call, FakeTelegram, running_bot
 from tests.fakes import FakeClock
 
@@ -258,3 +259,26 @@ async def test_a_coach_with_three_learners_over_two_weeks(
         )
         sent = await bot.say(COACH, "/stats")
         assert "Nu in de leergroep: 2" in sent[0].text and "Gestopt: 1" in sent[0].text
+
+        # Feedback on Amal's goal: she reads it in French, beside her goal.
+        sent = await bot.say(COACH, f"/feedback {amal.id}")
+        assert "Deelt met jou: leerdoelen, reflecties" in sent[0].text
+        assert "week van 2 mrt 2026 · Sociale kaart · Demander" in sent[1].text
+        await press_at(bot, COACH, 0)
+        await bot.say(COACH, "Goed plan! Wie ga je eerst vragen?")
+        before = len(telegram.calls)
+        await dispatcher.run_once()
+        (notice,) = telegram.sent(before)
+        assert notice.params["chat_id"] == AMAL and notice.labels == ["Mon objectif"]
+        assert "Goed plan! Wie ga je eerst vragen?" in notice.text and "Els" in notice.text
+        bot.last_buttons[AMAL] = notice.buttons
+        sent = await bot.press(AMAL, "Mon objectif")  # her goal, the feedback beside it
+        assert "🎯 Demander à un collègue" in sent[0].text
+        assert "💬 Ton coach : Goed plan! Wie ga je eerst vragen?" in sent[0].text
+        (feedback,) = await rows(runtime, Feedback)
+        assert (feedback.learner_id, feedback.coach_id, feedback.item_type) == (
+            amal.id,
+            els.id,
+            "goal",
+        )
+        assert feedback.item_id == goals[0].id
