@@ -272,6 +272,7 @@ class Sessions(GroupChoice, Flow):
         assert session is not None and group is not None
         zone = ZoneInfo(ctx.config.timezone)
         next_day = session.starts_at.astimezone(zone) + timedelta(days=1)
+        late = ctx.now.astimezone(zone).date() > next_day.date()
         absent = 0
         for _, learner in await ctx.uow.coaching.members(group.id):
             here = learner.id in ctx.data["present"]
@@ -291,6 +292,13 @@ class Sessions(GroupChoice, Flow):
                         "We missed you at the group yesterday, {name}. Everything all right? "
                         "The next time you are very welcome. You can always write to your "
                         "coach with /reply."
+                    )
+                    if not late
+                    # Attendance taken days later: "yesterday" would be wrong by then.
+                    else N_(
+                        "We missed you at the last group session, {name}. Everything all "
+                        "right? The next time you are very welcome. You can always write to "
+                        "your coach with /reply."
                     ),
                     kind="session_missed",
                     buttons=[[N_("Reply to my coach"), "reply"]],

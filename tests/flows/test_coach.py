@@ -522,3 +522,23 @@ async def test_picking_one_of_many_learners_goes_page_by_page(
 
     await coach.command("learner")
     assert labels() == first
+
+
+async def test_attendance_taken_days_later_does_not_say_yesterday(
+    engine, uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    coach = await make_coach(engine, uow, clock)
+    code = await make_group(coach)
+    await make_learner(engine, code, "l1", "Amal")
+    await coach.command("session")
+    await coach.press("Plan sessions")
+    await coach.press("Tuesday Mar 10, 2026")
+    await coach.press("Only once")
+    clock.now = datetime(2026, 3, 13, 9, tzinfo=UTC)  # Friday, three days after the session
+    await coach.command("session")
+    await coach.press("Take attendance")
+    await coach.press("Amal")
+    await coach.press("Save")
+    (missed,) = [m for m in uow.outbox.rows if m.kind == "session_missed"]
+    assert missed.payload["message"].startswith("We missed you at the last group session")
+    assert missed.due_at == clock.now
