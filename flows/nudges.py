@@ -146,8 +146,11 @@ PLANNING_SIGNALS = (
     S.GOAL_MISSED,
     S.REFLECTION_SAVED,
     S.INACTIVE,
+    S.COACH_CONTACT,
     *CHECKIN_SIGNALS,
 )
+#: A coach who had contact this recently is not told again that the learner is silent.
+COACH_CONTACT_QUIET = timedelta(days=7)
 HISTORY = timedelta(days=21)
 HOLDOUT = "holdout"
 BATCH = 2000  # learners per planning batch (and per transaction in the bot)
@@ -508,7 +511,10 @@ def plan_learner(
         )
     if coach_notice is not None:
         kind, days = coach_notice
-        if coach_id is not None:
+        contacted = any(
+            s.kind == S.COACH_CONTACT and now - s.at < COACH_CONTACT_QUIET for s in signals
+        )
+        if coach_id is not None and not contacted:
             notice_due = next_allowed(now, None, calendar, policy, days_off=False) or now
             plan.messages.append(
                 planned_message(

@@ -359,3 +359,15 @@ def test_render_translates_text_and_buttons() -> None:
     )
     reply = nudges.render(prompt, Translator("en"))
     assert [(b.label, b.data) for b in reply.flat_buttons] == [("Set my goal", "/goal")]
+
+
+def test_a_coach_who_just_had_contact_is_not_told_again() -> None:
+    monday = datetime(2026, 3, 16, 6, tzinfo=UTC)
+    who = learner(last_seen_at=monday - timedelta(days=15))
+    called = SignalInfo(7, S.COACH_CONTACT, monday - timedelta(days=2), {"how": "called"})
+    assert nudges.COACH_INACTIVE_14 in kinds(plan_at(monday, who, coach_id=3))
+    quiet = plan_at(monday, who, [called], coach_id=3)
+    assert nudges.COACH_INACTIVE_14 not in kinds(quiet)
+    assert nudges.INACTIVE_14 in kinds(quiet)  # the learner still hears from Opstap
+    long_ago = SignalInfo(7, S.COACH_CONTACT, monday - timedelta(days=9), {"how": "called"})
+    assert nudges.COACH_INACTIVE_14 in kinds(plan_at(monday, who, [long_ago], coach_id=3))
