@@ -158,6 +158,15 @@ async def test_a_coach_with_three_learners_over_two_weeks(
             assert 8 <= when.astimezone(BRUSSELS).hour < 21, when
         to = {uid: [c.text for _, chat, c in received if chat == uid] for uid in (AMAL, BRAM, CAN)}
         assert len([t for t in to[AMAL] if t]) >= 5 and to[BRAM] and to[CAN]
+        # Can set no goal: the goal prompt comes on Monday at the preferred 18:00, in Turkish.
+        when, _, first = next(r for r in received if r[1] == CAN)
+        local = when.astimezone(BRUSSELS)
+        assert (local.date().isoformat(), local.hour) == ("2026-03-09", 18)
+        assert first.text == "Bu haftanın hedefini seçme zamanı. Küçük bir adım yeter."
+        # At most one nudge a day for each learner.
+        days = [(chat, when.astimezone(BRUSSELS).date()) for when, chat, _ in received]
+        learner_days = [d for d in days if d[0] != COACH]
+        assert len(learner_days) == len(set(learner_days))
         notices = [c for _, chat, c in received if chat == COACH and "twee weken" in c.text]
         assert [c.text.split()[0] for c in notices] == ["Amal"]
         assert notices[0].labels == ["Schrijf een bericht", "Wie aandacht nodig heeft"]
