@@ -806,7 +806,8 @@ async def goals_section(ctx: Context, learner: User) -> coachview.Section:
     for goal in goals:
         status = ctx._(OUTCOME_LABELS[goal.outcome]) if goal.outcome else ctx._("open")
         lines.append(
-            f"{goal.week} · {theme_name(ctx, goal.theme_id)} · {goal_text(ctx, goal)} ({status})"
+            ctx._("week of {date}", date=ctx.t.date(week_start(goal.week)))
+            + f" · {theme_name(ctx, goal.theme_id)} · {goal_text(ctx, goal)} ({status})"
         )
         for key, options, label in (
             ("helped", HELPED, N_("Helped: {answer}")),

@@ -79,7 +79,10 @@ VARIANTS: dict[str, dict[str, str]] = {
         "a": N_(
             "I have not heard from you for a week. Is everything OK? One small step is enough."
         ),
-        "b": N_("I miss you! Do you have five minutes for your learning this week?"),
+        "b": N_(
+            "Hello! Do you have five minutes for your learning this week? One small step is"
+            " enough."
+        ),
     },
     INACTIVE_14: {
         "a": N_("It has been two weeks. Busy times happen. Do you want to go on, or pause?"),
@@ -108,6 +111,10 @@ VARIANTS: dict[str, dict[str, str]] = {
     },
 }
 
+#: Wordings no longer planned, kept in the catalogs so that rows already queued with them are
+#: still sent in the learner's language.
+RETIRED = (N_("I miss you! Do you have five minutes for your learning this week?"),)
+
 SET_GOAL = [N_("Set my goal"), "goal"]
 BUTTONS: dict[str, list[list[str]]] = {
     GOAL_PROMPT: [SET_GOAL],
@@ -118,6 +125,15 @@ BUTTONS: dict[str, list[list[str]]] = {
     INACTIVE_14: [SET_GOAL, [N_("Pause for a while"), "pause"]],
     WELCOME_BACK: [SET_GOAL],
 }
+
+
+def coach_buttons(learner_id: int) -> list[list[str]]:
+    """A coach notice's buttons: write to the learner, or open their one-tap actions."""
+    return [
+        [N_("Write a message"), f"message {learner_id}"],
+        [N_("Who needs attention"), f"atrisk {learner_id}"],
+    ]
+
 
 LOOKBACK_SIGNALS = (S.GOAL_REACHED, S.GOAL_PARTLY, S.GOAL_MISSED)
 #: A check-in the learner already did this week (the goals flow records these two answers).
@@ -130,8 +146,11 @@ PLANNING_SIGNALS = (
     S.GOAL_MISSED,
     S.REFLECTION_SAVED,
     S.INACTIVE,
+    S.COACH_CONTACT,
     *CHECKIN_SIGNALS,
 )
+#: A coach who had contact this recently is not told again that the learner is silent.
+COACH_CONTACT_QUIET = timedelta(days=7)
 HISTORY = timedelta(days=21)
 HOLDOUT = "holdout"
 BATCH = 2000  # learners per planning batch (and per transaction in the bot)
@@ -338,12 +357,14 @@ def planned_message(
     policy: NudgePolicy,
     expires_at: datetime | None = None,
     meta: Mapping[str, Any] | None = None,
+    buttons: list[list[str]] | None = None,
     **params: Any,
 ) -> Planned:
-    """An outbox row for a nudge or a coach notice, with its wording chosen."""
+    """An outbox row for a nudge or a coach notice, with its wording chosen (and its command
+    buttons: the kind's own unless `buttons` is given)."""
     variant = choose_variant(kind, user_id, key, policy)
     source = VARIANTS[kind]["a" if variant == HOLDOUT else variant]
-    body = payload(source, buttons=BUTTONS.get(kind), **params)
+    body = payload(source, buttons=BUTTONS.get(kind) if buttons is None else buttons, **params)
     body["meta"] = dict(meta or {})
     return Planned(
         user_id=user_id,
@@ -477,7 +498,9 @@ def plan_learner(
         coach_notice = (COACH_INACTIVE_21, 21)
     elif quiet_days >= 14:
         candidates.append(
-            _Candidate(INACTIVE_14, f"{INACTIVE_14}:{uid}:{since}", today, today, meta)
+            _Candidate(
+                INACTIVE_14, f"{INACTIVE_14}:{uid}:{since}", today, today + timedelta(3), meta
+            )
         )
         coach_notice = (COACH_INACTIVE_14, 14)
     elif quiet_days >= 7:
@@ -488,7 +511,10 @@ def plan_learner(
         )
     if coach_notice is not None:
         kind, days = coach_notice
-        if coach_id is not None:
+        contacted = any(
+            s.kind == S.COACH_CONTACT and now - s.at < COACH_CONTACT_QUIET for s in signals
+        )
+        if coach_id is not None and not contacted:
             notice_due = next_allowed(now, None, calendar, policy, days_off=False) or now
             plan.messages.append(
                 planned_message(
@@ -499,6 +525,7 @@ def plan_learner(
                     now=now,
                     policy=policy,
                     meta={"learner_id": uid},
+                    buttons=coach_buttons(uid),
                     name=name,
                 )
             )
@@ -514,12 +541,20 @@ def plan_learner(
     used: dict[str, int] = defaultdict(int, counts or {})
     order = {kind: n for n, kind in enumerate(NUDGE_KINDS)}
     seen: set[str] = set()
+    taken: set[date] = set()
     for candidate in sorted(candidates, key=lambda c: (order[c.kind], c.day)):
         if candidate.key in seen:
             continue
         seen.add(candidate.key)
-        wanted = local_moment(candidate.day, preferred, tz)
-        due = next_allowed(max(wanted, now), prefs, calendar, policy, latest=candidate.latest)
+        # One nudge a day: a later candidate for a day already taken moves to its next day.
+        due: datetime | None = None
+        day = candidate.day
+        while day <= candidate.latest:
+            wanted = local_moment(day, preferred, tz)
+            due = next_allowed(max(wanted, now), prefs, calendar, policy, latest=candidate.latest)
+            if due is None or due.astimezone(tz).date() not in taken:
+                break
+            day, due = due.astimezone(tz).date() + timedelta(days=1), None
         if due is None:
             continue
         local_day = due.astimezone(tz).date()
@@ -538,6 +573,7 @@ def plan_learner(
         )
         if message.status != "held":
             used[week] += 1
+        taken.add(local_day)
         plan.messages.append(message)
     return plan
 
@@ -640,12 +676,23 @@ async def run_planning(
 def render(message: OutboxMessage, translator: Translator) -> Reply:
     """The message in the recipient's language, with its command buttons."""
     body = message.payload
-    text = translator._(body["message"], **(body.get("params") or {}))
+    params = {
+        key: translator._(value["msgid"])
+        if isinstance(value, dict) and "msgid" in value
+        else value
+        for key, value in (body.get("params") or {}).items()
+    }
+    text = translator._(body["message"], **params)
     rows = tuple(
         (Button(translator._(label), f"/{command}"),)
         for label, command in body.get("buttons") or []
     )
     return Reply(text=text, buttons=rows, rtl=translator.rtl)
+
+
+def translated(source: str) -> dict[str, str]:
+    """A message parameter that is itself an English source string, translated when sent."""
+    return {"msgid": source}
 
 
 Verdict = Literal["send", "defer", "expire", "cancel", "skip"]
@@ -756,6 +803,7 @@ async def record_blocked(
             now=now,
             policy=policy,
             meta={"learner_id": user.id},
+            buttons=coach_buttons(user.id),
             name=user.display_name or f"#{user.id}",
         )
     )

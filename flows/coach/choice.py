@@ -36,13 +36,35 @@ async def choose_group(ctx: Context, flow: Flow, args: str, *, action: str) -> G
     return None
 
 
-async def learner_buttons(ctx: Context, *, limit: int = 50) -> list[list[Button]]:
-    """One button per learner in the coach's groups (`l:<id>`), name and group."""
+#: Learners per page when a coach picks one: 40 learners would be 40 buttons at once.
+PICK_PAGE = 10
+
+
+async def learner_buttons(ctx: Context, *, page: int = 0) -> list[list[Button]]:
+    """One button per learner in the coach's groups (`l:<id>`), name and group, by group and
+    name, `PICK_PAGE` at a time; a "More" button (`more`) when there are more."""
     rows = []
-    for group in await active_groups(ctx):
-        for _, user in await ctx.uow.coaching.members(group.id):
+    for group in sorted(await active_groups(ctx), key=lambda g: g.name.casefold()):
+        members = sorted(
+            (user for _, user in await ctx.uow.coaching.members(group.id)),
+            key=lambda u: (u.display_name or "").casefold(),
+        )
+        for user in members:
             rows.append([ctx.button(f"{user.display_name or '?'} ({group.name})", f"l:{user.id}")])
-    return rows[:limit]
+    start = page * PICK_PAGE if page * PICK_PAGE < len(rows) else 0
+    shown = rows[start : start + PICK_PAGE]
+    if len(rows) > start + PICK_PAGE:
+        shown.append([ctx.button(ctx._("More"), "more")])
+    return shown
+
+
+async def next_page(ctx: Context, event: Event) -> bool:
+    """Turns the page of a learner question when "More" was pressed; says whether it did."""
+    if event.value != "more":
+        return False
+    ctx.data["page"] = ctx.data.get("page", 0) + 1
+    await ctx.repeat(replace=True)
+    return True
 
 
 class GroupChoice:

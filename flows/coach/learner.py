@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from flows import coachview, signals
 from flows.coach.access import Coached, coached, parse_id
-from flows.coach.choice import learner_buttons
+from flows.coach.choice import learner_buttons, next_page
 from flows.coach.risk import BARRIER_LABELS
 from flows.engine import COACH, Context, Flow
 from flows.i18n import LANGUAGES, N_
@@ -28,6 +28,12 @@ VOICE_NOTICES = {
     "goal": N_("Your coach {coach} sent a voice note about your goal “{title}”."),
     "reflection": N_("Your coach {coach} sent a voice note about your reflection “{title}”."),
     "evidence": N_("Your coach {coach} sent a voice note about your evidence “{title}”."),
+}
+#: Where the learner finds the item with the feedback beside it.
+FEEDBACK_BUTTONS = {
+    "goal": [[N_("My goal"), "goal"]],
+    "reflection": [[N_("Reflect"), "reflect"]],
+    "evidence": [[N_("My portfolio"), "portfolio"]],
 }
 SIGNAL_WORDS = {
     signals.GOAL_SET: N_("set a goal"),
@@ -97,7 +103,7 @@ class LearnerView(Flow):
 
     async def ask_pick(self, ctx: Context) -> None:
         """One button per learner of the coach's groups."""
-        rows = await learner_buttons(ctx)
+        rows = await learner_buttons(ctx, page=ctx.data.get("page", 0))
         if not rows:
             ctx.say(ctx._("No learners in your groups yet. Send them /invite."))
             await ctx.finish(menu=False)
@@ -106,6 +112,8 @@ class LearnerView(Flow):
 
     async def on_pick(self, ctx: Context, event: Event) -> None:
         """Shows the chosen learner, after the access check."""
+        if await next_page(ctx, event):
+            return
         value = event.value or ""
         if not value.startswith("l:"):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
@@ -247,6 +255,7 @@ class LearnerView(Flow):
             found.learner.id,
             message,
             kind="coach_feedback",
+            buttons=FEEDBACK_BUTTONS[item_type],
             coach=ctx.user.display_name or "",
             title=title,
             text=feedback.text or "",

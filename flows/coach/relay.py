@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from flows.coach.access import coached, parse_id
-from flows.coach.choice import learner_buttons
+from flows.coach.choice import learner_buttons, next_page
 from flows.coach.prompts import VOICE
 from flows.coach.risk import coach_contact
 from flows.engine import COACH, LEARNER, Context, Flow
@@ -56,7 +56,7 @@ class CoachMessage(Flow):
 
     async def ask_pick(self, ctx: Context) -> None:
         """Asks which learner, one button each."""
-        rows = await learner_buttons(ctx)
+        rows = await learner_buttons(ctx, page=ctx.data.get("page", 0))
         if not rows:
             ctx.say(ctx._("No learners in your groups yet. Send them /invite."))
             await ctx.finish(menu=False)
@@ -65,6 +65,8 @@ class CoachMessage(Flow):
 
     async def on_pick(self, ctx: Context, event: Event) -> None:
         """Checks the chosen learner is the coach's, then asks for the message."""
+        if await next_page(ctx, event):
+            return
         value = event.value or ""
         if not value.startswith("l:"):
             await ctx.invalid(ctx._("Please tap one of the buttons."))

@@ -50,11 +50,18 @@ async def plan_reminders(ctx: Context, session: GroupSession, learner: User, gro
     for label, due in moments:
         if due <= ctx.now or due >= session.starts_at:
             continue
-        message = (
-            N_("Reminder: tomorrow at {time} your group {group} meets. Place: {place}")
-            if label == "eve"
-            else N_("Today at {time} your group {group} meets. Place: {place}. See you there!")
-        )
+        if group.place:
+            message = (
+                N_("Reminder: tomorrow at {time} your group {group} meets. Place: {place}")
+                if label == "eve"
+                else N_("Today at {time} your group {group} meets. Place: {place}. See you there!")
+            )
+        else:  # no place to name: no "Place: -"
+            message = (
+                N_("Reminder: tomorrow at {time} your group {group} meets.")
+                if label == "eve"
+                else N_("Today at {time} your group {group} meets. See you there!")
+            )
         await ctx.notify(
             learner.id,
             message,
@@ -64,7 +71,7 @@ async def plan_reminders(ctx: Context, session: GroupSession, learner: User, gro
             expires_in=session.starts_at - due,
             time=start.strftime("%H:%M"),
             group=group.name,
-            place=group.place or "-",
+            place=group.place or "",
         )
 
 
@@ -265,6 +272,7 @@ class Sessions(GroupChoice, Flow):
         assert session is not None and group is not None
         zone = ZoneInfo(ctx.config.timezone)
         next_day = session.starts_at.astimezone(zone) + timedelta(days=1)
+        late = ctx.now.astimezone(zone).date() > next_day.date()
         absent = 0
         for _, learner in await ctx.uow.coaching.members(group.id):
             here = learner.id in ctx.data["present"]
@@ -284,8 +292,16 @@ class Sessions(GroupChoice, Flow):
                         "We missed you at the group yesterday, {name}. Everything all right? "
                         "The next time you are very welcome. You can always write to your "
                         "coach with /reply."
+                    )
+                    if not late
+                    # Attendance taken days later: "yesterday" would be wrong by then.
+                    else N_(
+                        "We missed you at the last group session, {name}. Everything all "
+                        "right? The next time you are very welcome. You can always write to "
+                        "your coach with /reply."
                     ),
                     kind="session_missed",
+                    buttons=[[N_("Reply to my coach"), "reply"]],
                     dedup_key=f"missed:{session.id}:{learner.id}",
                     due_at=max(local(ctx, next_day, MISSED_AT), ctx.now),
                     expires_in=timedelta(days=2),

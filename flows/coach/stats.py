@@ -134,11 +134,12 @@ class Stats(Flow):
             ]
             for reason, count in stats.left_reasons.most_common():
                 label = REASONS.get(reason)
-                lines.append(f"  - {ctx._(label) if label else reason}: {count}")
+                name = ctx._(label) if label else reason
+                lines.append("  - " + ctx._("{label}: {n}", label=name, n=count))
             funnel_words = dict(FUNNEL)
             lines.append(ctx._("From joining to taking part (chart 2):"))
             lines += [
-                f"  {index}. {ctx._(funnel_words[key])}: {value}"
+                f"  {index}. " + ctx._("{label}: {n}", label=ctx._(funnel_words[key]), n=value)
                 for index, (key, value) in enumerate(stats.funnel, start=1)
             ]
             ctx.say("\n".join(lines))

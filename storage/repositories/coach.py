@@ -217,7 +217,9 @@ class SqlCoachingRepository(_Sql):
             .outerjoin(RiskSnooze, RiskSnooze.learner_id == User.id)
             .where(Group.coach_id == coach_id, Membership.left_at.is_(None))
         )
-        # Plain rows through the connection: no ORM loading for 10,000 tuples.
+        # Plain rows through the connection: no ORM loading for 10,000 tuples. The raw
+        # connection does not autoflush: contacts and snoozes of this update must count.
+        await self.session.flush()
         connection = await self.session.connection()
         if connection.dialect.name == "postgresql":
             # The planner's cost estimate of the per-learner subqueries is high enough to

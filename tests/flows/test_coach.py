@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import signals
+from flows import nudges, signals
 from flows.coach import create_invite
 from flows.coach.invites import MAX_FAILURES
 from storage.models import Signal, User
@@ -270,6 +270,8 @@ async def test_attendance_plans_a_warm_message_the_next_day(
     missed = [m for m in uow.outbox.rows if m.kind == "session_missed"]
     assert [m.user_id for m in missed] == [bram.id]
     assert missed[0].due_at.date() == (starts[0] + timedelta(days=1)).date()
+    assert missed[0].payload["buttons"] == [["Reply to my coach", "reply"]]
+    assert reminders[0].payload["message"].endswith("Place: {place}")
     kinds = {(s.user_id, s.kind) for s in uow.signals.rows}
     assert (bram.id, signals.SESSION_ABSENT) in kinds
     assert (user_named(uow, "Amal").id, signals.SESSION_PRESENT) in kinds
@@ -331,10 +333,16 @@ async def test_leaving_tells_the_coach_why_and_stats_count_it(
     await amal.press("Work and family take too much time")
     member = uow.memberships.where(learner_id=user_named(uow, "Amal").id)[0]
     assert member.left_at is not None and member.left_reason == "work_family"
-    left = [m for m in uow.outbox.rows if m.kind.startswith("learner_left")]
-    assert {m.about_user_id for m in left} == {member.learner_id}
-    notices = [m.payload["message"] for m in left]
-    assert notices[1] == "Work and family take too much time"
+    (notice,) = [m for m in uow.outbox.rows if m.kind.startswith("learner_left")]
+    assert notice.about_user_id == member.learner_id
+    assert notice.payload["params"]["reason"] == {"msgid": "Work and family take too much time"}
+    els = user_named(uow, "Els")
+    dutch = nudges.render(notice, engine.translator("nl"))
+    assert notice.user_id == els.id
+    assert dutch.text == (
+        "Amal is gestopt met de leergroep Leergroep A. "
+        "De reden: “Werk en gezin vragen te veel tijd”"
+    )
     await coach.command("stats")
     said = coach.said
     assert "Enrolled: 2" in said and "In the group now: 1" in said and "Left: 1" in said
@@ -412,6 +420,7 @@ async def test_feedback_by_text_and_voice_on_shared_items_only(
     notice = uow.outbox.rows[-1]
     assert notice.user_id == amal.id and notice.kind == "coach_feedback"
     assert notice.payload["params"]["title"] == "Lead a team meeting"
+    assert notice.payload["buttons"] == [["My goal", "goal"]]  # where she sees it
     await coach.command("learner", str(amal.id))
     await coach.press("Answer: Lead a team meeting")
     await coach.file("voice", b"OggS\x00\x02" + b"\x00" * 200, duration=4)
@@ -535,3 +544,52 @@ async def test_coach_commands_wait_for_the_coach_consent_then_run(  # type: igno
     # Consent given: commands run straight away from now on.
     await coach.command("newgroup")
     assert coach.texts[0] != "Before you go on, please read this and agree."
+
+
+async def test_picking_one_of_many_learners_goes_page_by_page(
+    engine, uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    coach = await make_coach(engine, uow, clock)
+    codes = [await make_group(coach, name) for name in ("Groep B", "Groep A")]
+    for n in range(23):
+        await make_learner(engine, codes[n % 2], f"l{n}", f"Lerende {n:02d}")
+
+    def labels() -> list[str]:
+        return [b.label for r in coach.last for b in r.flat_buttons]
+
+    await coach.command("message")
+    first = labels()
+    assert len(first) == 11 and first[-1] == "More"
+    assert first[0] == "Lerende 01 (Groep A)" and first[1] == "Lerende 03 (Groep A)"
+    await coach.press("More")
+    assert coach.last[0].replace  # the same message, turned to the next page
+    second = labels()
+    assert len(second) == 11 and not set(first[:-1]) & set(second[:-1])
+    await coach.press("More")
+    third = labels()
+    assert len(third) == 3 and "More" not in third  # 23 = 10 + 10 + 3
+    await coach.press(third[0])
+    assert "Type your message to" in coach.said
+
+    await coach.command("learner")
+    assert labels() == first
+
+
+async def test_attendance_taken_days_later_does_not_say_yesterday(
+    engine, uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    coach = await make_coach(engine, uow, clock)
+    code = await make_group(coach)
+    await make_learner(engine, code, "l1", "Amal")
+    await coach.command("session")
+    await coach.press("Plan sessions")
+    await coach.press("Tuesday Mar 10, 2026")
+    await coach.press("Only once")
+    clock.now = datetime(2026, 3, 13, 9, tzinfo=UTC)  # Friday, three days after the session
+    await coach.command("session")
+    await coach.press("Take attendance")
+    await coach.press("Amal")
+    await coach.press("Save")
+    (missed,) = [m for m in uow.outbox.rows if m.kind == "session_missed"]
+    assert missed.payload["message"].startswith("We missed you at the last group session")
+    assert missed.due_at == clock.now

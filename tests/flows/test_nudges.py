@@ -16,6 +16,7 @@ from storage.repositories import LearnerInfo, SignalInfo
 from tests.fakes import ChatDriver, FakeClock, FakeUnitOfWork, fake_engine
 
 POLICY = NudgePolicy()
+BRUSSELS = ZoneInfo("Europe/Brussels")
 
 
 def learner(**prefs: object) -> LearnerInfo:
@@ -235,6 +236,19 @@ async def test_inactivity_ladder_flags_the_coach_once(tmp_path: Path) -> None:
     assert flags == [14, 21]
     notice = next(m for m in uow.outbox.rows if m.kind == nudges.COACH_INACTIVE_14)
     assert notice.user_id == coach.id and notice.payload["params"] == {"name": "Samira"}
+    assert notice.payload["buttons"] == [
+        ["Write a message", f"message {samira.id}"],
+        ["Who needs attention", f"atrisk {samira.id}"],
+    ]
+
+
+def test_one_nudge_a_day_the_inactivity_nudge_moves_to_the_next_day() -> None:
+    monday = datetime(2026, 3, 16, 6, tzinfo=UTC)
+    who = learner(last_seen_at=monday - timedelta(days=7, hours=1))
+    plan = plan_at(monday, who)
+    due = {m.kind: m.due_at.astimezone(BRUSSELS).date() for m in plan.messages}
+    assert due[nudges.GOAL_PROMPT] == date(2026, 3, 16)
+    assert due[nudges.INACTIVE_7] == date(2026, 3, 17)
 
 
 async def test_pause_and_resume_through_the_flow(tmp_path: Path) -> None:
@@ -345,3 +359,15 @@ def test_render_translates_text_and_buttons() -> None:
     )
     reply = nudges.render(prompt, Translator("en"))
     assert [(b.label, b.data) for b in reply.flat_buttons] == [("Set my goal", "/goal")]
+
+
+def test_a_coach_who_just_had_contact_is_not_told_again() -> None:
+    monday = datetime(2026, 3, 16, 6, tzinfo=UTC)
+    who = learner(last_seen_at=monday - timedelta(days=15))
+    called = SignalInfo(7, S.COACH_CONTACT, monday - timedelta(days=2), {"how": "called"})
+    assert nudges.COACH_INACTIVE_14 in kinds(plan_at(monday, who, coach_id=3))
+    quiet = plan_at(monday, who, [called], coach_id=3)
+    assert nudges.COACH_INACTIVE_14 not in kinds(quiet)
+    assert nudges.INACTIVE_14 in kinds(quiet)  # the learner still hears from Opstap
+    long_ago = SignalInfo(7, S.COACH_CONTACT, monday - timedelta(days=9), {"how": "called"})
+    assert nudges.COACH_INACTIVE_14 in kinds(plan_at(monday, who, [long_ago], coach_id=3))

@@ -292,7 +292,7 @@ async def test_coach_sections_show_goals_and_reflections_when_shared(
         s for s in await coachview.sections_for(ctx, learner, member) if s.share == "goals"
     ]
     assert goals.title == "Wekelijkse leerdoelen"
-    assert "2026-W10 · Planning · Agenda bijhouden (open)" in goals.lines
+    assert "week van 2 mrt 2026 · Planning · Agenda bijhouden (open)" in goals.lines
     assert goals.items[0].item_type == "goal"
 
 
