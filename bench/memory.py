@@ -73,6 +73,7 @@ async def run(*, learners: int) -> list[Figure]:
             capture_output=True,
             text=True,
             check=True,
+            timeout=600,  # never hangs: a stuck child fails the run
         )
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     return [
