@@ -28,6 +28,7 @@ def _rss_mb() -> tuple[float, float]:
 
 async def _child(url: str, learners: int, data_dir: str) -> None:
     from telegram import Update
+    from telegram.ext import AIORateLimiter
 
     from bot.config import Settings
     from bot.runtime import Runtime
@@ -44,8 +45,13 @@ async def _child(url: str, learners: int, data_dir: str) -> None:
     )
     telegram = FakeTelegram()
     runtime = Runtime.create(settings)
+    # The limiter in the path, its limits lifted: pacing 10,000 replies at 30 per second
+    # would only make the run wait, not change what the process holds.
     app = build_application(
-        runtime, request=fake_request(telegram), get_updates_request=fake_request(telegram)
+        runtime,
+        request=fake_request(telegram),
+        get_updates_request=fake_request(telegram),
+        rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0),
     )
     async with app:
         for index in range(learners):
@@ -73,6 +79,7 @@ async def run(*, learners: int) -> list[Figure]:
             capture_output=True,
             text=True,
             check=True,
+            timeout=600,  # never hangs: a stuck child fails the run
         )
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     return [

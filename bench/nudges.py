@@ -137,7 +137,9 @@ async def run(*, learners: int, messages: int) -> dict[str, float]:
         )
         dispatcher.user_ids = None
         started, cpu = time.perf_counter(), time.process_time()
-        while sender.count < messages:
+        for _ in range(messages // dispatcher.batch + 10):  # bounded: a batch per round
+            if sender.count >= messages:
+                break
             before = sender.count
             await dispatcher.run_once()
             if sender.count == before:

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import dispatcher, memory, nudges, update_cost
+from bench import atrisk, dispatcher, memory, nudges, update_cost
 from bench.common import Figure, table
 
 SCALES = {
@@ -26,6 +26,7 @@ SCALES = {
         "dispatch_limit": 100.0,
         "planning_learners": 500,
         "ceiling_messages": 200,
+        "atrisk_learners": 200,
     },
     "full": {
         "learners": 40,
@@ -34,6 +35,7 @@ SCALES = {
         "dispatch_limit": 200.0,
         "planning_learners": 100_000,
         "ceiling_messages": 5_000,
+        "atrisk_learners": 10_000,
     },
 }
 
@@ -68,6 +70,7 @@ async def run_all(scale: str) -> list[Figure]:
         Figure("planning", "wall time", scheduler["planning_seconds"], "s", better="none"),
         Figure("planning", "planned again (duplicates)", scheduler["planned_again"], "", 0),
     ]
+    figures += await atrisk.run(learners=int(sizes["atrisk_learners"]))
     return figures
 
 

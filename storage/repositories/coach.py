@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -174,21 +174,29 @@ class SqlCoachingRepository(_Sql):
             .scalar_subquery()
             for kind in kinds
         ]
+        # The goals missed since the last reached or partly reached goal (and since `since`).
+        # Each last outcome is one seek per learner, correlated to the learner rather than to
+        # each missed row, and they bound the range of the missed-goal scan: the database
+        # works them out once per learner instead of once per missed goal.
         missed = Signal.__table__.alias("missed")
-        outcome = Signal.__table__.alias("outcome")
-        last_outcome = (
-            select(func.max(outcome.c.at))
-            .where(outcome.c.user_id == missed.c.user_id, outcome.c.kind.in_(GOAL_OUTCOMES))
-            .correlate(missed)
-            .scalar_subquery()
-        )
+        floor = bindparam("streak_floor", since - timedelta(seconds=1), type_=Signal.at.type)
+        outcome_bounds = []
+        for kind in GOAL_OUTCOMES:
+            outcome = Signal.__table__.alias(f"outcome_{kind}")
+            last_outcome = (
+                select(func.max(outcome.c.at))
+                .where(outcome.c.user_id == User.id, outcome.c.kind == kind)
+                .correlate(User)
+                .scalar_subquery()
+            )
+            outcome_bounds.append(missed.c.at > func.coalesce(last_outcome, floor))
         streak = (
             select(func.count())
             .where(
                 missed.c.user_id == User.id,
                 missed.c.kind == GOAL_MISSED,
                 missed.c.at >= since,
-                or_(last_outcome.is_(None), missed.c.at > last_outcome),
+                *outcome_bounds,
             )
             .scalar_subquery()
         )

@@ -49,8 +49,20 @@ class SqlUserRepository:
         return await self.session.get(User, user_id)
 
     async def by_external(self, *, channel: str, external_id: str) -> User | None:
-        query = select(User).where(User.channel == channel, User.external_id == external_id)
-        return (await self.session.scalars(query)).one_or_none()
+        """The user, with their conversation loaded in the same query: the engine needs both
+        for every update, and `SqlConversationRepository.get` then finds the conversation in
+        the session without another round trip to the database."""
+        query = (
+            select(User, Conversation)
+            .outerjoin(Conversation, Conversation.user_id == User.id)
+            .where(User.channel == channel, User.external_id == external_id)
+        )
+        row = (await self.session.execute(query)).one_or_none()
+        if row is None:
+            return None
+        if row[1] is not None:  # the identity map holds objects weakly: keep it for the session
+            self.session.info.setdefault("preloaded", []).append(row[1])
+        return row[0]
 
     async def add(self, user: User) -> User:
         self.session.add(user)

@@ -54,8 +54,14 @@ def history() -> tuple[
         (3, signals.GOAL_MISSED, 7, {}),
         (3, signals.CHECKIN_NO_TIME, 3, {}),
         (3, signals.COACH_CONTACT, 60, {"how": "called"}),
-        # C: nothing in the window; asked for the coach.
+        # C: asked for the coach; reached, missed, partly reached, then missed two: the
+        # streak counts from the later outcome, whichever kind it is.
         (4, signals.ASKED_FOR_COACH, 2, {}),
+        (4, signals.GOAL_REACHED, 25, {}),
+        (4, signals.GOAL_MISSED, 21, {}),
+        (4, signals.GOAL_PARTLY, 16, {}),
+        (4, signals.GOAL_MISSED, 10, {}),
+        (4, signals.GOAL_MISSED, 5, {}),
         (4, signals.NUDGE_SENT, 1, {}),
         # D: another coach's learner.
         (5, signals.GOAL_MISSED, 1, {}),
@@ -113,6 +119,7 @@ async def test_the_sql_risk_query_agrees_with_the_fake(schema: str) -> None:
     assert by_id[3].missed_in_a_row == 2
     assert by_id[3].last[signals.COACH_CONTACT] == NOW - timedelta(days=60)
     assert by_id[4].snoozed_until == NOW + timedelta(days=7)
+    assert by_id[4].missed_in_a_row == 2
     assert signals.NUDGE_SENT not in by_id[4].last
 
 
