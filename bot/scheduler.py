@@ -195,7 +195,8 @@ class Dispatcher:
         async with self.uow_factory() as uow:
             now = self.clock()
             if self.user_ids is None:
-                result.counts["held"] += await uow.scheduler.release_held(now=now)
+                if held := await uow.scheduler.release_held(now=now):
+                    result.counts["held"] += held  # no zero entries: empty counts mean idle
             messages = await uow.scheduler.claim_due(
                 now=now, limit=self.batch, user_ids=self.user_ids
             )
