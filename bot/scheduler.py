@@ -194,9 +194,9 @@ class Dispatcher:
         claimed: list[tuple[int, User, Reply]] = []
         async with self.uow_factory() as uow:
             now = self.clock()
-            if self.user_ids is None:
-                if held := await uow.scheduler.release_held(now=now):
-                    result.counts["held"] += held  # no zero entries: empty counts mean idle
+            held = await uow.scheduler.release_held(now=now) if self.user_ids is None else 0
+            if held:  # no zero entries: empty counts mean an idle round
+                result.counts["held"] += held
             messages = await uow.scheduler.claim_due(
                 now=now, limit=self.batch, user_ids=self.user_ids
             )
