@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from flows.coach.access import own_group, parse_id
+from flows.coach.access import Coached, coached, own_group, parse_id
 from flows.engine import Context, Flow
 from flows.messages import Button, Event
 from storage.models import Group
@@ -67,11 +67,17 @@ async def next_page(ctx: Context, event: Event) -> bool:
     return True
 
 
-class GroupChoice:
+class GroupChoice(Flow):
     """Mixin for a flow: a step `group` that asks which of the coach's groups, checks the
     answer and hands it to `with_group`."""
 
     action: ClassVar[str] = "group"
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Goes on with the named or only group, or asks which group."""
+        group = await choose_group(ctx, self, args, action=self.action)
+        if group is not None:
+            await self.with_group(ctx, group)
 
     async def ask_group(self, ctx: Context) -> None:
         """One button per group."""
@@ -92,4 +98,38 @@ class GroupChoice:
 
     async def with_group(self, ctx: Context, group: Group) -> None:
         """Goes on with the chosen group."""
+        raise NotImplementedError
+
+
+class LearnerChoice(Flow):
+    """Mixin for a flow: a step `pick` that asks which of the coach's learners (ten at a time),
+    checks the coach may act on the chosen one, and hands them to `with_learner`."""
+
+    action: ClassVar[str] = "view"
+
+    async def ask_pick(self, ctx: Context) -> None:
+        """One button per learner of the coach's groups."""
+        rows = await learner_buttons(ctx, page=ctx.data.get("page", 0))
+        if not rows:
+            ctx.say(ctx._("No learners in your groups yet. Send them /invite."))
+            await ctx.finish(menu=False)
+            return
+        ctx.say(ctx._("Which learner?"), buttons=rows)
+
+    async def on_pick(self, ctx: Context, event: Event) -> None:
+        """Checks the chosen learner is the coach's, then goes on with them."""
+        if await next_page(ctx, event):
+            return
+        value = event.value or ""
+        if not value.startswith("l:"):
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+            return
+        found = await coached(ctx, parse_id(value[2:]), action=self.action)
+        if found is None:
+            await ctx.finish()
+            return
+        await self.with_learner(ctx, found)
+
+    async def with_learner(self, ctx: Context, found: Coached) -> None:
+        """Goes on with the chosen learner."""
         raise NotImplementedError

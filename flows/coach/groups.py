@@ -12,7 +12,7 @@ from typing import ClassVar
 import qrcode
 
 from flows.coach.access import coached, deep_link, parse_id
-from flows.coach.choice import GroupChoice, active_groups, choose_group
+from flows.coach.choice import GroupChoice, active_groups
 from flows.coach.sessions import plan_reminders_for
 from flows.engine import COACH, LEARNER, Context, Flow
 from flows.i18n import N_
@@ -280,12 +280,6 @@ class Invite(GroupChoice, Flow):
     menu: ClassVar = {"invite": N_("Invite learners")}
     roles = frozenset({COACH})
     action = "invite"
-
-    async def start(self, ctx: Context, command: str, args: str) -> None:
-        """Sends the link for the named or only group, or asks which group."""
-        group = await choose_group(ctx, self, args, action=self.action)
-        if group is not None:
-            await self.with_group(ctx, group)
 
     async def with_group(self, ctx: Context, group: Group) -> None:
         """Sends the link and QR code of the chosen group."""

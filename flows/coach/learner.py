@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from flows import coachview, signals
 from flows.coach.access import Coached, coached, parse_id
-from flows.coach.choice import learner_buttons, next_page
+from flows.coach.choice import LearnerChoice
 from flows.coach.risk import BARRIER_LABELS
 from flows.engine import COACH, Context, Flow
 from flows.i18n import LANGUAGES, N_
@@ -79,7 +79,7 @@ OUTBOX_WORDS = {
 }
 
 
-class LearnerView(Flow):
+class LearnerView(LearnerChoice, Flow):
     """Shows one learner to their coach and takes feedback on their items."""
 
     name = "learner"
@@ -88,6 +88,8 @@ class LearnerView(Flow):
         "feedback": N_("Answer a learner's goal, reflection or evidence"),
     }
     roles = frozenset({COACH})
+
+    action = "view"
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Shows the named learner, or asks which one."""
@@ -101,27 +103,8 @@ class LearnerView(Flow):
             return
         await ctx.begin(self, "item", data=await self._show(ctx, found))
 
-    async def ask_pick(self, ctx: Context) -> None:
-        """One button per learner of the coach's groups."""
-        rows = await learner_buttons(ctx, page=ctx.data.get("page", 0))
-        if not rows:
-            ctx.say(ctx._("No learners in your groups yet. Send them /invite."))
-            await ctx.finish(menu=False)
-            return
-        ctx.say(ctx._("Which learner?"), buttons=rows)
-
-    async def on_pick(self, ctx: Context, event: Event) -> None:
-        """Shows the chosen learner, after the access check."""
-        if await next_page(ctx, event):
-            return
-        value = event.value or ""
-        if not value.startswith("l:"):
-            await ctx.invalid(ctx._("Please tap one of the buttons."))
-            return
-        found = await coached(ctx, parse_id(value[2:]), action="view")
-        if found is None:
-            await ctx.finish()
-            return
+    async def with_learner(self, ctx: Context, found: Coached) -> None:
+        """Shows the chosen learner."""
         ctx.data = await self._show(ctx, found)
         await ctx.go("item")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from flows.coach.access import own_group, parse_id
-from flows.coach.choice import GroupChoice, choose_group
+from flows.coach.choice import GroupChoice
 from flows.engine import COACH, LEARNER, Context, Flow
 from flows.i18n import LANGUAGES, N_
 from flows.messages import Event, OutFile
@@ -26,12 +26,6 @@ class Prompt(GroupChoice, Flow):
     menu: ClassVar = {"prompt": N_("Question to a group")}
     roles = frozenset({COACH})
     action = "prompt"
-
-    async def start(self, ctx: Context, command: str, args: str) -> None:
-        """Asks which group, unless the coach has only one or named it."""
-        group = await choose_group(ctx, self, args, action=self.action)
-        if group is not None:
-            await self.with_group(ctx, group)
 
     async def with_group(self, ctx: Context, group: Group) -> None:
         """Offers a new question or the answers to earlier ones."""

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from flows.coach.access import coached, parse_id
-from flows.coach.choice import learner_buttons, next_page
+from flows.coach.access import Coached, coached, parse_id
+from flows.coach.choice import LearnerChoice
 from flows.coach.prompts import VOICE
 from flows.coach.risk import coach_contact
 from flows.engine import COACH, LEARNER, Context, Flow
@@ -36,12 +36,14 @@ def message_text(ctx: Context, event: Event) -> str | None:
     return text
 
 
-class CoachMessage(Flow):
+class CoachMessage(LearnerChoice, Flow):
     """A coach writes a personal message to one of their learners."""
 
     name = "message"
     commands: ClassVar = {"message": N_("Write a personal message to a learner")}
     roles = frozenset({COACH})
+
+    action = "message"
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Checks the learner is the coach's, then asks for the message."""
@@ -54,27 +56,8 @@ class CoachMessage(Flow):
             return
         await ctx.begin(self, "text", data={"learner_id": found.learner.id})
 
-    async def ask_pick(self, ctx: Context) -> None:
-        """Asks which learner, one button each."""
-        rows = await learner_buttons(ctx, page=ctx.data.get("page", 0))
-        if not rows:
-            ctx.say(ctx._("No learners in your groups yet. Send them /invite."))
-            await ctx.finish(menu=False)
-            return
-        ctx.say(ctx._("Which learner?"), buttons=rows)
-
-    async def on_pick(self, ctx: Context, event: Event) -> None:
-        """Checks the chosen learner is the coach's, then asks for the message."""
-        if await next_page(ctx, event):
-            return
-        value = event.value or ""
-        if not value.startswith("l:"):
-            await ctx.invalid(ctx._("Please tap one of the buttons."))
-            return
-        found = await coached(ctx, parse_id(value[2:]), action="message")
-        if found is None:
-            await ctx.finish()
-            return
+    async def with_learner(self, ctx: Context, found: Coached) -> None:
+        """Asks for the message to the chosen learner."""
         ctx.data["learner_id"] = found.learner.id
         await ctx.go("text")
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flows import signals
 from flows.coach.access import parse_id
-from flows.coach.choice import GroupChoice, choose_group
+from flows.coach.choice import GroupChoice
 from flows.engine import COACH, Context, Flow
 from flows.i18n import N_
 from flows.messages import Event
@@ -90,12 +90,6 @@ class Sessions(GroupChoice, Flow):
     menu: ClassVar = {"session": N_("Sessions")}
     roles = frozenset({COACH})
     action = "session"
-
-    async def start(self, ctx: Context, command: str, args: str) -> None:
-        """Asks which group, unless the coach has only one or named it."""
-        group = await choose_group(ctx, self, args, action=self.action)
-        if group is not None:
-            await self.with_group(ctx, group)
 
     async def with_group(self, ctx: Context, group: Group) -> None:
         """Shows the sessions of the group and what the coach can do."""
