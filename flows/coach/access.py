@@ -104,6 +104,15 @@ async def coached(
     return Coached(learner=learner, membership=membership, group=group)
 
 
+async def own_membership(ctx: Context) -> Membership | None:
+    """The learner's active membership; else None, after saying kindly how to join."""
+    membership = await ctx.uow.memberships.active_for(ctx.user.id)
+    if membership is None:
+        ctx.say(ctx._("You are not in a group. Your coach gives you a link to join."))
+        await ctx.finish()
+    return membership
+
+
 def parse_id(text: str) -> int | None:
     """A positive integer id from a button value or an argument, or None."""
     text = text.strip()

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import qrcode
 
-from flows.coach.access import coached, deep_link, parse_id
+from flows.coach.access import coached, deep_link, own_membership, parse_id
 from flows.coach.choice import GroupChoice, active_groups
 from flows.coach.sessions import plan_reminders_for
 from flows.engine import COACH, LEARNER, Context, Flow
@@ -438,10 +438,8 @@ class Sharing(Flow):
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Shows the current choices as toggles."""
-        membership = await ctx.uow.memberships.active_for(ctx.user.id)
+        membership = await own_membership(ctx)
         if membership is None:
-            ctx.say(ctx._("You are not in a group. Your coach gives you a link to join."))
-            await ctx.finish()
             return
         chosen = [kind for kind in SHARES if getattr(membership, f"share_{kind}")]
         await ctx.begin(self, "share", data={"share": chosen})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from flows.coach.access import own_group, parse_id
+from flows.coach.access import own_group, own_membership, parse_id
 from flows.coach.choice import GroupChoice
 from flows.engine import COACH, LEARNER, Context, Flow
 from flows.i18n import LANGUAGES, N_
@@ -180,10 +180,8 @@ class Answer(Flow):
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Finds the question (the one named, or the newest of the learner's group)."""
-        membership = await ctx.uow.memberships.active_for(ctx.user.id)
+        membership = await own_membership(ctx)
         if membership is None:
-            ctx.say(ctx._("You are not in a group. Your coach gives you a link to join."))
-            await ctx.finish()
             return
         prompt = await ctx.uow.prompts.get(parse_id(args) or 0)
         if prompt is None:
