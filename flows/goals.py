@@ -72,6 +72,13 @@ def this_week(ctx: Context) -> str:
     return week_of(ctx.now, ctx.config.timezone)
 
 
+async def goal_in_hand(ctx: Context) -> Goal:
+    """The learner's goal this flow is working on (its id is in the flow's data)."""
+    goal = await ctx.uow.goals.get(int(ctx.data["goal_id"]))
+    assert goal is not None and goal.learner_id == ctx.user.id
+    return goal
+
+
 # -- showing goals ------------------------------------------------------------------------
 def theme_name(ctx: Context, theme_id: str) -> str:
     """The short name of a theme in the user's language."""
@@ -219,15 +226,10 @@ class GoalFlow(Flow):
         else:
             await ctx.begin(self, "current", data={"goal_id": current.id})
 
-    async def goal(self, ctx: Context) -> Goal:
-        goal = await ctx.uow.goals.get(int(ctx.data["goal_id"]))
-        assert goal is not None and goal.learner_id == ctx.user.id
-        return goal
-
     # this week's goal ------------------------------------------------------------------
     async def ask_current(self, ctx: Context) -> None:
         """Shows this week's goal with the coach's feedback, and what can be done with it."""
-        goal = await self.goal(ctx)
+        goal = await goal_in_hand(ctx)
         lines = [ctx._("Your goal for this week:"), goal_card(ctx, goal)]
         lines += await feedback_lines(ctx, item_type="goal", item_id=goal.id)
         if goal.outcome is None:
@@ -253,7 +255,7 @@ class GoalFlow(Flow):
         elif event.value == "reflect":
             await ctx.start_flow("reflect", args=f"goal:{ctx.data['goal_id']}")
         elif event.value == "keep":
-            looked_back = (await self.goal(ctx)).outcome is not None
+            looked_back = (await goal_in_hand(ctx)).outcome is not None
             ctx.say(
                 ctx._("Fine. Send /goal when you are ready for your next goal.")
                 if looked_back
@@ -525,7 +527,7 @@ class GoalFlow(Flow):
     # look back -------------------------------------------------------------------------
     async def ask_outcome(self, ctx: Context) -> None:
         """Asks whether the goal of the week was done."""
-        goal = await self.goal(ctx)
+        goal = await goal_in_hand(ctx)
         lines = [
             ctx._(
                 "Let us look back on your goal of the week of {date}:",
@@ -600,7 +602,7 @@ class GoalFlow(Flow):
 
     async def close_goal(self, ctx: Context) -> None:
         """Stores the look back, records the signal and celebrates what was done."""
-        goal = await self.goal(ctx)
+        goal = await goal_in_hand(ctx)
         outcome = ctx.data["outcome"]
         goal.outcome = outcome
         goal.helped = [ctx.data["helped"]] if ctx.data.get("helped") else []
@@ -670,14 +672,9 @@ class CheckinFlow(Flow):
             return
         await ctx.begin(self, "how", data={"goal_id": goal.id})
 
-    async def goal(self, ctx: Context) -> Goal:
-        goal = await ctx.uow.goals.get(int(ctx.data["goal_id"]))
-        assert goal is not None and goal.learner_id == ctx.user.id
-        return goal
-
     async def ask_how(self, ctx: Context) -> None:
         """Asks how the goal is going."""
-        goal = await self.goal(ctx)
+        goal = await goal_in_hand(ctx)
         ctx.say(
             ctx._("How is your goal going?") + f"\n🎯 {goal_text(ctx, goal)}",
             buttons=[
@@ -690,7 +687,7 @@ class CheckinFlow(Flow):
 
     async def on_how(self, ctx: Context, event: Event) -> None:
         """Keeps the answer; "stuck" gets help, "no time" is passed on without blame."""
-        goal = await self.goal(ctx)
+        goal = await goal_in_hand(ctx)
         if event.value not in {"done", "busy", "stuck", "no_time"}:
             await ctx.invalid(ctx._("Please tap one of the buttons."))
             return
@@ -741,7 +738,7 @@ class CheckinFlow(Flow):
 
     async def ask_stuck(self, ctx: Context) -> None:
         """Gives a tip for the theme and offers a smaller goal or the coach."""
-        goal = await self.goal(ctx)
+        goal = await goal_in_hand(ctx)
         tip = goal_library().themes[goal.theme_id].tip.get(ctx.user.language)
         ctx.say(
             ctx._("Being stuck is part of learning. A tip: {tip}", tip=tip),
@@ -754,7 +751,7 @@ class CheckinFlow(Flow):
 
     async def on_stuck(self, ctx: Context, event: Event) -> None:
         """Makes the goal smaller, tells the coach, or goes on."""
-        goal = await self.goal(ctx)
+        goal = await goal_in_hand(ctx)
         if event.value == "smaller":
             await ctx.start_flow("goal", args="smaller")
         elif event.value == "coach":

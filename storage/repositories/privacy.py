@@ -127,24 +127,6 @@ class SqlAccessLogRepository:
         )
         return list(await self.session.scalars(query))
 
-    async def stored_files(self) -> set[str]:
-        """Every file-store path any row of any table points at."""
-        found: set[str] = set()
-        for table in Base.metadata.sorted_tables:
-            for column in table.columns:
-                if is_file_column(column.name):
-                    query = select(column).where(column.is_not(None)).distinct()
-                    found.update(str(v) for v in await self.session.scalars(query))
-        return found
-
-    async def prune_processed_updates(self, *, before: datetime) -> int:
-        """Forgets handled update ids older than `before` (Telegram repeats an update for a
-        day at most); returns how many."""
-        result = await self.session.execute(
-            delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < before)
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
-
 
 class SqlPrivacyRepository:
     """Export and erasure by walking the foreign keys of every table."""
