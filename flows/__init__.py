@@ -8,7 +8,7 @@ from flows.export import ExportFlow
 from flows.goals import CheckinFlow, GoalFlow
 from flows.holidays import Holidays
 from flows.intake import Intake
-from flows.onboarding import Help, Language, Onboarding
+from flows.onboarding import AboutEvc, Help, Language, Onboarding
 from flows.portfolio import PortfolioFlow
 from flows.preferences import Pause, Settings
 from flows.privacy import privacy_flows
@@ -37,6 +37,7 @@ def default_flows() -> list[Flow]:
         *privacy_flows(),
         *coach_flows(),
         Holidays(),
+        AboutEvc(),
         Help(),
     ]
 

@@ -22,6 +22,13 @@ async def short_answer(ctx: Context, event: Event, *, limit: int) -> str | None:
         await ctx.invalid(ctx._("Please type a name, or tap one of the buttons."))
         return None
     if len(value) > limit:
-        await ctx.invalid(ctx._("Please keep it under {limit} characters.", limit=limit))
+        await ctx.invalid(
+            ctx.n_(
+                "Please keep it under {limit} character.",
+                "Please keep it under {limit} characters.",
+                limit,
+                limit=limit,
+            )
+        )
         return None
     return value

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from flows.i18n import LANGUAGES, Translator, right_to_left
+from flows.menu_words import wanted_command
 from flows.messages import (
     MAX_CALLBACK_BYTES,
     MAX_FILE_BYTES,
@@ -493,9 +494,12 @@ class Engine:
             await self._button(ctx, event.value or "")
         elif event.kind == "text" and len(event.text) > MAX_TEXT_LENGTH:
             await ctx.invalid(
-                ctx._(
+                ctx.n_(
+                    "That message is too long for me. Please keep it under {limit} character,"
+                    " or send a voice note.",
                     "That message is too long for me. Please keep it under {limit} characters,"
                     " or send a voice note.",
+                    MAX_TEXT_LENGTH,
                     limit=MAX_TEXT_LENGTH,
                 )
             )
@@ -513,7 +517,9 @@ class Engine:
             await self._command(ctx, "start", "")
         elif ctx.flow is None or ctx.step is None:
             catcher = self._stray_catcher(ctx, event)
-            if catcher is None:
+            if catcher is None and event.kind == "text":
+                await self._free_text(ctx, event.text)
+            elif catcher is None:
                 self.show_menu(ctx)
             else:
                 await self._file_as_new_item(ctx, event, catcher)
@@ -527,6 +533,20 @@ class Engine:
             await ctx.repeat()
         else:
             await ctx.flow.answer(ctx, ctx.step, event)
+
+    async def _free_text(self, ctx: Context, text: str) -> None:
+        """Text at the main menu: the command its words ask for ("mijn doel"), else a hint."""
+        command = wanted_command(text)
+        flow = self.commands.get(command or "")
+        if command is not None and flow is not None and ctx.user.role in flow.roles:
+            await self._command(ctx, command, "")
+            return
+        ctx.say(
+            ctx._("Tap a button, or tell me what you want to do: goal, reflection, evidence.")
+            if ctx.user.role == LEARNER
+            else ctx._("Tap a button, or send /help to see what you can do.")
+        )
+        self.show_menu(ctx)
 
     def _stray_catcher(self, ctx: Context, event: Event) -> Flow | None:
         """The flow that takes a photo, document or video this flow does not ask for."""
@@ -547,12 +567,15 @@ class Engine:
     async def _file_as_new_item(self, ctx: Context, event: Event, catcher: Flow) -> None:
         """A file sent outside any question starts the catching flow with it (a new piece of
         evidence), rather than being dropped for the menu."""
-        ctx.say(ctx._("Thank you! Let us add this to your portfolio as a piece of evidence."))
         before = len(ctx.replies)
         await catcher.start(ctx, catcher.name, "")
         del ctx.replies[before:]  # its first question asks for the file we already have
-        if ctx.step is not None:
-            await catcher.answer(ctx, ctx.step, event)
+        asking = ctx.step
+        if asking is not None:
+            await catcher.answer(ctx, asking, event)
+        if ctx.step != asking:  # taken (a file that is refused is not thanked for first)
+            ctx.say(ctx._("Thank you! Let us add this to your portfolio as a piece of evidence."))
+            ctx.replies.insert(before, ctx.replies.pop())
 
     async def _command(self, ctx: Context, command: str, args: str) -> None:
         if command == "cancel":

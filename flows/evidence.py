@@ -16,7 +16,7 @@ from flows.answers import short_answer
 from flows.competences import framework
 from flows.engine import Context, Flow
 from flows.evidence_content import content, parse_period, show_period
-from flows.i18n import N_
+from flows.i18n import N_, shorten
 from flows.messages import Button, Event
 from flows.uploads import UploadRejected, rejection_text, store_upload
 from storage.models import Evidence, Reflection, User
@@ -220,7 +220,7 @@ class EvidenceFlow(Flow):
         """Asks for a short title."""
         buttons: list[list[Button]] = []
         if suggested := ctx.data.get("suggested_title"):
-            buttons.append([ctx.button(suggested[:60], "keep")])
+            buttons.append([ctx.button(shorten(suggested, 60), "keep")])
         buttons.append([ctx.back_button()])
         ctx.say(ctx._("Give it a short title, in a few words."), buttons=buttons)
 
@@ -233,7 +233,12 @@ class EvidenceFlow(Flow):
             return
         if len(title) > MAX_TITLE:
             await ctx.invalid(
-                ctx._("Please keep the title under {limit} characters.", limit=MAX_TITLE)
+                ctx.n_(
+                    "Please keep the title under {limit} character.",
+                    "Please keep the title under {limit} characters.",
+                    MAX_TITLE,
+                    limit=MAX_TITLE,
+                )
             )
             return
         ctx.data["title"] = title
@@ -267,7 +272,7 @@ class EvidenceFlow(Flow):
         """Asks for the organisation, offering earlier answers."""
         choices = await earlier_places(ctx, "organisation")
         ctx.data["choices"] = choices
-        buttons = [ctx.button(value[:40], f"o:{i}") for i, value in enumerate(choices)]
+        buttons = [ctx.button(shorten(value), f"o:{i}") for i, value in enumerate(choices)]
         ctx.say(
             ctx._("Where was it? Type the name of the organisation."),
             buttons=[*rows(buttons), [ctx.back_button()]],
@@ -284,7 +289,7 @@ class EvidenceFlow(Flow):
         """Asks for the learner's role there, offering earlier answers."""
         choices = await earlier_places(ctx, "role")
         ctx.data["choices"] = choices
-        buttons = [ctx.button(value[:40], f"o:{i}") for i, value in enumerate(choices)]
+        buttons = [ctx.button(shorten(value), f"o:{i}") for i, value in enumerate(choices)]
         ctx.say(
             ctx._("What was your role there? For example: childcare worker, volunteer."),
             buttons=[*rows(buttons), [ctx.back_button()]],
@@ -507,7 +512,7 @@ class EvidenceFlow(Flow):
         done = await ctx.uow.reflections.done_of(ctx.user.id, limit=6 + len(used))
         reflections = [r for r in done if r.id not in used][:6]
         buttons = [
-            ctx.button((r.title or ctx.t.date(r.created_at))[:40], f"r:{r.id}")
+            ctx.button(shorten(r.title or ctx.t.date(r.created_at)), f"r:{r.id}")
             for r in reflections
         ]
         ctx.say(

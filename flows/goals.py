@@ -12,7 +12,7 @@ from flows import coachview, signals
 from flows.competences import framework
 from flows.engine import Context, Flow
 from flows.goal_content import goal_library
-from flows.i18n import N_
+from flows.i18n import N_, shorten
 from flows.messages import Button, Event
 from flows.uploads import ACCEPTED, VOICE_TYPES, UploadRejected, rejection_text, store_upload
 from storage.models import Goal, User
@@ -181,7 +181,9 @@ def weekday_buttons(ctx: Context) -> list[list[Button]]:
     first = today(ctx)
     days = [
         ctx.button(
-            ctx._("Today ({day})", day=ctx.t.weekday(day)) if day == first else ctx.t.weekday(day),
+            ctx._("Today ({day})", day=ctx.t.weekday(day))
+            if day == first
+            else ctx.t.weekday_label(day),
             f"d:{day}",
         )
         for day in range(first, 7)
@@ -221,6 +223,9 @@ class GoalFlow(Flow):
             return
         if current is None:
             await ctx.begin(self, "theme")
+        elif args == "lookback:done" and current.outcome is None:
+            # "Done!" at the check-in already said it: not asked a second time.
+            await ctx.begin(self, "helped", data={"goal_id": current.id, "outcome": "reached"})
         elif args == "lookback" and current.outcome is None:
             await ctx.begin(self, "outcome", data={"goal_id": current.id})
         else:
@@ -376,9 +381,12 @@ class GoalFlow(Flow):
             text = " ".join(event.text.split())
             if len(text) > MAX_GOAL_LENGTH:
                 await ctx.invalid(
-                    ctx._(
+                    ctx.n_(
+                        "That is a big goal. Please keep it under {limit} character: "
+                        "one small step.",
                         "That is a big goal. Please keep it under {limit} characters: "
                         "one small step.",
+                        MAX_GOAL_LENGTH,
                         limit=MAX_GOAL_LENGTH,
                     )
                 )
@@ -410,7 +418,7 @@ class GoalFlow(Flow):
                 ctx._(
                     "{day} has passed already this week. Please choose today or a day still "
                     "to come.",
-                    day=ctx.t.weekday(int(value)),
+                    day=ctx.t.weekday_label(int(value)),
                 )
             )
             return
@@ -421,8 +429,9 @@ class GoalFlow(Flow):
         """Asks for the very first small step."""
         ctx.say(
             ctx._(
-                'What is your first small step? For example: "On Monday I ask my team '
-                'leader." Type it or send a voice note.'
+                'What is your first small step? For example: "On {day} I ask my team '
+                'leader." Type it or send a voice note.',
+                day=ctx.t.weekday(int(ctx.data.get("weekday", today(ctx)))),
             ),
             buttons=[[ctx.button(ctx._("Skip"), "skip")], [ctx.back_button()]],
         )
@@ -704,10 +713,16 @@ class CheckinFlow(Flow):
             await ctx.finish()
         elif event.value == "no_time":
             await ctx.signal(signals.CHECKIN_NO_TIME, week=goal.week, goal_id=goal.id)
+            has_coach = await ctx.uow.memberships.coach_id_for(ctx.user.id) is not None
             ctx.say(
                 ctx._(
                     "Thank you for telling me. Busy weeks happen, and that is OK. "
                     "Your coach will know, so they can take it into account. "
+                    "Next week is a new chance."
+                )
+                if has_coach
+                else ctx._(
+                    "Thank you for telling me. Busy weeks happen, and that is OK. "
                     "Next week is a new chance."
                 )
             )
@@ -729,7 +744,7 @@ class CheckinFlow(Flow):
     async def on_look_back(self, ctx: Context, event: Event) -> None:
         """Hands over to the look back, or ends with a pointer to /goal."""
         if event.value == "now":
-            await ctx.start_flow("goal", args="lookback")
+            await ctx.start_flow("goal", args="lookback:done")
         elif event.value == "later":
             ctx.say(ctx._("Fine. Send /goal when you want to look back."))
             await ctx.finish()
@@ -816,7 +831,7 @@ async def goals_section(ctx: Context, learner: User) -> coachview.Section:
             coachview.Item(
                 item_type="goal",
                 item_id=goal.id,
-                title=goal_text(ctx, goal)[:60],
+                title=shorten(goal_text(ctx, goal), 60),
                 when=goal.created_at,
             )
         )

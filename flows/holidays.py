@@ -108,9 +108,12 @@ class Holidays(Flow):
             return
         if last < first or (last - first).days >= MAX_DAYS:
             await ctx.invalid(
-                ctx._(
+                ctx.n_(
+                    "The last day must be on or after the first day, and at most {days} day "
+                    "later.",
                     "The last day must be on or after the first day, and at most {days} days "
                     "later.",
+                    MAX_DAYS,
                     days=MAX_DAYS,
                 )
             )

@@ -7,6 +7,7 @@ use named placeholders, and `n_` for plurals.
 from __future__ import annotations
 
 import io
+import re
 import unicodedata
 from datetime import date, datetime
 from functools import cache
@@ -62,6 +63,27 @@ def catalog(language: str) -> Translations:
     write_mo(buffer, parsed)
     buffer.seek(0)
     return Translations(buffer, domain=DOMAIN)
+
+
+#: A full stop after quoted text that already ends a sentence (“... uit te voeren.”.), or two
+#: full stops that are not an ellipsis: a filled-in placeholder brought its own.
+_DOUBLED_STOP = re.compile(r"(?<!\.)([.!?؟])(\u2069?[”\"»’)]?)\.(?!\.)")
+
+
+def tidy(text: str) -> str:
+    """Drops the second full stop that a filled-in placeholder can leave (“{competence}”.)."""
+    return _DOUBLED_STOP.sub(r"\1\2", text)
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """Shortens a label to at most `limit` characters at a word boundary, with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut and not text[limit - 1].isspace():
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:.-–(") + "\u2026"
 
 
 def isolate(text: str) -> str:
@@ -129,13 +151,13 @@ class Translator:
         text = self._catalog.gettext(message)
         if not params:
             return text
-        return text.format(**{key: self._param(value) for key, value in params.items()})
+        return tidy(text.format(**{key: self._param(value) for key, value in params.items()}))
 
     def n_(self, singular: str, plural: str, count: int, /, **params: object) -> str:
         """Translates a plural source string; `{count}` is filled in too."""
         text = self._catalog.ngettext(singular, plural, count)
         values = {"count": count, **params}
-        return text.format(**{key: self._param(value) for key, value in values.items()})
+        return tidy(text.format(**{key: self._param(value) for key, value in values.items()}))
 
     def number(self, value: float) -> str:
         """Formats a number the way the language writes it."""
@@ -165,6 +187,11 @@ class Translator:
         return format_datetime(value, format=format, tzinfo=self.tz, locale=self.locale)
 
     def weekday(self, index: int) -> str:
-        """Names a weekday, Monday being 0."""
-        names = self.locale.days["format"]["wide"]
-        return str(names[index]).capitalize()
+        """Names a weekday, Monday being 0, as written inside a sentence (Dutch and French:
+        "woensdag", "mercredi"; Turkish: "Çarşamba")."""
+        return str(self.locale.days["format"]["wide"][index])
+
+    def weekday_label(self, index: int) -> str:
+        """Names a weekday at the start of a label or button ("Woensdag")."""
+        name = str(self.locale.days["stand-alone"]["wide"][index])
+        return name[:1].upper() + name[1:]

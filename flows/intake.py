@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from flows import coachview
 from flows.competences import LEVELS, framework
 from flows.engine import Context
-from flows.i18n import N_
+from flows.i18n import N_, shorten
 from flows.messages import Event
 from flows.questionnaire import Answer, Questionnaire, questionnaire
 from flows.questionnaire_flow import (
@@ -23,7 +23,6 @@ from flows.questionnaire_flow import (
     current_response,
     effective,
     latest_done,
-    shorten,
 )
 from flows.quickscan import LEVEL_NAMES, QUICKSCAN
 from flows.signals import BARRIER, BARRIERS
@@ -207,6 +206,7 @@ class Intake(QuestionnaireFlow):
             return
         results = response.results
         message = (
+            # Translators: coach-facing.
             N_(
                 "{name} filled in the intake through your link. Years of experience: {years}. "
                 "Mother tongue: {tongue}. Dutch: {dutch}. Barriers named: {barriers}. "
@@ -279,13 +279,13 @@ class Intake(QuestionnaireFlow):
         """Offers the quick scan right after the intake."""
         ctx.say(
             ctx._(
-                "One more thing, if you have five minutes: a quick scan. You read short "
-                'sentences like "I can ..." and say how well you can do that now. '
-                "It shows your strengths. Shall we?"
+                "One more thing: a quick scan of five minutes. You read short sentences "
+                'like "I can ..." and say how well you can do that now. Shall we?'
             ),
             buttons=[
                 [ctx.button(ctx._("Yes, let us start"), "yes")],
                 [ctx.button(ctx._("Later"), "later")],
+                [ctx.command_button(ctx._("What is EVC?"), "evc")],
             ],
         )
 
@@ -325,9 +325,12 @@ def result_lines(ctx: Context, results: Mapping[str, Any], *, for_coach: bool) -
         return lines
     if results.get("route") == "evc":
         lines.append(
-            ctx._(
-                "You have {years} years of experience: that is a lot! The EVC route suits you. "
-                "You show what you already learned at work and get it recognised.",
+            ctx.n_(
+                "You have {years} year of experience: that is a lot! The EVC route suits you: "
+                "EVC means that what you already learned at work is recognised.",
+                "You have {years} years of experience: that is a lot! The EVC route suits you: "
+                "EVC means that what you already learned at work is recognised.",
+                int(years or 0),
                 years=f"{years:g}",
             )
         )

@@ -15,9 +15,15 @@ MAX_NAME_LENGTH = 40
 JOIN_CODE = re.compile(r"^join_([A-Za-z0-9_-]{1,40})$")
 
 
-def language_buttons(ctx: Context) -> list[list[Button]]:
-    """One button per language, each named in itself, two per row."""
-    buttons = [ctx.button(name, f"lang:{code}") for code, name in LANGUAGES.items()]
+def language_buttons(ctx: Context, *, mark_current: bool = False) -> list[list[Button]]:
+    """One button per language, each named in itself, two per row; the current one ticked."""
+    buttons = [
+        ctx.button(
+            ("\u2713 " if mark_current and code == ctx.user.language else "") + name,
+            f"lang:{code}",
+        )
+        for code, name in LANGUAGES.items()
+    ]
     return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 
@@ -134,8 +140,10 @@ class Onboarding(LanguageStep, Flow):
             return
         if len(name) > MAX_NAME_LENGTH:
             await ctx.invalid(
-                ctx._(
+                ctx.n_(
+                    "That name is a bit long. Please use at most {limit} character.",
                     "That name is a bit long. Please use at most {limit} characters.",
+                    MAX_NAME_LENGTH,
                     limit=MAX_NAME_LENGTH,
                 )
             )
@@ -183,11 +191,22 @@ class Language(Flow):
         await ctx.begin(self, "choose", data={"resume": place})
 
     async def ask_choose(self, ctx: Context) -> None:
-        """Offers every language, each named in itself."""
-        ctx.say(ctx._("Choose your language."), buttons=language_buttons(ctx))
+        """Offers every language, each named in itself, the current one ticked, and a way
+        back that keeps it."""
+        ctx.say(
+            ctx._("Choose your language. Now: {language}.", language=LANGUAGES[ctx.user.language]),
+            buttons=[
+                *language_buttons(ctx, mark_current=True),
+                [ctx.button(ctx._("« Back"), "keep")],
+            ],
+        )
 
     async def on_choose(self, ctx: Context, event: Event) -> None:
         """Stores the new language and confirms in it."""
+        if event.value == "keep":
+            if not await ctx.resume(ctx.data.get("resume")):
+                await ctx.finish()
+            return
         language = chosen_language(event)
         if language is None:
             await ctx.invalid(ctx._("Please tap one of the languages."))
@@ -197,6 +216,29 @@ class Language(Flow):
         ctx.say(ctx._("I will speak English with you from now on."))
         if not await ctx.resume(ctx.data.get("resume")):
             await ctx.finish()
+
+
+class AboutEvc(Flow):
+    """Says in a few plain sentences what EVC is, then goes back to where the user was."""
+
+    name = "evc"
+    commands: ClassVar = {"evc": N_("What is EVC?")}
+    roles = EVERYONE
+
+    async def start(self, ctx: Context, command: str, args: str) -> None:
+        """Explains EVC, and asks the current question again (or shows the menu)."""
+        ctx.say(
+            ctx._(
+                "EVC means \u201cEerder Verworven Competenties\u201d: recognition of what you "
+                "already learned at work. You collect proof of what you can do, in a "
+                "portfolio. Then you talk about it with an assessor. What you already know, "
+                "you do not have to learn again. So your study can be shorter."
+            )
+        )
+        if ctx.conversation.flow is not None:
+            await ctx.repeat()
+        else:
+            ctx.engine.show_menu(ctx)
 
 
 class Help(Flow):
@@ -226,6 +268,7 @@ __all__ = [
     "COACH",
     "CONSENT_VERSION",
     "COORDINATOR",
+    "AboutEvc",
     "Help",
     "Language",
     "Onboarding",

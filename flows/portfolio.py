@@ -21,7 +21,7 @@ from flows.evidence_content import (
     show_period,
     warnings,
 )
-from flows.i18n import N_
+from flows.i18n import N_, shorten
 from flows.messages import Event, OutFile
 from storage.models import CvEntry, Evidence
 
@@ -35,8 +35,8 @@ CHECK_ANSWERS = {"yes": N_("yes"), "no": N_("no"), "unsure": N_("not sure")}
 MAX_TIPS = 3
 
 
-def first_tips(found: list[Warning]) -> list[Warning]:
-    """The first warning of each kind, then the rest, at most MAX_TIPS: varied next steps
+def first_tips(found: list[Warning], *, limit: int | None = MAX_TIPS) -> list[Warning]:
+    """The first warning of each kind, then the rest, at most `limit`: varied next steps
     rather than five times "theme N has no evidence yet"."""
     kinds: set[str] = set()
     first: list[Warning] = []
@@ -44,7 +44,7 @@ def first_tips(found: list[Warning]) -> list[Warning]:
     for warning in found:
         (rest if warning.kind in kinds else first).append(warning)
         kinds.add(warning.kind)
-    return (first + rest)[:MAX_TIPS]
+    return (first + rest)[:limit]
 
 
 def warning_text(ctx: Context, warning: Warning) -> str:
@@ -137,7 +137,13 @@ class PortfolioFlow(Flow):
             shown = first_tips(found)
             lines += [f"\u2022 {warning_text(ctx, w)}" for w in shown]
             if len(found) > len(shown):
-                lines.append(ctx._("\u2026 and {count} more.", count=len(found) - len(shown)))
+                lines.append(
+                    ctx.n_(
+                        "\u2026 and {count} more next step.",
+                        "\u2026 and {count} more next steps.",
+                        len(found) - len(shown),
+                    )
+                )
         png = bar_chart(
             [(str(n), counts.evidence[t.id]) for n, t in enumerate(framework().themes, 1)],
             maximum=max(2, *counts.evidence.values()),
@@ -154,17 +160,36 @@ class PortfolioFlow(Flow):
                     ctx.button(ctx._("My evidence"), "pieces"),
                     ctx.button(ctx._("My CV"), "cv"),
                 ],
+                *(
+                    [[ctx.button(ctx._("All next steps"), "tips")]]
+                    if len(found) > MAX_TIPS
+                    else []
+                ),
                 [
                     ctx.command_button(ctx._("Add evidence"), "evidence"),
                     ctx.command_button(ctx._("Export"), "export"),
                 ],
+                [ctx.command_button(ctx._("What is EVC?"), "evc")],
             ],
         )
 
     async def on_overview(self, ctx: Context, event: Event) -> None:
-        if event.value in ("pieces", "cv"):
+        if event.value in ("pieces", "cv", "tips"):
             await ctx.go(event.value)
             return
+        await ctx.invalid(ctx._("Please tap one of the buttons."))
+
+    # tips ------------------------------------------------------------------------------
+    async def ask_tips(self, ctx: Context) -> None:
+        """Every next step, not only the first few of the overview."""
+        pieces = await ctx.uow.evidence.of_learner(ctx.user.id)
+        reflections = await ctx.uow.reflections.done_of(ctx.user.id)
+        found = warnings(pieces, reflections, now=ctx.now)
+        lines = [ctx._("What to do next:")]
+        lines += [f"\u2022 {warning_text(ctx, w)}" for w in first_tips(found, limit=None)]
+        ctx.say("\n".join(lines), buttons=[[ctx.back_button()]])
+
+    async def on_tips(self, ctx: Context, event: Event) -> None:
         await ctx.invalid(ctx._("Please tap one of the buttons."))
 
     # pieces ----------------------------------------------------------------------------
@@ -370,7 +395,7 @@ class PortfolioFlow(Flow):
         """Asks for the organisation or school."""
         choices = await earlier_places(ctx, "organisation")
         ctx.data["choices"] = choices
-        buttons = [ctx.button(value[:40], f"o:{i}") for i, value in enumerate(choices)]
+        buttons = [ctx.button(shorten(value), f"o:{i}") for i, value in enumerate(choices)]
         ctx.say(
             ctx._("Which organisation or school?"),
             buttons=[*rows(buttons), [ctx.back_button()]],

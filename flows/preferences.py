@@ -74,7 +74,7 @@ class Settings(Flow):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
 
     async def ask_goal_day(self, ctx: Context) -> None:
-        days = [ctx.button(ctx.t.weekday(d), str(d)) for d in range(7)]
+        days = [ctx.button(ctx.t.weekday_label(d), str(d)) for d in range(7)]
         ctx.say(
             ctx._("On which day do you want to choose your weekly goal?"),
             buttons=[days[0:4], days[4:7], [ctx.back_button()]],
@@ -90,7 +90,7 @@ class Settings(Flow):
     async def ask_days(self, ctx: Context) -> None:
         prefs = await preferences_of(ctx)
         days = [
-            ctx.button(("✓ " if d in prefs.days_off else "") + ctx.t.weekday(d), str(d))
+            ctx.button(("✓ " if d in prefs.days_off else "") + ctx.t.weekday_label(d), str(d))
             for d in range(7)
         ]
         ctx.say(

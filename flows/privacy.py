@@ -236,10 +236,14 @@ class Privacy(Flow):
             )
         )
         ctx.say(
-            ctx._(
+            ctx.n_(
+                "How long: as long as you take part. {months} month after your last message, "
+                "I erase everything. Get a copy with /mydata. Erase everything now with "
+                "/delete.",
                 "How long: as long as you take part. {months} months after your last message, "
                 "I erase everything. Get a copy with /mydata. Erase everything now with "
                 "/delete.",
+                ctx.config.retention_months,
                 months=ctx.config.retention_months,
             )
         )
@@ -316,11 +320,14 @@ class MyData(Flow):
             )
         else:
             ctx.say(
-                ctx._(
-                    "Here is everything I store about you, in {total} ZIP files because your "
-                    "files are too big for one: your data in data.json (in the first) and the "
-                    "files you sent. Keep them in a safe place.",
-                    total=len(paths),
+                ctx.n_(
+                    "Here is everything I store about you, in {count} part because your files "
+                    "are too big for one: your answers (in the first part) and the files you "
+                    "sent. Keep them in a safe place.",
+                    "Here is everything I store about you, in {count} parts because your files "
+                    "are too big for one: your answers (in the first part) and the files you "
+                    "sent. Keep them in a safe place.",
+                    len(paths),
                 )
             )
             for number, path in enumerate(paths, start=1):
@@ -471,10 +478,14 @@ class RenewConsent(Flow):
             user.status = "declined"
             await ctx.finish(menu=False)
             ctx.say(
-                ctx._(
+                ctx.n_(
+                    "That is fine. I will not use your data any more and I will not write to "
+                    "you. Get a copy with /mydata or erase it now with /delete. Otherwise I "
+                    "erase it after {months} month. If you change your mind, send /start.",
                     "That is fine. I will not use your data any more and I will not write to "
                     "you. Get a copy with /mydata or erase it now with /delete. Otherwise I "
                     "erase it after {months} months. If you change your mind, send /start.",
+                    ctx.config.retention_months,
                     months=ctx.config.retention_months,
                 )
             )

@@ -142,11 +142,11 @@ class QuestionnaireFlow(Flow):
             await self.resume(ctx, await self.response(ctx))
             return
         response = await self.response(ctx)
-        expected = [q.id for q in form.expected(response.answers)]
-        if question_id not in expected:
-            expected.append(question_id)
-        number = expected.index(question_id) + 1
-        lines = [f"({number}/{len(expected)}) {question.label(language)}"]
+        # Counted over every question of the form, so the total never changes on the way: a
+        # question that does not apply is passed over (the number jumps ahead), never removed.
+        every = [q.id for q in form.questions]
+        number = every.index(question_id) + 1
+        lines = [f"({number}/{len(every)}) {question.label(language)}"]
         if heading := self.heading(ctx, question):
             lines.insert(0, heading)
         if question.help is not None:
@@ -279,8 +279,10 @@ class QuestionnaireFlow(Flow):
             await ctx.invalid(ctx._("Please type your answer, or send a voice note."))
         elif len(answer) > question.max_length:
             await ctx.invalid(
-                ctx._(
+                ctx.n_(
+                    "That is a bit long. Please use at most {limit} character.",
                     "That is a bit long. Please use at most {limit} characters.",
+                    question.max_length,
                     limit=question.max_length,
                 )
             )
@@ -336,10 +338,6 @@ class QuestionnaireFlow(Flow):
 
 
 # -- texts ----------------------------------------------------------------------------------
-def shorten(text: str, *, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
-
-
 def show_answer(ctx: Context, question: Question, answer: Answer, language: str) -> str:
     """An answer as the learner (or coach) reads it, in `language`."""
     if answer is None:

@@ -18,7 +18,7 @@ from flows.competences import framework
 from flows.engine import Context, Flow
 from flows.goal_content import STARR_STEPS, starr_content
 from flows.goals import feedback_lines, keep_voice, theme_name
-from flows.i18n import N_
+from flows.i18n import N_, shorten
 from flows.messages import Event
 from storage.models import Reflection, User
 
@@ -278,7 +278,7 @@ class ReflectFlow(Flow):
             for t in order
         ]
         rows.append([ctx.button(ctx._("Done"), "done")])
-        ctx.say(ctx._("Which theme does this show? Tap all that fit, then Done."), buttons=rows)
+        ctx.say(ctx._("Which themes does this show? Tap all that fit, then Done."), buttons=rows)
 
     async def on_themes(self, ctx: Context, event: Event) -> None:
         """Toggles a theme, or goes on when at least one is chosen."""
@@ -533,7 +533,10 @@ class ReflectFlow(Flow):
             [
                 ctx.button(
                     ("💬 " if r.id in answered else "")
-                    + f"{ctx.t.date(r.created_at, format='short')} · {r.title or '🎤'}"[:60],
+                    + shorten(
+                        f"{ctx.t.date(r.created_at, format='short')} · {r.title or '🎤'}",
+                        60,
+                    ),
                     f"v:{r.id}",
                 )
             ]

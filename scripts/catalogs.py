@@ -1,7 +1,8 @@
 """The gettext workflow: extract, update, compile, check and fill the catalogs in locales/.
 
     python scripts/catalogs.py update        # extract, update every language, compile
-    python scripts/catalogs.py check         # fail if a catalog misses or breaks a string
+    python scripts/catalogs.py check         # fail if a catalog misses or breaks a string,
+                                             # or a text breaks a style rule (see STYLE_RULES)
     python scripts/catalogs.py fill FILE     # take translations from a YAML file
 
 The YAML for `fill` maps each English source string to its translations, for example
@@ -31,6 +32,109 @@ LANGUAGES = ("nl", "fr", "en", "ar", "tr")
 SOURCE_LANGUAGE = "en"
 KEYWORDS = ["-k", "_", "-k", "n_:1,2", "-k", "N_"]
 PLACEHOLDER = re.compile(r"\{(\w*)[^{}]*\}")
+#: Where the texts outside the catalogs live (questionnaires and content, one dict per language).
+CONTENT = [
+    *sorted((ROOT / "flows" / "questionnaires").glob("*.yaml")),
+    *sorted((ROOT / "flows" / "content").glob("*.yaml")),
+]
+
+STYLE_RULES = """Style rules every text keeps (learners read at B1 level, often with shaky Dutch):
+- a number placeholder followed by a word ("{count} goals") is a plural entry (n_);
+- no doubled punctuation (".”.", "..", "?."); where a placeholder brings its own full stop
+  (“{competence}”.), flows.i18n.Translator drops the second one when it fills it in;
+- weekday and month names are lower case inside Dutch and French sentences;
+- jargon from GLOSSARY is not shown to learners unexplained (see GLOSSARY for what explains it);
+- per catalog, sentences average at most 15 words, and no message has more than 3 sentences
+  before its question;
+- labels are shortened with flows.i18n.shorten (a word boundary and an ellipsis), never sliced.
+"""
+
+#: Placeholders that always hold a number.
+NUMBER_PLACEHOLDERS = frozenset(
+    {"count", "n", "limit", "years", "total", "months", "weeks", "days", "minutes", "seconds"}
+)
+#: Words after a number that are units or symbols, not nouns with a plural.
+UNITS = frozenset({"MB", "KB", "GB", "%", "of", "/", "van", "de", "sur", "من"})
+#: Terms a learner may not know. A message may use one when it also holds one of its
+#: explanations, or when a translator comment marks it "coach-facing" (coaches know them).
+GLOSSARY: dict[str, tuple[str, ...]] = {
+    "EVC": (
+        "Eerder Verworven Competenties",
+        "EVC (",
+        "EVC means",
+        "EVC betekent",
+        "EVC veut dire",
+        "EVC معناه",
+        "EVC تعني",
+        "EVC şu demek",
+        "EVC?",
+        "EVC ?",
+        "EVC؟",
+        "EVC nedir",
+    ),
+    "SmartEvidence": (),
+    "competentiekader": (),
+    "Mahara": (),
+    "Moodle": (),
+}
+#: Messages outside this branch's care that still break the glossary rule (the portfolio
+#: export is reworded separately); each is reported as a warning until it is reworded.
+GLOSSARY_PENDING = frozenset(
+    {
+        "The six themes for Mahara (SmartEvidence).",
+        "The six themes for Moodle (competency framework).",
+        "EVC portfolio",
+    }
+)
+DAY_AND_MONTH_NAMES = {
+    "nl": [
+        "maandag",
+        "dinsdag",
+        "woensdag",
+        "donderdag",
+        "vrijdag",
+        "zaterdag",
+        "zondag",
+        "januari",
+        "februari",
+        "maart",
+        "april",
+        "mei",
+        "juni",
+        "juli",
+        "augustus",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ],
+    "fr": [
+        "lundi",
+        "mardi",
+        "mercredi",
+        "jeudi",
+        "vendredi",
+        "samedi",
+        "dimanche",
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ],
+}
+MAX_AVERAGE_WORDS = 15
+MAX_SENTENCES_BEFORE_QUESTION = 3
+SENTENCE_END = re.compile(r"(?<=[.!?؟…])[\s\u200f]+|\n+")
+DOUBLED = re.compile(r"(?<!\.)[.!?؟][”\"»’)]*\.(?!\.)|[,;:]\.|\s[.,](?!\w|\.)")
+SLICED_LABEL = re.compile(r"button\([^\n]*\)\s*\[:\d+\]|button\([^\n]*\[:\d+\]")
 
 
 def po_path(language: str) -> Path:
@@ -148,6 +252,129 @@ def problems(template: Catalog) -> list[str]:
     return found
 
 
+def _strings(message: Message) -> tuple[str, ...]:
+    return message.string if isinstance(message.string, tuple) else (message.string,)
+
+
+def _ids(message: Message) -> tuple[str, ...]:
+    return message.id if isinstance(message.id, tuple) else (message.id,)
+
+
+def plural_problems(template: Catalog) -> list[str]:
+    """A number placeholder followed by a word must be a plural entry ("{count} goals")."""
+    found = []
+    for message in template:
+        if not message.id or isinstance(message.id, tuple):
+            continue
+        for match in re.finditer(r"\{(\w+)\}\s+([^\s{}.,:;!?()]+)", message.id):
+            name, word = match.groups()
+            if name in NUMBER_PLACEHOLDERS and word not in UNITS and word[0].isalpha():
+                found.append(f"source: {message.id[:60]!r}: {{{name}}} {word}: use n_ (plural)")
+    return found
+
+
+def _sentences(text: str) -> list[str]:
+    return [part for part in SENTENCE_END.split(text) if re.search(r"\w", part)]
+
+
+def text_problems(language: str, text: str, *, where: str, comments: str = "") -> list[str]:
+    """The style rules that one text in one language can break."""
+    found = []
+    plain = PLACEHOLDER.sub("X", text)
+    if DOUBLED.search(plain):
+        found.append(f"{where}: doubled punctuation")
+    for name in DAY_AND_MONTH_NAMES.get(language, ()):
+        for match in re.finditer(rf"\b{name.capitalize()}\b", text):
+            before = text[: match.start()].rstrip(" \u200f\u2068«“\"'(*•-")
+            if (before and not before.endswith((".", "!", "?", ":", "\n"))) or "(" in text[
+                max(0, match.start() - 1) : match.start()
+            ]:
+                found.append(f"{where}: {match.group()} is lower case inside a sentence")
+    if "coach-facing" not in comments:
+        for term, explanations in GLOSSARY.items():
+            if re.search(rf"\b{re.escape(term)}", text) and not any(
+                explanation in text for explanation in explanations
+            ):
+                found.append(f"{where}: {term!r} shown to learners unexplained")
+    question = re.search(r"[?؟]", text)
+    # The text up to the question mark holds the question itself as its last sentence.
+    before = _sentences(text[: question.start()])[:-1] if question else []
+    if len(before) > MAX_SENTENCES_BEFORE_QUESTION:
+        found.append(
+            f"{where}: more than {MAX_SENTENCES_BEFORE_QUESTION} sentences before the question"
+        )
+    return found
+
+
+def content_texts() -> list[tuple[str, str, str]]:
+    """(where, language, text) for every text of the questionnaires and content files."""
+    found: list[tuple[str, str, str]] = []
+
+    def walk(node: object, trail: str, path: Path) -> None:
+        if isinstance(node, dict):
+            if (
+                node
+                and set(node) <= set(LANGUAGES)
+                and all(isinstance(v, str) for v in node.values())
+            ):
+                for language, text in node.items():
+                    found.append((f"{path.name}:{trail}: {language}", language, text))
+                return
+            for key, value in node.items():
+                walk(value, f"{trail}.{key}" if trail else str(key), path)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                label = value.get("id", index) if isinstance(value, dict) else index
+                walk(value, f"{trail}[{label}]", path)
+
+    for path in CONTENT:
+        walk(yaml.safe_load(path.read_text(encoding="utf-8")), "", path)
+    return found
+
+
+def style_problems(template: Catalog) -> tuple[list[str], list[str]]:
+    """Problems and warnings of the style rules, over every catalog and content text."""
+    found, warnings = plural_problems(template), []
+    texts: dict[str, list[str]] = {language: [] for language in LANGUAGES}
+    for language in LANGUAGES:
+        path = po_path(language)
+        if not path.exists():
+            continue
+        catalog = read(path, language)
+        for source in template:
+            message = catalog.get(source.id) if source.id else None
+            if message is None:
+                continue
+            key = _ids(source)[0]
+            comments = " ".join(source.auto_comments)
+            for string in _strings(message):
+                if not string:
+                    continue
+                texts[language].append(string)
+                lines = text_problems(
+                    language, string, where=f"{language}: {key[:60]!r}", comments=comments
+                )
+                if key in GLOSSARY_PENDING:
+                    warnings += lines
+                else:
+                    found += lines
+    for where, language, text in content_texts():
+        texts[language].append(text)
+        found += text_problems(language, text, where=where)
+    for language, strings in texts.items():
+        sentences = [s for text in strings for s in _sentences(PLACEHOLDER.sub("X", text))]
+        if sentences:
+            average = sum(len(s.split()) for s in sentences) / len(sentences)
+            if average > MAX_AVERAGE_WORDS:
+                found.append(f"{language}: sentences average {average:.1f} words (B1: at most 15)")
+    for path in sorted([*(ROOT / "flows").rglob("*.py"), *(ROOT / "bot").rglob("*.py")]):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if SLICED_LABEL.search(line):
+                where = f"{path.relative_to(ROOT)}:{number}"
+                found.append(f"{where}: a label sliced mid-word; use flows.i18n.shorten")
+    return found, warnings
+
+
 def fill(path: Path) -> None:
     """Sets translations from a YAML file; entries not in the template are reported."""
     entries = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -179,10 +406,14 @@ def main(argv: list[str]) -> int:
     if argv[0] == "fill":
         fill(Path(argv[1]))
         return 0
-    issues = problems(read(POT))
-    for line in issues:
+    template = read(POT)
+    issues = problems(template)
+    style, warnings = style_problems(template)
+    for line in warnings:
+        print(f"warning: {line}")
+    for line in [*issues, *style]:
         print(line)
-    return 1 if issues else 0
+    return 1 if issues or style else 0
 
 
 if __name__ == "__main__":

@@ -45,3 +45,58 @@ def test_check_reports_a_missing_translation_and_a_broken_placeholder(
     found = catalogs.problems(catalogs.read(catalogs.POT))
     assert any("Help" in line and "untranslated" in line for line in found)
     assert any("Welcome back" in line and "placeholders" in line for line in found)
+
+
+def test_every_text_keeps_the_style_rules() -> None:
+    found, _ = catalogs.style_problems(catalogs.read(catalogs.POT))
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "problem"),
+    [
+        ("nl", "Alleen stuk 1 toont “taken uitvoeren.”.", "doubled punctuation"),
+        ("fr", "Bravo !.", "doubled punctuation"),
+        ("nl", "Vandaag (Woensdag)", "lower case"),
+        ("nl", "Je doel is voor Donderdag.", "lower case"),
+        ("fr", "Rendez-vous Lundi prochain.", "lower case"),
+        ("nl", "Het EVC-traject past bij je.", "'EVC' shown to learners unexplained"),
+        ("fr", "Les thèmes pour SmartEvidence.", "'SmartEvidence'"),
+        ("en", "One. Two. Three. Four. Shall we?", "more than 3 sentences"),
+    ],
+)
+def test_the_style_rules_catch_each_slip(language: str, text: str, problem: str) -> None:
+    found = catalogs.text_problems(language, text, where="x")
+    assert any(problem in line for line in found), found
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("nl", "Maandag"),  # a label starts with a capital
+        ("nl", "Dag: maandag. Dinsdag kan ook."),
+        ("nl", "Ik kan ...” en zeg"),
+        ("nl", "EVC betekent: wat je al leerde, wordt erkend."),
+        ("en", "Wat is EVC?"),
+        ("en", "One. Two. Three. Shall we?"),
+    ],
+)
+def test_the_style_rules_leave_good_texts_alone(language: str, text: str) -> None:
+    assert catalogs.text_problems(language, text, where="x") == []
+
+
+def test_a_number_with_a_noun_must_be_a_plural_entry() -> None:
+    from babel.messages.catalog import Catalog
+
+    template = Catalog()
+    template.add("You reached {count} goals.")
+    template.add(("You reached {count} goal.", "You reached {count} goals."))
+    template.add("Enrolled: {n}")
+    template.add("Files up to {size} MB.")
+    (line,) = catalogs.plural_problems(template)
+    assert "You reached {count} goals." in line
+
+
+def test_a_label_sliced_in_the_code_is_reported() -> None:
+    assert catalogs.SLICED_LABEL.search('ctx.button(value[:40], f"o:{i}")')
+    assert not catalogs.SLICED_LABEL.search('ctx.button(shorten(value), f"o:{i}")')

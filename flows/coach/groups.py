@@ -93,7 +93,12 @@ class NewGroup(Flow):
         name = " ".join(event.text.split())
         if event.kind != "text" or not name or len(name) > MAX_GROUP_NAME:
             await ctx.invalid(
-                ctx._("Please type a name of at most {limit} characters.", limit=MAX_GROUP_NAME)
+                ctx.n_(
+                    "Please type a name of at most {limit} character.",
+                    "Please type a name of at most {limit} characters.",
+                    MAX_GROUP_NAME,
+                    limit=MAX_GROUP_NAME,
+                )
             )
             return
         ctx.data["name"] = name
@@ -101,7 +106,7 @@ class NewGroup(Flow):
 
     async def ask_weekday(self, ctx: Context) -> None:
         """Asks the weekday of the sessions, one button per day."""
-        days = [ctx.button(ctx.t.weekday(day), f"d:{day}") for day in range(7)]
+        days = [ctx.button(ctx.t.weekday_label(day), f"d:{day}") for day in range(7)]
         ctx.say(
             ctx._("On which day does the group meet?"),
             buttons=[
@@ -154,7 +159,12 @@ class NewGroup(Flow):
         place = None if event.value == "skip" else " ".join(event.text.split())
         if event.value != "skip" and (not place or len(place) > MAX_PLACE):
             await ctx.invalid(
-                ctx._("Please type a place of at most {limit} characters.", limit=MAX_PLACE)
+                ctx.n_(
+                    "Please type a place of at most {limit} character.",
+                    "Please type a place of at most {limit} characters.",
+                    MAX_PLACE,
+                    limit=MAX_PLACE,
+                )
             )
             return
         group = await ctx.uow.groups.add(

@@ -146,8 +146,10 @@ class BecomeCoach(LanguageStep, Flow):
             return
         if len(name) > MAX_NAME_LENGTH:
             await ctx.invalid(
-                ctx._(
+                ctx.n_(
+                    "That name is a bit long. Please use at most {limit} character.",
                     "That name is a bit long. Please use at most {limit} characters.",
+                    MAX_NAME_LENGTH,
                     limit=MAX_NAME_LENGTH,
                 )
             )

@@ -11,7 +11,7 @@ from flows.coach.access import Coached, coached, parse_id
 from flows.coach.choice import LearnerChoice
 from flows.coach.risk import BARRIER_LABELS
 from flows.engine import COACH, Context, Flow
-from flows.i18n import LANGUAGES, N_
+from flows.i18n import LANGUAGES, N_, shorten
 from flows.messages import Event
 from flows.uploads import UploadRejected, rejection_text, store_upload
 from storage.models import Feedback
@@ -176,7 +176,7 @@ class LearnerView(LearnerChoice, Flow):
         """Offers feedback on each shared item."""
         items = ctx.data.get("items", {})
         rows = [
-            [ctx.button(ctx._("Answer: {title}", title=title[:40]), f"i:{key}")]
+            [ctx.button(ctx._("Answer: {title}", title=shorten(title)), f"i:{key}")]
             for key, title in list(items.items())[:20]
         ]
         if not rows:
@@ -225,7 +225,12 @@ class LearnerView(LearnerChoice, Flow):
         elif event.kind == "text" and event.text.strip():
             if len(event.text) > MAX_FEEDBACK:
                 await ctx.invalid(
-                    ctx._("Please keep it under {limit} characters.", limit=MAX_FEEDBACK)
+                    ctx.n_(
+                        "Please keep it under {limit} character.",
+                        "Please keep it under {limit} characters.",
+                        MAX_FEEDBACK,
+                        limit=MAX_FEEDBACK,
+                    )
                 )
                 return
             feedback.text = event.text.strip()

@@ -8,7 +8,7 @@ from typing import ClassVar
 from flows.coach.access import own_group, own_membership, parse_id
 from flows.coach.choice import GroupChoice
 from flows.engine import COACH, LEARNER, Context, Flow
-from flows.i18n import LANGUAGES, N_
+from flows.i18n import LANGUAGES, N_, shorten
 from flows.messages import Event, OutFile
 from flows.uploads import ACCEPTED, VOICE_TYPES, UploadRejected, rejection_text, store_upload
 from storage.models import Group, GroupPrompt, PromptAnswer
@@ -38,7 +38,8 @@ class Prompt(GroupChoice, Flow):
         for prompt in prompts[-5:]:
             count = len(await ctx.uow.prompts.answers(prompt.id))
             label = ctx.n_("{n} answer", "{n} answers", count, n=count)
-            rows.append([ctx.button(f"{prompt.question[:30]} ({label})", f"p:{prompt.id}")])
+            text = f"{shorten(prompt.question, 30)} ({label})"
+            rows.append([ctx.button(text, f"p:{prompt.id}")])
         ctx.say(ctx._("Ask a new question, or read the answers?"), buttons=rows)
 
     async def on_menu(self, ctx: Context, event: Event) -> None:
@@ -77,7 +78,12 @@ class Prompt(GroupChoice, Flow):
         text = event.text.strip()
         if event.kind != "text" or not text or len(text) > MAX_QUESTION:
             await ctx.invalid(
-                ctx._("Please type a question of at most {limit} characters.", limit=MAX_QUESTION)
+                ctx.n_(
+                    "Please type a question of at most {limit} character.",
+                    "Please type a question of at most {limit} characters.",
+                    MAX_QUESTION,
+                    limit=MAX_QUESTION,
+                )
             )
             return
         ctx.data["question"] = text
@@ -126,7 +132,12 @@ class Prompt(GroupChoice, Flow):
         text = event.text.strip()
         if event.kind != "text" or not text or len(text) > MAX_QUESTION:
             await ctx.invalid(
-                ctx._("Please type a question of at most {limit} characters.", limit=MAX_QUESTION)
+                ctx.n_(
+                    "Please type a question of at most {limit} character.",
+                    "Please type a question of at most {limit} characters.",
+                    MAX_QUESTION,
+                    limit=MAX_QUESTION,
+                )
             )
             return
         ctx.data["translations"][ctx.data["language"]] = text

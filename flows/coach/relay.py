@@ -31,7 +31,14 @@ def message_text(ctx: Context, event: Event) -> str | None:
         ctx.say(ctx._("Please type your message."))
         return None
     if len(text) > MAX_MESSAGE:
-        ctx.say(ctx._("Please keep it under {limit} characters.", limit=MAX_MESSAGE))
+        ctx.say(
+            ctx.n_(
+                "Please keep it under {limit} character.",
+                "Please keep it under {limit} characters.",
+                MAX_MESSAGE,
+                limit=MAX_MESSAGE,
+            )
+        )
         return None
     return text
 

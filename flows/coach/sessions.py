@@ -139,7 +139,7 @@ class Sessions(GroupChoice, Flow):
             today = ctx.now.astimezone(ZoneInfo(ctx.config.timezone)).date()
             ahead = (group.session_weekday - today.weekday() - 1) % 7 + 1
             day = today + timedelta(days=ahead)
-            label = f"{ctx.t.weekday(group.session_weekday)} {ctx.t.date(day)}"
+            label = f"{ctx.t.weekday_label(group.session_weekday)} {ctx.t.date(day)}"
             rows.append([ctx.button(label, f"d:{day.isoformat()}")])
         ctx.say(
             ctx._("On which date is the first session? Type it like 17-03-2026."),

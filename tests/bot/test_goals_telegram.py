@@ -152,7 +152,7 @@ async def test_starr_with_text_voice_and_a_follow_up(
         await bot.say(LEARNER, LONG)
         await bot.press(LEARNER, "What did you learn about yourself?")
         sent = await bot.say(LEARNER, LONG)
-        assert "Which theme does this show?" in texts(sent)
+        assert "Which themes does this show?" in texts(sent)
         await bot.press(LEARNER, "Communication")
         await bot.press(LEARNER, "✅ Communication")
         await bot.press(LEARNER, "Guiding")

@@ -98,13 +98,13 @@ async def test_onboarding_hands_over_and_the_whole_intake_runs(
     await chat.press("Little time")
     await chat.press("I am afraid it will be too hard")
     await chat.press("Done")
-    assert chat.texts[-1] == "(10/13) Does your employer support your learning?"
+    assert chat.texts[-1] == "(11/14) Does your employer support your learning?"
     await answer_the_rest(chat)
     said = chat.said
-    assert "You have 5 years of experience: that is a lot! The EVC route suits you." in said
+    assert "You have 5 years of experience: that is a lot! The EVC route suits you:" in said
     assert "Extra support for your Dutch can help you a lot." in said
     assert "Your coach sees it" in said
-    assert chat.texts[-1].startswith("One more thing, if you have five minutes: a quick scan.")
+    assert chat.texts[-1].startswith("One more thing: a quick scan of five minutes.")
     user = learner(uow)
     assert [s.details for s in uow.signals.rows if s.kind == BARRIER] == [
         {"barrier": "time"},
@@ -174,7 +174,7 @@ async def test_skip_only_where_allowed(chat: ChatDriver, uow: FakeUnitOfWork) ->
     assert "Skip" in [b.label for b in chat.last[-1].flat_buttons]
     await chat.press("Skip")
     assert answers_of(uow)["barriers"] is None
-    assert chat.texts[-1] == "(10/13) Does your employer support your learning?"
+    assert chat.texts[-1] == "(11/14) Does your employer support your learning?"
 
 
 async def test_multiple_choice_toggles_in_place_and_needs_one_when_required(
@@ -255,10 +255,10 @@ async def test_after_completion_intake_shows_answers_and_changes_one(
     assert "→ Little time, I am afraid it will be too hard" in chat.texts[0]
     await chat.press("Change an answer")
     await chat.press("How many years have you worked in")
-    assert chat.texts[-1].startswith("(4/13) How many years")
+    assert chat.texts[-1].startswith("(4/14) How many years")
     await chat.text("6")
     assert chat.texts[0] == "Thank you, I changed your answer."
-    assert "→ 6" in chat.said and "The EVC route suits you." in chat.said
+    assert "→ 6" in chat.said and "The EVC route suits you:" in chat.said
     row = uow.responses.rows[0]
     assert row.answers["years"] == 6 and row.results["route"] == "evc"
     # Adding a barrier records only the new one.
@@ -308,10 +308,10 @@ async def test_a_new_version_keeps_old_answers_and_asks_only_what_is_new(
     await chat.command("intake")
     assert chat.texts == [
         "Let us continue where you left off.",
-        "(2/14) What kind of work are you in?",
+        "(2/15) What kind of work are you in?",
     ]
     await chat.press("Childcare")
-    assert chat.texts[-1] == "(4/14) Do you have a mentor at work?"
+    assert chat.texts[-1] == "(4/15) Do you have a mentor at work?"
     await chat.press("Yes")
     assert chat.texts[-1].startswith("One more thing")
     assert (dict(old.answers), dict(old.results), old.completed_at) == before

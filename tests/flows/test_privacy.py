@@ -326,7 +326,7 @@ async def test_a_new_consent_text_is_asked_and_agreeing_continues(
     assert replies[0].text.startswith("I have a new text about your data.")
     replies = await press(runtime, "1", replies, "Yes, I agree")
     assert replies[0].text == "Thank you! Let us go on."
-    assert replies[-1].text == "Choose your language."  # back at the /language question
+    assert replies[-1].text.startswith("Choose your language.")  # back at /language
     replies = await press(runtime, "1", replies, "Français")
     assert "français" in replies[0].text
     async with runtime.sessionmaker() as session:

@@ -159,7 +159,7 @@ def test_intake_content_fits_the_contracts() -> None:
     barriers = [o.id for o in form.question("barriers").options]  # type: ignore[union-attr]
     assert set(barriers) - {"other"} <= set(BARRIERS) and "other" in barriers
     levels = {o.id for o in form.question("dutch_level").options}  # type: ignore[union-attr]
-    assert levels == {"a2", "b1", "b2"}
+    assert levels == {"a1", "a2", "b1", "b2"}  # below A2 too: those who need it most
     assert form.question("motivations").type == "multiple"  # type: ignore[union-attr]
 
 

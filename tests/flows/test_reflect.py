@@ -98,7 +98,7 @@ async def test_a_whole_reflection_in_text(chat: ChatDriver, uow: FakeUnitOfWork)
     ]
     await chat.press("What went well?")
     await chat.text(LONG)
-    assert "Which theme does this show?" in chat.said
+    assert "Which themes does this show?" in chat.said
     await chat.press("Done")
     assert "Please choose at least one theme." in chat.said
     await chat.press("Guiding")
