@@ -15,13 +15,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 
+Day = date  # the type, where a method of Translator is called `date`
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
 
@@ -177,6 +178,10 @@ class Translator:
         if isinstance(value, datetime):
             value = value.astimezone(self.tz).date()
         return format_date(value, format=format, locale=self.locale)
+
+    def day_month(self, value: Day) -> str:
+        """A day and month, short, in the language's order ("1 dec", "1 déc.", "Dec 1")."""
+        return format_skeleton("MMMd", value, locale=self.locale)
 
     def time(self, value: datetime, *, format: str = "short") -> str:
         """Formats a time of day in the programme time zone."""

@@ -313,7 +313,7 @@ def result_lines(ctx: Context, results: Mapping[str, Any], *, for_coach: bool) -
         )
         lines.append(ctx._("Suggested route: {route}", route=route))
         if years is not None:
-            lines.append(ctx._("Years of experience: {years}", years=f"{years:g}"))
+            lines.append(ctx._("Years of experience: {years}", years=years))
         level = results.get("dutch_level")
         lines.append(
             ctx._("Dutch (own estimate): {level}", level=str(level).upper())
@@ -331,7 +331,7 @@ def result_lines(ctx: Context, results: Mapping[str, Any], *, for_coach: bool) -
                 "You have {years} years of experience: that is a lot! The EVC route suits you: "
                 "EVC means that what you already learned at work is recognised.",
                 int(years or 0),
-                years=f"{years:g}",
+                years=years,
             )
         )
     else:
@@ -394,7 +394,7 @@ async def intake_section(ctx: Context, learner: User) -> coachview.Section | Non
             lines.append(
                 f"{frame.number(level.theme_id)}. "
                 f"{frame.theme(level.theme_id).short.get(ctx.user.language)}: "
-                f"{ctx._(LEVEL_NAMES[level.level])} ({level.score:g})"
+                f"{ctx._(LEVEL_NAMES[level.level])} ({ctx.t.number(round(level.score, 1))})"
             )
     return coachview.Section(title=ctx._("Intake"), lines=lines)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from flows.answers import short_answer
-from flows.charts import bar_chart
+from flows.charts import Bar, Chart, chart_file
 from flows.competences import framework
 from flows.engine import Context, Flow
 from flows.evidence import earlier_places, rows
@@ -86,6 +86,12 @@ def warning_text(ctx: Context, warning: Warning) -> str:
     )
 
 
+def coverage_meaning(pieces: int) -> str:
+    """The chart colour of a theme with this many pieces: none, one (a start), two or more
+    (each competence wants a second piece, see the warnings)."""
+    return "none" if pieces == 0 else "low" if pieces == 1 else "high"
+
+
 class PortfolioFlow(Flow):
     """Shows the portfolio and keeps the CV."""
 
@@ -144,14 +150,26 @@ class PortfolioFlow(Flow):
                         len(found) - len(shown),
                     )
                 )
-        png = bar_chart(
-            [(str(n), counts.evidence[t.id]) for n, t in enumerate(framework().themes, 1)],
+        chart = Chart(
+            title=ctx._("Pieces of evidence per theme"),
+            axis=ctx._("pieces of evidence"),
+            language=language,
+            rtl=ctx.t.rtl,
             maximum=max(2, *counts.evidence.values()),
+            bars=[
+                Bar(theme.short.get(language), counts.evidence[theme.id], coverage_meaning(n))
+                for theme in framework().themes
+                for n in (counts.evidence[theme.id],)
+            ],
+            legend=[
+                ("none", ctx._("none yet")),
+                ("low", ctx._("one piece")),
+                ("high", ctx._("two or more")),
+            ],
         )
-        stored = ctx.files.save(png, folder="charts", suffix=".png")
         ctx.say(
-            ctx._("Pieces of evidence per theme (1 to 6, as in the list)."),
-            file=OutFile(ctx.files.path(stored.relpath), kind="photo"),
+            ctx._("Pieces of evidence per theme, in the order of the list."),
+            file=OutFile(chart_file(ctx.files, chart, owner_id=ctx.user.id), kind="photo"),
         )
         ctx.say(
             "\n".join(lines),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from flows.charts import bar_chart
+from flows.charts import Bar, Chart, chart_file
 from flows.competences import framework
 from flows.engine import Context
 from flows.i18n import N_
@@ -120,15 +120,14 @@ class QuickScan(QuestionnaireFlow):
         if not themes:
             return
         language, frame = ctx.user.language, framework()
-        png = chart(themes)
-        stored = ctx.files.save(png, folder="charts", suffix=".png")
+        path = chart_file(ctx.files, chart(ctx, themes), owner_id=ctx.user.id)
         legend = [ctx._("Your quick scan, from 1 (not yet) to 4 (I can teach others):")]
         legend += [
             f"{frame.number(t)}. {frame.theme(t).short.get(language)}: "
             + ctx.t.number(round(float(themes[t]["score"]), 1))
             for t in themes
         ]
-        ctx.say("\n".join(legend), file=OutFile(ctx.files.path(stored.relpath), kind="photo"))
+        ctx.say("\n".join(legend), file=OutFile(path, kind="photo"))
         strengths, growth = strengths_and_growth(themes)
 
         def named(ids: list[str]) -> str:
@@ -173,11 +172,30 @@ class QuickScan(QuestionnaireFlow):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
 
 
-def chart(themes: Mapping[str, Mapping[str, Any]]) -> bytes:
-    """A bar per theme, labelled with its number 1 to 6, on the 1..4 scale."""
-    frame = framework()
-    return bar_chart(
-        [(str(frame.number(t)), float(themes[t]["score"])) for t in themes], maximum=4
+#: The colour of each level in the chart (flows/charts.py MEANINGS).
+LEVEL_MEANINGS = {"beginner": "low", "doorstroom": "middle", "uitstroom": "high"}
+
+
+def chart(ctx: Context, themes: Mapping[str, Mapping[str, Any]]) -> Chart:
+    """A bar per theme, named, on the 1..4 scale, coloured by the estimated level."""
+    frame, language = framework(), ctx.user.language
+    return Chart(
+        title=ctx._("Your quick scan"),
+        axis=ctx._("from 1 (not yet) to 4 (I can teach others)"),
+        language=language,
+        rtl=ctx.t.rtl,
+        maximum=4,
+        ticks=(1, 2, 3, 4),
+        whole=False,
+        bars=[
+            Bar(
+                frame.theme(t).short.get(language),
+                float(themes[t]["score"]),
+                LEVEL_MEANINGS.get(str(themes[t]["level"]), "count"),
+            )
+            for t in themes
+        ],
+        legend=[(LEVEL_MEANINGS[level], ctx._(name)) for level, name in LEVEL_NAMES.items()],
     )
 
 

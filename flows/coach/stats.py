@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import ClassVar
 
 from flows import signals
-from flows.charts import bar_chart
+from flows.charts import Bar, Chart, chart_file
 from flows.coach.risk import AT_RISK, RISK_KINDS, WINDOW, assess
 from flows.engine import COACH, COORDINATOR, Context, Flow
 from flows.i18n import N_
@@ -55,6 +55,8 @@ class GroupStats:
     left: int = 0
     left_reasons: Counter[str] = field(default_factory=Counter)
     weekly: list[tuple[str, int]] = field(default_factory=list)
+    #: The same weeks, each named by its Monday (for the chart's labels).
+    weekly_by_monday: list[tuple[date, int]] = field(default_factory=list)
     funnel: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -83,12 +85,15 @@ async def group_stats(uow: UnitOfWork, group: Group, *, now: datetime) -> GroupS
     times = await uow.coaching.signal_times(group_id=group.id, kinds=ACTIVITY)
     start = now - timedelta(weeks=WEEKS)
     buckets = Counter(f"W{at.isocalendar().week:02d}" for at in times if at >= start)
+    mondays = [
+        (now - timedelta(weeks=WEEKS - 1 - i, days=now.weekday())).date() for i in range(WEEKS)
+    ]
     stats.weekly = [
         (label, buckets.get(label, 0))
-        for label in (
-            f"W{(now - timedelta(weeks=WEEKS - 1 - i)).isocalendar().week:02d}"
-            for i in range(WEEKS)
-        )
+        for label in (f"W{monday.isocalendar().week:02d}" for monday in mondays)
+    ]
+    stats.weekly_by_monday = [
+        (monday, value) for monday, (_, value) in zip(mondays, stats.weekly, strict=True)
     ]
     for key, _ in FUNNEL:
         if key == "joined":
@@ -125,7 +130,8 @@ class Stats(Flow):
                 group.name,
                 ctx._("Enrolled: {n}", n=stats.enrolled),
                 ctx._("In the group now: {n}", n=stats.members),
-                ctx._("Active this week: {n}", n=stats.active_week),
+                ctx._("Learners active in the last 7 days: {n}", n=stats.active_week),
+                ctx._("Actions this week: {n}", n=stats.weekly[-1][1] if stats.weekly else 0),
                 ctx._("Goals reached: {n}", n=stats.goals_reached),
                 ctx._("Reflections: {n}", n=stats.reflections),
                 ctx._("Evidence: {n}", n=stats.evidence),
@@ -137,29 +143,38 @@ class Stats(Flow):
                 name = ctx._(label) if label else reason
                 lines.append("  - " + ctx._("{label}: {n}", label=name, n=count))
             funnel_words = dict(FUNNEL)
-            lines.append(ctx._("From joining to taking part (chart 2):"))
+            lines.append(ctx._("From joining to taking part:"))
             lines += [
                 f"  {index}. " + ctx._("{label}: {n}", label=ctx._(funnel_words[key]), n=value)
                 for index, (key, value) in enumerate(stats.funnel, start=1)
             ]
             ctx.say("\n".join(lines))
-            weekly = bar_chart(
-                [(label, value) for label, value in stats.weekly],
+            weekly = Chart(
+                title=ctx._("Actions per week in {group}", group=group.name),
+                axis=ctx._("actions (goals, check-ins, reflections, evidence)"),
+                language=ctx.user.language,
+                rtl=ctx.t.rtl,
+                horizontal=False,
                 maximum=max([v for _, v in stats.weekly] + [1]),
+                bars=[
+                    Bar(ctx.t.day_month(monday), value) for monday, value in stats.weekly_by_monday
+                ],
             )
-            saved = ctx.files.save(weekly, folder="charts", suffix=".png")
             ctx.say(
-                ctx._("Activity per week in {group}", group=group.name),
-                file=OutFile(ctx.files.path(saved.relpath), kind="photo"),
+                ctx._("Actions per week in {group}, the last 8 weeks.", group=group.name),
+                file=OutFile(chart_file(ctx.files, weekly, owner_id=ctx.user.id), kind="photo"),
             )
-            funnel = bar_chart(
-                [(str(index), value) for index, (_, value) in enumerate(stats.funnel, start=1)],
+            funnel = Chart(
+                title=ctx._("From joining to taking part in {group}", group=group.name),
+                axis=ctx._("learners"),
+                language=ctx.user.language,
+                rtl=ctx.t.rtl,
                 maximum=max(stats.enrolled, 1),
+                bars=[Bar(ctx._(funnel_words[key]), value) for key, value in stats.funnel],
             )
-            saved = ctx.files.save(funnel, folder="charts", suffix=".png")
             ctx.say(
                 ctx._("From joining to taking part in {group}", group=group.name),
-                file=OutFile(ctx.files.path(saved.relpath), kind="photo"),
+                file=OutFile(chart_file(ctx.files, funnel, owner_id=ctx.user.id), kind="photo"),
             )
         await ctx.finish()
 

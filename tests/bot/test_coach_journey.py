@@ -89,7 +89,7 @@ async def test_a_coach_with_three_learners_over_two_weeks(
         await bot.press(COACH, "Donderdag")
         await bot.press(COACH, "18:00")
         sent = await bot.say(COACH, "Campus Brussel")
-        assert "Leergroep A · Donderdag · 18:00 · Campus Brussel" in texts(sent)
+        assert "Leergroep A · donderdag · 18:00 · Campus Brussel" in texts(sent)
         (group,) = await rows(runtime, Group)
         assert f"https://t.me/opstap_test_bot?start=join_{group.join_code}" in texts(sent)
         assert any(c.method == "sendPhoto" for c in sent)

@@ -101,7 +101,7 @@ async def test_outreach_link_tells_the_coach_through_the_outbox(
         await bot.press(8, "Yes, I agree")
         sent = await bot.say(8, "Omar")
         assert sent[-1].text == "(1/14) What fits you best?"
-        for answer in ("4", "8", "cleaner", "2", "1", "3", "1"):
+        for answer in ("4", "8", "cleaner", "2", "1", "3", "2"):  # Dutch: A2 (after A1)
             await bot.say(8, answer)
         await bot.press(8, "Get a diploma as fast as possible")
         await bot.press(8, "Done")

@@ -34,4 +34,4 @@ def test_intake_through_the_terminal_resumes_in_a_second_run(tmp_path: Path) -> 
     assert shown[resumed + 1].startswith("(4/14) Hoeveel jaar")
     toggled = [m for m in shown if m.startswith("(8/14) Waarom wil je dit doen?")]
     assert any("  [4] ✓ Nederlands spreken en oefenen" in m for m in toggled)
-    assert shown[-1].startswith("(10/13) Steunt je werkgever je opleiding?")
+    assert shown[-1].startswith("(11/14) Steunt je werkgever je opleiding?")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
-from flows.charts import bar_chart
 from flows.competences import LEVELS, framework
 from flows.engine import Context
 from flows.i18n import LANGUAGES
@@ -76,12 +73,6 @@ def test_detect_type_reads_content() -> None:
     assert detect_type(b"%PDF-1.7\n...") == "application/pdf"
     assert detect_type(b"OggS\x00\x02" + b"\x00" * 40) == "audio/ogg"
     assert detect_type(b"hello") is None
-
-
-def test_bar_chart_is_a_png_with_one_bar_per_value() -> None:
-    png = bar_chart([("1", 2), ("2", 0), ("3", 4)], maximum=4, title="Themes")
-    image = Image.open(io.BytesIO(png))
-    assert image.format == "PNG" and image.height > 100
 
 
 def test_framework_has_six_themes_in_every_language() -> None:

@@ -1,0 +1,116 @@
+"""The charts (matplotlib): read back as PNG, numbers in the reader's language, named bars,
+cached by content, erased with the learner, and the weekly chart agreeing with its text.
+
+Looked at by eye (rendered with `render`, Dutch and Arabic): named theme bars with values
+("2,7" in Dutch), the 1..4 scale with its words, a legend for the level colours; in Arabic
+the letters joined, the labels and title on the right and the bars growing to the left."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from flows.charts import MEANINGS, Bar, Chart, chart_file, number, render, shaped
+from storage.files import FileStore
+from tests.fakes import ChatDriver, fake_engine
+
+SCAN = {
+    "social_map": {"score": 2.67, "level": "doorstroom"},
+    "guiding": {"score": 3.5, "level": "uitstroom"},
+    "collaboration": {"score": 1.5, "level": "beginner"},
+}
+
+
+def chart(language: str = "nl", value: float = 2.67) -> Chart:
+    return Chart(
+        title="Je quickscan",
+        axis="van 1 (nog niet) tot 4",
+        language=language,
+        rtl=language == "ar",
+        maximum=4,
+        ticks=(1, 2, 3, 4),
+        whole=False,
+        bars=[
+            Bar("Sociale kaart en organisatie", value, "middle"),
+            Bar("Samenwerken", 1.5, "low"),
+        ],
+        legend=[("low", "beginner"), ("middle", "doorstroom")],
+    )
+
+
+def colours(png: bytes) -> set[str]:
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    found = image.getcolors(maxcolors=1 << 20) or []
+    return {"#{:02x}{:02x}{:02x}".format(*pixel) for _, pixel in found}
+
+
+def test_numbers_are_written_as_the_language_writes_them() -> None:
+    assert number(2.6667, "nl") == "2,7"
+    assert number(2.6667, "en") == "2.7"
+    assert number(3.0, "fr") == "3"
+
+
+def test_direction_marks_meant_for_chats_are_not_drawn() -> None:
+    assert shaped("\u2068Groep A\u2069 \u200fمجموعة") == "Groep A مجموعة"
+
+
+@pytest.mark.parametrize("language", ["nl", "ar"])
+def test_a_chart_is_a_png_with_its_colours_by_meaning(language: str) -> None:
+    png = render(chart(language))
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.width > 600 and image.height > 200
+    found = colours(png)
+    assert MEANINGS["middle"] in found and MEANINGS["low"] in found
+    assert MEANINGS["high"] not in found  # no level drawn that is not there
+
+
+def test_a_chart_is_cached_by_its_content(tmp_path: Path) -> None:
+    files = FileStore(tmp_path)
+    first = chart_file(files, chart(), owner_id=7)
+    again = chart_file(files, chart(), owner_id=7)
+    other = chart_file(files, chart(value=3.0), owner_id=7)
+    assert first == again != other
+    assert first.parent == tmp_path / "charts" / "u7"
+    assert first.stat().st_mtime == again.stat().st_mtime
+
+
+async def test_the_portfolio_chart_is_stored_per_learner_and_erased_with_them(
+    tmp_path: Path,
+) -> None:
+    engine, uow = fake_engine(tmp_path)
+    chat = ChatDriver(engine, language="nl")
+    await chat.command("start")
+    await chat.press("Ja, akkoord")
+    await chat.text("Lina")
+    await chat.command("portfolio")
+    (photo,) = [r for r in chat.last if r.file is not None]
+    assert photo.file is not None and photo.file.path.exists()
+    assert "in de volgorde van de lijst" in photo.text
+    user = next(iter(uow.users.rows.values()))
+    folder = tmp_path / "data" / "charts" / f"u{user.id}"
+    assert photo.file.path.parent == folder
+    await chat.command("delete")
+    await chat.press("Ja, wis alles")
+    await chat.press("Nu wissen")
+    assert not folder.exists()
+
+
+async def test_the_weekly_chart_agrees_with_the_text(tmp_path: Path) -> None:
+    from flows.coach.stats import group_stats
+    from storage.models import Group, Membership, Signal, User
+
+    engine, uow = fake_engine(tmp_path)
+    now = engine.clock()
+    coach = await uow.users.add(User(channel="t", external_id="c", role="coach", language="nl"))
+    group = await uow.groups.add(Group(coach_id=coach.id, name="Leergroep", join_code="abc"))
+    learner = await uow.users.add(User(channel="t", external_id="l", language="nl"))
+    await uow.memberships.add(Membership(group_id=group.id, learner_id=learner.id, joined_at=now))
+    for kind in ("goal_set", "reflection_saved", "evidence_added"):
+        await uow.signals.add(Signal(user_id=learner.id, kind=kind, at=now))
+    stats = await group_stats(uow, group, now=now)
+    assert stats.weekly[-1][1] == 3
+    assert [value for _, value in stats.weekly_by_monday] == [v for _, v in stats.weekly]
+    assert stats.weekly_by_monday[-1][0].weekday() == 0
