@@ -2,11 +2,14 @@
 an axis with its scale and unit, numbers written the way the reader's language writes them
 (Babel: "2,7" in Dutch), and colours that keep one meaning (see MEANINGS).
 
-Arabic text is shaped and laid out right to left by matplotlib itself (libraqm, since 3.11:
-looked at, see tests/flows/test_charts.py); right-to-left charts also grow their bars from the
-right and put their labels and title on the right. A chart is cached by its content: the same
-numbers and words give the same file, stored per user under `charts/u<id>/`, which /delete
-erases with the user's other folders.
+Arabic text is shaped and laid out right to left by matplotlib itself (libraqm, since 3.11),
+directional isolates included, so texts go in as they are, in logical order (python-bidi and
+arabic-reshaper would shape them a second time and undo it). Right-to-left charts also grow
+their bars from the right and put their labels and title on the right.
+
+A chart is cached by its content: the same numbers and words give the same file, stored per
+user under `charts/u<id>/`, which /delete erases with the user's other folders. The QR flyer
+(a PNG and a one-page PDF) is drawn here too, under `qrcodes/u<id>/`.
 """
 
 from __future__ import annotations
@@ -35,8 +38,6 @@ MEANINGS: dict[str, str] = {
 }
 INK = "#222222"
 GRID = "#dddddd"
-#: Format characters that only steer text direction in a chat; a picture has no use for them.
-_STEERING = dict.fromkeys(map(ord, "\u2066\u2067\u2068\u2069\u200e\u200f\u202a\u202b\u202c"))
 _LOCK = threading.Lock()  # pyplot's state is global: one chart at a time
 
 
@@ -75,13 +76,6 @@ class Chart:
         return hashlib.sha256(data.encode("utf-8")).hexdigest()[:32]
 
 
-def shaped(text: str) -> str:
-    """Text as matplotlib draws it: without the direction marks meant for chat apps.
-    matplotlib (3.11 and later, with libraqm) joins Arabic letters and orders right-to-left
-    runs itself, so the text stays in logical order (shaping it twice would undo it)."""
-    return text.translate(_STEERING)
-
-
 def number(value: float, language: str) -> str:
     """A value as the language writes it, with at most one decimal ("2,7")."""
     return format_decimal(round(value, 1), format="#,##0.#", locale=language)
@@ -105,7 +99,7 @@ def render(chart: Chart) -> bytes:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     rtl, language = chart.rtl, chart.language
-    labels = [shaped(short(bar.label)) for bar in chart.bars]
+    labels = [short(bar.label) for bar in chart.bars]
     values = [bar.value for bar in chart.bars]
     colours = [MEANINGS.get(bar.meaning, MEANINGS["count"]) for bar in chart.bars]
     rows = max(len(chart.bars), 1)
@@ -119,7 +113,7 @@ def render(chart: Chart) -> bytes:
             axes.set_yticks(positions, labels)
             axes.set_xlim(0, chart.maximum * 1.12)
             value_axis: Axis = axes.xaxis
-            axes.set_xlabel(shaped(chart.axis), color=INK)
+            axes.set_xlabel(chart.axis, color=INK)
             axes.grid(axis="x", color=GRID, linewidth=0.8)
             if rtl:
                 axes.invert_xaxis()
@@ -144,7 +138,7 @@ def render(chart: Chart) -> bytes:
             axes.set_xticks(positions, labels)
             axes.set_ylim(0, chart.maximum * 1.15)
             value_axis = axes.yaxis
-            axes.set_ylabel(shaped(chart.axis), color=INK)
+            axes.set_ylabel(chart.axis, color=INK)
             axes.grid(axis="y", color=GRID, linewidth=0.8)
             if rtl:
                 axes.yaxis.tick_right()
@@ -170,7 +164,7 @@ def render(chart: Chart) -> bytes:
             axes.spines[side].set_visible(False)
         axes.tick_params(colors=INK, labelsize=10)
         figure.suptitle(
-            shaped(chart.title),
+            chart.title,
             x=0.98 if rtl else 0.02,
             ha="right" if rtl else "left",
             color=INK,
@@ -179,8 +173,7 @@ def render(chart: Chart) -> bytes:
         )
         if chart.legend:
             handles = [
-                Patch(color=MEANINGS[meaning], label=shaped(words))
-                for meaning, words in chart.legend
+                Patch(color=MEANINGS[meaning], label=words) for meaning, words in chart.legend
             ]
             figure.legend(
                 handles=handles,
@@ -210,4 +203,72 @@ def chart_file(files: FileStore, chart: Chart, *, owner_id: int) -> Path:
     return path
 
 
-__all__ = ["MEANINGS", "Bar", "Chart", "chart_file", "number", "render", "shaped"]
+__all__ = [
+    "MEANINGS",
+    "Bar",
+    "Chart",
+    "Flyer",
+    "chart_file",
+    "flyer_files",
+    "number",
+    "render",
+    "render_flyer",
+]
+
+
+@dataclass(frozen=True)
+class Flyer:
+    """A one-page flyer: a QR code with the words around it, in the coach's language."""
+
+    link: str
+    heading: str  # "Scan me to join"
+    group: str  # the group's name
+    details: str  # its day, time and place
+    footer: str  # what to do without a camera
+    rtl: bool = False
+
+    def key(self) -> str:
+        data = json.dumps([VERSION, asdict(self)], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(data.encode("utf-8")).hexdigest()[:32]
+
+
+def render_flyer(flyer: Flyer, *, format: str) -> bytes:
+    """Draws the flyer on an A4 page, as "png" or "pdf"."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import qrcode
+    from matplotlib import pyplot
+
+    code = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    code.add_data(flyer.link)
+    code.make(fit=True)
+    matrix = [[0 if cell else 1 for cell in row] for row in code.get_matrix()]
+    with _LOCK:
+        figure = pyplot.figure(figsize=(8.27, 11.69))  # A4, portrait
+        figure.text(0.5, 0.9, flyer.heading, ha="center", fontsize=34, weight="bold")
+        figure.text(0.5, 0.84, flyer.group, ha="center", fontsize=24, color=INK)
+        figure.text(0.5, 0.8, flyer.details, ha="center", fontsize=16, color=INK)
+        axes = figure.add_axes((0.15, 0.24, 0.7, 0.52))  # square, centred (imshow's aspect)
+        axes.imshow(matrix, cmap="gray", interpolation="nearest", vmin=0, vmax=1)
+        axes.set_axis_off()
+        figure.text(0.5, 0.18, flyer.footer, ha="center", fontsize=13, color=INK)
+        figure.text(0.5, 0.13, flyer.link, ha="center", fontsize=10, color="#555555")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=format, dpi=100, metadata={"Creator": None})
+        pyplot.close(figure)
+    return buffer.getvalue()
+
+
+def flyer_files(files: FileStore, flyer: Flyer, *, owner_id: int) -> tuple[Path, Path]:
+    """The flyer as PNG and as PDF in the file store, drawn once per content."""
+    paths = []
+    for format in ("png", "pdf"):
+        path = files.path(f"qrcodes/u{owner_id}/{flyer.key()}.{format}")
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_suffix(".part")
+            part.write_bytes(render_flyer(flyer, format=format))
+            part.replace(path)
+        paths.append(path)
+    return paths[0], paths[1]

@@ -61,7 +61,7 @@ EXPORT_LIFETIME = timedelta(days=1)
 ORPHAN_AGE = timedelta(hours=1)
 #: Handled update ids are kept this long to recognise Telegram's repeats (a day at most).
 PROCESSED_UPDATES_KEPT = timedelta(days=7)
-USER_FOLDERS = ("uploads/u{id}", "exports/u{id}", "charts/u{id}")
+USER_FOLDERS = ("uploads/u{id}", "exports/u{id}", "charts/u{id}", "qrcodes/u{id}")
 
 
 # -- erasure and export (used by the flows, the daily job and `opstap purge`) -------------

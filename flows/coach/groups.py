@@ -4,13 +4,11 @@ code), and for learners joining with `/start join_<code>` and choosing what to s
 
 from __future__ import annotations
 
-import io
 import re
 import secrets
 from typing import ClassVar
 
-import qrcode
-
+from flows.charts import Flyer, flyer_files
 from flows.coach.access import coached, deep_link, own_membership, parse_id
 from flows.coach.choice import GroupChoice, active_groups
 from flows.coach.sessions import plan_reminders_for
@@ -36,14 +34,6 @@ def parse_time(text: str) -> str | None:
     return f"{int(match.group(1)):02d}:{match.group(2)}" if match else None
 
 
-def qr_png(text: str) -> bytes:
-    """A QR code image (PNG) holding `text`."""
-    image = qrcode.make(text, box_size=8, border=4)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def describe(ctx: Context, group: Group) -> str:
     """One line about a group: name, day, time and place, in the coach's language."""
     parts = [group.name]
@@ -57,19 +47,44 @@ def describe(ctx: Context, group: Group) -> str:
 
 
 async def send_invite(ctx: Context, group: Group) -> None:
-    """Says the group's join link and sends its QR code for flyers."""
+    """Says the group's join link and sends a flyer with its QR code (PNG and a one-page
+    PDF); without the bot's username there is no link to put in one, and the coach is told."""
+    if ctx.config.bot_username is None:
+        ctx.say(
+            ctx._(
+                "I do not know the bot's Telegram name yet, so I cannot make a link or a QR "
+                "code. Start Opstap with its Telegram token, then send /invite again. Until "
+                "then, learners can send this to the bot: /start join_{code}",
+                code=group.join_code,
+            )
+        )
+        return
     link = deep_link(ctx, f"join_{group.join_code}")
-    stored = ctx.files.save(qr_png(link), folder="qrcodes", suffix=".png")
+    flyer = Flyer(
+        link=link,
+        heading=ctx._("Scan me to join"),
+        group=group.name,
+        details=describe(ctx, group).removeprefix(group.name).removeprefix(" · "),
+        footer=ctx._(
+            "No camera? Send this to @{bot} in Telegram: /start join_{code}",
+            bot=ctx.config.bot_username,
+            code=group.join_code,
+        ),
+        rtl=ctx.t.rtl,
+    )
+    png, pdf = flyer_files(ctx.files, flyer, owner_id=ctx.user.id)
     ctx.say(
         ctx._(
-            "Send this link to the learners of {group}, or print the QR code: {link}",
+            "Send this link to the learners of {group}, or print the flyer: {link}",
             group=group.name,
             link=link,
         ),
-        file=OutFile(ctx.files.path(stored.relpath), kind="photo"),
+        file=OutFile(png, kind="photo"),
     )
-    if ctx.config.bot_username is None:
-        ctx.say(ctx._("Or they send this to the bot: /start join_{code}", code=group.join_code))
+    ctx.say(
+        ctx._("The flyer as a page to print."),
+        file=OutFile(pdf, kind="document", file_name=f"opstap-{group.join_code}.pdf"),
+    )
 
 
 class NewGroup(Flow):
@@ -470,4 +485,4 @@ class Sharing(Flow):
         await ctx.finish()
 
 
-__all__ = ["Groups", "Invite", "Join", "NewGroup", "Sharing", "qr_png"]
+__all__ = ["Groups", "Invite", "Join", "NewGroup", "Sharing"]

@@ -75,6 +75,8 @@ async def test_a_coach_and_learners_through_telegram(
             group = (await session.scalars(select(Group))).one()
         link = f"https://t.me/opstap_test_bot?start=join_{group.join_code}"
         assert decoded.text == link and link in photo.text
+        pdf = next(c for c in sent if c.method == "sendDocument")
+        assert pdf.files["document"].startswith(b"%PDF")  # the flyer as a page to print
 
         await join(bot, AMAL, group.join_code, "Amal")
         await join(bot, BRAM, group.join_code, "Bram")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from flows.charts import MEANINGS, Bar, Chart, chart_file, number, render, shaped
+from flows.charts import MEANINGS, Bar, Chart, chart_file, number, render
 from storage.files import FileStore
 from tests.fakes import ChatDriver, fake_engine
 
@@ -51,10 +51,6 @@ def test_numbers_are_written_as_the_language_writes_them() -> None:
     assert number(2.6667, "nl") == "2,7"
     assert number(2.6667, "en") == "2.7"
     assert number(3.0, "fr") == "3"
-
-
-def test_direction_marks_meant_for_chats_are_not_drawn() -> None:
-    assert shaped("\u2068Groep A\u2069 \u200fمجموعة") == "Groep A مجموعة"
 
 
 @pytest.mark.parametrize("language", ["nl", "ar"])
@@ -114,3 +110,44 @@ async def test_the_weekly_chart_agrees_with_the_text(tmp_path: Path) -> None:
     assert stats.weekly[-1][1] == 3
     assert [value for _, value in stats.weekly_by_monday] == [v for _, v in stats.weekly]
     assert stats.weekly_by_monday[-1][0].weekday() == 0
+
+
+async def coach_with_group(tmp_path: Path, *, bot: str | None) -> ChatDriver:
+    from dataclasses import replace
+
+    from flows.coach import create_invite
+
+    engine, uow = fake_engine(tmp_path)
+    engine.config = replace(engine.config, bot_username=bot)
+    code = await create_invite(uow, now=engine.clock(), name="Els")
+    chat = ChatDriver(engine, user="coach", language="ar")
+    await chat.command("start", f"coach_{code}")
+    await chat.press_data(chat.last[-1].flat_buttons[0].data)  # agree
+    await chat.text("Els")
+    await chat.command("newgroup")
+    await chat.text("Leergroep A")
+    await chat.press_data(chat.last[-1].flat_buttons[3].data)  # Thursday
+    await chat.text("18:00")
+    await chat.text("Campus Brussel")
+    return chat
+
+
+async def test_the_qr_flyer_says_the_group_and_reads_back(tmp_path: Path) -> None:
+    import zxingcpp
+
+    chat = await coach_with_group(tmp_path, bot="opstap_bot")
+    photo, pdf = [r.file for r in chat.last if r.file is not None]
+    assert photo is not None and pdf is not None
+    (decoded,) = zxingcpp.read_barcodes(Image.open(photo.path))
+    assert decoded.text.startswith("https://t.me/opstap_bot?start=join_")
+    assert pdf.kind == "document" and pdf.path.read_bytes().startswith(b"%PDF")
+    assert photo.path.parent == tmp_path / "data" / "qrcodes" / "u1"
+
+
+async def test_no_qr_code_with_a_placeholder_when_the_bot_name_is_unknown(
+    tmp_path: Path,
+) -> None:
+    chat = await coach_with_group(tmp_path, bot=None)
+    assert not [r for r in chat.last if r.file is not None]
+    assert "<bot>" not in chat.said
+    assert "/start join_" in chat.said

@@ -4,6 +4,7 @@ view with reasons, relays, sessions and attendance, prompts, leaving and statist
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def uow() -> FakeUnitOfWork:
 @pytest.fixture
 def engine(tmp_path: Path, uow: FakeUnitOfWork, clock: FakeClock):  # type: ignore[no-untyped-def]
     engine, _ = fake_engine(tmp_path, uow=uow, clock=clock)
+    engine.config = replace(engine.config, bot_username="opstap_test_bot")
     return engine
 
 
