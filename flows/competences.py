@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from flows.i18n import LANGUAGES
+from flows.i18n import LANGUAGES, beside_dutch
 
 CONTENT = Path(__file__).resolve().parent / "content"
 LEVELS = ("beginner", "doorstroom", "uitstroom")
@@ -36,6 +36,11 @@ class Texts(BaseModel):
     def get(self, language: str) -> str:
         """The text in a language (English when the language is unknown)."""
         return str(getattr(self, language if language in LANGUAGES else "en"))
+
+    def with_dutch(self, language: str) -> str:
+        """The text in a language with the Dutch term beside it ("Étude de cas
+        (Casusbespreking)"): the words a learner will use with a Dutch-speaking assessor."""
+        return beside_dutch(self.get(language), self.nl, language)
 
 
 class Competence(BaseModel):

@@ -198,7 +198,7 @@ class EvidenceFlow(Flow):
     async def ask_kind(self, ctx: Context) -> None:
         """Asks what kind of evidence it is."""
         language = ctx.user.language
-        buttons = [ctx.button(t.name.get(language), f"t:{t.id}") for t in content().types]
+        buttons = [ctx.button(t.name.with_dutch(language), f"t:{t.id}") for t in content().types]
         ctx.say(
             ctx._("What is it?"),
             buttons=[*rows(buttons), [ctx.back_button()]]
@@ -389,7 +389,8 @@ class EvidenceFlow(Flow):
             ctx.say(ctx._("Now five quick checks. An assessor looks at these too."))
         back = ctx.button(ctx._("« Back"), "prev") if index else ctx.back_button()
         ctx.say(
-            f"{index + 1}/{len(criteria)} {criterion.question.get(ctx.user.language)}",
+            f"{index + 1}/{len(criteria)} {criterion.name.with_dutch(ctx.user.language)}: "
+            f"{criterion.question.get(ctx.user.language)}",
             buttons=[
                 [
                     ctx.button(ctx._("Yes"), "yes"),
@@ -575,7 +576,7 @@ async def evidence_section(ctx: Context, learner: User) -> coachview.Section | N
             "{number}. {title} ({kind}, {period}), themes: {themes}",
             number=piece.number,
             title=piece.title,
-            kind=content().type(piece.kind).name.get(language),
+            kind=content().type(piece.kind).name.with_dutch(language),
             period=show_period(piece.period_start, piece.period_end),
             themes=", ".join(str(framework().number(t)) for t in piece.themes) or "-",
         )

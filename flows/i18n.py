@@ -87,6 +87,14 @@ def shorten(text: str, limit: int = 40) -> str:
     return cut.rstrip(" ,;:.-–(") + "\u2026"
 
 
+def beside_dutch(own: str, dutch: str, language: str) -> str:
+    """A professional term in the reader's language with the Dutch one beside it, unless the
+    reader reads Dutch or the two are the same word ("Situation (Situatie)")."""
+    if language == "nl" or own.casefold() == dutch.casefold():
+        return own
+    return f"{own} ({isolate(dutch) if language in RTL_LANGUAGES else dutch})"
+
+
 def isolate(text: str) -> str:
     """Wraps text in Unicode directional isolates so it keeps its own direction."""
     return f"{FSI}{text}{PDI}"
@@ -159,6 +167,11 @@ class Translator:
         text = self._catalog.ngettext(singular, plural, count)
         values = {"count": count, **params}
         return tidy(text.format(**{key: self._param(value) for key, value in values.items()}))
+
+    def with_dutch(self, message: str, /) -> str:
+        """Translates a professional term and sets the Dutch one beside it (see
+        `beside_dutch`)."""
+        return beside_dutch(self._(message), catalog("nl").gettext(message), self.language)
 
     def number(self, value: float) -> str:
         """Formats a number the way the language writes it."""

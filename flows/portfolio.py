@@ -226,7 +226,7 @@ class PortfolioFlow(Flow):
             feedback = await ctx.uow.feedback.for_item(item_type="evidence", item_id=piece.id)
             line = (
                 f"{piece.number}. {piece.title} \u2014 "
-                f"{content().type(piece.kind).name.get(language)}{ctx.t.comma}"
+                f"{content().type(piece.kind).name.with_dutch(language)}{ctx.t.comma}"
                 f"{show_period(piece.period_start, piece.period_end)}"
             )
             if feedback:
@@ -258,7 +258,7 @@ class PortfolioFlow(Flow):
             return
         lines = [
             f"{piece.number}. {piece.title}",
-            f"{content().type(piece.kind).name.get(language)}, "
+            f"{content().type(piece.kind).name.with_dutch(language)}, "
             f"{show_period(piece.period_start, piece.period_end)}",
         ]
         if piece.organisation:
@@ -275,7 +275,7 @@ class PortfolioFlow(Flow):
         for criterion in content().criteria:
             answer = piece.checks.get(criterion.id)
             shown = ctx._(CHECK_ANSWERS[answer]) if answer in CHECK_ANSWERS else "-"
-            lines.append(f"\u2022 {criterion.question.get(language)} {shown}")
+            lines.append(f"\u2022 {criterion.name.with_dutch(language)}: {shown}")
         if piece.privacy_confirmed is False:
             lines.append(ctx._("Client details: not yet removed. Not in your export."))
         reflection = (

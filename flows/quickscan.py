@@ -90,9 +90,7 @@ class QuickScan(QuestionnaireFlow):
         themes = framework()
         theme_id = question.competence.split(".", 1)[0]
         theme = themes.theme(theme_id)
-        name = theme.name.get(ctx.user.language)
-        if ctx.user.language != "nl":  # the Dutch term beside, for the Dutch-taught programme
-            name = f"{name} ({theme.name.get('nl')})"
+        name = theme.name.with_dutch(ctx.user.language)  # for the Dutch-taught programme
         return ctx._("Theme {number}: {name}", number=themes.number(theme_id), name=name)
 
     async def complete(self, ctx: Context, response: QuestionnaireResponse) -> None:

@@ -165,7 +165,7 @@ class ReflectFlow(Flow):
         prompt = ctx.data.get("prompt")
         if part == "reflection" and prompt in PROMPTS:
             question = PROMPTS[prompt]
-        text = f"{letter} · {ctx._(name)} ({number}/5)\n{ctx._(question)}"
+        text = f"{letter} · {ctx.t.with_dutch(name)} ({number}/5)\n{ctx._(question)}"
         rows = []
         if part == "reflection":
             rows += [[ctx.button(ctx._(label), f"p:{key}")] for key, label in PROMPTS.items()]
@@ -349,7 +349,7 @@ class ReflectFlow(Flow):
         for part in STARR_STEPS:
             letter, name, _ = PARTS[part]
             prompt = reflection.extra.get("prompts", {}).get(part)
-            heading = f"{letter} · {ctx._(name)}"
+            heading = f"{letter} · {ctx.t.with_dutch(name)}"
             if prompt in PROMPTS:
                 heading += f" ({ctx._(PROMPTS[prompt])})"
             lines.append(f"{heading}:")
@@ -610,7 +610,7 @@ class ReflectFlow(Flow):
     async def ask_pick_part(self, ctx: Context) -> None:
         """Asks which step to change."""
         rows = [
-            [ctx.button(f"{letter} · {ctx._(name)}", part)]
+            [ctx.button(f"{letter} · {ctx.t.with_dutch(name)}", part)]
             for part, (letter, name, _) in PARTS.items()
         ]
         rows.append([ctx.back_button()])

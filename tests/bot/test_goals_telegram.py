@@ -132,7 +132,7 @@ async def test_starr_with_text_voice_and_a_follow_up(
     async with running_bot(runtime, telegram) as bot:
         await onboard(bot)
         sent = await bot.say(LEARNER, "/reflect")
-        assert "S · Situation (1/5)" in texts(sent)
+        assert "S · Situation (Situatie) (1/5)" in texts(sent)
         sent = await bot.press(LEARNER, "Show an example")
         assert "An example: Last Tuesday a mother came" in texts(sent)
         file_id, unique_id = telegram.upload(OGG)
@@ -144,7 +144,7 @@ async def test_starr_with_text_voice_and_a_follow_up(
             "file_size": len(OGG),
         }
         sent = await bot.feed(telegram.message(LEARNER, voice=voice))
-        assert "T · Task (2/5)" in texts(sent)
+        assert "T · Task (Taak) (2/5)" in texts(sent)
         sent = await bot.say(LEARNER, "Calm her down.")
         assert "What exactly was expected of you?" in texts(sent)
         await bot.say(LEARNER, "My team leader asked me to talk with the mother alone.")

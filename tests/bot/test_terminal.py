@@ -112,7 +112,7 @@ def test_evidence_and_portfolio_through_the_terminal(tmp_path: Path) -> None:
         "Samira",
         "/evidence",
         f"@file {report}",
-        "Research report",
+        "Research report (Onderzoeksrapport)",
         "Verslag buurtonderzoek",
         "09/2024",
         "Buurtcentrum De Linde",

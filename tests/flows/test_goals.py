@@ -322,7 +322,7 @@ async def test_missed_goal_without_blame_and_reflection_offer(
     assert "That happens, and it is fine." in chat.said
     assert "Set my next goal" not in [b.label for b in chat.last[-1].flat_buttons]
     await chat.press("Reflect on it with STARR")
-    assert "S · Situation (1/5)" in chat.said
+    assert "S · Situation (Situatie) (1/5)" in chat.said
     (reflection,) = uow.reflections.rows
     assert reflection.goal_id == uow.goals.rows[0].id
     assert reflection.themes == ["communication"]

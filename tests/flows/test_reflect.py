@@ -80,16 +80,16 @@ async def write_all(chat: ChatDriver, *, save: bool = True) -> None:
 async def test_a_whole_reflection_in_text(chat: ChatDriver, uow: FakeUnitOfWork) -> None:
     await chat.command("reflect")
     assert "five short steps" in chat.said
-    assert "S · Situation (1/5)" in chat.said
+    assert "S · Situation (Situatie) (1/5)" in chat.said
     await chat.press("Show an example")
     assert "An example: Last Tuesday a mother came" in chat.said
-    assert "S · Situation (1/5)" in chat.said
+    assert "S · Situation (Situatie) (1/5)" in chat.said
     await chat.text(LONG)
-    assert "T · Task (2/5)" in chat.said
+    assert "T · Task (Taak) (2/5)" in chat.said
     await chat.text(LONG)
     await chat.text(LONG)
     await chat.text(LONG)
-    assert "R · Reflection (5/5)" in chat.said
+    assert "R · Reflection (Reflectie) (5/5)" in chat.said
     labels = [b.label for b in chat.last[-1].flat_buttons]
     assert labels[:3] == [
         "What went well?",
@@ -108,7 +108,7 @@ async def test_a_whole_reflection_in_text(chat: ChatDriver, uow: FakeUnitOfWork)
     await chat.press("2")
     await chat.press("Done")
     assert "Your STARR reflection:" in chat.said
-    assert "R · Reflection (What went well?):" in chat.said
+    assert "R · Reflection (Reflectie) (What went well?):" in chat.said
     await chat.press("Save")
     assert "You have written 1 reflection." in chat.said
     (reflection,) = uow.reflections.rows
@@ -136,10 +136,10 @@ async def test_short_answer_gets_one_follow_up_that_can_be_skipped(
     await chat.text("A team meeting.")
     assert chat.texts == ["Can you tell a bit more? Who was there? What did you say?"]
     await chat.text("My team leader and three colleagues were there.")
-    assert "T · Task (2/5)" in chat.said
+    assert "T · Task (Taak) (2/5)" in chat.said
     await chat.text("Lead it.")
     await chat.press("Skip")
-    assert "A · Action (3/5)" in chat.said
+    assert "A · Action (Actie) (3/5)" in chat.said
     (reflection,) = uow.reflections.rows
     assert reflection.situation == "A team meeting."
     assert reflection.extra["followups"] == {
@@ -152,7 +152,7 @@ async def test_voice_answers_are_kept_with_their_duration(
 ) -> None:
     await chat.command("reflect")
     await chat.file("voice", OGG, duration=75)
-    assert "T · Task (2/5)" in chat.said  # no follow-up after a voice note
+    assert "T · Task (Taak) (2/5)" in chat.said  # no follow-up after a voice note
     (reflection,) = uow.reflections.rows
     (upload,) = uow.uploads.rows
     assert reflection.extra["voice"] == {"situation": upload.id}
@@ -181,10 +181,10 @@ async def test_draft_is_kept_and_offered_again(
     await chat.command("reflect")
     assert "You have an unfinished reflection from Mar 3, 2026." in chat.said
     await chat.press("Continue")
-    assert "T · Task (2/5)" in chat.said
+    assert "T · Task (Taak) (2/5)" in chat.said
     await chat.command("reflect")
     await chat.press("Start over")
-    assert "S · Situation (1/5)" in chat.said
+    assert "S · Situation (Situatie) (1/5)" in chat.said
     assert uow.reflections.rows[0].situation is None
     await chat.command("reflect")
     await chat.press("Delete")

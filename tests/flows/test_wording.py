@@ -197,3 +197,26 @@ async def test_what_is_evc_is_answered_from_help_and_the_portfolio(
     await chat.command("portfolio")
     await chat.press("EVC nedir?")
     assert "Eerder Verworven Competenties" in chat.said
+
+
+def test_the_dutch_term_stands_beside_starr_steps_evidence_kinds_and_checks() -> None:
+    from flows.evidence_content import content
+
+    assert Translator("fr").with_dutch("Situation") == "Situation (Situatie)"
+    assert Translator("ar").with_dutch("Task").endswith("(\u2068Taak\u2069)")
+    assert Translator("nl").with_dutch("Action") == "Actie"  # Dutch readers: once
+    assert Translator("en").with_dutch("Result") == "Result (Resultaat)"
+    case = content().type("case_discussion").name
+    assert case.with_dutch("tr") == "Vaka tartışması (Casusbespreking)"
+    authentic = content().criteria[0].name
+    assert authentic.with_dutch("fr") == "Authentique (Authentiek)"
+    assert authentic.with_dutch("nl") == "Authentiek"
+
+
+async def test_evidence_kinds_are_offered_with_their_dutch_names(
+    tmp_path: Path, uow: FakeUnitOfWork
+) -> None:
+    chat = await onboarded(tmp_path, uow, "fr")
+    await chat.command("evidence")
+    await chat.text("Un compte rendu de la réunion de parents")
+    assert "(Casusbespreking)" in " ".join(b.label for b in chat.last[-1].flat_buttons)
