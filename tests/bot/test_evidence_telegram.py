@@ -64,7 +64,8 @@ def media(telegram: FakeTelegram, kind: str, content: bytes, **extra: Any) -> di
 
 
 async def answer_questions(bot: BotHarness, user: int, title: str) -> list[Call]:
-    await bot.press(user, "Neighbourhood, reading or culture project (Buurt-, voorlees- of cultuurproject)")
+    project = "Neighbourhood, reading or culture project (Buurt-, voorlees- of cultuurproject)"
+    await bot.press(user, project)
     await bot.say(user, title)
     await bot.say(user, "2024-2025")
     await bot.say(user, "Huis van het Kind")

@@ -218,7 +218,8 @@ async def test_a_whole_learner_journey_in_turkish(
         photo = [{"file_id": file_id, "file_unique_id": unique_id, "width": 1, "height": 1}]
         sent = await bot.feed(telegram.message(AYSE, photo=photo))
         assert sent[-1].text == t("What is it?")
-        await bot.press(AYSE, "Mahalle, okuma veya kültür projesi (Buurt-, voorlees- of cultuurproject)")
+        project = "Mahalle, okuma veya kültür projesi (Buurt-, voorlees- of cultuurproject)"
+        await bot.press(AYSE, project)
         await bot.say(AYSE, "Mahalle okuma günü afişi")
         await bot.say(AYSE, "05/2025")
         await bot.press(AYSE, "Kreş Güneş")  # places typed before come back as buttons
