@@ -2,7 +2,8 @@
 
 Each message is printed as its text, then `  [n] label` per button, then a line `--`.
 A line is a button's number or exact label, a `/command`, `@voice PATH`, `@photo PATH`,
-`@file PATH`, or text. End of input ends the chat.
+`@file PATH`, or text. End of input ends the chat. A file a message carries is printed on its
+own line as `(picture: PATH)` or `(file: PATH)`.
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ class TerminalChat:
         """Prints replies per the protocol; the last message with buttons sets the numbers."""
         for reply in replies:
             lines = [reply.text]
-            if reply.file is not None:
-                lines.append(str(reply.file.path))
+            if reply.file is not None:  # said what it is, so a path is not mistaken for text
+                what = "picture" if reply.file.kind == "photo" else "file"
+                lines.append(f"({what}: {reply.file.path})")
             if reply.buttons:
                 self.buttons = reply.flat_buttons
                 lines += [f"  [{n}] {b.label}" for n, b in enumerate(self.buttons, start=1)]

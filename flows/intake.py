@@ -164,7 +164,8 @@ class Intake(QuestionnaireFlow):
         """Derives and stores the results, tells the learner, and offers the quick scan."""
         first_time = response.completed_at is None
         await self.apply(ctx, response)
-        for line in result_lines(ctx, response.results, for_coach=False):
+        has_coach = await ctx.uow.memberships.coach_id_for(ctx.user.id) is not None
+        for line in result_lines(ctx, response.results, for_coach=False, has_coach=has_coach):
             ctx.say(line)
         if first_time:
             await self.notify_coach(ctx, response)
@@ -243,7 +244,8 @@ class Intake(QuestionnaireFlow):
             [ctx.button(ctx._("Change an answer"), "change")],
             [ctx.button(ctx._("That is all"), "done")],
         ]
-        for line in result_lines(ctx, response.results, for_coach=False):
+        has_coach = await ctx.uow.memberships.coach_id_for(ctx.user.id) is not None
+        for line in result_lines(ctx, response.results, for_coach=False, has_coach=has_coach):
             ctx.say(line)
         ctx.say(ctx._("Do you want to change something?"), buttons=rows)
 
@@ -299,8 +301,11 @@ class Intake(QuestionnaireFlow):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
 
 
-def result_lines(ctx: Context, results: Mapping[str, Any], *, for_coach: bool) -> list[str]:
-    """What the intake suggests, in the reader's words."""
+def result_lines(
+    ctx: Context, results: Mapping[str, Any], *, for_coach: bool, has_coach: bool = True
+) -> list[str]:
+    """What the intake suggests, in the reader's words; a learner without a coach is not
+    told that a coach sees it."""
     if not results:
         return []
     lines: list[str] = []
@@ -347,12 +352,22 @@ def result_lines(ctx: Context, results: Mapping[str, Any], *, for_coach: bool) -
                 "Extra support for your Dutch can help you a lot. Your coach can tell you "
                 "where to find it."
             )
+            if has_coach
+            else ctx._(
+                "Extra support for your Dutch can help you a lot. Ask at your school or your "
+                "learning group where to find it."
+            )
         )
     if results.get("barriers"):
         lines.append(
             ctx._(
                 "Thank you for telling me what can make learning hard. Your coach sees it, "
                 "so you can look for solutions together."
+            )
+            if has_coach
+            else ctx._(
+                "Thank you for telling me what can make learning hard. When you join your "
+                "learning group, your coach sees it, so you can look for solutions together."
             )
         )
     return lines

@@ -103,7 +103,7 @@ async def test_onboarding_hands_over_and_the_whole_intake_runs(
     said = chat.said
     assert "You have 5 years of experience: that is a lot! The EVC route suits you:" in said
     assert "Extra support for your Dutch can help you a lot." in said
-    assert "Your coach sees it" in said
+    assert "When you join your learning group, your coach sees it" in said  # no coach yet
     assert chat.texts[-1].startswith("One more thing: a quick scan of five minutes.")
     user = learner(uow)
     assert [s.details for s in uow.signals.rows if s.kind == BARRIER] == [
