@@ -148,8 +148,8 @@ class EvidenceFlow(Flow):
         """Asks for the evidence itself."""
         ctx.say(
             ctx._(
-                "Send me your evidence: a photo, a document (PDF, Word, ODT), a voice note, "
-                "a video (up to {size} MB), a link, or type it as text.",
+                "Send me your evidence: a photo, a document, a voice note, a video (up to "
+                "{size} MB), a link, or type it as text.",
                 size=20,
             ),
             # A way out for someone who has nothing at hand right now.
@@ -389,8 +389,12 @@ class EvidenceFlow(Flow):
             ctx.say(ctx._("Now five quick checks. An assessor looks at these too."))
         back = ctx.button(ctx._("« Back"), "prev") if index else ctx.back_button()
         ctx.say(
-            f"{index + 1}/{len(criteria)} {criterion.name.with_dutch(ctx.user.language)}: "
-            f"{criterion.question.get(ctx.user.language)}",
+            f"{index + 1}/{len(criteria)} "
+            + ctx._(
+                "{check}: {question}",
+                check=criterion.name.with_dutch(ctx.user.language),
+                question=criterion.question.get(ctx.user.language),
+            ),
             buttons=[
                 [
                     ctx.button(ctx._("Yes"), "yes"),
