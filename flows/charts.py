@@ -14,12 +14,15 @@ user under `charts/u<id>/`, which /delete erases with the user's other folders. 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
+import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from babel.numbers import format_decimal
@@ -191,16 +194,21 @@ def render(chart: Chart) -> bytes:
     return buffer.getvalue()
 
 
-def chart_file(files: FileStore, chart: Chart, *, owner_id: int) -> Path:
-    """The chart's PNG in the file store, drawn only when these contents were not drawn yet
-    for this user."""
+async def chart_file(files: FileStore, chart: Chart, *, owner_id: int) -> Path:
+    """The chart's PNG in the file store, drawn (in a thread, not to hold up other users)
+    only when these contents were not drawn yet for this user."""
     path = files.path(f"charts/u{owner_id}/{chart.key()}.png")
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_suffix(".part")
-        part.write_bytes(render(chart))
-        part.replace(path)
+        await asyncio.to_thread(_write, path, lambda: render(chart))
     return path
+
+
+def _write(path: Path, draw: Callable[[], bytes]) -> None:
+    """Writes what `draw` makes to `path` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_suffix(f".{secrets.token_hex(4)}.part")
+    part.write_bytes(draw())
+    part.replace(path)
 
 
 __all__ = [
@@ -260,15 +268,12 @@ def render_flyer(flyer: Flyer, *, format: str) -> bytes:
     return buffer.getvalue()
 
 
-def flyer_files(files: FileStore, flyer: Flyer, *, owner_id: int) -> tuple[Path, Path]:
+async def flyer_files(files: FileStore, flyer: Flyer, *, owner_id: int) -> tuple[Path, Path]:
     """The flyer as PNG and as PDF in the file store, drawn once per content."""
     paths = []
     for format in ("png", "pdf"):
         path = files.path(f"qrcodes/u{owner_id}/{flyer.key()}.{format}")
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            part = path.with_suffix(".part")
-            part.write_bytes(render_flyer(flyer, format=format))
-            part.replace(path)
+            await asyncio.to_thread(_write, path, partial(render_flyer, flyer, format=format))
         paths.append(path)
     return paths[0], paths[1]

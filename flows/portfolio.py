@@ -169,7 +169,7 @@ class PortfolioFlow(Flow):
         )
         ctx.say(
             ctx._("Pieces of evidence per theme, in the order of the list."),
-            file=OutFile(chart_file(ctx.files, chart, owner_id=ctx.user.id), kind="photo"),
+            file=OutFile(await chart_file(ctx.files, chart, owner_id=ctx.user.id), kind="photo"),
         )
         ctx.say(
             "\n".join(lines),

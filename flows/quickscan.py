@@ -118,7 +118,7 @@ class QuickScan(QuestionnaireFlow):
         if not themes:
             return
         language, frame = ctx.user.language, framework()
-        path = chart_file(ctx.files, chart(ctx, themes), owner_id=ctx.user.id)
+        path = await chart_file(ctx.files, chart(ctx, themes), owner_id=ctx.user.id)
         legend = [ctx._("Your quick scan, from 1 (not yet) to 4 (I can teach others):")]
         legend += [
             f"{frame.number(t)}. {frame.theme(t).short.get(language)}: "

@@ -72,7 +72,7 @@ async def send_invite(ctx: Context, group: Group) -> None:
         ),
         rtl=ctx.t.rtl,
     )
-    png, pdf = flyer_files(ctx.files, flyer, owner_id=ctx.user.id)
+    png, pdf = await flyer_files(ctx.files, flyer, owner_id=ctx.user.id)
     ctx.say(
         ctx._(
             "Send this link to the learners of {group}, or print the flyer: {link}",

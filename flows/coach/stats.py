@@ -162,7 +162,9 @@ class Stats(Flow):
             )
             ctx.say(
                 ctx._("Actions per week in {group}, the last 8 weeks.", group=group.name),
-                file=OutFile(chart_file(ctx.files, weekly, owner_id=ctx.user.id), kind="photo"),
+                file=OutFile(
+                    await chart_file(ctx.files, weekly, owner_id=ctx.user.id), kind="photo"
+                ),
             )
             funnel = Chart(
                 title=ctx._("From joining to taking part in {group}", group=group.name),
@@ -174,7 +176,9 @@ class Stats(Flow):
             )
             ctx.say(
                 ctx._("From joining to taking part in {group}", group=group.name),
-                file=OutFile(chart_file(ctx.files, funnel, owner_id=ctx.user.id), kind="photo"),
+                file=OutFile(
+                    await chart_file(ctx.files, funnel, owner_id=ctx.user.id), kind="photo"
+                ),
             )
         await ctx.finish()
 

@@ -63,11 +63,11 @@ def test_a_chart_is_a_png_with_its_colours_by_meaning(language: str) -> None:
     assert MEANINGS["high"] not in found  # no level drawn that is not there
 
 
-def test_a_chart_is_cached_by_its_content(tmp_path: Path) -> None:
+async def test_a_chart_is_cached_by_its_content(tmp_path: Path) -> None:
     files = FileStore(tmp_path)
-    first = chart_file(files, chart(), owner_id=7)
-    again = chart_file(files, chart(), owner_id=7)
-    other = chart_file(files, chart(value=3.0), owner_id=7)
+    first = await chart_file(files, chart(), owner_id=7)
+    again = await chart_file(files, chart(), owner_id=7)
+    other = await chart_file(files, chart(value=3.0), owner_id=7)
     assert first == again != other
     assert first.parent == tmp_path / "charts" / "u7"
     assert first.stat().st_mtime == again.stat().st_mtime
