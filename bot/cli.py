@@ -34,7 +34,7 @@ def _quiet_http_logs() -> None:
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     """Runs the Telegram bot, by long polling or webhooks."""
-    from bot.telegram import build_application
+    from bot.telegram import build_application, run_polling
 
     settings.token()
     if args.webhook and settings.webhook_url is None:
@@ -53,8 +53,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
         serve(runtime)
         return 0
-    application = build_application(runtime)
-    application.run_polling(allowed_updates=["message", "callback_query"])
+    run_polling(build_application(runtime))
     return 0
 
 

@@ -18,6 +18,7 @@ from storage.repositories import (
     FeedbackRepository,
     GoalRepository,
     GroupRepository,
+    InboxRepository,
     MembershipRepository,
     OutboxRepository,
     PreferencesRepository,
@@ -37,6 +38,7 @@ from storage.repositories import (
     SqlFeedbackRepository,
     SqlGoalRepository,
     SqlGroupRepository,
+    SqlInboxRepository,
     SqlMembershipRepository,
     SqlOutboxRepository,
     SqlPreferencesRepository,
@@ -64,6 +66,7 @@ class UnitOfWork(Protocol):
     users: UserRepository
     conversations: ConversationRepository
     updates: UpdateLog
+    inbox: InboxRepository
     outbox: OutboxRepository
     groups: GroupRepository
     memberships: MembershipRepository
@@ -110,6 +113,7 @@ class SqlUnitOfWork:
     users: UserRepository
     conversations: ConversationRepository
     updates: UpdateLog
+    inbox: InboxRepository
     outbox: OutboxRepository
     groups: GroupRepository
     memberships: MembershipRepository
@@ -139,6 +143,7 @@ class SqlUnitOfWork:
         self.users = SqlUserRepository(self.session)
         self.conversations = SqlConversationRepository(self.session)
         self.updates = SqlUpdateLog(self.session)
+        self.inbox = SqlInboxRepository(self.session)
         self.outbox = SqlOutboxRepository(self.session)
         self.groups = SqlGroupRepository(self.session)
         self.memberships = SqlMembershipRepository(self.session)

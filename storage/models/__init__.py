@@ -9,7 +9,13 @@ from storage.models.coach import (
     PromptAnswer,
     RiskSnooze,
 )
-from storage.models.core import Conversation, OutboxMessage, ProcessedUpdate, User
+from storage.models.core import (
+    Conversation,
+    InboxUpdate,
+    OutboxMessage,
+    ProcessedUpdate,
+    User,
+)
 from storage.models.evidence import CvEntry, Evidence
 from storage.models.goals import Goal
 from storage.models.intake import QuestionnaireResponse
@@ -39,6 +45,7 @@ __all__ = [
     "Group",
     "GroupPrompt",
     "GroupSession",
+    "InboxUpdate",
     "Membership",
     "OutboxMessage",
     "Preferences",

@@ -13,8 +13,10 @@ from storage.repositories.coach import (
 )
 from storage.repositories.core import (
     ConversationRepository,
+    InboxRepository,
     OutboxRepository,
     SqlConversationRepository,
+    SqlInboxRepository,
     SqlOutboxRepository,
     SqlUpdateLog,
     SqlUserRepository,
@@ -78,6 +80,7 @@ __all__ = [
     "FeedbackRepository",
     "GoalRepository",
     "GroupRepository",
+    "InboxRepository",
     "LearnerFacts",
     "LearnerInfo",
     "LearnerPrefs",
@@ -104,6 +107,7 @@ __all__ = [
     "SqlFeedbackRepository",
     "SqlGoalRepository",
     "SqlGroupRepository",
+    "SqlInboxRepository",
     "SqlMembershipRepository",
     "SqlOutboxRepository",
     "SqlPreferencesRepository",
