@@ -91,6 +91,9 @@ class Flow:
     files: ClassVar[frozenset[str]] = frozenset()
     #: This flow starts with a file sent outside any question (the evidence flow does).
     catches_stray_files: ClassVar[bool] = False
+    #: Steps whose answers live only in the conversation: when another command interrupts
+    #: the flow at one of them, its place is kept as a draft (see `Context.draft`).
+    draft_steps: ClassVar[frozenset[str]] = frozenset()
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Starts the flow for a command (or a deep link, with command `start`)."""
@@ -241,10 +244,15 @@ class Context:
         self.conversation.step = None
         await self.go(step, remember=False)
 
-    async def go(self, step: str, *, remember: bool = True) -> None:
-        """Moves to a step of the current flow and asks it."""
+    async def go(
+        self, step: str, *, remember: bool = True, history: Sequence[str] | None = None
+    ) -> None:
+        """Moves to a step of the current flow and asks it. `history`, when given, becomes the
+        steps Back returns through (continuing a draft in the middle, for example)."""
         previous = self.conversation.step
-        if remember and previous is not None and previous != step:
+        if history is not None:
+            self.conversation.history = list(history)[-30:]
+        elif remember and previous is not None and previous != step:
             self.conversation.history = [*self.conversation.history, previous][-30:]
         self.conversation.step = step
         self.conversation.seq += 1
@@ -317,6 +325,24 @@ class Context:
         conversation.updated_at = self.now
         await self.repeat()
         return True
+
+    def keep_draft(self) -> None:
+        """Keeps the current place as a draft of its flow, if the flow keeps drafts there."""
+        flow, place = self.flow, self.suspended()
+        if flow is not None and place is not None and self.step in flow.draft_steps:
+            self.conversation.drafts = {**self.conversation.drafts, flow.name: place}
+
+    def draft(self, flow: Flow) -> dict[str, Any] | None:
+        """The place a flow was left unfinished at, if it was."""
+        place = self.conversation.drafts.get(flow.name)
+        return place if isinstance(place, dict) else None
+
+    def drop_draft(self, flow: Flow) -> None:
+        """Forgets a flow's draft (it was finished, or started over)."""
+        if flow.name in self.conversation.drafts:
+            self.conversation.drafts = {
+                k: v for k, v in self.conversation.drafts.items() if k != flow.name
+            }
 
     async def run_command(self, command: str, args: str = "") -> None:
         """Runs a command as if the user sent it (role and consent checks included)."""
@@ -604,6 +630,7 @@ class Engine:
             await catcher.answer(ctx, ctx.step, event)
 
     async def _command(self, ctx: Context, command: str, args: str) -> None:
+        ctx.keep_draft()
         if command == "cancel":
             had_flow = ctx.conversation.flow is not None
             await ctx.finish(menu=False)
@@ -695,7 +722,9 @@ def _snapshot(conversation: Conversation) -> str:
     """The conversation state as text, to notice in-place changes of its JSON fields."""
     state = [conversation.flow, conversation.step, conversation.seq]
     return json.dumps(
-        [state, conversation.data, conversation.history], sort_keys=True, default=str
+        [state, conversation.data, conversation.history, conversation.drafts],
+        sort_keys=True,
+        default=str,
     )
 
 

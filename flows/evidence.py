@@ -17,7 +17,7 @@ from flows.competences import framework
 from flows.engine import Context, Flow
 from flows.evidence_content import content, parse_period, show_period
 from flows.i18n import N_
-from flows.messages import Button, Event
+from flows.messages import Button, Event, parse_id
 from flows.uploads import UploadRejected, rejection_text, store_upload
 from storage.models import Evidence, Reflection, User
 
@@ -79,7 +79,7 @@ class EvidenceFlow(Flow):
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Starts a new piece, or links a reflection the reflect flow just saved."""
         what, _, number = args.partition(":")
-        target = int(number) if number.isdigit() else None
+        target = parse_id(number)
         if what == "linked" and target is not None:
             await self.linked(ctx, target)
         elif what == "reflection" and target is not None:
@@ -100,7 +100,8 @@ class EvidenceFlow(Flow):
         """Links the reflection written for a piece of evidence (`extra["evidence_id"]`)."""
         reflection = await ctx.uow.reflections.get(reflection_id)
         evidence_id = str(reflection.extra.get("evidence_id", "")) if reflection else ""
-        evidence = await ctx.uow.evidence.get(int(evidence_id)) if evidence_id.isdigit() else None
+        piece_id = parse_id(evidence_id)
+        evidence = await ctx.uow.evidence.get(piece_id) if piece_id is not None else None
         if (
             reflection is None
             or evidence is None
@@ -536,8 +537,8 @@ class EvidenceFlow(Flow):
             await ctx.finish()
             return
         value = event.value or ""
-        if value.startswith("r:") and value[2:].isdigit():
-            reflection = await ctx.uow.reflections.get(int(value[2:]))
+        if value.startswith("r:") and (chosen := parse_id(value[2:])) is not None:
+            reflection = await ctx.uow.reflections.get(chosen)
             if reflection is None or reflection.learner_id != ctx.user.id:
                 await ctx.invalid(ctx._("Please tap one of the buttons."))
                 return

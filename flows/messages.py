@@ -18,6 +18,8 @@ MEDIA_KINDS: frozenset[str] = frozenset({"voice", "audio", "photo", "document", 
 MAX_TEXT_LENGTH = 4000
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_CALLBACK_BYTES = 64
+#: Ids are 32-bit integer columns (PostgreSQL `integer`): a larger number is no id at all.
+MAX_ID = 2**31 - 1
 #: A file download may take this long (seconds) and is tried this often.
 FETCH_TIMEOUT = 60.0
 FETCH_ATTEMPTS = 2
@@ -28,6 +30,16 @@ log = logging.getLogger(__name__)
 #: C0 control characters other than tab and newline, and DEL: never stored (PostgreSQL text
 #: cannot hold NUL at all). Bidirectional and zero-width marks are kept: they are meaningful.
 _CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
+def parse_id(text: str) -> int | None:
+    """A database id from a button value or a command argument: a positive whole number
+    that fits the id columns, else None (so an odd number never reaches a query)."""
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_ID)):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None
 
 
 def clean_text(text: str) -> str:

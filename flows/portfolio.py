@@ -22,7 +22,7 @@ from flows.evidence_content import (
     warnings,
 )
 from flows.i18n import N_
-from flows.messages import Event, OutFile
+from flows.messages import Event, OutFile, parse_id
 from storage.models import CvEntry, Evidence
 
 CV_KINDS = {"work": N_("Work"), "volunteering": N_("Volunteering"), "training": N_("Training")}
@@ -196,8 +196,8 @@ class PortfolioFlow(Flow):
 
     async def on_pieces(self, ctx: Context, event: Event) -> None:
         value = event.value or ""
-        if value.startswith("p:") and value[2:].isdigit():
-            ctx.data["piece"] = int(value[2:])
+        if value.startswith("p:") and (piece := parse_id(value[2:])) is not None:
+            ctx.data["piece"] = piece
             await ctx.go("piece")
             return
         await ctx.invalid(ctx._("Please tap one of the buttons."))
@@ -346,7 +346,8 @@ class PortfolioFlow(Flow):
 
     async def on_cv_remove(self, ctx: Context, event: Event) -> None:
         value = event.value or ""
-        entry = await ctx.uow.cv.get(int(value[2:])) if value[2:].isdigit() else None
+        entry_id = parse_id(value[2:])
+        entry = await ctx.uow.cv.get(entry_id) if entry_id is not None else None
         if not value.startswith("e:") or entry is None or entry.learner_id != ctx.user.id:
             await ctx.invalid(ctx._("Please tap one of the buttons."))
             return

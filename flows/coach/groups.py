@@ -11,12 +11,12 @@ from typing import ClassVar
 
 import qrcode
 
-from flows.coach.access import coached, deep_link, own_membership, parse_id
+from flows.coach.access import coached, deep_link, own_membership
 from flows.coach.choice import GroupChoice, active_groups
 from flows.coach.sessions import plan_reminders_for
 from flows.engine import COACH, LEARNER, Context, Flow
 from flows.i18n import N_
-from flows.messages import Event, OutFile
+from flows.messages import Event, OutFile, parse_id
 from storage.models import Group, Membership
 
 MAX_GROUP_NAME = 80

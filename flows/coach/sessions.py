@@ -9,11 +9,10 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from flows import signals
-from flows.coach.access import parse_id
 from flows.coach.choice import GroupChoice
 from flows.engine import COACH, Context, Flow
 from flows.i18n import N_
-from flows.messages import Event
+from flows.messages import Event, parse_id
 from storage.models import Group, GroupSession, Signal, User
 
 DATE_FORMATS = ("%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d", "%d.%m.%Y")

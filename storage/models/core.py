@@ -54,6 +54,8 @@ class Conversation(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default_factory=dict)
     history: Mapped[list[Any]] = mapped_column(default_factory=list)
     seq: Mapped[int] = mapped_column(default=0)
+    #: Places in flows left unfinished by another command ({flow: place}), to continue later.
+    drafts: Mapped[dict[str, Any]] = mapped_column(default_factory=dict, server_default="{}")
     updated_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
 
 

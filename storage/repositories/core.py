@@ -99,6 +99,7 @@ class SqlConversationRepository:
         """Marks the JSON state as changed, which in-place edits do not do by themselves."""
         flag_modified(conversation, "data")
         flag_modified(conversation, "history")
+        flag_modified(conversation, "drafts")
 
 
 class SqlUpdateLog:
