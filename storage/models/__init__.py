@@ -1,6 +1,7 @@
 """All tables. Importing this package registers every model on `Base.metadata`."""
 
 from storage.models.base import Base, utcnow
+from storage.models.channels import NumberedChoices
 from storage.models.coach import (
     CoachInvite,
     CoachInviteFailure,
@@ -40,6 +41,7 @@ __all__ = [
     "GroupPrompt",
     "GroupSession",
     "Membership",
+    "NumberedChoices",
     "OutboxMessage",
     "Preferences",
     "ProcessedUpdate",
