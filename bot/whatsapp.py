@@ -679,11 +679,12 @@ class WhatsAppAdapter:
             if not 1 <= number <= len(choices):
                 return None
             conversation = await uow.conversations.get(user.id)
-        seq = conversation.seq if conversation else 0
+            seq = conversation.seq if conversation else 0
+            in_flow = conversation is not None and conversation.flow is not None
         asked = {data.partition(":")[0] for _, data in choices if not data.startswith("/")}
         if asked and asked != {str(seq)}:
             return None
-        if not asked and conversation is not None and conversation.flow is not None:
+        if not asked and in_flow:
             return None
         return choices[number - 1][1]
 

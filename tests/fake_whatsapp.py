@@ -370,7 +370,9 @@ class FakeGraph:
             raise AssertionError(f"no choice {label!r} in {last.titles}")
         reply = {"id": choice["id"], "title": choice["title"]}
         if last.interactive == "button":
-            return self.message(wa_id, "interactive", {"type": "button_reply", "button_reply": reply})
+            return self.message(
+                wa_id, "interactive", {"type": "button_reply", "button_reply": reply}
+            )
         return self.message(wa_id, "interactive", {"type": "list_reply", "list_reply": reply})
 
     def quick_reply(self, wa_id: str, payload: str, text: str) -> dict[str, Any]:

@@ -98,8 +98,6 @@ class OutboxMessage(Base):
         ForeignKey("users.id", ondelete="CASCADE"), index=True, default=None
     )
     #: The channel's id of the sent message (WhatsApp's wamid), which its status reports name.
-    channel_message_id: Mapped[str | None] = mapped_column(
-        String(128), index=True, default=None
-    )
+    channel_message_id: Mapped[str | None] = mapped_column(String(128), index=True, default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     read_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -48,9 +48,7 @@ class SqlChannelRepository:
 
     async def sent_as(self, channel_message_id: str) -> OutboxMessage | None:
         """The outbox row that went out as this channel message."""
-        query = select(OutboxMessage).where(
-            OutboxMessage.channel_message_id == channel_message_id
-        )
+        query = select(OutboxMessage).where(OutboxMessage.channel_message_id == channel_message_id)
         return (await self.session.scalars(query.limit(1))).one_or_none()
 
     async def release_waiting(self, *, now: datetime) -> int:
@@ -58,7 +56,7 @@ class SqlChannelRepository:
         wrote = exists().where(
             User.id == OutboxMessage.user_id,
             User.last_seen_at.is_not(None),
-            User.last_seen_at > OutboxMessage.claimed_at,
+            User.last_seen_at >= OutboxMessage.claimed_at,
         )
         result = await self.session.execute(
             update(OutboxMessage)

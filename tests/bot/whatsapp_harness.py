@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 
 from bot.config import WhatsAppSettings
 from bot.runtime import Runtime
-from bot.scheduler import DispatchResult, Dispatcher
+from bot.scheduler import Dispatcher, DispatchResult
 from bot.whatsapp import CHANNEL, WhatsAppAdapter, WhatsAppSender, routes, template_definitions
 from tests.fake_whatsapp import (
     API_URL,
