@@ -21,7 +21,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -375,6 +375,15 @@ class FakeGraph:
             )
         return self.message(wa_id, "interactive", {"type": "list_reply", "list_reply": reply})
 
+    def number_of(self, wa_id: str, label: str) -> str:
+        """The number of `label` in the last numbered lines sent to `wa_id`."""
+        last = next(s for s in reversed(self.sent) if s.to == wa_id and s.type == "text")
+        for line in last.text.splitlines():
+            number, _, rest = line.partition(". ")
+            if number.isdigit() and rest == label:
+                return number
+        raise AssertionError(f"no numbered line {label!r} in {last.text!r}")
+
     def quick_reply(self, wa_id: str, payload: str, text: str) -> dict[str, Any]:
         """Presses a quick-reply button of a template."""
         return self.message(wa_id, "button", {"payload": payload, "text": text})
@@ -466,11 +475,11 @@ class Poster:
 
     url: str
     secret: str = APP_SECRET
-    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
     def post(self, notification: dict[str, Any], *, signed: bool = True) -> httpx.Response:
         body = json.dumps(notification).encode()
         headers = {"content-type": "application/json"}
         if signed:
             headers["X-Hub-Signature-256"] = sign(body, self.secret)
-        return self.client.post(self.url, content=body, headers=headers)
+        with httpx.Client(timeout=60) as client:
+            return client.post(self.url, content=body, headers=headers)

@@ -1,0 +1,196 @@
+"""`opstap run` with only the WhatsApp settings, as a real process under uvicorn, against the
+fake Graph API served over HTTP: the handshake, a signed POST handled and answered, unsigned
+and forged ones refused, a learner's onboarding and intake through a list, reply buttons,
+typed text and numbered lines, a voice note fetched by media id, and a nudge to a learner
+outside the 24-hour window sent as its template."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from bot.whatsapp import template_definitions
+from flows import nudges
+from flows.i18n import Translator
+from storage.models import OutboxMessage, User
+from storage.repositories import payload
+from tests.bot.test_webhook_process import free_port
+from tests.fake_whatsapp import (
+    APP_SECRET,
+    PHONE_ID,
+    TOKEN,
+    VERIFY_TOKEN,
+    FakeGraph,
+    Poster,
+    Sent,
+    graph_server,
+)
+
+LEARNER = "32470555666"
+SILENT = "32470777888"
+OGG = b"OggS\x00\x02" + b"\x00" * 20 + b"\x01\x1eOpusHead" + b"\x00" * 40
+
+
+@pytest.fixture
+def graph() -> Iterator[tuple[FakeGraph, str]]:
+    fake = FakeGraph(templates=template_definitions(lambda language: Translator(language)))
+    with graph_server(fake) as url:
+        yield fake, url
+
+
+def seed_silent_learner(database: Path) -> None:
+    """A learner who last wrote three days ago, with a goal prompt due now."""
+    engine = create_engine(f"sqlite:///{database}")
+    with Session(engine) as session:
+        now = datetime.now(UTC)
+        user = User(
+            channel="whatsapp",
+            external_id=SILENT,
+            chat_id=SILENT,
+            language="fr",
+            language_chosen=True,
+            display_name="Karim",
+            status="active",
+            consent_version=1,
+            consent_at=now - timedelta(days=10),
+            last_seen_at=now - timedelta(days=3),
+        )
+        session.add(user)
+        session.flush()
+        session.add(
+            OutboxMessage(
+                user_id=user.id,
+                kind=nudges.GOAL_PROMPT,
+                dedup_key=f"goal_prompt:{user.id}:test",
+                due_at=now - timedelta(minutes=1),
+                payload=payload(
+                    nudges.VARIANTS[nudges.GOAL_PROMPT]["a"], buttons=[nudges.SET_GOAL]
+                ),
+            )
+        )
+        session.commit()
+    engine.dispose()
+
+
+def wait_for(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_opstap_run_serves_a_whatsapp_learner(
+    graph: tuple[FakeGraph, str], tmp_path: Path
+) -> None:
+    fake, api_url = graph
+    port = free_port()
+    database = tmp_path / "wa.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
+    env.update(
+        OPSTAP_WHATSAPP_TOKEN=TOKEN,
+        OPSTAP_WHATSAPP_PHONE_ID=PHONE_ID,
+        OPSTAP_WHATSAPP_APP_SECRET=APP_SECRET,
+        OPSTAP_WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
+        OPSTAP_WHATSAPP_API_URL=api_url,
+        OPSTAP_DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+        OPSTAP_DATA_DIR=str(tmp_path / "data"),
+        OPSTAP_PORT=str(port),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"], env=env, cwd=tmp_path, check=True, timeout=120
+    )
+    seed_silent_learner(database)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    poster = Poster(f"{base}/whatsapp")
+
+    def send(notification: dict) -> list[Sent]:  # type: ignore[type-arg]
+        start = len(fake.sent)
+        response = poster.post(notification)
+        assert response.status_code == 200, response.text
+        return fake.to(LEARNER, start)
+
+    try:
+        wait_for(lambda: _healthy(base))
+        challenge = httpx.get(
+            f"{base}/whatsapp",
+            params={
+                "hub.mode": "subscribe",
+                "hub.verify_token": VERIFY_TOKEN,
+                "hub.challenge": "4242",
+            },
+        )
+        assert challenge.text == "4242"
+        hello = fake.text(LEARNER, "Hello")
+        assert poster.post(hello, signed=False).status_code == 401
+        assert Poster(f"{base}/whatsapp", secret="not-the-secret").post(hello).status_code == 403
+        assert fake.to(LEARNER) == []  # nothing handled, nothing answered
+        sent = send(hello)
+        assert sent[-1].interactive == "list"  # the five languages
+        send(fake.choose(LEARNER, "English"))
+        consent = fake.to(LEARNER)[-1]
+        assert consent.interactive == "button" and consent.titles[0] == "Yes, I agree"
+        send(fake.choose(LEARNER, "Yes, I agree"))
+        sent = send(fake.text(LEARNER, "Samira"))
+        assert "Nice to meet you, Samira!" in "\n".join(s.text for s in sent)
+        # The intake: a list, text answers, then ten languages and Back as numbered lines.
+        assert sent[-1].interactive == "list"
+        send(fake.choose(LEARNER, sent[-1].titles[0]))
+        question = fake.to(LEARNER)[-1]
+        send(fake.choose(LEARNER, question.titles[0]))
+        for answer in ("Childcare assistant", "6"):
+            sent = send(fake.text(LEARNER, answer))
+        send(fake.choose(LEARNER, sent[-1].titles[0]))
+        numbered = fake.to(LEARNER)[-1]
+        assert numbered.type == "text" and "Reply with the number of your choice." in numbered.text
+        sent = send(fake.text(LEARNER, fake.number_of(LEARNER, "Arabic")))
+        assert "How good is your Dutch" in sent[-1].text  # "Arabic" was taken
+        # A voice note in a STARR reflection, fetched through its media id.
+        send(fake.text(LEARNER, "/reflect"))
+        sent = send(fake.voice(LEARNER, OGG))
+        assert "T · Task (2/5)" in "\n".join(s.text for s in sent)
+        assert len(fake.media_requests) == 1
+        # The silent learner's nudge went as its template, in French, with the name.
+        template = wait_for(
+            lambda: next((s for s in fake.sent if s.to == SILENT and s.type == "template"), None)
+        )
+        body = template.payload["template"]
+        assert body["name"] == "opstap_goal_prompt" and body["language"] == {"code": "fr"}
+        assert body["components"][0]["parameters"] == [{"type": "text", "text": "Karim"}]
+        assert [s for s in fake.sent if s.to == SILENT and s.type != "template"] == []
+        assert fake.refused == []
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode in (0, -signal.SIGTERM), stderr
+    assert "Application shutdown complete." in stderr
+    for secret in (TOKEN, APP_SECRET, VERIFY_TOKEN, "Samira", "Childcare assistant"):
+        assert secret not in stderr
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).json()["status"] == "ok"
+    except httpx.TransportError:
+        return False
