@@ -6,13 +6,16 @@ outside the 24-hour window sent as its template."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -25,7 +28,9 @@ from flows import nudges
 from flows.i18n import Translator
 from storage.models import OutboxMessage, User
 from storage.repositories import payload
-from tests.bot.test_webhook_process import free_port
+from tests.bot.test_webhook_process import SECRET as WEBHOOK_SECRET
+from tests.bot.test_webhook_process import BotApi, free_port
+from tests.fake_telegram import TOKEN as TELEGRAM_TOKEN
 from tests.fake_whatsapp import (
     APP_SECRET,
     PHONE_ID,
@@ -40,6 +45,35 @@ from tests.fake_whatsapp import (
 LEARNER = "32470555666"
 SILENT = "32470777888"
 OGG = b"OggS\x00\x02" + b"\x00" * 20 + b"\x01\x1eOpusHead" + b"\x00" * 40
+
+
+class PollingBotApi(BotApi):
+    """The Telegram test's small Bot API server, answering long polling with no updates."""
+
+    def do_POST(self) -> None:
+        if not self.path.endswith("/getUpdates"):
+            super().do_POST()
+            return
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.calls.append(("getUpdates", {}))
+        time.sleep(0.2)
+        body = json.dumps({"ok": True, "result": []}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def bot_api() -> Iterator[str]:
+    BotApi.calls = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), PollingBotApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture
@@ -194,3 +228,64 @@ def _healthy(base: str) -> bool:
         return httpx.get(f"{base}/healthz", timeout=1).json()["status"] == "ok"
     except httpx.TransportError:
         return False
+
+
+@pytest.mark.parametrize("mode", ["webhook", "polling"])
+def test_one_process_serves_telegram_and_whatsapp_together(
+    graph: tuple[FakeGraph, str], bot_api: str, tmp_path: Path, mode: str
+) -> None:
+    fake, api_url = graph
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
+    env.update(
+        OPSTAP_TELEGRAM_TOKEN=TELEGRAM_TOKEN,
+        OPSTAP_TELEGRAM_API_URL=f"{bot_api}/bot",
+        OPSTAP_TELEGRAM_FILE_URL=f"{bot_api}/file/bot",
+        OPSTAP_WEBHOOK_URL="https://opstap.example.org/tg",
+        OPSTAP_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        OPSTAP_WHATSAPP_TOKEN=TOKEN,
+        OPSTAP_WHATSAPP_PHONE_ID=PHONE_ID,
+        OPSTAP_WHATSAPP_APP_SECRET=APP_SECRET,
+        OPSTAP_WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
+        OPSTAP_WHATSAPP_API_URL=api_url,
+        OPSTAP_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'both.db'}",
+        OPSTAP_DATA_DIR=str(tmp_path / "data"),
+        OPSTAP_PORT=str(port),
+    )
+    command = [sys.executable, "-m", "bot", "run", *(["--webhook"] if mode == "webhook" else [])]
+    process = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _healthy(base), timeout=60)
+        response = Poster(f"{base}/whatsapp").post(fake.text(LEARNER, "Hallo"))
+        assert response.status_code == 200
+        assert fake.to(LEARNER)[-1].interactive == "list"
+        if mode == "webhook":
+            update = {
+                "update_id": 1,
+                "message": {
+                    "message_id": 5,
+                    "date": 1_700_000_000,
+                    "chat": {"id": 42, "type": "private"},
+                    "from": {"id": 42, "is_bot": False, "first_name": "Sam"},
+                    "text": "/start",
+                    "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+                },
+            }
+            headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+            assert httpx.post(f"{base}/tg", json=update, headers=headers).status_code == 200
+            wait_for(lambda: any(m == "sendMessage" for m, _ in BotApi.calls))
+        else:
+            wait_for(lambda: any(m == "getUpdates" for m, _ in BotApi.calls))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode in (0, -signal.SIGTERM), stderr
+    assert "Application shutdown complete." in stderr, stderr[-3000:]
+    methods = {method for method, _ in BotApi.calls}
+    assert ("setWebhook" in methods) == (mode == "webhook")
+    assert "setMyCommands" in methods  # Telegram's post_init ran
+    for secret in (TOKEN, APP_SECRET, TELEGRAM_TOKEN, WEBHOOK_SECRET):
+        assert secret not in stderr
