@@ -35,7 +35,7 @@ def _quiet_http_logs() -> None:
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     """Runs every configured channel: Telegram by long polling or webhooks, WhatsApp by
     webhook (on the same server)."""
-    from bot.telegram import build_application
+    from bot.telegram import build_application, run_polling
 
     if settings.whatsapp_enabled:
         settings.whatsapp()  # every WhatsApp setting is there
@@ -66,8 +66,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
         serve(runtime)
         return 0
-    application = build_application(runtime)
-    application.run_polling(allowed_updates=["message", "callback_query"])
+    run_polling(build_application(runtime))
     return 0
 
 

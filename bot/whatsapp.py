@@ -5,10 +5,13 @@ Graph API calls. It drives the same engine as Telegram; it holds no rules and no
   token compared in constant time, `hub.challenge` echoed).
 - `POST /whatsapp` is refused with 401 (no `X-Hub-Signature-256`) or 403 (wrong one) before
   anything is parsed or stored: the signature is HMAC-SHA256 of the raw body with the app
-  secret. Bodies are capped. A notification is parsed into typed models (pydantic), each
-  message handed to the engine at most once (its wamid, hashed into a negative update id,
-  is recorded in the same transaction as its effects), and answered 200; Meta retries
-  anything else, and a retry is then skipped.
+  secret. Bodies are capped at 1 MB. Each message of a notification is stored raw in the
+  durable inbox (`bot/inbox.py`) under an update id hashed from its wamid (negative, so it
+  never meets a Telegram id), statuses are recorded, and only then is the POST answered 200
+  (503 when the database cannot store: Meta delivers again). Stored messages are handled
+  from the inbox as Telegram updates are: one user's in order, at most once (the id is
+  claimed in the transaction that handles it, so a redelivery is skipped), tried three
+  times, and one that cannot be read (typed pydantic models) is set aside.
 - Media in (audio and voice, image, document, video) is read through its media id with the
   access token: `GET {url}/{media_id}` gives size, type and a download URL, fetched with
   the token and a size cap; the flows check size and type as for Telegram.
@@ -62,7 +65,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from telegram.ext import Application
 
+from bot import inbox as inbox_
 from bot.config import WhatsAppSettings
+from bot.inbox import Inbox
 from bot.logsafety import protect
 from bot.scheduler import (
     Dispatcher,
@@ -203,11 +208,14 @@ class Metadata(_Model):
 
 
 class Value(_Model):
+    """What changed. Messages and statuses stay raw here: each is stored or read on its own,
+    so that one Opstap cannot read never holds up the others."""
+
     messaging_product: Literal["whatsapp"]
     metadata: Metadata
     contacts: list[Contact] = Field(default_factory=list)
-    messages: list[IncomingMessage] = Field(default_factory=list)
-    statuses: list[Status] = Field(default_factory=list)
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    statuses: list[dict[str, Any]] = Field(default_factory=list)
     errors: list[GraphErrorBody] = Field(default_factory=list)
 
 
@@ -591,6 +599,8 @@ class WhatsAppAdapter:
         self.runtime = runtime
         self.settings = settings
         self.graph = GraphApi(settings, transport=transport)
+        self.inbox = Inbox(runtime, CHANNEL)
+        self._tasks: set[asyncio.Task[None]] = set()
         self.menu_words = {
             runtime.engine.translator(language)._(N_("menu")).casefold() for language in LANGUAGES
         } | {"menu"}
@@ -600,32 +610,96 @@ class WhatsAppAdapter:
         await self.graph.close()
 
     # -- in ---------------------------------------------------------------------------
-    async def handle(self, notification: Notification) -> None:
-        """Handles every message and status of one notification, in order."""
+    async def receive(self, notification: Notification) -> None:
+        """Stores every message of a notification in the durable inbox and records its
+        statuses; raises when the database fails (then nothing may be acknowledged). The
+        stored messages are handled afterwards, each user's in order (`accept`)."""
+        stored: list[tuple[int, str | None, dict[str, Any]]] = []
+        statuses: list[dict[str, Any]] = []
         for entry in notification.entry:
             for change in entry.changes:
                 if change.field != "messages":
                     continue
-                for message in change.value.messages:
-                    await self.on_message(message)
-                for status in change.value.statuses:
-                    await self.on_status(status)
+                for raw in change.value.messages:
+                    wamid, sender = raw.get("id"), raw.get("from")
+                    if not isinstance(wamid, str) or not wamid:
+                        log.warning("a WhatsApp message without an id was ignored")
+                        continue
+                    key = f"{CHANNEL}:{sender}" if isinstance(sender, str) else None
+                    stored.append((update_id_of(wamid), key, raw))
+                statuses += change.value.statuses
+        new = await self.inbox.store(stored) if stored else set()
+        for raw in statuses:
+            await self.on_status(raw)
+        for update_id, key, raw in stored:
+            if update_id in new:
+                await self.accept(update_id, key, raw)
 
-    async def on_message(self, message: IncomingMessage) -> None:
-        """Hands one message to the flows (at most once) and sends the answer."""
-        event = await self.event_of(message)
-        if event is None:
+    async def accept(self, update_id: int, key: str | None, raw: dict[str, Any]) -> None:
+        """Starts handling a stored message; one that cannot be read is set aside."""
+        try:
+            message = IncomingMessage.model_validate(raw)
+        except ValidationError as error:
+            await self.inbox.set_aside(update_id, error)
             return
-        wa_id = message.sender
-        replies = await self.runtime.engine.handle(
-            channel=CHANNEL,
-            external_id=wa_id,
-            chat_id=wa_id,
-            event=event,
-            update_id=update_id_of(message.id),
-            send=lambda early: self._send_early(wa_id, early),
+        task = asyncio.create_task(
+            self.inbox.run(update_id, key, lambda: self.on_message(message, update_id))
         )
-        await self.send_replies(wa_id, replies)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def accept_pending(self) -> int:
+        """At start: the messages stored but not handled before a stop or a crash."""
+        pending = await self.inbox.pending()
+        for update_id, raw in pending:
+            sender = raw.get("from")
+            await self.accept(update_id, f"{CHANNEL}:{sender}" if sender else None, raw)
+        if pending:
+            log.info("handling %d WhatsApp messages received before the restart", len(pending))
+        return len(pending)
+
+    async def drain(self) -> None:
+        """Waits until every accepted message is handled."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def on_message(self, message: IncomingMessage, update_id: int) -> None:
+        """Hands one message to the flows (at most once) and sends the answer; on the last
+        failed attempt, tells the learner kindly."""
+        wa_id = message.sender
+        try:
+            event = await self.event_of(message)
+            if event is None:
+                return
+            replies = await self.runtime.engine.handle(
+                channel=CHANNEL,
+                external_id=wa_id,
+                chat_id=wa_id,
+                event=event,
+                update_id=update_id,
+                send=lambda early: self._send_early(wa_id, early),
+            )
+            inbox_.mark_handled()
+            await self.send_replies(wa_id, replies)
+        except Exception as error:
+            if inbox_.record_error(error):
+                await self._sorry(wa_id, error)
+            else:
+                raise
+
+    async def _sorry(self, wa_id: str, error: BaseException) -> None:
+        """Tells the learner that their saved work is safe (best effort)."""
+        log.error("a WhatsApp message failed: %s", inbox_.describe(error))
+        try:
+            language = await self.runtime.engine.language_of(channel=CHANNEL, external_id=wa_id)
+        except SQLAlchemyError:
+            language = self.runtime.settings.default_language
+        t = self.runtime.engine.translator(language)
+        text = t._(
+            "Sorry, something went wrong on my side. What you saved is safe. Please try again."
+        )
+        with contextlib.suppress(GraphError, httpx.HTTPError):
+            await self.graph.send({"to": wa_id, **_text(text)})
 
     async def _send_early(self, wa_id: str, replies: list[Reply]) -> None:
         await self.send_replies(wa_id, replies)
@@ -718,8 +792,13 @@ class WhatsAppAdapter:
             ),
         )
 
-    async def on_status(self, status: Status) -> None:
+    async def on_status(self, raw: dict[str, Any]) -> None:
         """Marks the outbox row sent as this message delivered, read or failed."""
+        try:
+            status = Status.model_validate(raw)
+        except ValidationError:
+            log.warning("a WhatsApp status report could not be read")
+            return
         if status.status not in ("delivered", "read", "failed"):
             return
         engine = self.runtime.engine
@@ -880,7 +959,11 @@ def routes(adapter: WhatsAppAdapter, state: dict[str, bool]) -> list[BaseRoute]:
         except (ValueError, ValidationError):
             log.warning("refused a malformed WhatsApp notification")
             return PlainTextResponse("malformed notification", status_code=400)
-        await adapter.handle(notification)
+        try:
+            await adapter.receive(notification)
+        except (SQLAlchemyError, OSError) as error:
+            log.error("could not store a WhatsApp notification (%s)", type(error).__name__)
+            return PlainTextResponse("try again later", status_code=503)
         return Response(status_code=200)
 
     return [Route(PATH, verify, methods=["GET"]), Route(PATH, receive, methods=["POST"])]
@@ -970,18 +1053,25 @@ async def scheduling(runtime: Runtime, sender: WhatsAppSender) -> AsyncIterator[
 
 @asynccontextmanager
 async def polling(application: Application[Any, Any, Any, Any, Any, Any]) -> AsyncIterator[None]:
-    """Runs Telegram by long polling beside the WhatsApp webhook, in the same event loop."""
+    """Runs Telegram by long polling (into its durable inbox) beside the WhatsApp webhook, in
+    the same event loop, as `bot.telegram.run_polling` does alone."""
+    from bot.telegram import accept_pending, drain, poll
+
+    stop = asyncio.Event()
     async with application:
         if application.post_init:
             await application.post_init(application)
-        if application.updater is None:  # pragma: no cover - built with an updater
-            raise RuntimeError("the Telegram application has no updater")
-        await application.updater.start_polling(allowed_updates=["message", "callback_query"])
         await application.start()
+        await accept_pending(application)
+        task = asyncio.create_task(poll(application, stop))
         try:
             yield
         finally:
-            await application.updater.stop()
+            stop.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await drain(application)
             await application.stop()
     if application.post_shutdown:
         await application.post_shutdown(application)
@@ -1016,12 +1106,15 @@ def create_app(
             else:
                 stack.push_async_callback(runtime.close)
                 await stack.enter_async_context(scheduling(runtime, sender))
+            await adapter.accept_pending()
             state["accepting"] = True
             log.info("WhatsApp webhook ready at %s", PATH)
             try:
                 yield
             finally:
                 state["accepting"] = False
+                log.info("stopping: handling the WhatsApp messages already received")
+                await adapter.drain()
 
     return Starlette(routes=[*routes(adapter, state), *extra], lifespan=lifespan)
 
@@ -1049,7 +1142,7 @@ def build(
     url = str(settings.webhook_url) if settings.webhook_url else None
     telegram_app = create_webhook_app(
         runtime,
-        build_application(runtime, webhook=True),
+        build_application(runtime),
         secret=settings.webhook_secret.get_secret_value(),
         path=webhook_path(url),
         webhook_url=url,

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from flows.i18n import LANGUAGES, Translator, right_to_left
 from flows.messages import (
@@ -28,14 +28,19 @@ from flows.messages import (
     MEDIA_KINDS,
     Button,
     Event,
+    FileFetchFailed,
     OutFile,
     Reply,
     clean_text,
+    prefetch,
 )
 from storage.files import FileStore
 from storage.models import Conversation, OutboxMessage, Signal, User
 from storage.repositories import payload
 from storage.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from flows.nudges import NudgePolicy
 
 log = logging.getLogger(__name__)
 #: Files a learner may send on their own, outside a question that asks for them.
@@ -439,6 +444,19 @@ class Engine:
         """
         value = None if event.value is None else clean_text(event.value)
         event = replace(event, text=clean_text(event.text), value=value)
+        if event.file is not None and (event.file.size or 0) <= MAX_FILE_BYTES:
+            # Fetched before the transaction: a slow download holds no lock, and a failed
+            # one stores nothing.
+            try:
+                event = replace(event, file=await prefetch(event.file))
+            except FileFetchFailed:
+                language = language or await self.language_of(
+                    channel=channel, external_id=external_id
+                )
+                t = self.translator(
+                    language if language in LANGUAGES else self.config.default_language
+                )
+                return [Reply(text=t._("I could not fetch that file. Please send it again."))]
         async with self.uow_factory() as uow:
             now = self.clock()
             if update_id is not None and not await uow.updates.claim(update_id, at=now):
@@ -475,12 +493,43 @@ class Engine:
             ctx = Context(
                 engine=self, uow=uow, user=user, conversation=conversation, now=now, sender=send
             )
-            await self.dispatch(ctx, event)
-            await self._suggest(ctx)
+            try:
+                await self.dispatch(ctx, event)
+                await self._suggest(ctx)
+            except Exception as error:
+                # For the log: where the learner was (never what they said).
+                error.add_note(f"opstap place: {conversation.flow}/{conversation.step}")
+                raise
             if _snapshot(conversation) != before:
                 await uow.conversations.save(conversation)
             await uow.commit()
         return ctx.replies
+
+    async def reachability(
+        self,
+        *,
+        channel: str,
+        external_id: str,
+        reachable: bool,
+        update_id: int | None = None,
+        policy: NudgePolicy | None = None,
+    ) -> None:
+        """The channel says a user blocked the bot (unreachable at once, the coach told) or
+        unblocked it (active again). Not an answer: nothing else changes."""
+        from flows.nudges import NudgePolicy, mark_unreachable
+
+        async with self.uow_factory() as uow:
+            now = self.clock()
+            if update_id is not None and not await uow.updates.claim(update_id, at=now):
+                return
+            await uow.lock(f"{channel}:{external_id}")
+            user = await uow.users.by_external(channel=channel, external_id=external_id)
+            if user is not None:
+                if not reachable:
+                    await mark_unreachable(uow, user, now=now, policy=policy or NudgePolicy())
+                elif user.status == "unreachable":
+                    user.status = "active"
+            await uow.commit()
 
     async def dispatch(self, ctx: Context, event: Event) -> None:
         """Routes an event: commands, buttons (after the stale check), then everything else."""

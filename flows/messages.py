@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +18,11 @@ MEDIA_KINDS: frozenset[str] = frozenset({"voice", "audio", "photo", "document", 
 MAX_TEXT_LENGTH = 4000
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_CALLBACK_BYTES = 64
+#: A file download may take this long (seconds) and is tried this often.
+FETCH_TIMEOUT = 60.0
+FETCH_ATTEMPTS = 2
+
+log = logging.getLogger(__name__)
 
 
 #: C0 control characters other than tab and newline, and DEL: never stored (PostgreSQL text
@@ -39,6 +46,37 @@ class IncomingFile:
     file_name: str | None = None
     unique_id: str | None = None
     duration: int | None = None
+
+
+class FileFetchFailed(Exception):
+    """A file could not be fetched from the channel, even after a retry."""
+
+
+async def prefetch(
+    file: IncomingFile, *, seconds: float = FETCH_TIMEOUT, attempts: int = FETCH_ATTEMPTS
+) -> IncomingFile:
+    """The file with its bytes fetched now: each try limited to `seconds`.
+
+    Raises FileFetchFailed when every try failed (an error of the channel, a timeout).
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            async with asyncio.timeout(seconds):
+                data = await file.read()
+        except Exception as error:
+            log.warning(
+                "file download failed (attempt %d of %d): %s",
+                attempt,
+                attempts,
+                type(error).__name__,
+            )
+            continue
+
+        async def read(data: bytes = data) -> bytes:
+            return data
+
+        return replace(file, read=read, size=len(data))
+    raise FileFetchFailed
 
 
 @dataclass(frozen=True)

@@ -788,6 +788,14 @@ async def record_blocked(
     """The learner blocked the bot: unreachable, a BLOCKED_BOT signal, the coach is told.
     Returns whether a coach was told."""
     message.status, message.error = "failed", "blocked by the user"
+    return await mark_unreachable(uow, user, now=now, policy=policy)
+
+
+async def mark_unreachable(
+    uow: UnitOfWork, user: User, *, now: datetime, policy: NudgePolicy
+) -> bool:
+    """The user cannot be reached (blocked the bot): unreachable, a BLOCKED_BOT signal, and
+    their coach is told. Returns whether a coach was told."""
     if user.status == "unreachable":
         return False
     user.status = "unreachable"

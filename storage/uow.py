@@ -19,6 +19,7 @@ from storage.repositories import (
     FeedbackRepository,
     GoalRepository,
     GroupRepository,
+    InboxRepository,
     MembershipRepository,
     OutboxRepository,
     PreferencesRepository,
@@ -39,6 +40,7 @@ from storage.repositories import (
     SqlFeedbackRepository,
     SqlGoalRepository,
     SqlGroupRepository,
+    SqlInboxRepository,
     SqlMembershipRepository,
     SqlOutboxRepository,
     SqlPreferencesRepository,
@@ -66,6 +68,7 @@ class UnitOfWork(Protocol):
     users: UserRepository
     conversations: ConversationRepository
     updates: UpdateLog
+    inbox: InboxRepository
     outbox: OutboxRepository
     groups: GroupRepository
     memberships: MembershipRepository
@@ -113,6 +116,7 @@ class SqlUnitOfWork:
     users: UserRepository
     conversations: ConversationRepository
     updates: UpdateLog
+    inbox: InboxRepository
     outbox: OutboxRepository
     groups: GroupRepository
     memberships: MembershipRepository
@@ -143,6 +147,7 @@ class SqlUnitOfWork:
         self.users = SqlUserRepository(self.session)
         self.conversations = SqlConversationRepository(self.session)
         self.updates = SqlUpdateLog(self.session)
+        self.inbox = SqlInboxRepository(self.session)
         self.outbox = SqlOutboxRepository(self.session)
         self.groups = SqlGroupRepository(self.session)
         self.memberships = SqlMembershipRepository(self.session)

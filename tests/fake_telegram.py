@@ -66,11 +66,19 @@ class FakeTelegram:
         self.transport = httpx.MockTransport(self.handle)
         #: Telegram refuses files a bot sends above this size (50 MB), with 413.
         self.upload_limit = 50 * 1024 * 1024
+        #: While set and not yet opened, file downloads wait for it (a slow network).
+        self.download_gate: asyncio.Event | None = None
+        #: The next downloads answered with these HTTP statuses instead of the file.
+        self.download_failures: list[int] = []
 
     # -- the Bot API side ---------------------------------------------------------------
     async def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if path.startswith("/file/bot"):
+            if self.download_gate is not None:
+                await self.download_gate.wait()
+            if self.download_failures:
+                return httpx.Response(self.download_failures.pop(0))
             file_path = path.split("/", 3)[3]
             content = self.files.get(file_path)
             if content is None:

@@ -109,6 +109,13 @@ class FakeUpdateLog:
         return True
 
 
+class FakeInbox:
+    """The durable inbox: the flows only prune it."""
+
+    async def prune_set_aside(self, *, before: datetime) -> int:
+        return 0
+
+
 class FakeOutbox:
     def __init__(self) -> None:
         self.rows: list[OutboxMessage] = []
@@ -656,6 +663,7 @@ class FakeUnitOfWork:
         self.users = FakeUsers()
         self.conversations = FakeConversations()
         self.updates = FakeUpdateLog()
+        self.inbox = FakeInbox()
         self.outbox = FakeOutbox()
         self.groups = FakeGroups()
         self.memberships = FakeMemberships(self.groups)

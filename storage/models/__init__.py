@@ -10,7 +10,13 @@ from storage.models.coach import (
     PromptAnswer,
     RiskSnooze,
 )
-from storage.models.core import Conversation, OutboxMessage, ProcessedUpdate, User
+from storage.models.core import (
+    Conversation,
+    InboxUpdate,
+    OutboxMessage,
+    ProcessedUpdate,
+    User,
+)
 from storage.models.evidence import CvEntry, Evidence
 from storage.models.goals import Goal
 from storage.models.intake import QuestionnaireResponse
@@ -40,6 +46,7 @@ __all__ = [
     "Group",
     "GroupPrompt",
     "GroupSession",
+    "InboxUpdate",
     "Membership",
     "NumberedChoices",
     "OutboxMessage",

@@ -66,6 +66,29 @@ class ProcessedUpdate(Base):
     processed_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
 
 
+class InboxUpdate(Base):
+    """An update as received, stored before it is acknowledged and until it is handled.
+
+    The row is deleted in the transaction that handles the update (with the `update_id`
+    claim), so what is left after a crash is exactly what still needs handling. An update that
+    cannot be parsed, or that failed three times, stays with `set_aside_at` for an operator
+    (`opstap inbox`); the retention job erases it after a week.
+    """
+
+    __tablename__ = "inbox_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    channel: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    #: Whose update it is ("telegram:123"), so one user's updates are handled in order.
+    user_key: Mapped[str | None] = mapped_column(String(80), default=None)
+    received_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    #: The type of the last error (never its message: it may quote the learner).
+    error: Mapped[str | None] = mapped_column(String(80), default=None)
+    set_aside_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
 class OutboxMessage(Base):
     """A message to send later or to another user. The one source of truth for sending.
 

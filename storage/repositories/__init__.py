@@ -14,8 +14,10 @@ from storage.repositories.coach import (
 )
 from storage.repositories.core import (
     ConversationRepository,
+    InboxRepository,
     OutboxRepository,
     SqlConversationRepository,
+    SqlInboxRepository,
     SqlOutboxRepository,
     SqlUpdateLog,
     SqlUserRepository,
@@ -81,6 +83,7 @@ __all__ = [
     "FeedbackRepository",
     "GoalRepository",
     "GroupRepository",
+    "InboxRepository",
     "LearnerFacts",
     "LearnerInfo",
     "LearnerPrefs",
@@ -108,6 +111,7 @@ __all__ = [
     "SqlFeedbackRepository",
     "SqlGoalRepository",
     "SqlGroupRepository",
+    "SqlInboxRepository",
     "SqlMembershipRepository",
     "SqlOutboxRepository",
     "SqlPreferencesRepository",

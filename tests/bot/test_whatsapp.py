@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot.runtime import Runtime
@@ -22,6 +23,7 @@ from flows.messages import Button, Reply
 from storage.models import (
     Evidence,
     Group,
+    InboxUpdate,
     Membership,
     NumberedChoices,
     OutboxMessage,
@@ -82,8 +84,30 @@ async def test_unsigned_or_badly_signed_posts_are_refused_before_anything_is_sto
         assert huge.status_code == 413
         malformed = await wa.post({"object": "page", "entry": []})
         assert malformed.status_code == 400
+        assert await rows(runtime, InboxUpdate) == []  # nothing stored from those
+
+
+async def test_a_message_is_stored_before_the_200_and_handled_after_a_restart(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graph = fake_graph(runtime)
+    notification = graph.text(SAMIRA, "/start")
+    async with running_whatsapp(runtime, graph) as wa:
+
+        async def crash(*args: object) -> None:  # the process dies right after the 200
+            return None
+
+        monkeypatch.setattr(wa.adapter, "accept", crash)
         assert (await wa.post(notification)).status_code == 200
-        assert len(await rows(runtime, User)) == 1
+    (stored,) = await rows(runtime, InboxUpdate)
+    assert (stored.channel, stored.user_key) == (CHANNEL, f"{CHANNEL}:{SAMIRA}")
+    assert graph.sent == [] and await rows(runtime, User) == []
+    async with running_whatsapp(runtime, graph) as wa:  # the next start
+        assert await wa.adapter.accept_pending() == 1
+        await wa.adapter.drain()
+        assert graph.sent and len(await rows(runtime, User)) == 1
+        assert await rows(runtime, InboxUpdate) == []
+        assert await wa.feed(notification) == []  # Meta's retry of it: handled once
 
 
 async def test_the_verification_handshake_echoes_the_challenge_for_the_right_token(

@@ -160,9 +160,16 @@ def test_opstap_run_serves_a_whatsapp_learner(
     poster = Poster(f"{base}/whatsapp")
 
     def send(notification: dict) -> list[Sent]:  # type: ignore[type-arg]
+        """Posts a notification; the answer comes after the 200 (from the durable inbox):
+        waits for the first message to the learner, then until no more come for a moment."""
         start = len(fake.sent)
         response = poster.post(notification)
         assert response.status_code == 200, response.text
+        wait_for(lambda: fake.to(LEARNER, start))
+        count = -1
+        while count != len(fake.sent):
+            count = len(fake.sent)
+            time.sleep(0.4)
         return fake.to(LEARNER, start)
 
     try:
@@ -261,7 +268,7 @@ def test_one_process_serves_telegram_and_whatsapp_together(
         wait_for(lambda: _healthy(base), timeout=60)
         response = Poster(f"{base}/whatsapp").post(fake.text(LEARNER, "Hallo"))
         assert response.status_code == 200
-        assert fake.to(LEARNER)[-1].interactive == "list"
+        assert wait_for(lambda: fake.to(LEARNER))[-1].interactive == "list"
         if mode == "webhook":
             update = {
                 "update_id": 1,

@@ -63,6 +63,7 @@ class WhatsAppHarness:
         start = len(self.graph.sent)
         response = await self.post(notification)
         assert response.status_code == 200, response.text
+        await self.adapter.drain()  # handled after the 200, from the durable inbox
         assert self.graph.refused == [], self.graph.refused
         return self.graph.sent[start:]
 
@@ -77,6 +78,7 @@ class WhatsAppHarness:
         notification = self.graph.status_notification()
         if notification is not None:
             assert (await self.post(notification)).status_code == 200
+            await self.adapter.drain()
 
     async def dispatch(self) -> tuple[DispatchResult, list[Sent]]:
         start = len(self.graph.sent)
