@@ -911,10 +911,16 @@ class WhatsAppSender:
         engine = self.adapter.runtime.engine
         t = engine.translator(user.language)
         origin = reply.origin
+        template = template_for(origin)
         try:
             if window_open(user, engine.clock()) and not (origin and origin.template_only):
-                return await self.adapter.send_reply(user.chat_id, reply, t)
-            template = template_for(origin)
+                try:
+                    return await self.adapter.send_reply(user.chat_id, reply, t)
+                except GraphError as error:
+                    # Meta says the window is closed: certainly not delivered, so a nudge
+                    # goes as its template now (anything else waits, see as_send_error).
+                    if error.code != REENGAGEMENT or template is None:
+                        raise
             if template is None:
                 raise Waiting("outside the 24-hour window")
             return await self.adapter.graph.send(

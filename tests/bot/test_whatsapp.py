@@ -374,3 +374,22 @@ def test_every_template_has_at_most_one_variable_in_every_language() -> None:
         for component in definition["components"][1:]:
             for button in component["buttons"]:
                 assert len(button["text"]) <= 25
+
+
+async def test_a_nudge_refused_at_once_with_131047_goes_as_its_template_right_away(
+    runtime: Runtime,
+) -> None:
+    from flows import nudges
+
+    graph = fake_graph(runtime)
+    async with running_whatsapp(runtime, graph) as wa:
+        await onboard(wa, SAMIRA, "English", "Samira")
+        (samira,) = await rows(runtime, User)
+        row = await add_outbox(
+            runtime, samira.id, nudges.LOOKBACK, nudges.VARIANTS[nudges.LOOKBACK]["a"]
+        )
+        graph.fail_next(400, 131047, "Re-engagement message")
+        result, sent = await wa.dispatch()
+        assert result["sent"] == 1
+        assert [s.text for s in sent] == ["opstap_lookback"]  # the refused one was not sent
+        assert (await outbox(runtime, row)).channel_message_id == sent[0].wamid
