@@ -37,9 +37,15 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     webhook (on the same server)."""
     from bot.telegram import build_application, run_polling
 
+    if not settings.whatsapp_enabled and not settings.telegram_enabled:
+        raise ConfigError(
+            "OPSTAP_TELEGRAM_TOKEN is not set (nor OPSTAP_WHATSAPP_TOKEN): get a token from "
+            "@BotFather in Telegram, or set up WhatsApp (docs/DEPLOYMENT.md); `opstap chat` "
+            "talks to Opstap in the terminal without either."
+        )
     if settings.whatsapp_enabled:
         settings.whatsapp()  # every WhatsApp setting is there
-    if not settings.whatsapp_enabled or settings.telegram_enabled:
+    if settings.telegram_enabled:
         settings.token()
     telegram_webhook = args.webhook and settings.telegram_enabled
     if telegram_webhook and settings.webhook_url is None:

@@ -91,8 +91,9 @@ from flows.messages import (
     Reply,
 )
 from flows.privacy import purge
-from storage.models import User
+from storage.models import OutboxMessage, User
 from storage.repositories import WAITING
+from storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -816,7 +817,11 @@ class WhatsAppAdapter:
                 await self._failed(uow, message, status, now=now)
             await uow.commit()
 
-    async def _failed(self, uow: Any, message: Any, status: Status, *, now: datetime) -> None:
+    async def _failed(
+        self, uow: UnitOfWork, message: OutboxMessage, status: Status, *, now: datetime
+    ) -> None:
+        """A sent message failed: unreachable (131026), sent again as its template or waiting
+        for the learner (131047), or failed with Meta's code."""
         code = status.errors[0].code if status.errors else None
         title = (status.errors[0].title or "") if status.errors else ""
         user = await uow.users.get(message.user_id)
@@ -1015,6 +1020,14 @@ async def _daily(at: time, zone: ZoneInfo, job: Callable[[], Awaitable[object]])
             log.exception("a daily job failed")
 
 
+class NotServedHere:
+    """The outbox sender for users of a channel this process does not run (Telegram users
+    while only WhatsApp is configured): their messages wait, they are not sent elsewhere."""
+
+    async def send(self, user: User, reply: Reply) -> str | None:
+        raise RetryLater(3600.0)
+
+
 @asynccontextmanager
 async def scheduling(runtime: Runtime, sender: WhatsAppSender) -> AsyncIterator[Dispatcher]:
     """Without Telegram (whose job queue does it otherwise): the outbox every second, the
@@ -1023,7 +1036,7 @@ async def scheduling(runtime: Runtime, sender: WhatsAppSender) -> AsyncIterator[
     policy = runtime.nudge_policy()
     dispatcher = Dispatcher(
         uow_factory=runtime.uow,
-        sender=sender,
+        sender=NotServedHere(),
         clock=engine.clock,
         translator=engine.translator,
         policy=policy,

@@ -5,6 +5,7 @@ and a movable clock."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -393,3 +394,69 @@ async def test_a_nudge_refused_at_once_with_131047_goes_as_its_template_right_aw
         assert result["sent"] == 1
         assert [s.text for s in sent] == ["opstap_lookback"]  # the refused one was not sent
         assert (await outbox(runtime, row)).channel_message_id == sent[0].wamid
+
+
+def test_whatsapp_settings_missing_or_malformed_name_the_variable_and_no_secret(
+    tmp_path: Path,
+) -> None:
+    from tests.bot.test_config import opstap
+
+    token = "EAAG-secret-token-value"
+    missing = opstap(tmp_path, "run", OPSTAP_WHATSAPP_TOKEN=token)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        "opstap: OPSTAP_WHATSAPP_PHONE_ID is not set: it is required with "
+        "OPSTAP_WHATSAPP_TOKEN (see docs/DEPLOYMENT.md, WhatsApp)."
+    ]
+    given = {
+        "OPSTAP_WHATSAPP_TOKEN": token,
+        "OPSTAP_WHATSAPP_PHONE_ID": "1065",
+        "OPSTAP_WHATSAPP_APP_SECRET": "app-secret-value",
+    }
+    no_verify = opstap(tmp_path, "run", **given)
+    assert "OPSTAP_WHATSAPP_VERIFY_TOKEN is not set" in no_verify.stderr
+    bad_url = opstap(
+        tmp_path,
+        "run",
+        **given,
+        OPSTAP_WHATSAPP_VERIFY_TOKEN="v",
+        OPSTAP_WHATSAPP_API_URL="graph.facebook.com",
+    )
+    assert bad_url.stderr.strip() == (
+        "opstap: OPSTAP_WHATSAPP_API_URL is not valid: must start with http:// or https://"
+    )
+    for result in (missing, no_verify, bad_url):
+        assert token not in result.stderr and "app-secret-value" not in result.stderr
+
+
+def test_whatsapp_templates_prints_json_for_meta() -> None:
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "whatsapp-templates"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    templates = json.loads(result.stdout)
+    assert {t["language"] for t in templates} == {"nl", "fr", "en", "ar", "tr"}
+    goal = next(t for t in templates if (t["name"], t["language"]) == ("opstap_goal_prompt", "nl"))
+    assert goal == {
+        "name": "opstap_goal_prompt",
+        "language": "nl",
+        "category": "UTILITY",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Hallo {{1}}! Een nieuwe week begint. Wil je een klein leerdoel kiezen?",
+                "example": {"body_text": [["Samira"]]},
+            },
+            {
+                "type": "BUTTONS",
+                "buttons": [{"type": "QUICK_REPLY", "text": "Mijn leerdoel kiezen"}],
+            },
+        ],
+    }
