@@ -33,13 +33,24 @@ def _quiet_http_logs() -> None:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    """Runs the Telegram bot, by long polling or webhooks."""
+    """Runs every configured channel: Telegram by long polling or webhooks, WhatsApp by
+    webhook (on the same server)."""
     from bot.telegram import build_application, run_polling
 
-    settings.token()
-    if args.webhook and settings.webhook_url is None:
+    if not settings.whatsapp_enabled and not settings.telegram_enabled:
+        raise ConfigError(
+            "OPSTAP_TELEGRAM_TOKEN is not set (nor OPSTAP_WHATSAPP_TOKEN): get a token from "
+            "@BotFather in Telegram, or set up WhatsApp (docs/DEPLOYMENT.md); `opstap chat` "
+            "talks to Opstap in the terminal without either."
+        )
+    if settings.whatsapp_enabled:
+        settings.whatsapp()  # every WhatsApp setting is there
+    if settings.telegram_enabled:
+        settings.token()
+    telegram_webhook = args.webhook and settings.telegram_enabled
+    if telegram_webhook and settings.webhook_url is None:
         raise ConfigError("OPSTAP_WEBHOOK_URL is not set: it is needed for --webhook.")
-    if args.webhook and (
+    if telegram_webhook and (
         settings.webhook_secret is None or len(settings.webhook_secret.get_secret_value()) < 16
     ):
         raise ConfigError(
@@ -48,6 +59,14 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         )
     migrate(settings)
     runtime = Runtime.create(settings)
+    if settings.whatsapp_enabled:
+        from bot.whatsapp import serve as serve_whatsapp
+
+        if not settings.telegram_enabled:
+            serve_whatsapp(runtime)
+        else:
+            serve_whatsapp(runtime, telegram="webhook" if args.webhook else "polling")
+        return 0
     if args.webhook:
         from bot.webhook import serve
 
@@ -75,6 +94,15 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
             await runtime.close()
 
     asyncio.run(main())
+    return 0
+
+
+def cmd_whatsapp_templates(settings: Settings, args: argparse.Namespace) -> int:
+    """Prints the WhatsApp message templates, per language, as JSON ready to submit."""
+    from bot.whatsapp import print_templates
+    from flows.i18n import Translator
+
+    print(print_templates(lambda language: Translator(language, timezone=settings.timezone)))
     return 0
 
 
@@ -333,7 +361,11 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the Telegram bot (long polling by default)")
+    run = commands.add_parser(
+        "run",
+        help="run every configured channel: Telegram (long polling by default), WhatsApp "
+        "(webhook)",
+    )
     run.add_argument("--webhook", action="store_true", help="serve webhooks instead of polling")
     run.set_defaults(handler=cmd_run)
 
@@ -343,6 +375,12 @@ def parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", default="me", help="who you are in the chat (default: me)")
     chat.add_argument("--lang", choices=sorted(LANGUAGES), help="start in this language")
     chat.set_defaults(handler=cmd_chat)
+
+    templates = commands.add_parser(
+        "whatsapp-templates",
+        help="print the WhatsApp templates used outside the 24-hour window, as JSON",
+    )
+    templates.set_defaults(handler=cmd_whatsapp_templates)
 
     migrate_ = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate_.set_defaults(handler=cmd_migrate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     retention_months: int = Field(default=12, ge=1, le=120)
     nudge_holdout: float = Field(default=0.0, ge=0.0, le=0.5)
+    whatsapp_token: SecretStr | None = None
+    whatsapp_phone_id: str | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
 
     @field_validator("timezone")
     @classmethod
@@ -65,7 +71,7 @@ class Settings(BaseSettings):
             raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://...")
         return value
 
-    @field_validator("telegram_api_url", "telegram_file_url")
+    @field_validator("telegram_api_url", "telegram_file_url", "whatsapp_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -80,6 +86,57 @@ class Settings(BaseSettings):
                 "(or use `opstap chat` to talk to Opstap in the terminal)."
             )
         return self.telegram_token.get_secret_value().strip()
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        """True when OPSTAP_WHATSAPP_TOKEN is set: `opstap run` serves WhatsApp too."""
+        return self.whatsapp_token is not None and bool(
+            self.whatsapp_token.get_secret_value().strip()
+        )
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """True when OPSTAP_TELEGRAM_TOKEN is set."""
+        return self.telegram_token is not None and bool(
+            self.telegram_token.get_secret_value().strip()
+        )
+
+    def whatsapp(self) -> WhatsAppSettings:
+        """The WhatsApp settings; raises ConfigError naming the first one missing."""
+        if not self.whatsapp_enabled or self.whatsapp_token is None:
+            raise ConfigError("OPSTAP_WHATSAPP_TOKEN is not set.")
+        values: dict[str, str] = {}
+        for name, value in (
+            ("phone_id", self.whatsapp_phone_id),
+            ("app_secret", self.whatsapp_app_secret),
+            ("verify_token", self.whatsapp_verify_token),
+        ):
+            text = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if not text or not text.strip():
+                raise ConfigError(
+                    f"OPSTAP_WHATSAPP_{name.upper()} is not set: it is required with "
+                    "OPSTAP_WHATSAPP_TOKEN (see docs/DEPLOYMENT.md, WhatsApp)."
+                )
+            values[name] = text.strip()
+        return WhatsAppSettings(
+            token=self.whatsapp_token.get_secret_value().strip(),
+            api_url=self.whatsapp_api_url.rstrip("/"),
+            **values,
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class WhatsAppSettings:
+    """The WhatsApp Cloud API settings, checked. Its repr shows no secret."""
+
+    token: str
+    phone_id: str
+    app_secret: str
+    verify_token: str
+    api_url: str
+
+    def __repr__(self) -> str:
+        return f"WhatsAppSettings(phone_id={self.phone_id!r}, api_url={self.api_url!r})"
 
 
 def load_settings() -> Settings:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,6 +30,9 @@ class Runtime:
     db: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     engine: Engine
+    #: Outbox senders of channels other than Telegram, by channel (WhatsApp's), for the
+    #: dispatcher of this process.
+    senders: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings, *, clock: Clock = utc_clock) -> Runtime:

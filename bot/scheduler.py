@@ -13,7 +13,7 @@ import asyncio
 import logging
 import warnings
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import time, timedelta
@@ -36,7 +36,7 @@ from flows.engine import Clock
 from flows.i18n import Translator
 from flows.messages import Reply
 from storage.models import OutboxMessage, User
-from storage.repositories import SignalInfo
+from storage.repositories import WAITING, SignalInfo
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,20 @@ class SendFailed(Exception):
     """The channel refused this message for good (a bad request)."""
 
 
+class Waiting(Exception):
+    """The channel cannot carry this message now (outside WhatsApp's 24-hour window): it
+    waits until the recipient writes again."""
+
+
 class Sender(Protocol):
-    """Delivers one rendered message to a user, or raises one of the exceptions above."""
+    """Delivers one rendered message to a user, or raises one of the exceptions above.
+    Returns the channel's id of the sent message when its status reports will name it."""
 
-    async def send(self, user: User, reply: Reply) -> None: ...
+    async def send(self, user: User, reply: Reply) -> str | None: ...
 
+
+#: What one send came to: outbox row id, outcome, seconds to wait, the channel's message id.
+Outcome = tuple[int, str, float, str | None]
 
 _NO_RETRY: ContextVar[bool] = ContextVar("opstap_no_retry", default=False)
 
@@ -148,6 +157,8 @@ class Dispatcher:
     concurrency: int = 30
     #: Only these recipients (the terminal chat sends to its own user only).
     user_ids: Collection[int] | None = None
+    #: The sender of each other channel, by `User.channel`; `sender` serves the rest.
+    senders: Mapping[str, Sender] = field(default_factory=dict)
 
     async def recover(self) -> int:
         """At start-up: claims older than the lease get an unknown outcome."""
@@ -166,20 +177,23 @@ class Dispatcher:
             return result
         semaphore = asyncio.Semaphore(self.concurrency)
 
-        async def send(item: tuple[int, User, Reply]) -> tuple[int, str, float]:
+        async def send(item: tuple[int, User, Reply]) -> Outcome:
             message_id, user, reply = item
+            sender = self.senders.get(user.channel, self.sender)
             async with semaphore:
                 try:
-                    await self.sender.send(user, reply)
+                    ref = await sender.send(user, reply)
                 except RetryLater as error:
-                    return message_id, "retry", error.retry_after
+                    return message_id, "retry", error.retry_after, None
                 except Unreachable:
-                    return message_id, "blocked", 0.0
+                    return message_id, "blocked", 0.0, None
                 except OutcomeUnknown:
-                    return message_id, "unknown", 0.0
+                    return message_id, "unknown", 0.0, None
                 except SendFailed:
-                    return message_id, "failed", 0.0
-                return message_id, "sent", 0.0
+                    return message_id, "failed", 0.0, None
+                except Waiting:
+                    return message_id, "waiting", 0.0, None
+                return message_id, "sent", 0.0, ref
 
         results = await asyncio.gather(*(send(item) for item in claimed), return_exceptions=True)
         await self._record([r for r in results if not isinstance(r, BaseException)], result)
@@ -195,6 +209,8 @@ class Dispatcher:
         async with self.uow_factory() as uow:
             now = self.clock()
             held = await uow.scheduler.release_held(now=now) if self.user_ids is None else 0
+            if self.senders and self.user_ids is None:
+                await uow.channels.release_waiting(now=now)
             if held:  # no zero entries: empty counts mean an idle round
                 result.counts["held"] += held
             messages = await uow.scheduler.claim_due(
@@ -250,19 +266,21 @@ class Dispatcher:
             found.setdefault(signal.user_id, []).append(signal)
         return found
 
-    async def _record(
-        self, outcomes: list[tuple[int, str, float]], result: DispatchResult
-    ) -> None:
+    async def _record(self, outcomes: list[Outcome], result: DispatchResult) -> None:
         async with self.uow_factory() as uow:
             now = self.clock()
             messages = {m.id: m for m in await uow.scheduler.messages([o[0] for o in outcomes])}
             recipients = await uow.scheduler.recipients([m.user_id for m in messages.values()])
-            for message_id, outcome, retry_after in outcomes:
+            for message_id, outcome, retry_after, ref in outcomes:
                 message = messages[message_id]
                 user = recipients.get(message.user_id, (None, None))[0]
                 result.counts[outcome] += 1
                 if outcome == "sent" and user is not None:
                     await nudges.record_sent(uow, message, user, now=now)
+                    message.channel_message_id = ref
+                elif outcome == "waiting":
+                    message.status, message.claimed_at = WAITING, now
+                    message.error = "waits until the recipient writes"
                 elif outcome == "retry":
                     message.status, message.claimed_at = "pending", None
                     message.due_at = now + timedelta(seconds=retry_after)
@@ -286,6 +304,7 @@ def _detached(user: User) -> User:
         display_name=user.display_name,
         role=user.role,
         status=user.status,
+        last_seen_at=user.last_seen_at,
     )
     copy.id = user.id
     return copy
@@ -326,6 +345,7 @@ def install(application: Application[Any, Any, Any, Any, Any, Any], runtime: Any
         clock=engine.clock,
         translator=engine.translator,
         policy=policy,
+        senders=dict(runtime.senders),
     )
     queue = application.job_queue
     if queue is None:  # pragma: no cover - the job-queue extra is a dependency

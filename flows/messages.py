@@ -125,6 +125,17 @@ class OutFile:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a scheduled message came from: its outbox kind and English source text, for a
+    channel that must send some kinds as pre-approved templates (WhatsApp, outside its
+    24-hour window). `template_only` when the channel said a free message cannot go."""
+
+    kind: str
+    source: str
+    template_only: bool = False
+
+
+@dataclass(frozen=True)
 class Reply:
     """One outgoing message: text, rows of buttons, and optionally a file.
 
@@ -139,6 +150,8 @@ class Reply:
     rtl: bool = False
     #: (role, language): the channel shows this role's command list in this chat from now on.
     command_menu: tuple[str, str] | None = None
+    #: Set on messages rendered from the outbox.
+    origin: Origin | None = None
 
     @property
     def flat_buttons(self) -> list[Button]:

@@ -27,7 +27,7 @@ import holidays
 
 from flows import signals as S
 from flows.i18n import N_, Translator
-from flows.messages import Button, Reply
+from flows.messages import Button, Origin, Reply
 from storage.models import OutboxMessage, Preferences, Signal, User
 from storage.repositories import LearnerInfo, LearnerPrefs, Planned, SignalInfo, payload
 from storage.uow import UnitOfWork
@@ -687,7 +687,9 @@ def render(message: OutboxMessage, translator: Translator) -> Reply:
         (Button(translator._(label), f"/{command}"),)
         for label, command in body.get("buttons") or []
     )
-    return Reply(text=text, buttons=rows, rtl=translator.rtl)
+    meta = body.get("meta") or {}
+    origin = Origin(message.kind, body["message"], template_only=bool(meta.get("template_only")))
+    return Reply(text=text, buttons=rows, rtl=translator.rtl, origin=origin)
 
 
 def translated(source: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.repositories import (
     AccessLogRepository,
+    ChannelRepository,
     CoachingRepository,
     CoachInviteRepository,
     ConversationRepository,
@@ -30,6 +31,7 @@ from storage.repositories import (
     SessionRepository,
     SignalRepository,
     SqlAccessLogRepository,
+    SqlChannelRepository,
     SqlCoachingRepository,
     SqlCoachInviteRepository,
     SqlConversationRepository,
@@ -87,6 +89,7 @@ class UnitOfWork(Protocol):
     sessions: SessionRepository
     prompts: PromptRepository
     coaching: CoachingRepository
+    channels: ChannelRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -134,6 +137,7 @@ class SqlUnitOfWork:
     sessions: SessionRepository
     prompts: PromptRepository
     coaching: CoachingRepository
+    channels: ChannelRepository
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -164,6 +168,7 @@ class SqlUnitOfWork:
         self.sessions = SqlSessionRepository(self.session)
         self.prompts = SqlPromptRepository(self.session)
         self.coaching = SqlCoachingRepository(self.session)
+        self.channels = SqlChannelRepository(self.session)
         return self
 
     async def __aexit__(

@@ -1,6 +1,7 @@
 """All tables. Importing this package registers every model on `Base.metadata`."""
 
 from storage.models.base import Base, utcnow
+from storage.models.channels import NumberedChoices
 from storage.models.coach import (
     CoachInvite,
     CoachInviteFailure,
@@ -47,6 +48,7 @@ __all__ = [
     "GroupSession",
     "InboxUpdate",
     "Membership",
+    "NumberedChoices",
     "OutboxMessage",
     "Preferences",
     "ProcessedUpdate",

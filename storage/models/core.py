@@ -122,3 +122,7 @@ class OutboxMessage(Base):
     about_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True, default=None
     )
+    #: The channel's id of the sent message (WhatsApp's wamid), which its status reports name.
+    channel_message_id: Mapped[str | None] = mapped_column(String(128), index=True, default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    read_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,5 +1,6 @@
 """Repositories: read and write, never commit."""
 
+from storage.repositories.channels import WAITING, ChannelRepository, SqlChannelRepository
 from storage.repositories.coach import (
     CoachingRepository,
     CoachInviteRepository,
@@ -71,7 +72,9 @@ from storage.repositories.scheduler import (
 )
 
 __all__ = [
+    "WAITING",
     "AccessLogRepository",
+    "ChannelRepository",
     "CoachInviteRepository",
     "CoachingRepository",
     "ConversationRepository",
@@ -99,6 +102,7 @@ __all__ = [
     "SignalInfo",
     "SignalRepository",
     "SqlAccessLogRepository",
+    "SqlChannelRepository",
     "SqlCoachInviteRepository",
     "SqlCoachingRepository",
     "SqlConversationRepository",
