@@ -1,7 +1,7 @@
 """flow drafts: a goal interrupted by another command is kept to continue
 
 Revision ID: 0016_flow_drafts
-Revises: 0012_durable_inbox
+Revises: 0015_whatsapp
 Create Date: 2026-12-02 16:02:13.129613
 """
 
@@ -14,7 +14,7 @@ import storage.models.base
 
 
 revision: str = '0016_flow_drafts'
-down_revision: str | Sequence[str] | None = '0012_durable_inbox'
+down_revision: str | Sequence[str] | None = '0015_whatsapp'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
