@@ -5,15 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sqlite3
 import sys
 from collections.abc import Sequence
-from contextlib import closing
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from sqlalchemy.engine import make_url
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import Runtime, migrate
@@ -160,26 +156,68 @@ def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
-    """Copies the SQLite database with SQLite's online backup; PostgreSQL uses pg_dump."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() != "sqlite":
-        print(
-            "opstap backup copies SQLite databases only. For PostgreSQL use pg_dump, e.g. "
-            "`pg_dump --format=custom --file=opstap.dump DBNAME` (see docs/DEPLOYMENT.md).",
-            file=sys.stderr,
-        )
+    """Writes one archive (0600) with the database and the data folder; the bot may run."""
+    from storage.backup import BackupError, backup
+
+    try:
+        manifest = backup(settings.database_url, settings.data_dir, Path(args.path))
+    except BackupError as error:
+        print(f"opstap: {error}", file=sys.stderr)
         return 1
-    source = Path(url.database or "")
-    target = Path(args.path)
-    if not source.is_file():
-        print(f"opstap: no database at {source}", file=sys.stderr)
+    print(
+        f"Backed up the {manifest['database']} database and {settings.data_dir} to {args.path} "
+        "(readable by you only)."
+    )
+    return 0
+
+
+def cmd_inbox(settings: Settings, args: argparse.Namespace) -> int:
+    """Lists the updates set aside (never their content); --retry or --drop some of them."""
+    migrate(settings)
+
+    async def main() -> list[str]:
+        runtime = Runtime.create(settings)
+        try:
+            async with runtime.uow() as uow:
+                lines: list[str] = []
+                if args.retry:
+                    count = await uow.inbox.retry(args.retry)
+                    lines.append(f"{count} update(s) put back in line: handled at the next start.")
+                if args.drop:
+                    dropped = await uow.inbox.drop(args.drop)
+                    lines.append(f"{dropped} update(s) erased.")
+                await uow.commit()
+                aside = await uow.inbox.set_aside(limit=1000)
+                total = await uow.inbox.count_set_aside()
+                lines.append(f"{total} update(s) set aside.")
+                lines += [
+                    f"  {row.update_id}  {row.channel}  {row.error or '-'}  "
+                    f"tried {row.attempts}x  {row.set_aside_at:%Y-%m-%d %H:%M}"
+                    for row in aside
+                    if row.set_aside_at is not None
+                ]
+                return lines
+        finally:
+            await runtime.close()
+
+    print("\n".join(asyncio.run(main())))
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    """Puts a backup archive back (stop the bot first), then updates the schema."""
+    from storage.backup import BackupError, restore
+
+    try:
+        restore(settings.database_url, settings.data_dir, Path(args.path), force=args.force)
+    except BackupError as error:
+        print(f"opstap: {error}", file=sys.stderr)
         return 1
-    if target.exists():
-        print(f"opstap: {target} exists already; choose a new file.", file=sys.stderr)
-        return 1
-    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
-        src.backup(dst)
-    print(f"Backed up {source} to {target}.")
+    migrate(settings)
+    print(
+        f"Restored {args.path}. Erase again the learners who asked for it since the backup "
+        "was made (see docs/DEPLOYMENT.md)."
+    )
     return 0
 
 
@@ -426,10 +464,25 @@ def parser() -> argparse.ArgumentParser:
     purge.set_defaults(handler=cmd_purge)
 
     backup = commands.add_parser(
-        "backup", help="copy the SQLite database to PATH (online; PostgreSQL: use pg_dump)"
+        "backup",
+        help="write one archive with the database and the data folder (the bot may run)",
     )
-    backup.add_argument("path", metavar="PATH", help="the new backup file")
+    backup.add_argument("path", metavar="PATH", help="the new backup file (.tar.gz)")
     backup.set_defaults(handler=cmd_backup)
+    inbox = commands.add_parser(
+        "inbox", help="list the updates set aside (failed three times, or unreadable)"
+    )
+    inbox.add_argument(
+        "--retry", nargs="+", type=int, metavar="ID", help="handle these again at the next start"
+    )
+    inbox.add_argument("--drop", nargs="+", type=int, metavar="ID", help="erase these")
+    inbox.set_defaults(handler=cmd_inbox)
+    restore = commands.add_parser("restore", help="put a backup archive back (stop the bot first)")
+    restore.add_argument("path", metavar="PATH", help="a file made by `opstap backup`")
+    restore.add_argument(
+        "--force", action="store_true", help="replace a database that holds users already"
+    )
+    restore.set_defaults(handler=cmd_restore)
     return root
 
 

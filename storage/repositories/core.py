@@ -46,6 +46,7 @@ class InboxRepository(Protocol):
     async def set_aside(self, *, limit: int) -> list[InboxUpdate]: ...
     async def count_set_aside(self) -> int: ...
     async def retry(self, update_ids: Sequence[int]) -> int: ...
+    async def drop(self, update_ids: Sequence[int]) -> int: ...
     async def prune_set_aside(self, *, before: datetime) -> int: ...
 
 
@@ -217,6 +218,15 @@ class SqlInboxRepository:
             update(InboxUpdate)
             .where(InboxUpdate.update_id.in_(update_ids), InboxUpdate.set_aside_at.is_not(None))
             .values(set_aside_at=None, attempts=0)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def drop(self, update_ids: Sequence[int]) -> int:
+        """Erases set-aside updates an operator looked at; returns how many."""
+        result = await self.session.execute(
+            delete(InboxUpdate).where(
+                InboxUpdate.update_id.in_(update_ids), InboxUpdate.set_aside_at.is_not(None)
+            )
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
