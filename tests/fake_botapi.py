@@ -72,7 +72,7 @@ class BotApiServer:
         with self.changed:
             return [p for m, p in self.calls if m in ("sendMessage", "editMessageText")]
 
-    def wait(self, condition: Any, seconds: float = 60.0) -> None:
+    def wait(self, condition: Any, seconds: float = 180.0) -> None:
         with self.changed:
             if not self.changed.wait_for(lambda: condition(self), timeout=seconds):
                 raise AssertionError(f"timed out waiting for the bot ({len(self.sent())} sent)")
