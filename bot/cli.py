@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import closing
 from datetime import date, timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -332,6 +333,7 @@ def parser() -> argparse.ArgumentParser:
         description="Opstap: a learner companion in Telegram. Settings come from OPSTAP_* "
         "environment variables or a .env file (see README.md).",
     )
+    root.add_argument("--version", action="version", version=f"opstap {version('opstap')}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the Telegram bot (long polling by default)")
