@@ -7,16 +7,21 @@ import asyncio
 import logging
 import sqlite3
 import sys
+import traceback
 from collections.abc import Sequence
 from contextlib import closing
 from datetime import date, timedelta
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.health import bot_name as telegram_bot_name
+from bot.health import explain
+from bot.logsafety import configure as configure_logging
+from bot.logsafety import install_excepthook, protect, redact
 from bot.runtime import Runtime, migrate
 from flows.i18n import LANGUAGES
 from storage.repositories import ReportRow
@@ -25,12 +30,6 @@ if TYPE_CHECKING:
     from flows.privacy import PurgeItem
 
 log = logging.getLogger("opstap")
-
-
-def _quiet_http_logs() -> None:
-    # httpx logs request URLs, and Bot API URLs contain the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -48,6 +47,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             "characters (A-Z, a-z, 0-9, _ and -)."
         )
     migrate(settings)
+    asyncio.run(
+        telegram_bot_name(settings)
+    )  # a rejected token or a wrong URL stops here, in one line
     runtime = Runtime.create(settings)
     if args.webhook:
         from bot.webhook import serve
@@ -55,8 +57,38 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         serve(runtime)
         return 0
     application = build_application(runtime)
+    add_heartbeat(application, settings.data_dir)
     application.run_polling(allowed_updates=["message", "callback_query"])
     return 0
+
+
+def add_heartbeat(application: Any, data_dir: Path) -> None:
+    """Writes the heartbeat `opstap health` reads, from the job queue (bot/health.py)."""
+    from bot.health import HEARTBEAT_SECONDS, write_heartbeat
+
+    async def beat(context: object) -> None:
+        await asyncio.to_thread(write_heartbeat, data_dir)
+
+    if application.job_queue is not None:
+        # `first=0` never runs in APScheduler (PTB's docs); a first beat due while the job
+        # queue is still starting must not be skipped as a misfire either.
+        application.job_queue.run_repeating(
+            beat,
+            interval=HEARTBEAT_SECONDS,
+            first=1,
+            name="heartbeat",
+            job_kwargs={"misfire_grace_time": None},
+        )
+
+
+def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
+    """Checks the database, the Bot API and the running process; 0 when all are healthy."""
+    from bot.health import run_checks
+
+    checks = asyncio.run(run_checks(settings, process=not args.no_process))
+    for check in checks:
+        print(redact(check.line()))
+    return 0 if all(check.ok for check in checks) else 1
 
 
 def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
@@ -347,6 +379,16 @@ def parser() -> argparse.ArgumentParser:
     chat.add_argument("--lang", choices=sorted(LANGUAGES), help="start in this language")
     chat.set_defaults(handler=cmd_chat)
 
+    health = commands.add_parser(
+        "health", help="check the database, the Bot API and the running bot (exit 0 if healthy)"
+    )
+    health.add_argument(
+        "--no-process",
+        action="store_true",
+        help="skip the check that `opstap run` is running (its heartbeat file)",
+    )
+    health.set_defaults(handler=cmd_health)
+
     migrate_ = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate_.set_defaults(handler=cmd_migrate)
 
@@ -399,22 +441,43 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs one `opstap` command; a bad setting ends it with one clear line."""
+    """Runs one `opstap` command. A bad setting, or a start-up failure (token rejected, Bot
+    API or database unreachable, migration failed), ends it with one clear line naming the
+    setting and a non-zero status; with OPSTAP_LOG_LEVEL=DEBUG the traceback is printed too,
+    with every secret redacted."""
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command in ("run", "purge") else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    _quiet_http_logs()
     try:
         settings = load_settings()
-        return int(args.handler(settings, args))
     except ConfigError as error:
         print(f"opstap: {error}", file=sys.stderr)
         return 2
+    protect(*settings.secrets())
+    debug = settings.log_level == "DEBUG"
+    explicit = "log_level" in settings.model_fields_set
+    # One-shot commands print warnings only, unless a level is set.
+    quiet = args.command not in ("run", "purge") and not explicit
+    configure_logging(
+        level="WARNING" if quiet else settings.log_level, json=settings.log_format == "json"
+    )
+    install_excepthook(debug=debug)
+    try:
+        return int(args.handler(settings, args))
+    except ConfigError as error:
+        print(f"opstap: {redact(str(error))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        line = explain(error, settings)
+        if line is None:
+            raise
+        if debug:
+            sys.stderr.write(redact("".join(traceback.format_exception(error))))
+        if settings.log_format == "json":
+            log.critical(line)  # one JSON line like every other
+        else:
+            print(f"opstap: {redact(line)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

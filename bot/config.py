@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
@@ -11,6 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from flows.i18n import LANGUAGES
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(Exception):
@@ -37,6 +40,16 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     retention_months: int = Field(default=12, ge=1, le=120)
     nudge_holdout: float = Field(default=0.0, ge=0.0, le=0.5)
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("timezone")
     @classmethod
@@ -80,6 +93,17 @@ class Settings(BaseSettings):
                 "(or use `opstap chat` to talk to Opstap in the terminal)."
             )
         return self.telegram_token.get_secret_value().strip()
+
+    def secrets(self) -> list[str]:
+        """Every secret value set (tokens, webhook and app secrets, the database password),
+        to keep out of logs and error lines."""
+        values = [make_url(self.database_url).password]
+        for name, value in self:
+            if isinstance(value, SecretStr):
+                values.append(value.get_secret_value())
+            elif name.endswith(("_token", "_secret")) and isinstance(value, str):
+                values.append(value)
+        return [str(v).strip() for v in values if v and str(v).strip()]
 
 
 def load_settings() -> Settings:
