@@ -47,9 +47,10 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             "characters (A-Z, a-z, 0-9, _ and -)."
         )
     migrate(settings)
-    asyncio.run(
-        telegram_bot_name(settings)
-    )  # a rejected token or a wrong URL stops here, in one line
+    # A rejected token or a wrong Bot API URL stops here, in one line (see main).
+    asyncio.run(telegram_bot_name(settings))
+    # asyncio.run leaves no current event loop; python-telegram-bot 22.0 needs one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     runtime = Runtime.create(settings)
     if args.webhook:
         from bot.webhook import serve
