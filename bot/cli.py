@@ -59,7 +59,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     application = build_application(runtime)
     add_heartbeat(application, settings.data_dir)
-    application.run_polling(allowed_updates=["message", "callback_query"])
+    application.run_polling(allowed_updates=["message", "edited_message", "callback_query"])
     return 0
 
 
