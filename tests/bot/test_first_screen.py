@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.runtime import Runtime
 from tests.fake_telegram import FakeTelegram, running_bot
+from tests.fakes import FakeClock
 
 
 async def test_descriptions_are_set_in_every_language(
@@ -48,3 +49,33 @@ async def test_an_edited_message_is_answered_in_the_learners_language(
     assert len(sent) == 1
     assert sent[0].text.startswith("J'ai vu que tu as modifié un message.")
     assert "« Retour" in sent[0].text
+
+
+async def test_a_coach_menu_follows_the_new_language(
+    runtime: Runtime, telegram: FakeTelegram, clock: FakeClock
+) -> None:
+    from tests.bot.test_coach_telegram import COACH, become_coach, invite
+
+    code = await invite(runtime, clock)
+    async with running_bot(runtime, telegram) as bot:
+        await become_coach(bot, COACH, code, "Els")
+        before = len(telegram.calls)
+        await bot.say(COACH, "/language")
+        sent = await bot.press(COACH, "Français")
+    french = runtime.engine.translator("fr")
+    assert sent[0].text == french._("I will speak English with you from now on.")
+    (menu,) = [c for c in telegram.calls[before:] if c.method == "setMyCommands"]
+    assert menu.params["scope"] == {"type": "chat", "chat_id": COACH}
+    described = {c["command"]: c["description"] for c in menu.params["commands"]}
+    assert "atrisk" in described and described["language"] == "Changer de langue"
+
+
+async def test_a_learner_changing_language_gets_no_chat_menu(
+    runtime: Runtime, telegram: FakeTelegram
+) -> None:
+    async with running_bot(runtime, telegram) as bot:
+        await bot.say(42, "/start")
+        await bot.press(42, "English")
+        before = len(telegram.calls)
+        await bot.say(42, "/language fr")
+    assert not [c for c in telegram.calls[before:] if c.method == "setMyCommands"]
