@@ -6,12 +6,18 @@ import argparse
 import asyncio
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from datetime import date, timedelta
+from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.health import bot_name as telegram_bot_name
+from bot.health import explain
+from bot.logsafety import configure as configure_logging
+from bot.logsafety import install_excepthook, protect, redact
 from bot.runtime import Runtime, migrate
 from flows.i18n import LANGUAGES
 from storage.repositories import ReportRow
@@ -20,12 +26,6 @@ if TYPE_CHECKING:
     from flows.privacy import PurgeItem
 
 log = logging.getLogger("opstap")
-
-
-def _quiet_http_logs() -> None:
-    # httpx logs request URLs, and Bot API URLs contain the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -54,6 +54,10 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             "characters (A-Z, a-z, 0-9, _ and -)."
         )
     migrate(settings)
+    # A rejected token or a wrong Bot API URL stops here, in one line (see main).
+    asyncio.run(telegram_bot_name(settings))
+    # asyncio.run leaves no current event loop; python-telegram-bot 22.0 needs one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     runtime = Runtime.create(settings)
     if settings.whatsapp_enabled:
         from bot.whatsapp import serve as serve_whatsapp
@@ -68,8 +72,39 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
         serve(runtime)
         return 0
-    run_polling(build_application(runtime))
+    application = build_application(runtime)
+    add_heartbeat(application, settings.data_dir)
+    run_polling(application)
     return 0
+
+
+def add_heartbeat(application: Any, data_dir: Path) -> None:
+    """Writes the heartbeat `opstap health` reads, from the job queue (bot/health.py)."""
+    from bot.health import HEARTBEAT_SECONDS, write_heartbeat
+
+    async def beat(context: object) -> None:
+        await asyncio.to_thread(write_heartbeat, data_dir)
+
+    if application.job_queue is not None:
+        # `first=0` never runs in APScheduler (PTB's docs); a first beat due while the job
+        # queue is still starting must not be skipped as a misfire either.
+        application.job_queue.run_repeating(
+            beat,
+            interval=HEARTBEAT_SECONDS,
+            first=1,
+            name="heartbeat",
+            job_kwargs={"misfire_grace_time": None},
+        )
+
+
+def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
+    """Checks the database, the Bot API and the running process; 0 when all are healthy."""
+    from bot.health import run_checks
+
+    checks = asyncio.run(run_checks(settings, process=not args.no_process))
+    for check in checks:
+        print(redact(check.line()))
+    return 0 if all(check.ok for check in checks) else 1
 
 
 def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
@@ -397,6 +432,7 @@ def parser() -> argparse.ArgumentParser:
         description="Opstap: a learner companion in Telegram. Settings come from OPSTAP_* "
         "environment variables or a .env file (see README.md).",
     )
+    root.add_argument("--version", action="version", version=f"opstap {version('opstap')}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -419,6 +455,15 @@ def parser() -> argparse.ArgumentParser:
         help="print the WhatsApp templates used outside the 24-hour window, as JSON",
     )
     templates.set_defaults(handler=cmd_whatsapp_templates)
+    health = commands.add_parser(
+        "health", help="check the database, the Bot API and the running bot (exit 0 if healthy)"
+    )
+    health.add_argument(
+        "--no-process",
+        action="store_true",
+        help="skip the check that `opstap run` is running (its heartbeat file)",
+    )
+    health.set_defaults(handler=cmd_health)
 
     migrate_ = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate_.set_defaults(handler=cmd_migrate)
@@ -487,22 +532,43 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs one `opstap` command; a bad setting ends it with one clear line."""
+    """Runs one `opstap` command. A bad setting, or a start-up failure (token rejected, Bot
+    API or database unreachable, migration failed), ends it with one clear line naming the
+    setting and a non-zero status; with OPSTAP_LOG_LEVEL=DEBUG the traceback is printed too,
+    with every secret redacted."""
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command in ("run", "purge") else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    _quiet_http_logs()
     try:
         settings = load_settings()
-        return int(args.handler(settings, args))
     except ConfigError as error:
         print(f"opstap: {error}", file=sys.stderr)
         return 2
+    protect(*settings.secrets())
+    debug = settings.log_level == "DEBUG"
+    explicit = "log_level" in settings.model_fields_set
+    # One-shot commands print warnings only, unless a level is set.
+    quiet = args.command not in ("run", "purge") and not explicit
+    configure_logging(
+        level="WARNING" if quiet else settings.log_level, json=settings.log_format == "json"
+    )
+    install_excepthook(debug=debug)
+    try:
+        return int(args.handler(settings, args))
+    except ConfigError as error:
+        print(f"opstap: {redact(str(error))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        line = explain(error, settings)
+        if line is None:
+            raise
+        if debug:
+            sys.stderr.write(redact("".join(traceback.format_exception(error))))
+        if settings.log_format == "json":
+            log.critical(line)  # one JSON line like every other
+        else:
+            print(f"opstap: {redact(line)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
@@ -12,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from flows.i18n import LANGUAGES
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(Exception):
@@ -43,6 +46,16 @@ class Settings(BaseSettings):
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("timezone")
     @classmethod
@@ -86,6 +99,17 @@ class Settings(BaseSettings):
                 "(or use `opstap chat` to talk to Opstap in the terminal)."
             )
         return self.telegram_token.get_secret_value().strip()
+
+    def secrets(self) -> list[str]:
+        """Every secret value set (tokens, webhook and app secrets, the database password),
+        to keep out of logs and error lines."""
+        values = [make_url(self.database_url).password]
+        for name, value in self:
+            if isinstance(value, SecretStr):
+                values.append(value.get_secret_value())
+            elif name.endswith(("_token", "_secret")) and isinstance(value, str):
+                values.append(value)
+        return [str(v).strip() for v in values if v and str(v).strip()]
 
     @property
     def whatsapp_enabled(self) -> bool:

@@ -49,7 +49,7 @@ from bot.inbox import Inbox
 from bot.logsafety import protect
 from bot.runtime import Runtime
 from bot.scheduler import OutboxRateLimiter, install
-from flows.i18n import LANGUAGES
+from flows.i18n import LANGUAGES, N_
 from flows.messages import Event, FileKind, IncomingFile, Reply
 from flows.privacy import purge
 
@@ -62,7 +62,7 @@ CHANNEL = "telegram"
 #: When the daily retention job runs, in the programme time zone.
 RETENTION_TIME = time(3, 30)
 #: The updates Opstap asks Telegram for (polling and webhook alike).
-ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 #: Long polling: how long one getUpdates call waits for news, and the longest pause after
 #: errors (doubling from one second).
 POLL_TIMEOUT = 10
@@ -534,6 +534,7 @@ def build_application(
             runtime.engine.config, bot_username=application.bot.username
         )
         await set_commands(application, runtime)
+        await set_descriptions(application, runtime)
         await dispatcher.recover()
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -565,6 +566,7 @@ def build_application(
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_handler(MessageHandler(private, on_message))
+    application.add_handler(MessageHandler(EDITED_IN_PRIVATE, on_edited_message))
     application.add_handler(
         MessageHandler(
             filters.ChatType.GROUPS
@@ -593,3 +595,44 @@ async def retention_job(context: OpstapContext) -> None:
         months=runtime.settings.retention_months,
     )
     log.info("retention: erased %d learners", len(erased))
+
+
+# -- the first screen and edited messages ------------------------------------------------------
+#: What a new user reads before pressing Start, and under the bot's name (Telegram's limits).
+DESCRIPTION = N_(
+    "Opstap helps you learn from your work, one small step a week: a goal, a reflection, "
+    "proof of what you can do. In Dutch, French, English, Arabic or Turkish. Press Start to "
+    "begin."
+)
+SHORT_DESCRIPTION = N_("One small learning step a week, in your language.")
+EDITED_IN_PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE
+
+
+async def set_descriptions(
+    application: Application[Any, Any, Any, Any, Any, Any], runtime: Runtime
+) -> None:
+    """Sets the bot's description and short description in every language (and the default,
+    for other languages), as Telegram shows them before Start."""
+    for language in [None, *LANGUAGES]:
+        t = runtime.engine.translator(language or runtime.settings.default_language)
+        await application.bot.set_my_description(t._(DESCRIPTION)[:512], language_code=language)
+        await application.bot.set_my_short_description(
+            t._(SHORT_DESCRIPTION)[:120], language_code=language
+        )
+
+
+async def on_edited_message(update: Update, context: OpstapContext) -> None:
+    """Tells the learner kindly that a changed message is not used, and how to correct."""
+    message = update.edited_message
+    if message is None or message.from_user is None:
+        return
+    language = await context.runtime.engine.language_of(
+        channel=CHANNEL, external_id=str(message.from_user.id)
+    )
+    t = context.runtime.engine.translator(language)
+    await message.reply_text(
+        t._(
+            "I saw that you changed a message. I do not use changes. To correct an answer, "
+            "send it again as a new message, or use « Back."
+        )
+    )
