@@ -220,6 +220,10 @@ class PortfolioFlow(Flow):
         ]
         if piece.organisation:
             lines.append(f"{piece.organisation} \u2014 {piece.role or ''}")
+        if piece.description:
+            lines.append(piece.description[:500])
+        if piece.description_upload_id:
+            lines.append(ctx._("Description: a voice note"))
         if piece.text:
             lines.append(piece.text[:500])
         if piece.url:
@@ -256,6 +260,7 @@ class PortfolioFlow(Flow):
             buttons.append([ctx.button(ctx._("Client details are removed"), "privacy")])
         if reflection is None:
             buttons.append([ctx.button(ctx._("Link a reflection"), "reflect")])
+        buttons.append([ctx.button(ctx._("Change this piece"), "edit")])
         buttons.append([ctx.button(ctx._("Delete this piece"), "delete")])
         buttons.append([ctx.back_button()])
         ctx.say("\n".join(lines), buttons=buttons)
@@ -274,6 +279,8 @@ class PortfolioFlow(Flow):
             await ctx.go("piece", remember=False)
         elif event.value == "reflect":
             await ctx.start_flow("evidence", args=f"link:{piece.id}")
+        elif event.value == "edit":
+            await ctx.start_flow("evidence", args=f"edit:{piece.id}")
         elif event.value == "delete":
             await ctx.go("delete_piece")
         else:
