@@ -52,15 +52,21 @@ def warning_text(ctx: Context, warning: Warning) -> str:
     language = ctx.user.language
     numbers = ctx.t.join([str(n) for n in warning.pieces])
     if warning.kind == "privacy":
-        return ctx._(
+        return ctx.n_(
+            "Piece {numbers}: please remove the names and details of clients, then confirm "
+            "it under \u201cMy evidence\u201d. Until then it stays out of your export.",
             "Pieces {numbers}: please remove the names and details of clients, then confirm "
             "it under \u201cMy evidence\u201d. Until then they stay out of your export.",
+            len(warning.pieces),
             numbers=numbers,
         )
     if warning.kind == "old":
-        return ctx._(
+        return ctx.n_(
+            "Piece {numbers} is older than five years. Add something recent that shows "
+            "the same competences.",
             "Pieces {numbers} are older than five years. Add something recent that shows "
             "the same competences.",
+            len(warning.pieces),
             numbers=numbers,
         )
     if warning.kind == "one_context":

@@ -10,6 +10,7 @@ import io
 import json
 import re
 import unicodedata
+import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -220,9 +221,14 @@ def _step_files(reflection: Reflection, uploads: dict[int, Upload]) -> list[tupl
 
 
 def safe_name(text: str, *, limit: int = 60) -> str:
-    """A file name part from user text: letters and digits of any script, joined by dashes."""
+    """A file name part from user text: letters and digits joined by dashes. Letters of a
+    right-to-left script are left out: in a left-to-right path they come out scrambled (the
+    `.jpg` at the wrong end), so an Arabic title gives the plain "bewijsstuk"."""
     normal = unicodedata.normalize("NFKC", text)
-    cleaned = "".join(ch if ch.isalnum() else "-" for ch in normal)
+    cleaned = "".join(
+        ch if ch.isalnum() and unicodedata.bidirectional(ch) not in ("R", "AL", "AN") else "-"
+        for ch in normal
+    )
     cleaned = re.sub(r"-{2,}", "-", cleaned).strip("-")[:limit].strip("-")
     return cleaned or "bewijsstuk"
 
@@ -351,7 +357,7 @@ class Writer:
         for label, where in zip(
             self.texts(source, duration=length), self.file_note(recording.name), strict=True
         ):
-            self.paragraph(container, f"\U0001f3a4 {label}: {where}")
+            self.paragraph(container, f"{label}: {where}")
         transcript = recording.upload.transcript
         if transcript:
             note = (
@@ -380,13 +386,11 @@ def build_docx(
     document.core_properties.title = f"Portfolio {snapshot.name}"
     document.core_properties.language = "nl-BE"
     w.heading(w.texts(N_("EVC portfolio")), level=0)
-    w.field(document, N_("Name"), snapshot.name)
-    w.field(document, N_("Made on"), snapshot.generated_at.date().isoformat())
-    w.field(
-        document,
-        N_("Pieces of evidence"),
-        str(len(snapshot.pieces)),
-    )
+    front = _Details(document, w)
+    front.row(N_("Name"), [snapshot.name])
+    front.row(N_("Made on"), [snapshot.generated_at.date().isoformat()])
+    front.row(N_("Pieces of evidence"), [str(len(snapshot.pieces))])
+    front.done()
     if snapshot.left_out:
         numbers = ", ".join(str(n) for n in snapshot.left_out)
         w.lines(
@@ -443,6 +447,26 @@ def _cv_table(document: Any, w: Writer, cv: list[CvEntry]) -> None:
     _keep_rows_whole(table, header=True)
 
 
+class _Details:
+    """A two-column table of labels (in each language) and values, rows kept whole."""
+
+    def __init__(self, document: Any, w: Writer) -> None:
+        self.w = w
+        self.table = document.add_table(rows=0, cols=2)
+        self.table.style = "Table Grid"
+
+    def row(self, source: str, values: list[str]) -> None:
+        cells = self.table.add_row().cells
+        _cell(self.w, cells[0], self.w.texts(source), bold=True)
+        for index, value in enumerate(values):
+            paragraph = cells[1].paragraphs[0] if index == 0 else cells[1].add_paragraph()
+            paragraph.add_run(value)
+            _set_direction(paragraph, rtl=right_to_left(value))
+
+    def done(self) -> None:
+        _keep_rows_whole(self.table)
+
+
 def _cell(w: Writer, cell: Any, texts: list[str], *, bold: bool = False) -> None:
     """Fills a table cell with one paragraph per language (or one, when they run alike)."""
     for index, text in enumerate(w.joined(texts)):
@@ -486,16 +510,8 @@ def _piece(
     evidence = piece.evidence
     w.heading(w.texts(N_("Evidence {number}"), number=evidence.number), level=2)
     w.paragraph(document, evidence.title, style="Heading 3")
-    table = document.add_table(rows=0, cols=2)
-    table.style = "Table Grid"
-
-    def row(source: str, values: list[str]) -> None:
-        cells = table.add_row().cells
-        _cell(w, cells[0], w.texts(source), bold=True)
-        for index, value in enumerate(values):
-            paragraph = cells[1].paragraphs[0] if index == 0 else cells[1].add_paragraph()
-            paragraph.add_run(value)
-            _set_direction(paragraph, rtl=right_to_left(value))
+    details = _Details(document, w)
+    row = details.row
 
     row(N_("Type"), w.joined(w.content(content().type(evidence.kind).name)))
     row(N_("Period"), [show_period(evidence.period_start, evidence.period_end)])
@@ -512,7 +528,7 @@ def _piece(
             N_("Names and details of clients removed"),
             w.joined(w.texts(N_("yes") if evidence.privacy_confirmed else N_("no"))),
         )
-    _keep_rows_whole(table)
+    details.done()
     if piece.show_picture and piece.attachment_name:
         pictures.add(document, piece.upload)
 
@@ -733,6 +749,7 @@ def zip_parts(
         ("portfolio.docx", docx),
         ("portfolio.json", data),
         ("portfolio.schema.json", SCHEMA_PATH.read_bytes()),
+        (LEAP2A_NAME, build_leap2a(snapshot)),
     ]
     yield from zip_in_parts(fixed=fixed, files=files, limit=limit)
 
@@ -764,6 +781,245 @@ def zip_in_parts(
             for name, path in group:
                 archive.write(path, name, zipfile.ZIP_STORED)
         yield buffer.getvalue()
+
+
+# -- Leap2A (Mahara's portfolio import) -------------------------------------------------
+ATOM = "http://www.w3.org/2005/Atom"
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+LEAP2 = "http://terms.leapspecs.org/"
+LEAP2_CATEGORIES = "http://wiki.leapspecs.org/2A/categories/"
+XHTML = "http://www.w3.org/1999/xhtml"
+LEAP2A_VERSION = "http://www.leapspecs.org/2010-07/2A/"
+LEAP2A_NAME = "leap2a.xml"
+
+
+def build_leap2a(snapshot: Snapshot) -> bytes:
+    """The portfolio as a Leap2A feed, the format Mahara imports portfolios in: a journal
+    (a `selection` of type Blog) with one post per piece of evidence (its description,
+    details, competences as tags, self-checks and STARR reflection, the voice notes and the
+    file attached), a post per other reflection, and every file as a `resource` whose
+    content is the file in the ZIP. `leap2a.xml` sits at the root of portfolio.zip, beside
+    `attachments/`, so the ZIP itself can be imported into Mahara."""
+    nl = Translator("nl")
+    updated = snapshot.generated_at.isoformat()
+    # Names are written as Mahara's own export writes them (prefixes declared on the feed,
+    # CURIEs like `leap2:entry` in attributes), so ElementTree gets them literally.
+    feed = ET.Element(
+        "feed",
+        {
+            "xmlns": ATOM,
+            "xmlns:rdf": RDF,
+            "xmlns:leap2": LEAP2,
+            "xmlns:categories": LEAP2_CATEGORIES,
+            "xml:lang": "nl",
+        },
+    )
+    ET.SubElement(feed, "leap2:version").text = LEAP2A_VERSION
+    _text(feed, "id", f"urn:opstap:portfolio:{safe_name(snapshot.name)}:{updated}")
+    _text(feed, "title", f"EVC-portfolio {snapshot.name}")
+    _text(feed, "updated", updated)
+    author = ET.SubElement(feed, "author")
+    _text(author, "name", snapshot.name)
+    _text(feed, "generator", "Opstap")
+
+    posts: list[str] = []
+    files: dict[str, tuple[str, Upload]] = {}
+    bodies: list[ET.Element] = []
+
+    def xhtml(entry: ET.Element) -> ET.Element:
+        """The entry's content as XHTML, in the one form Mahara reads: a `div` that declares
+        the XHTML namespace itself. It is written on its own and put in place at the end."""
+        holder = ET.SubElement(entry, "content", {"type": "xhtml"})
+        holder.text = f"@@opstap-xhtml-{len(bodies)}@@"
+        bodies.append(ET.Element("div", {"xmlns": XHTML}))
+        return bodies[-1]
+
+    def file_entry(name: str, upload: Upload) -> str:
+        entry_id = f"opstap:file:{safe_name(name.removeprefix('attachments/'))}"
+        files.setdefault(entry_id, (name, upload))
+        return entry_id
+
+    for piece in snapshot.pieces:
+        evidence = piece.evidence
+        entry_id = f"opstap:evidence:{evidence.number}"
+        posts.append(entry_id)
+        attachments = []
+        if piece.upload is not None and piece.attachment_name:
+            attachments.append(file_entry(piece.attachment_name, piece.upload))
+        if recording := piece.description_recording:
+            attachments.append(file_entry(recording.name, recording.upload))
+        if piece.reflection is not None:
+            attachments += [
+                file_entry(n, u) for n, u in _step_files(piece.reflection, snapshot.uploads)
+            ]
+        entry = _entry(
+            feed,
+            entry_id,
+            nl._("Evidence {number}", number=evidence.number) + f": {evidence.title}",
+            updated=evidence.updated_at.isoformat(),
+            published=evidence.created_at.isoformat(),
+            kind="entry",
+        )
+        body = xhtml(entry)
+        for label, value in (
+            (N_("Type"), str(content().type(evidence.kind).name.nl)),
+            (N_("Period"), show_period(evidence.period_start, evidence.period_end)),
+            (N_("Organisation"), evidence.organisation or ""),
+            (N_("Role"), evidence.role or ""),
+            (N_("Link"), evidence.url or ""),
+        ):
+            if value:
+                _html(body, "p", f"{nl._(label)}: {value}")
+        _html(body, "h3", nl._("Description"))
+        for text in (evidence.description, evidence.text):
+            if text:
+                _html(body, "p", text)
+        _html(body, "h3", nl._("Competences"))
+        listing = _html(body, "ul")
+        for competence_id in evidence.competences:
+            competence = framework().competence(str(competence_id))
+            _html(listing, "li", competence.text.nl)
+        _html(body, "h3", nl._("Self-check against the quality criteria"))
+        checks = _html(body, "ul")
+        for criterion in content().criteria:
+            answer = evidence.checks.get(criterion.id)
+            shown = nl._(ANSWERS[answer]) if answer in ANSWERS else "-"
+            _html(checks, "li", f"{criterion.name.nl}: {shown}")
+        if piece.reflection is not None:
+            _html(body, "h3", nl._("STARR reflection"))
+            _starr_html(body, nl, piece.reflection, snapshot.uploads)
+        _tags(entry, [str(c) for c in evidence.competences])
+        for attached in attachments:
+            ET.SubElement(entry, "link", {"rel": "leap2:has_attachment", "href": attached})
+        ET.SubElement(entry, "link", {"rel": "leap2:is_part_of", "href": "opstap:journal"})
+
+    for reflection in snapshot.reflections:
+        entry_id = f"opstap:reflection:{reflection.id}"
+        posts.append(entry_id)
+        entry = _entry(
+            feed,
+            entry_id,
+            reflection.title or nl._("STARR reflection"),
+            updated=reflection.updated_at.isoformat(),
+            published=reflection.created_at.isoformat(),
+            kind="entry",
+        )
+        _starr_html(xhtml(entry), nl, reflection, snapshot.uploads)
+        _tags(entry, [str(c) for c in reflection.competences])
+        for name, upload in _step_files(reflection, snapshot.uploads):
+            ET.SubElement(
+                entry,
+                "link",
+                {"rel": "leap2:has_attachment", "href": file_entry(name, upload)},
+            )
+        ET.SubElement(entry, "link", {"rel": "leap2:is_part_of", "href": "opstap:journal"})
+
+    journal = _entry(
+        feed, "opstap:journal", nl._("EVC portfolio"), updated=updated, kind="selection"
+    )
+    ET.SubElement(
+        journal,
+        "category",
+        {"scheme": "categories:selection_type#", "term": "Blog"},
+    )
+    _text(journal, "content", f"EVC-portfolio {snapshot.name}", type="text")
+    for post in posts:
+        ET.SubElement(journal, "link", {"rel": "leap2:has_part", "href": post})
+
+    for entry_id, (name, upload) in files.items():
+        entry = _entry(
+            feed, entry_id, name.removeprefix("attachments/"), updated=updated, kind="resource"
+        )
+        ET.SubElement(entry, "content", {"type": upload.mime_type, "src": name})
+
+    xml = ET.tostring(feed, encoding="unicode")
+    for index, body in enumerate(bodies):
+        div = ET.tostring(body, encoding="unicode")
+        xml = xml.replace(f"@@opstap-xhtml-{index}@@", div, 1)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + xml + "\n").encode("utf-8")
+
+
+def _text(parent: ET.Element, tag: str, value: str, **attributes: str) -> ET.Element:
+    element = ET.SubElement(parent, tag, attributes)
+    element.text = value
+    return element
+
+
+def _entry(
+    feed: ET.Element,
+    entry_id: str,
+    title: str,
+    *,
+    updated: str,
+    kind: str,
+    published: str | None = None,
+) -> ET.Element:
+    entry = ET.SubElement(feed, "entry")
+    _text(entry, "id", entry_id)
+    _text(entry, "title", title)
+    _text(entry, "updated", updated)
+    if published:
+        _text(entry, "published", published)
+    ET.SubElement(entry, "rdf:type", {"rdf:resource": f"leap2:{kind}"})
+    return entry
+
+
+def _html(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
+    element = ET.SubElement(parent, tag)
+    if text is not None:
+        element.text = text
+        if right_to_left(text):
+            element.set("dir", "rtl")
+    return element
+
+
+def _tags(entry: ET.Element, competence_ids: list[str]) -> None:
+    """Competences and their themes as tags (categories without a scheme, as Mahara reads
+    them), with the numbers of the framework (as in the .matrix)."""
+    seen: set[str] = set()
+    for competence_id in competence_ids:
+        competence = framework().competence(competence_id)
+        theme = framework().theme(competence.theme_id)
+        number = framework().number(theme.id)
+        index = [c.id for c in theme.competences].index(competence.id) + 1
+        for term, label in (
+            (theme.id, str(theme.name.nl)),
+            (competence.id, f"{number}.{index} {competence.text.nl}"[:128]),
+        ):
+            if term not in seen:
+                seen.add(term)
+                ET.SubElement(entry, "category", {"term": term, "label": label})
+
+
+def _starr_html(
+    body: ET.Element, nl: Translator, reflection: Reflection, uploads: dict[int, Upload]
+) -> None:
+    for step in steps(reflection, uploads):
+        _html(body, "h4", nl._(step.source))
+        if step.empty:
+            _html(body, "p", "-")
+        if step.voice is not None:
+            _voice_html(body, nl, step.voice)
+        if step.text:
+            _html(body, "p", step.text)
+        if step.followup or step.followup_voice:
+            _html(body, "p", nl._("More, after a follow-up question") + ":")
+        if step.followup:
+            _html(body, "p", step.followup)
+        if step.followup_voice is not None:
+            _voice_html(body, nl, step.followup_voice)
+
+
+def _voice_html(body: ET.Element, nl: Translator, recording: Recording) -> None:
+    length = duration_text(recording.upload.duration)
+    _html(body, "p", f"{nl._('Voice note ({duration})', duration=length)}: {recording.file}")
+    if recording.upload.transcript:
+        note = (
+            N_("Transcript, checked by the learner")
+            if recording.upload.transcript_checked
+            else N_("Transcript made by a computer, not checked")
+        )
+        _html(body, "p", f"{nl._(note)}: {recording.upload.transcript}")
 
 
 # -- the framework for Mahara and Moodle -------------------------------------------------
