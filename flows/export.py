@@ -138,10 +138,10 @@ class ExportFlow(Flow):
             await ctx.finish(menu=False)
             await self.export(ctx, bilingual=False)
             return
-        if ctx.flow is None:
-            await ctx.begin(self, "headings")
-        else:
+        if ctx.conversation.flow == self.name:
             await ctx.go("headings")
+        else:  # started from /export while another flow was open
+            await ctx.begin(self, "headings")
 
     async def ask_name(self, ctx: Context) -> None:
         """Asks for the name an assessor needs, prefilled with the name Opstap uses."""

@@ -688,3 +688,20 @@ async def test_the_zip_is_a_leap2a_export_mahara_can_import(tmp_path: Path) -> N
     assert "Sociale kaart en organisatie" in first["tags"]
     assert "Ik verdeelde de taken." in first["text"] and "Spraakbericht (0:05)" in first["text"]
     assert "كان الاجتماع صعبا." in first["text"]
+
+
+async def test_export_from_inside_another_question(tmp_path: Path) -> None:
+    chat, uow = await learner(tmp_path, language="tr")
+    await uow.evidence.add(piece(1, privacy_confirmed=True))
+    await chat.command("export")
+    await chat.press("Samira")
+    await chat.press("Sadece Felemenkçe")
+    await chat.command("evidence")  # a question is open
+    await chat.command("export")  # the name is known: straight to the headings
+    assert chat.last[-1].flat_buttons[0].label == "Sadece Felemenkçe"
+    await chat.press("Sadece Felemenkçe")
+    assert next(r.file.file_name for r in chat.last if r.file) == "portfolio.docx"
+    await chat.command("export", "name")
+    await chat.text("Samira El Amrani")
+    assert "Samira El Amrani" in chat.said
+    assert uow.users.rows[1].portfolio_name == "Samira El Amrani"
