@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,6 +38,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     retention_months: int = Field(default=12, ge=1, le=120)
     nudge_holdout: float = Field(default=0.0, ge=0.0, le=0.5)
+    transcription_model_dir: Path | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -52,6 +54,17 @@ class Settings(BaseSettings):
     def _supported_language(cls, value: str) -> str:
         if value not in LANGUAGES:
             raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+        return value
+
+    @field_validator("transcription_model_dir")
+    @classmethod
+    def _model_present(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        if not value.is_dir():
+            raise ValueError("no such directory (it holds a faster-whisper model)")
+        if importlib.util.find_spec("faster_whisper") is None:
+            raise ValueError("install faster-whisper first: pip install 'opstap[transcription]'")
         return value
 
     @field_validator("database_url")

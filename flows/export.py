@@ -23,6 +23,7 @@ from flows.portfolio_export import (
     moodle_csv,
     zip_parts,
 )
+from flows.transcription import transcribe_missing
 from flows.uploads import CLEANED_IMAGES, without_metadata
 from storage.models import Evidence, Reflection, Upload
 
@@ -205,6 +206,15 @@ class ExportFlow(Flow):
         ctx.say(ctx._("I am putting your portfolio together. This can take a moment."))
         await ctx.flush()
         data = await snapshot(ctx)
+        await transcribe_missing(
+            [
+                *data.uploads.values(),
+                *(p.description_voice for p in data.pieces if p.description_voice),
+            ],
+            model_dir=ctx.config.transcription_model_dir,
+            path_of=lambda upload: ctx.files.path(upload.relpath),
+            language=ctx.user.language,
+        )
         folder = f"exports/u{ctx.user.id}"
         remove_earlier_exports(ctx, folder)
         cleaned: dict[int, Path] = {}

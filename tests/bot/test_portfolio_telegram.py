@@ -252,3 +252,21 @@ async def test_an_assessor_gets_every_word_and_recording_and_no_client(
         ["partialcomplete"],
         ["completed"],
     ]
+
+
+def test_the_transcription_setting_is_checked_at_start(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from bot.config import ConfigError, load_settings
+    from flows import transcription
+
+    monkeypatch.delenv("OPSTAP_TRANSCRIPTION_MODEL_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env
+    assert load_settings().transcription_model_dir is None  # absent: no transcription
+    monkeypatch.setenv("OPSTAP_TRANSCRIPTION_MODEL_DIR", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="OPSTAP_TRANSCRIPTION_MODEL_DIR is not valid: no such"):
+        load_settings()
+    monkeypatch.setenv("OPSTAP_TRANSCRIPTION_MODEL_DIR", str(tmp_path))
+    if not transcription.available():
+        with pytest.raises(ConfigError, match="install faster-whisper first"):
+            load_settings()

@@ -705,3 +705,52 @@ async def test_export_from_inside_another_question(tmp_path: Path) -> None:
     await chat.text("Samira El Amrani")
     assert "Samira El Amrani" in chat.said
     assert uow.users.rows[1].portfolio_name == "Samira El Amrani"
+
+
+async def test_transcripts_when_a_model_is_set_up(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A fake engine behind the same interface as faster-whisper (no package ships a
+    Whisper model to test with); the real loader is not run here."""
+    import dataclasses
+
+    from flows import transcription
+
+    heard: list[tuple[bytes, str | None]] = []
+
+    def fake(path: Path, *, language: str | None) -> str | None:
+        heard.append((path.read_bytes(), language))
+        return "Ik heb eerst rustig met de moeder gepraat."
+
+    monkeypatch.setattr(transcription, "load", lambda model_dir: fake)
+    chat, uow = await learner(tmp_path, language="nl")
+    (tmp_path / "data" / "uploads").mkdir(parents=True)
+    (tmp_path / "data" / "uploads" / "v.ogg").write_bytes(VOICE)
+    spoken = await uow.uploads.add(
+        Upload(
+            owner_id=1,
+            kind="voice",
+            relpath="uploads/v.ogg",
+            sha256="e" * 64,
+            size=len(VOICE),
+            mime_type="audio/ogg",
+            duration=5,
+        )
+    )
+    kept = await uow.reflections.add(
+        Reflection(
+            learner_id=1, status="done", title="Ophalen", extra={"voice": {"action": spoken.id}}
+        )
+    )
+    await uow.evidence.add(piece(1, reflection_id=kept.id, privacy_confirmed=True))
+    await chat.command("export")
+    await chat.press("Samira")
+    assert spoken.transcript is None  # no model set up: no transcript
+    chat.engine.config = dataclasses.replace(chat.engine.config, transcription_model_dir=tmp_path)
+    await chat.command("export")
+    assert heard == [(VOICE, "nl")]
+    assert spoken.transcript == "Ik heb eerst rustig met de moeder gepraat."
+    document = Document(str(next(r.file.path for r in chat.last if r.file)))
+    body = "\n".join(p.text for p in document.paragraphs)
+    assert "Uitgeschreven door een computer, niet nagekeken:" in body
+    assert "Ik heb eerst rustig met de moeder gepraat." in body
+    await chat.command("export")
+    assert len(heard) == 1  # kept: not transcribed twice
