@@ -269,14 +269,16 @@ class ExportFlow(Flow):
         stored = ctx.files.save(matrix, folder=folder, suffix=".matrix")
         ctx.say(
             ctx._(
-                "For your school, if it uses Mahara: the six themes with their competences, "
-                "to link your evidence to."
+                "If your school uses Mahara: this file holds the six themes with their "
+                "competences, so you can link your evidence to them."
             ),
             file=OutFile(ctx.files.path(stored.relpath), file_name="opstap-evc.matrix"),
         )
         stored = ctx.files.save(moodle_csv().encode(), folder=folder, suffix=".csv")
         ctx.say(
-            ctx._("For your school, if it uses Moodle: the six themes with their competences."),
+            ctx._(
+                "If your school uses Moodle: this file holds the six themes with their competences."
+            ),
             file=OutFile(ctx.files.path(stored.relpath), file_name="opstap-evc-moodle.csv"),
         )
         if data.left_out:
