@@ -277,7 +277,8 @@ class ExportFlow(Flow):
         stored = ctx.files.save(moodle_csv().encode(), folder=folder, suffix=".csv")
         ctx.say(
             ctx._(
-                "If your school uses Moodle: this file holds the six themes with their competences."
+                "If your school uses Moodle: this file holds the six themes with their "
+                "competences."
             ),
             file=OutFile(ctx.files.path(stored.relpath), file_name="opstap-evc-moodle.csv"),
         )
