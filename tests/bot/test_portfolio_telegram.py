@@ -21,7 +21,7 @@ from flows.portfolio_export import schema
 from storage.models import Upload
 from tests.fake_telegram import BotHarness, Call, FakeTelegram, running_bot
 
-VOICE = (Path(__file__).parent.parent / "data" / "voice-nl-5s.ogg").read_bytes()
+VOICE = (Path(__file__).parent.parent / "fixtures" / "voice-nl-5s.ogg").read_bytes()
 LEARNER = 41
 CHILD = "Yasmina"  # a client's name that must never reach the export
 

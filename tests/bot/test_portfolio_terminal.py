@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.bot.test_terminal import messages, run_chat
 
-VOICE = Path(__file__).parent.parent / "data" / "voice-nl-5s.ogg"
+VOICE = Path(__file__).parent.parent / "fixtures" / "voice-nl-5s.ogg"
 
 
 def test_a_voice_answer_shows_its_length_in_the_terminal(tmp_path: Path) -> None:

@@ -378,7 +378,7 @@ async def test_photos_are_shown_in_the_docx(tmp_path: Path) -> None:
 
 
 # -- recordings, privacy, layout ---------------------------------------------------------
-VOICE = (Path(__file__).parent.parent / "data" / "voice-nl-5s.ogg").read_bytes()
+VOICE = (Path(__file__).parent.parent / "fixtures" / "voice-nl-5s.ogg").read_bytes()
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
