@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -57,6 +58,8 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
 
+    transcription_model_dir: Path | None = None
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -71,6 +74,17 @@ class Settings(BaseSettings):
     def _supported_language(cls, value: str) -> str:
         if value not in LANGUAGES:
             raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+        return value
+
+    @field_validator("transcription_model_dir")
+    @classmethod
+    def _model_present(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        if not value.is_dir():
+            raise ValueError("no such directory (it holds a faster-whisper model)")
+        if importlib.util.find_spec("faster_whisper") is None:
+            raise ValueError("install faster-whisper first: pip install 'opstap[transcription]'")
         return value
 
     @field_validator("database_url")

@@ -47,6 +47,7 @@ class Runtime:
                 default_language=settings.default_language,
                 data_dir=settings.data_dir,
                 retention_months=settings.retention_months,
+                transcription_model_dir=settings.transcription_model_dir,
             ),
             clock=clock,
         )

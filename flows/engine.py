@@ -72,6 +72,8 @@ class FlowConfig:
     data_dir: Path = Path("data")
     #: Months after the last activity before a learner's data is erased (flows/privacy.py).
     retention_months: int = 12
+    #: A local speech-to-text model for transcripts of voice notes (flows/transcription.py).
+    transcription_model_dir: Path | None = None
 
 
 class Flow:

@@ -20,6 +20,7 @@ from flows.goal_content import STARR_STEPS, starr_content
 from flows.goals import feedback_lines, keep_voice, theme_name
 from flows.i18n import N_
 from flows.messages import Event, parse_id
+from flows.uploads import duration_text
 from storage.models import Reflection, User
 
 PAGE_SIZE = 5
@@ -393,11 +394,7 @@ class ReflectFlow(Flow):
     async def voice_label(self, ctx: Context, upload_id: int) -> str:
         upload = await ctx.uow.uploads.get(int(upload_id))
         seconds = upload.duration if upload is not None and upload.duration else 0
-        return ctx._(
-            "🎤 voice note ({minutes}:{seconds})",
-            minutes=str(seconds // 60),
-            seconds=f"{seconds % 60:02d}",
-        )
+        return ctx._("🎤 voice note ({duration})", duration=duration_text(seconds))
 
     async def ask_summary(self, ctx: Context) -> None:
         """Shows the whole reflection before saving."""

@@ -24,6 +24,8 @@ class User(Base):
     chat_id: Mapped[str | None] = mapped_column(String(64), default=None)
     language_chosen: Mapped[bool] = mapped_column(default=False)
     display_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: The official name on the portfolio (asked at the first /export, prefilled from above).
+    portfolio_name: Mapped[str | None] = mapped_column(String(120), default=None)
     role: Mapped[str] = mapped_column(String(16), default="learner")
     status: Mapped[str] = mapped_column(String(16), default="new")
     consent_version: Mapped[int | None] = mapped_column(default=None)

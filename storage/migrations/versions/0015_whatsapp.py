@@ -1,7 +1,7 @@
 """WhatsApp: the channel's message id and delivery times of outbox rows; numbered choices
 
 Revision ID: 0015_whatsapp
-Revises: 0012_durable_inbox
+Revises: 0013_portfolio
 Create Date: 2026-12-02 15:50:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import storage.models.base
 
 revision: str = "0015_whatsapp"
-down_revision: str | Sequence[str] | None = "0012_durable_inbox"
+down_revision: str | Sequence[str] | None = "0013_portfolio"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
