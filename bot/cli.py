@@ -58,6 +58,25 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dispatcher(settings: Settings, args: argparse.Namespace) -> int:
+    """Sends the outbox and plans the nudges, and takes no updates: the one dispatcher of a
+    deployment with webhook workers (docs/DEPLOYMENT.md). Several may run: one holds the
+    lease and sends, the others wait to take over."""
+    from bot.scheduler import serve_dispatcher
+    from bot.telegram import build_application
+
+    settings.token()
+    migrate(settings)
+    runtime = Runtime.create(settings)
+    serve_dispatcher(build_application(runtime, webhook=True))
+    return 0
+
+
+def dispatcher_main() -> int:
+    """The `opstap-dispatcher` console script: `opstap dispatcher`."""
+    return main(["dispatcher", *sys.argv[1:]])
+
+
 def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     """Talks to the flows in the terminal, as a learner."""
     from bot.terminal import TerminalChat
@@ -338,6 +357,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--webhook", action="store_true", help="serve webhooks instead of polling")
     run.set_defaults(handler=cmd_run)
 
+    dispatcher = commands.add_parser(
+        "dispatcher",
+        help="send the outbox and plan the nudges, without taking updates (one per database)",
+    )
+    dispatcher.set_defaults(handler=cmd_dispatcher)
+
     chat = commands.add_parser(
         "chat", help="talk to Opstap in the terminal, as a learner (no token needed)"
     )
@@ -400,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs one `opstap` command; a bad setting ends it with one clear line."""
     args = parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.command in ("run", "purge") else logging.WARNING,
+        level=logging.INFO if args.command in ("run", "dispatcher", "purge") else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

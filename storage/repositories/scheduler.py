@@ -135,6 +135,7 @@ class SchedulerRepository(Protocol):
         self, user_ids: Collection[int], *, since: datetime, kinds: Collection[str]
     ) -> list[SignalInfo]: ...
     async def coaches_of(self, user_ids: Collection[int]) -> dict[int, int]: ...
+    async def preferences_of(self, user_ids: Collection[int]) -> dict[int, LearnerPrefs]: ...
     async def nudge_counts(
         self,
         user_ids: Collection[int],
@@ -150,9 +151,21 @@ class SchedulerRepository(Protocol):
     async def remove_holiday(self, day: date) -> bool: ...
     async def recover_claims(self, *, claimed_before: datetime) -> int: ...
     async def claim_due(
-        self, *, now: datetime, limit: int, user_ids: Collection[int] | None = None
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        user_ids: Collection[int] | None = None,
+        later_kinds: Collection[str] = (),
     ) -> list[OutboxMessage]: ...
     async def release_held(self, *, now: datetime) -> int: ...
+    async def work_waiting(
+        self,
+        *,
+        now: datetime,
+        claimed_before: datetime,
+        user_ids: Collection[int] | None = None,
+    ) -> bool: ...
     async def messages(self, ids: Collection[int]) -> list[OutboxMessage]: ...
     async def recipients(
         self, user_ids: Collection[int]
@@ -173,7 +186,7 @@ def _prefs(row: Any) -> LearnerPrefs:
     if row.p_user_id is None:
         return LearnerPrefs(user_id=row.id)
     return LearnerPrefs(
-        user_id=row.id,
+        user_id=row.p_user_id,
         goal_weekday=row.goal_weekday,
         preferred_time=row.preferred_time,
         quiet_start=row.quiet_start,
@@ -262,6 +275,26 @@ class SqlSchedulerRepository:
             .where(*_id_range(Membership.learner_id, user_ids), Membership.left_at.is_(None))
         )
         return {row.learner_id: row.coach_id for row in (await self.session.execute(query))}
+
+    async def preferences_of(self, user_ids: Collection[int]) -> dict[int, LearnerPrefs]:
+        """The preferences of a few users (the coaches of a planning batch), where set."""
+        if not user_ids:
+            return {}
+        p = Preferences.__table__.c
+        query = select(
+            p.user_id.label("id"),
+            p.user_id.label("p_user_id"),
+            p.goal_weekday,
+            p.preferred_time,
+            p.quiet_start,
+            p.quiet_end,
+            p.days_off,
+            p.pace,
+            p.paused_until,
+            p.paused_indefinitely,
+            p.timezone,
+        ).where(p.user_id.in_(list(user_ids)))
+        return {row.id: _prefs(row) for row in (await self.session.execute(query)).all()}
 
     async def nudge_counts(
         self,
@@ -353,20 +386,50 @@ class SqlSchedulerRepository:
         return int(getattr(result, "rowcount", 0))
 
     async def claim_due(
-        self, *, now: datetime, limit: int, user_ids: Collection[int] | None = None
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        user_ids: Collection[int] | None = None,
+        later_kinds: Collection[str] = (),
     ) -> list[OutboxMessage]:
-        """Locks due pending messages, oldest first; other dispatchers skip them."""
+        """Locks due pending messages, oldest first, but `later_kinds` (scheduled nudges)
+        after every other kind (what people wrote); other dispatchers skip them."""
+        o = OutboxMessage
+        order: list[Any] = [o.due_at, o.id]
+        if later_kinds:
+            order.insert(0, case((o.kind.in_(list(later_kinds)), 1), else_=0))
         query = (
-            select(OutboxMessage)
-            .where(OutboxMessage.status == "pending", OutboxMessage.due_at <= now)
-            .order_by(OutboxMessage.due_at, OutboxMessage.id)
-            .limit(limit)
+            select(o).where(o.status == "pending", o.due_at <= now).order_by(*order).limit(limit)
         )
         if user_ids is not None:
             query = query.where(OutboxMessage.user_id.in_(list(user_ids)))
         if self._dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
         return list(await self.session.scalars(query))
+
+    async def work_waiting(
+        self,
+        *,
+        now: datetime,
+        claimed_before: datetime,
+        user_ids: Collection[int] | None = None,
+    ) -> bool:
+        """Whether a dispatch round has anything to do: a due message, a due held one, or a
+        claim older than the lease. Three index seeks; reads only."""
+        o = OutboxMessage.__table__.c
+        scope = [] if user_ids is None else [o.user_id.in_(list(user_ids))]
+        conditions = [
+            and_(o.status == "pending", o.due_at <= now),
+            and_(o.status == "claimed", o.claimed_at < claimed_before),
+        ]
+        if user_ids is None:
+            conditions.append(and_(o.status == "held", o.claimed_at.is_(None), o.due_at <= now))
+        for condition in conditions:
+            found = await self.session.scalar(select(o.id).where(condition, *scope).limit(1))
+            if found is not None:
+                return True
+        return False
 
     async def release_held(self, *, now: datetime) -> int:
         """Held (holdout) messages that fell due count as "nudged" for the answer window."""
