@@ -52,7 +52,7 @@ migration: setup  ## new Alembic revision from the models: make migration m="wha
 
 SCALE ?= full
 bench: setup  ## run the benchmarks (SCALE=tiny for a quick smoke run); see BENCHMARKS.md
-	$(BIN)/python -m bench.run --scale $(SCALE)$(if $(filter tiny,$(SCALE)), --json /tmp/opstap-bench-tiny.json,)
+	$(BIN)/python -m bench.run --scale $(SCALE)$(if $(filter tiny,$(SCALE)), --json /tmp/opstap-bench-tiny.json,)$(if $(POSTGRES), --postgres $(POSTGRES),)
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

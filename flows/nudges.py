@@ -448,11 +448,14 @@ def plan_learner(
     coach_id: int | None = None,
     coach_prefs: LearnerPrefs | None = None,
     counts: Mapping[str, int] | None = None,
+    planned: Mapping[str, datetime] | None = None,
 ) -> Plan:
     """Plans the nudges of one learner for today and tomorrow (local days).
 
     `counts` holds the nudges already planned per ISO week ("2026-W10"), for the weekly limit;
-    `coach_prefs` the coach's own preferences (their digest time), when they set any.
+    `coach_prefs` the coach's own preferences (their digest time), when they set any;
+    `planned` the nudges already planned (dedup key: due time), so that a later round does
+    not give a day that already has its message a second one.
     """
     plan = Plan()
     prefs = learner.prefs
@@ -600,8 +603,8 @@ def plan_learner(
     early = timedelta(minutes=policy.spread_minutes) / 2
     used: dict[str, int] = defaultdict(int, counts or {})
     order = {kind: n for n, kind in enumerate(SILENT_ORDER if quiet_days >= 7 else NUDGE_KINDS)}
-    seen: set[str] = set()
-    taken: set[date] = set()
+    seen: set[str] = set(planned or ())
+    taken: set[date] = {due.astimezone(tz).date() for due in (planned or {}).values()}
     for candidate in sorted(candidates, key=lambda c: (order[c.kind], c.day)):
         if candidate.key in seen:
             continue
@@ -695,6 +698,9 @@ async def plan_batch(
         by_user[info.user_id].append(info)
     coaches = await uow.scheduler.coaches_of(ids)
     coach_prefs = await uow.scheduler.preferences_of(set(coaches.values()))
+    already = await uow.scheduler.planned_nudges(
+        ids, start=now - timedelta(days=1), kinds=NUDGE_KINDS
+    )
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     for week, start, end in state.weeks:
         found = await uow.scheduler.nudge_counts(ids, start=start, end=end, kinds=NUDGE_KINDS)
@@ -712,6 +718,7 @@ async def plan_batch(
             coach_id=coaches.get(learner.id),
             coach_prefs=coach_prefs.get(coaches.get(learner.id, 0)),
             counts=counts.get(learner.id),
+            planned=already.get(learner.id),
         )
         messages += plan.messages
         new_signals += plan.signals

@@ -558,6 +558,20 @@ class FakeScheduler:
                 counts[m.user_id] = counts.get(m.user_id, 0) + 1
         return counts
 
+    async def planned_nudges(
+        self, user_ids: Collection[int], *, start: datetime, kinds: Collection[str]
+    ) -> dict[int, dict[str, datetime]]:
+        found: dict[int, dict[str, datetime]] = {}
+        for m in self.unit.outbox.rows:
+            if (
+                m.user_id in user_ids
+                and m.kind in kinds
+                and m.due_at >= start
+                and m.status in ("pending", "claimed", "sent")
+            ):
+                found.setdefault(m.user_id, {})[m.dedup_key] = m.due_at
+        return found
+
     async def insert_planned(self, messages: Sequence[Planned]) -> set[str]:
         inserted = set()
         for message in messages:

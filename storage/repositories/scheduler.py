@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
@@ -144,6 +144,9 @@ class SchedulerRepository(Protocol):
         end: datetime,
         kinds: Collection[str],
     ) -> dict[int, int]: ...
+    async def planned_nudges(
+        self, user_ids: Collection[int], *, start: datetime, kinds: Collection[str]
+    ) -> dict[int, dict[str, datetime]]: ...
     async def insert_planned(self, messages: Sequence[Planned]) -> set[str]: ...
     async def add_signals(self, signals: Sequence[SignalInfo]) -> None: ...
     async def holidays(self, *, start: date, end: date) -> list[ProgrammeHoliday]: ...
@@ -318,6 +321,24 @@ class SqlSchedulerRepository:
             .group_by(o.user_id)
         )
         return {row[0]: row[1] for row in (await self.session.execute(query)).all()}
+
+    async def planned_nudges(
+        self, user_ids: Collection[int], *, start: datetime, kinds: Collection[str]
+    ) -> dict[int, dict[str, datetime]]:
+        """Per learner, the nudges due from `start` on that are still to go (dedup key: due
+        time), so that planning again keeps one message a day."""
+        o = OutboxMessage.__table__.c
+        query = select(o.user_id, o.dedup_key, o.due_at).where(
+            *_id_range(o.user_id, user_ids),
+            o.kind.in_(list(kinds)),
+            o.due_at >= start,
+            o.status.in_(("pending", "claimed", "sent")),
+        )
+        found: dict[int, dict[str, datetime]] = {}
+        for row in (await self.session.execute(query)).all():
+            due = row.due_at if row.due_at.tzinfo else row.due_at.replace(tzinfo=UTC)
+            found.setdefault(row.user_id, {})[row.dedup_key] = due
+        return found
 
     async def insert_planned(self, messages: Sequence[Planned]) -> set[str]:
         """Inserts messages whose dedup key is new; returns the keys that were inserted."""

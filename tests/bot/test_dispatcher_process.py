@@ -95,12 +95,12 @@ async def fresh_database(url: str) -> None:
     await engine.dispose()
 
 
-async def seed(url: str) -> None:
-    """MESSAGES recipients, each with one message due now; no quiet hours."""
+async def seed(url: str, *, count: int = MESSAGES) -> None:
+    """`count` recipients, each with one message due now; no quiet hours."""
     engine = create_engine(url)
     async with SqlUnitOfWork(create_sessionmaker(engine)) as uow:
         now = datetime.now(UTC)
-        for n in range(MESSAGES):
+        for n in range(count):
             user = await uow.users.add(
                 User(
                     channel="telegram",
