@@ -93,7 +93,7 @@ async def run_all(scale: str, postgres: str | None = None) -> list[Figure]:
         ),
         Figure("planning", "nudges due in quiet hours", scheduler["due_in_quiet_hours"], "", 0),
     ]
-    figures += await atrisk.run(learners=int(sizes["atrisk_learners"]))
+    figures += await atrisk.run(learners=int(sizes["atrisk_learners"]), postgres=postgres)
     return figures
 
 
