@@ -417,17 +417,31 @@ class SqlSchedulerRepository:
         """Locks due pending messages, oldest first, but `later_kinds` (scheduled nudges)
         after every other kind (what people wrote); other dispatchers skip them."""
         o = OutboxMessage
-        order: list[Any] = [o.due_at, o.id]
-        if later_kinds:
-            order.insert(0, case((o.kind.in_(list(later_kinds)), 1), else_=0))
-        query = (
-            select(o).where(o.status == "pending", o.due_at <= now).order_by(*order).limit(limit)
+        # Two index-ordered reads (status, due_at) that stop at the limit, rather than one
+        # ordered by an expression, which would sort every due row of a large backlog.
+        parts: list[Any] = (
+            [o.kind.not_in(list(later_kinds)), o.kind.in_(list(later_kinds))]
+            if later_kinds
+            else [None]
         )
-        if user_ids is not None:
-            query = query.where(OutboxMessage.user_id.in_(list(user_ids)))
-        if self._dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        return list(await self.session.scalars(query))
+        found: list[OutboxMessage] = []
+        for part in parts:
+            query = (
+                select(o)
+                .where(o.status == "pending", o.due_at <= now)
+                .order_by(o.due_at, o.id)
+                .limit(limit - len(found))
+            )
+            if part is not None:
+                query = query.where(part)
+            if user_ids is not None:
+                query = query.where(OutboxMessage.user_id.in_(list(user_ids)))
+            if self._dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            found += list(await self.session.scalars(query))
+            if len(found) >= limit:
+                break
+        return found
 
     async def work_waiting(
         self,
