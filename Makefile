@@ -53,7 +53,7 @@ migration: setup  ## new Alembic revision from the models: make migration m="wha
 
 SCALE ?= full
 bench: setup  ## run the benchmarks (SCALE=tiny for a quick smoke run); see BENCHMARKS.md
-	$(BIN)/python -m bench.run --scale $(SCALE)$(if $(filter tiny,$(SCALE)), --json /tmp/opstap-bench-tiny.json,)
+	$(BIN)/python -m bench.run --scale $(SCALE)$(if $(filter tiny,$(SCALE)), --json /tmp/opstap-bench-tiny.json,)$(if $(POSTGRES), --postgres $(POSTGRES),)
 
 lock: setup  ## pin every dependency: requirements.lock (the container), requirements-dev.lock (CI)
 	$(BIN)/uv pip compile --quiet --upgrade --python-version 3.11 pyproject.toml -o requirements.lock

@@ -107,6 +107,25 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if all(check.ok for check in checks) else 1
 
 
+def cmd_dispatcher(settings: Settings, args: argparse.Namespace) -> int:
+    """Sends the outbox and plans the nudges, and takes no updates: the one dispatcher of a
+    deployment with webhook workers (docs/DEPLOYMENT.md). Several may run: one holds the
+    lease and sends, the others wait to take over."""
+    from bot.scheduler import serve_dispatcher
+    from bot.telegram import build_application
+
+    settings.token()
+    migrate(settings)
+    runtime = Runtime.create(settings)
+    serve_dispatcher(build_application(runtime))
+    return 0
+
+
+def dispatcher_main() -> int:
+    """The `opstap-dispatcher` console script: `opstap dispatcher`."""
+    return main(["dispatcher", *sys.argv[1:]])
+
+
 def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     """Talks to the flows in the terminal, as a learner."""
     from bot.terminal import TerminalChat
@@ -443,6 +462,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--webhook", action="store_true", help="serve webhooks instead of polling")
     run.set_defaults(handler=cmd_run)
 
+    dispatcher = commands.add_parser(
+        "dispatcher",
+        help="send the outbox and plan the nudges, without taking updates (one per database)",
+    )
+    dispatcher.set_defaults(handler=cmd_dispatcher)
+
     chat = commands.add_parser(
         "chat", help="talk to Opstap in the terminal, as a learner (no token needed)"
     )
@@ -546,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = settings.log_level == "DEBUG"
     explicit = "log_level" in settings.model_fields_set
     # One-shot commands print warnings only, unless a level is set.
-    quiet = args.command not in ("run", "purge") and not explicit
+    quiet = args.command not in ("run", "dispatcher", "purge") and not explicit
     configure_logging(
         level="WARNING" if quiet else settings.log_level, json=settings.log_format == "json"
     )

@@ -61,6 +61,10 @@ class Runtime:
         """A new unit of work."""
         return SqlUnitOfWork(self.sessionmaker)
 
+    def reader(self) -> SqlUnitOfWork:
+        """A new read-only unit of work (on SQLite it does not take the write lock)."""
+        return SqlUnitOfWork(self.sessionmaker, read_only=True)
+
     async def close(self) -> None:
         """Closes the database connections."""
         await self.db.dispose()

@@ -30,9 +30,9 @@ from telegram import (
 from telegram.constants import ChatType, MessageLimit
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
+    BaseRateLimiter,
     BaseUpdateProcessor,
     CallbackContext,
     CallbackQueryHandler,
@@ -516,7 +516,7 @@ def build_application(
     *,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
-    rate_limiter: AIORateLimiter | None = None,
+    rate_limiter: BaseRateLimiter[Any] | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """Builds the python-telegram-bot Application for a runtime.
 
@@ -538,6 +538,8 @@ def build_application(
         await dispatcher.recover()
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        if dispatcher.lease is not None:
+            await dispatcher.lease.release()
         await runtime.close()
 
     builder = (
@@ -578,7 +580,10 @@ def build_application(
     application.add_error_handler(on_error)
     if application.job_queue is not None:
         application.job_queue.run_daily(
-            retention_job, time=RETENTION_TIME.replace(tzinfo=ZoneInfo(settings.timezone))
+            retention_job,
+            time=RETENTION_TIME.replace(tzinfo=ZoneInfo(settings.timezone)),
+            # Late (a suspended host, a clock correction): run once, up to 12 hours late.
+            job_kwargs={"misfire_grace_time": 12 * 3600, "coalesce": True},
         )
     dispatcher = install(application, runtime)
     return application

@@ -8,6 +8,7 @@ from typing import Protocol, Self
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.db import READ_ONLY
 from storage.repositories import (
     AccessLogRepository,
     ChannelRepository,
@@ -139,11 +140,20 @@ class SqlUnitOfWork:
     coaching: CoachingRepository
     channels: ChannelRepository
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, read_only: bool = False
+    ) -> None:
         self._sessionmaker = sessionmaker
+        #: Reads only: on SQLite a deferred transaction (no write lock, so it never keeps a
+        #: learner's update waiting), on PostgreSQL a READ ONLY one; `commit` refuses.
+        self.read_only = read_only
 
     async def __aenter__(self) -> Self:
         self.session = self._sessionmaker()
+        if self.read_only:
+            connection = await self.session.connection(execution_options={READ_ONLY: True})
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text("SET TRANSACTION READ ONLY"))
         self.users = SqlUserRepository(self.session)
         self.conversations = SqlConversationRepository(self.session)
         self.updates = SqlUpdateLog(self.session)
@@ -183,6 +193,8 @@ class SqlUnitOfWork:
             await self.session.close()
 
     async def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         await self.session.commit()
 
     async def rollback(self) -> None:

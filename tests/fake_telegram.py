@@ -289,10 +289,15 @@ def fake_request(telegram: FakeTelegram) -> HTTPXRequest:
 @asynccontextmanager
 async def running_bot(runtime: Any, telegram: FakeTelegram) -> AsyncIterator[BotHarness]:
     """Starts the real Application on the fake Bot API (post_init included) and stops it."""
+    from bot.ratelimit import Limits, OutboxRateLimiter
     from bot.telegram import build_application
 
     app = build_application(
-        runtime, request=fake_request(telegram), get_updates_request=fake_request(telegram)
+        runtime,
+        request=fake_request(telegram),
+        get_updates_request=fake_request(telegram),
+        # Telegram's pacing would only make the tests wait (tests/bot/test_ratelimit.py).
+        rate_limiter=OutboxRateLimiter(limits=Limits.lifted()),
     )
     async with app:
         if app.post_init:
