@@ -4,15 +4,16 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup run chat test lint texts migrate migration bench clean
+.PHONY: help setup run chat test lint texts migrate migration bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml
+# The versions of requirements-dev.lock (`make lock`), so two set-ups a week apart agree.
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c requirements-dev.lock -e '.[dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install Opstap with its development tools
@@ -52,7 +53,11 @@ migration: setup  ## new Alembic revision from the models: make migration m="wha
 
 SCALE ?= full
 bench: setup  ## run the benchmarks (SCALE=tiny for a quick smoke run); see BENCHMARKS.md
-	$(BIN)/python -m bench.run --scale $(SCALE)$(if $(filter tiny,$(SCALE)), --json /tmp/opstap-bench-tiny.json,)
+	$(BIN)/python -m bench.run --scale $(SCALE)$(if $(filter tiny,$(SCALE)), --json /tmp/opstap-bench-tiny.json,)$(if $(POSTGRES), --postgres $(POSTGRES),)
+
+lock: setup  ## pin every dependency: requirements.lock (the container), requirements-dev.lock (CI)
+	$(BIN)/uv pip compile --quiet --upgrade --python-version 3.11 pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile --quiet --upgrade --python-version 3.11 --extra dev pyproject.toml -o requirements-dev.lock
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -10,10 +10,14 @@ import argparse
 import asyncio
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from bot.scheduler import Dispatcher, plan
 from flows import nudges
@@ -21,12 +25,16 @@ from flows import signals as S
 from flows.i18n import Translator
 from flows.messages import Reply
 from storage.db import create_engine, create_sessionmaker
-from storage.models import Base, Preferences, Signal, User
+from storage.models import Base, Group, Membership, OutboxMessage, Preferences, Signal, User
 from storage.repositories import Planned, payload
 from storage.uow import SqlUnitOfWork
 
 NOW = datetime(2026, 3, 16, 6, 0, tzinfo=UTC)  # a Monday morning
 TELEGRAM_RATE = 30.0  # messages per second, overall
+GROUP_SIZE = 12
+GROUPS_PER_COACH = 10
+#: The planner's daily round, 00:15 in Brussels, on the seven days from Monday 16 March.
+WEEK = [datetime(2026, 3, 15, 23, 15, tzinfo=UTC) + timedelta(days=d) for d in range(7)]
 
 
 class NullSender:
@@ -89,6 +97,45 @@ async def _database(folder: Path, learners: int) -> SqlUnitOfWork:
         ]
         for start in range(0, len(signals), 10_000):
             await connection.execute(insert(Signal.__table__), signals[start : start + 10_000])
+        # Groups of 12 learners, ten groups to a coach (a coach with 120 learners).
+        groups = (learners + GROUP_SIZE - 1) // GROUP_SIZE
+        coaches = [
+            {
+                "id": learners + 1 + c,
+                "channel": "telegram",
+                "external_id": f"coach{c}",
+                "chat_id": str(learners + 1 + c),
+                "language": "nl",
+                "role": "coach",
+                "status": "active",
+                "created_at": NOW - timedelta(days=90),
+            }
+            for c in range((groups + GROUPS_PER_COACH - 1) // GROUPS_PER_COACH)
+        ]
+        await connection.execute(insert(User.__table__), coaches)
+        await connection.execute(
+            insert(Group.__table__),
+            [
+                {
+                    "id": g + 1,
+                    "name": f"group {g + 1}",
+                    "coach_id": learners + 1 + g // GROUPS_PER_COACH,
+                    "join_code": f"j{g + 1}",
+                    "created_at": NOW - timedelta(days=90),
+                }
+                for g in range(groups)
+            ],
+        )
+        members = [
+            {
+                "group_id": 1 + (n - 1) // GROUP_SIZE,
+                "learner_id": n,
+                "joined_at": NOW - timedelta(days=60),
+            }
+            for n in range(1, learners + 1)
+        ]
+        for start in range(0, len(members), 10_000):
+            await connection.execute(insert(Membership.__table__), members[start : start + 10_000])
     sessionmaker = create_sessionmaker(engine)
     return SqlUnitOfWork(sessionmaker)
 
@@ -98,11 +145,15 @@ async def run(*, learners: int, messages: int) -> dict[str, float]:
         uow = await _database(Path(folder), learners)
         factory = lambda: SqlUnitOfWork(uow._sessionmaker)  # noqa: E731
         policy = nudges.NudgePolicy()
-        started, cpu = time.perf_counter(), time.process_time()
-        result = await plan(factory, lambda: NOW, policy)
-        planning = time.perf_counter() - started
-        planning_cpu = time.process_time() - cpu
-        again = await plan(factory, lambda: NOW, policy)
+        planned = planning = planning_cpu = 0.0
+        for day in WEEK:  # a week of daily planning rounds, as the bot runs them
+            started, cpu = time.perf_counter(), time.process_time()
+            result = await plan(factory, lambda day=day: day, policy)
+            planning += time.perf_counter() - started
+            planning_cpu += time.process_time() - cpu
+            planned += result.planned
+        again = await plan(factory, lambda: WEEK[-1], policy)
+        spread = await _spread(factory, policy)
 
         async with factory() as unit:
             rows = [  # half of them nudges, whose relevance is checked before sending
@@ -152,12 +203,61 @@ async def run(*, learners: int, messages: int) -> dict[str, float]:
         "learners": learners,
         "planning_seconds": planning,
         "planning_cpu_seconds": planning_cpu,
-        "planned": result.planned,
+        "planned": planned,
+        **spread,
         "planned_again": again.planned,
         "dispatched": sender.count,
         "dispatch_per_second": rate,
         "dispatch_per_cpu_second": sender.count / dispatching_cpu if dispatching_cpu else 0.0,
         "ceiling_over_telegram_rate": rate / TELEGRAM_RATE,
+    }
+
+
+async def _spread(factory: Any, policy: nudges.NudgePolicy) -> dict[str, float]:
+    """What the week's plan asks of the sender: the most messages due in one second, the
+    most to one chat in one second (a coach's notices due together go as one digest), and
+    how many learner nudges fall in their learner's quiet hours (must be none)."""
+    o, p = OutboxMessage.__table__.c, Preferences.__table__.c
+    async with factory() as unit:
+        rows = (
+            await unit.session.execute(
+                select(o.user_id, o.kind, o.due_at, p.quiet_start, p.quiet_end)
+                .select_from(
+                    OutboxMessage.__table__.outerjoin(
+                        Preferences.__table__, p.user_id == o.user_id
+                    )
+                )
+                .where(o.status.in_(("pending", "held")))
+            )
+        ).all()
+    tz = ZoneInfo(policy.timezone)
+    per_second: Counter[datetime] = Counter()
+    per_chat: Counter[tuple[int, datetime]] = Counter()
+    digests: set[tuple[int, datetime]] = set()
+    in_quiet = 0
+    for user_id, kind, due, quiet_start, quiet_end in rows:
+        second = due.replace(microsecond=0)
+        if kind in nudges.COACH_KINDS:
+            if (user_id, second) in digests:
+                continue  # one digest message for all of them
+            digests.add((user_id, second))
+        per_second[second] += 1
+        per_chat[(user_id, second)] += 1
+        if kind in nudges.NUDGE_KINDS:
+            start = nudges.parse_hhmm(quiet_start or "21:00") or dt_time(21)
+            end = nudges.parse_hhmm(quiet_end or "08:00") or dt_time(8)
+            local = (
+                due.replace(tzinfo=UTC).astimezone(tz).time()
+                if due.tzinfo is None
+                else (due.astimezone(tz).time())
+            )
+            in_quiet += nudges.in_quiet_hours(local, start, end)
+    return {
+        "peak_due_per_second": max(per_second.values(), default=0),
+        "peak_per_chat_second": max(per_chat.values(), default=0),
+        "coach_notices": sum(1 for row in rows if row[1] in nudges.COACH_KINDS),
+        "digests": len(digests),
+        "due_in_quiet_hours": in_quiet,
     }
 
 

@@ -15,15 +15,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import atrisk, dispatcher, memory, nudges, update_cost
+from bench import atrisk, dispatcher, memory, nudges, update_cost, workers
 from bench.common import Figure, table
 
 SCALES = {
     "tiny": {
         "learners": 2,
         "memory_learners": 50,
-        "dispatch_messages": 200,
-        "dispatch_limit": 100.0,
+        "dispatch_messages": 90,
+        "worker_messages": 90,
         "planning_learners": 500,
         "ceiling_messages": 200,
         "atrisk_learners": 200,
@@ -31,8 +31,8 @@ SCALES = {
     "full": {
         "learners": 40,
         "memory_learners": 10_000,
-        "dispatch_messages": 6_000,
-        "dispatch_limit": 200.0,
+        "dispatch_messages": 1_800,
+        "worker_messages": 1_800,
         "planning_learners": 100_000,
         "ceiling_messages": 5_000,
         "atrisk_learners": 10_000,
@@ -40,14 +40,13 @@ SCALES = {
 }
 
 
-async def run_all(scale: str) -> list[Figure]:
+async def run_all(scale: str, postgres: str | None = None) -> list[Figure]:
     sizes = SCALES[scale]
     figures: list[Figure] = []
     figures += await update_cost.run(learners=sizes["learners"])
     figures += await memory.run(learners=sizes["memory_learners"])
-    figures += await dispatcher.run(
-        messages=int(sizes["dispatch_messages"]), limit=sizes["dispatch_limit"]
-    )
+    figures += await dispatcher.run(messages=int(sizes["dispatch_messages"]))
+    figures += await workers.run(postgres=postgres, messages=int(sizes["worker_messages"]))
     scheduler = await nudges.run(
         learners=int(sizes["planning_learners"]), messages=int(sizes["ceiling_messages"])
     )
@@ -62,15 +61,39 @@ async def run_all(scale: str) -> list[Figure]:
         ),
         Figure(
             "planning",
-            f"week's nudges for {scheduler['learners']:,.0f} learners (CPU)",
+            f"a week (7 daily rounds) for {scheduler['learners']:,.0f} learners (CPU)",
             scheduler["planning_cpu_seconds"],
             "s",
             30,
         ),
         Figure("planning", "wall time", scheduler["planning_seconds"], "s", better="none"),
+        Figure("planning", "nudges and notices planned", scheduler["planned"], "", better="none"),
         Figure("planning", "planned again (duplicates)", scheduler["planned_again"], "", 0),
+        # "A few minutes" of sending at 30/s (PRODUCT.md): 3 minutes, 5,400 messages.
+        Figure(
+            "planning",
+            "peak messages due in one second",
+            scheduler["peak_due_per_second"],
+            "",
+            180 * 30,
+        ),
+        Figure(
+            "planning",
+            "peak messages to one chat in one second (a digest counts once)",
+            scheduler["peak_per_chat_second"],
+            "",
+            1,
+        ),
+        Figure(
+            "planning",
+            f"coach notices planned, sent as {scheduler['digests']:,.0f} digests",
+            scheduler["coach_notices"],
+            "",
+            better="none",
+        ),
+        Figure("planning", "nudges due in quiet hours", scheduler["due_in_quiet_hours"], "", 0),
     ]
-    figures += await atrisk.run(learners=int(sizes["atrisk_learners"]))
+    figures += await atrisk.run(learners=int(sizes["atrisk_learners"]), postgres=postgres)
     return figures
 
 
@@ -78,9 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run", description=__doc__)
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--json", type=Path, default=Path("bench/results.json"))
+    parser.add_argument(
+        "--postgres", help="a PostgreSQL URL for the two-worker benchmark (tables replaced)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    figures = asyncio.run(run_all(args.scale))
+    figures = asyncio.run(run_all(args.scale, args.postgres))
     elapsed = time.perf_counter() - started
     print(table(figures))
     print(f"\n{args.scale} run in {elapsed:.0f} s on {platform.processor() or platform.machine()}")

@@ -1,13 +1,16 @@
-"""Update cost: a learner's week through the full Opstap stack against a bare
-python-telegram-bot echo bot, both on the same in-process fake Bot API transport, interleaved.
+"""Update cost: a learner's week through the full Opstap stack against two echo bots, all on
+the same in-process fake Bot API transport, interleaved: the *durable* echo bot (PRODUCT.md's
+yardstick: python-telegram-bot plus one transaction that records the update and the reply on
+the same kind of database, SQLite in WAL mode with BEGIN IMMEDIATE) and the bare one (the
+floor, storing nothing).
 
 The simulated learner answers whatever Opstap asks: it presses the first button (or, when the
 same question comes back, the last one, which is usually "done" or "skip") and types a
 sentence when there are no buttons, through onboarding and each command of the week.
 
-Opstap runs with python-telegram-bot's AIORateLimiter in the path but its limits lifted: the
-limiter's deliberate pacing at Telegram's 30 messages per second is policy, not cost (the
-dispatcher benchmark measures the sustained rate against the limit).
+Opstap runs with its own rate limiter in the path but its limits lifted: the limiter's
+deliberate pacing at Telegram's limits is policy, not cost (the dispatcher benchmark measures
+the sustained rate against the limit).
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     ContextTypes,
@@ -31,8 +34,10 @@ from telegram.ext import (
 
 from bench.common import Figure, mean, percentile
 from bot.config import Settings
+from bot.ratelimit import Limits, OutboxRateLimiter
 from bot.runtime import Runtime
 from bot.telegram import build_application
+from storage.db import create_engine
 from tests.conftest import reset_schema
 from tests.fake_telegram import API_URL, FILE_URL, TOKEN, FakeTelegram, fake_request
 
@@ -98,6 +103,39 @@ def echo_application(telegram: FakeTelegram) -> Application[Any, Any, Any, Any, 
     return app
 
 
+def durable_echo_application(
+    telegram: FakeTelegram, database: AsyncEngine
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The echo bot that stores what it does: one transaction records the update (once, by
+    its id) and the reply, then the reply is sent."""
+
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None:
+            return
+        reply = message.text or ""
+        async with database.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO echo_log (update_id, chat_id, said, reply)"
+                    " VALUES (:u, :c, :s, :r)"
+                ),
+                {"u": update.update_id, "c": message.chat_id, "s": message.text, "r": reply},
+            )
+        await message.reply_text(reply)
+
+    app = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(API_URL)
+        .request(fake_request(telegram))
+        .get_updates_request(fake_request(telegram))
+        .build()
+    )
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, echo))
+    return app
+
+
 async def run(*, learners: int) -> list[Figure]:
     """Feeds every learner's week to Opstap and as many text updates to the echo bot."""
     with tempfile.TemporaryDirectory() as folder:
@@ -111,17 +149,27 @@ async def run(*, learners: int) -> list[Figure]:
             database_url=url,
             data_dir=Path(folder) / "data",
         )
-        opstap_api, echo_api = FakeTelegram(), FakeTelegram()
+        opstap_api, echo_api, durable_api = FakeTelegram(), FakeTelegram(), FakeTelegram()
         runtime = Runtime.create(settings)
         opstap = build_application(
             runtime,
             request=fake_request(opstap_api),
             get_updates_request=fake_request(opstap_api),
-            rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0),
+            rate_limiter=OutboxRateLimiter(limits=Limits.lifted()),
         )
         echo = echo_application(echo_api)
+        echo_db = create_engine(f"sqlite+aiosqlite:///{Path(folder) / 'echo.db'}")
+        async with echo_db.begin() as connection:
+            await connection.execute(
+                text(
+                    "CREATE TABLE echo_log (update_id BIGINT PRIMARY KEY, chat_id BIGINT,"
+                    " said TEXT, reply TEXT, at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
+                )
+            )
+        durable = durable_echo_application(durable_api, echo_db)
         opstap_times: list[float] = []
         echo_times: list[float] = []
+        durable_times: list[float] = []
         statements = [0, False]  # SQL statements while Opstap handles an update; counting on
 
         def count(*args: Any) -> None:
@@ -129,7 +177,7 @@ async def run(*, learners: int) -> list[Figure]:
                 statements[0] += 1
 
         event.listen(Engine, "before_cursor_execute", count)
-        async with opstap, echo:
+        async with opstap, echo, durable:
             for index in range(learners):
                 learner = Learner(10_000 + index, opstap_api)
                 for command in WEEK:
@@ -142,7 +190,13 @@ async def run(*, learners: int) -> list[Figure]:
                         echo_update = Update.de_json(
                             echo_api.text(learner.user_id, ANSWER), echo.bot
                         )
+                        durable_update = Update.de_json(
+                            durable_api.text(learner.user_id, ANSWER), durable.bot
+                        )
+                        before_durable = time.perf_counter()
+                        await durable.process_update(durable_update)
                         start = time.perf_counter()
+                        durable_times.append(start - before_durable)
                         await echo.process_update(echo_update)
                         middle = time.perf_counter()
                         statements[1] = True
@@ -154,10 +208,13 @@ async def run(*, learners: int) -> list[Figure]:
                         update = learner.next_update(opstap_api.sent(before))
         event.remove(Engine, "before_cursor_execute", count)
         await runtime.close()
+        await echo_db.dispose()
     per_update = statements[0] / len(opstap_times) if opstap_times else 0.0
     warm = min(20, len(opstap_times) // 10)
     opstap_times, echo_times = opstap_times[warm:], echo_times[warm:]
+    durable_times = durable_times[warm:]
     ratio = mean(opstap_times) / mean(echo_times)
+    durable_ratio = mean(opstap_times) / mean(durable_times)
     name = "update cost"
     return [
         Figure(name, "updates", len(opstap_times), ""),
@@ -167,8 +224,12 @@ async def run(*, learners: int) -> list[Figure]:
         Figure(name, "opstap p95", 1000 * percentile(opstap_times, 0.95), "ms", better="none"),
         Figure(name, "echo p50", 1000 * percentile(echo_times, 0.5), "ms", better="none"),
         Figure(name, "echo p95", 1000 * percentile(echo_times, 0.95), "ms", better="none"),
+        Figure(
+            name, "durable echo p50", 1000 * percentile(durable_times, 0.5), "ms", better="none"
+        ),
         Figure(name, "SQL statements per Opstap update", per_update, "", better="none"),
-        Figure(name, "cost ratio opstap/echo (means)", ratio, "x", target=1.5),
+        Figure(name, "update cost / durable echo (means)", durable_ratio, "x", target=1.5),
+        Figure(name, "update cost / bare echo (means, the floor)", ratio, "x", better="none"),
         Figure(
             name,
             "ratio of the medians",

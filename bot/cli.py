@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sqlite3
 import sys
+import traceback
 from collections.abc import Sequence
-from contextlib import closing
 from datetime import date, timedelta
+from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from sqlalchemy.engine import make_url
+from typing import TYPE_CHECKING, Any
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.health import bot_name as telegram_bot_name
+from bot.health import explain
+from bot.logsafety import configure as configure_logging
+from bot.logsafety import install_excepthook, protect, redact
 from bot.runtime import Runtime, migrate
 from flows.i18n import LANGUAGES
 from storage.repositories import ReportRow
@@ -26,20 +28,25 @@ if TYPE_CHECKING:
 log = logging.getLogger("opstap")
 
 
-def _quiet_http_logs() -> None:
-    # httpx logs request URLs, and Bot API URLs contain the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-
-
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    """Runs the Telegram bot, by long polling or webhooks."""
-    from bot.telegram import build_application
+    """Runs every configured channel: Telegram by long polling or webhooks, WhatsApp by
+    webhook (on the same server)."""
+    from bot.telegram import build_application, run_polling
 
-    settings.token()
-    if args.webhook and settings.webhook_url is None:
+    if not settings.whatsapp_enabled and not settings.telegram_enabled:
+        raise ConfigError(
+            "OPSTAP_TELEGRAM_TOKEN is not set (nor OPSTAP_WHATSAPP_TOKEN): get a token from "
+            "@BotFather in Telegram, or set up WhatsApp (docs/DEPLOYMENT.md); `opstap chat` "
+            "talks to Opstap in the terminal without either."
+        )
+    if settings.whatsapp_enabled:
+        settings.whatsapp()  # every WhatsApp setting is there
+    if settings.telegram_enabled:
+        settings.token()
+    telegram_webhook = args.webhook and settings.telegram_enabled
+    if telegram_webhook and settings.webhook_url is None:
         raise ConfigError("OPSTAP_WEBHOOK_URL is not set: it is needed for --webhook.")
-    if args.webhook and (
+    if telegram_webhook and (
         settings.webhook_secret is None or len(settings.webhook_secret.get_secret_value()) < 16
     ):
         raise ConfigError(
@@ -47,15 +54,76 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             "characters (A-Z, a-z, 0-9, _ and -)."
         )
     migrate(settings)
+    # A rejected token or a wrong Bot API URL stops here, in one line (see main).
+    asyncio.run(telegram_bot_name(settings))
+    # asyncio.run leaves no current event loop; python-telegram-bot 22.0 needs one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     runtime = Runtime.create(settings)
+    if settings.whatsapp_enabled:
+        from bot.whatsapp import serve as serve_whatsapp
+
+        if not settings.telegram_enabled:
+            serve_whatsapp(runtime)
+        else:
+            serve_whatsapp(runtime, telegram="webhook" if args.webhook else "polling")
+        return 0
     if args.webhook:
         from bot.webhook import serve
 
         serve(runtime)
         return 0
     application = build_application(runtime)
-    application.run_polling(allowed_updates=["message", "callback_query"])
+    add_heartbeat(application, settings.data_dir)
+    run_polling(application)
     return 0
+
+
+def add_heartbeat(application: Any, data_dir: Path) -> None:
+    """Writes the heartbeat `opstap health` reads, from the job queue (bot/health.py)."""
+    from bot.health import HEARTBEAT_SECONDS, write_heartbeat
+
+    async def beat(context: object) -> None:
+        await asyncio.to_thread(write_heartbeat, data_dir)
+
+    if application.job_queue is not None:
+        # `first=0` never runs in APScheduler (PTB's docs); a first beat due while the job
+        # queue is still starting must not be skipped as a misfire either.
+        application.job_queue.run_repeating(
+            beat,
+            interval=HEARTBEAT_SECONDS,
+            first=1,
+            name="heartbeat",
+            job_kwargs={"misfire_grace_time": None},
+        )
+
+
+def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
+    """Checks the database, the Bot API and the running process; 0 when all are healthy."""
+    from bot.health import run_checks
+
+    checks = asyncio.run(run_checks(settings, process=not args.no_process))
+    for check in checks:
+        print(redact(check.line()))
+    return 0 if all(check.ok for check in checks) else 1
+
+
+def cmd_dispatcher(settings: Settings, args: argparse.Namespace) -> int:
+    """Sends the outbox and plans the nudges, and takes no updates: the one dispatcher of a
+    deployment with webhook workers (docs/DEPLOYMENT.md). Several may run: one holds the
+    lease and sends, the others wait to take over."""
+    from bot.scheduler import serve_dispatcher
+    from bot.telegram import build_application
+
+    settings.token()
+    migrate(settings)
+    runtime = Runtime.create(settings)
+    serve_dispatcher(build_application(runtime))
+    return 0
+
+
+def dispatcher_main() -> int:
+    """The `opstap-dispatcher` console script: `opstap dispatcher`."""
+    return main(["dispatcher", *sys.argv[1:]])
 
 
 def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
@@ -76,6 +144,15 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
             await runtime.close()
 
     asyncio.run(main())
+    return 0
+
+
+def cmd_whatsapp_templates(settings: Settings, args: argparse.Namespace) -> int:
+    """Prints the WhatsApp message templates, per language, as JSON ready to submit."""
+    from bot.whatsapp import print_templates
+    from flows.i18n import Translator
+
+    print(print_templates(lambda language: Translator(language, timezone=settings.timezone)))
     return 0
 
 
@@ -133,26 +210,68 @@ def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
-    """Copies the SQLite database with SQLite's online backup; PostgreSQL uses pg_dump."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() != "sqlite":
-        print(
-            "opstap backup copies SQLite databases only. For PostgreSQL use pg_dump, e.g. "
-            "`pg_dump --format=custom --file=opstap.dump DBNAME` (see docs/DEPLOYMENT.md).",
-            file=sys.stderr,
-        )
+    """Writes one archive (0600) with the database and the data folder; the bot may run."""
+    from storage.backup import BackupError, backup
+
+    try:
+        manifest = backup(settings.database_url, settings.data_dir, Path(args.path))
+    except BackupError as error:
+        print(f"opstap: {error}", file=sys.stderr)
         return 1
-    source = Path(url.database or "")
-    target = Path(args.path)
-    if not source.is_file():
-        print(f"opstap: no database at {source}", file=sys.stderr)
+    print(
+        f"Backed up the {manifest['database']} database and {settings.data_dir} to {args.path} "
+        "(readable by you only)."
+    )
+    return 0
+
+
+def cmd_inbox(settings: Settings, args: argparse.Namespace) -> int:
+    """Lists the updates set aside (never their content); --retry or --drop some of them."""
+    migrate(settings)
+
+    async def main() -> list[str]:
+        runtime = Runtime.create(settings)
+        try:
+            async with runtime.uow() as uow:
+                lines: list[str] = []
+                if args.retry:
+                    count = await uow.inbox.retry(args.retry)
+                    lines.append(f"{count} update(s) put back in line: handled at the next start.")
+                if args.drop:
+                    dropped = await uow.inbox.drop(args.drop)
+                    lines.append(f"{dropped} update(s) erased.")
+                await uow.commit()
+                aside = await uow.inbox.set_aside(limit=1000)
+                total = await uow.inbox.count_set_aside()
+                lines.append(f"{total} update(s) set aside.")
+                lines += [
+                    f"  {row.update_id}  {row.channel}  {row.error or '-'}  "
+                    f"tried {row.attempts}x  {row.set_aside_at:%Y-%m-%d %H:%M}"
+                    for row in aside
+                    if row.set_aside_at is not None
+                ]
+                return lines
+        finally:
+            await runtime.close()
+
+    print("\n".join(asyncio.run(main())))
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    """Puts a backup archive back (stop the bot first), then updates the schema."""
+    from storage.backup import BackupError, restore
+
+    try:
+        restore(settings.database_url, settings.data_dir, Path(args.path), force=args.force)
+    except BackupError as error:
+        print(f"opstap: {error}", file=sys.stderr)
         return 1
-    if target.exists():
-        print(f"opstap: {target} exists already; choose a new file.", file=sys.stderr)
-        return 1
-    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
-        src.backup(dst)
-    print(f"Backed up {source} to {target}.")
+    migrate(settings)
+    print(
+        f"Restored {args.path}. Erase again the learners who asked for it since the backup "
+        "was made (see docs/DEPLOYMENT.md)."
+    )
     return 0
 
 
@@ -332,11 +451,22 @@ def parser() -> argparse.ArgumentParser:
         description="Opstap: a learner companion in Telegram. Settings come from OPSTAP_* "
         "environment variables or a .env file (see README.md).",
     )
+    root.add_argument("--version", action="version", version=f"opstap {version('opstap')}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the Telegram bot (long polling by default)")
+    run = commands.add_parser(
+        "run",
+        help="run every configured channel: Telegram (long polling by default), WhatsApp "
+        "(webhook)",
+    )
     run.add_argument("--webhook", action="store_true", help="serve webhooks instead of polling")
     run.set_defaults(handler=cmd_run)
+
+    dispatcher = commands.add_parser(
+        "dispatcher",
+        help="send the outbox and plan the nudges, without taking updates (one per database)",
+    )
+    dispatcher.set_defaults(handler=cmd_dispatcher)
 
     chat = commands.add_parser(
         "chat", help="talk to Opstap in the terminal, as a learner (no token needed)"
@@ -344,6 +474,21 @@ def parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", default="me", help="who you are in the chat (default: me)")
     chat.add_argument("--lang", choices=sorted(LANGUAGES), help="start in this language")
     chat.set_defaults(handler=cmd_chat)
+
+    templates = commands.add_parser(
+        "whatsapp-templates",
+        help="print the WhatsApp templates used outside the 24-hour window, as JSON",
+    )
+    templates.set_defaults(handler=cmd_whatsapp_templates)
+    health = commands.add_parser(
+        "health", help="check the database, the Bot API and the running bot (exit 0 if healthy)"
+    )
+    health.add_argument(
+        "--no-process",
+        action="store_true",
+        help="skip the check that `opstap run` is running (its heartbeat file)",
+    )
+    health.set_defaults(handler=cmd_health)
 
     migrate_ = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate_.set_defaults(handler=cmd_migrate)
@@ -389,30 +534,66 @@ def parser() -> argparse.ArgumentParser:
     purge.set_defaults(handler=cmd_purge)
 
     backup = commands.add_parser(
-        "backup", help="copy the SQLite database to PATH (online; PostgreSQL: use pg_dump)"
+        "backup",
+        help="write one archive with the database and the data folder (the bot may run)",
     )
-    backup.add_argument("path", metavar="PATH", help="the new backup file")
+    backup.add_argument("path", metavar="PATH", help="the new backup file (.tar.gz)")
     backup.set_defaults(handler=cmd_backup)
+    inbox = commands.add_parser(
+        "inbox", help="list the updates set aside (failed three times, or unreadable)"
+    )
+    inbox.add_argument(
+        "--retry", nargs="+", type=int, metavar="ID", help="handle these again at the next start"
+    )
+    inbox.add_argument("--drop", nargs="+", type=int, metavar="ID", help="erase these")
+    inbox.set_defaults(handler=cmd_inbox)
+    restore = commands.add_parser("restore", help="put a backup archive back (stop the bot first)")
+    restore.add_argument("path", metavar="PATH", help="a file made by `opstap backup`")
+    restore.add_argument(
+        "--force", action="store_true", help="replace a database that holds users already"
+    )
+    restore.set_defaults(handler=cmd_restore)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs one `opstap` command; a bad setting ends it with one clear line."""
+    """Runs one `opstap` command. A bad setting, or a start-up failure (token rejected, Bot
+    API or database unreachable, migration failed), ends it with one clear line naming the
+    setting and a non-zero status; with OPSTAP_LOG_LEVEL=DEBUG the traceback is printed too,
+    with every secret redacted."""
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command in ("run", "purge") else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    _quiet_http_logs()
     try:
         settings = load_settings()
-        return int(args.handler(settings, args))
     except ConfigError as error:
         print(f"opstap: {error}", file=sys.stderr)
         return 2
+    protect(*settings.secrets())
+    debug = settings.log_level == "DEBUG"
+    explicit = "log_level" in settings.model_fields_set
+    # One-shot commands print warnings only, unless a level is set.
+    quiet = args.command not in ("run", "dispatcher", "purge") and not explicit
+    configure_logging(
+        level="WARNING" if quiet else settings.log_level, json=settings.log_format == "json"
+    )
+    install_excepthook(debug=debug)
+    try:
+        return int(args.handler(settings, args))
+    except ConfigError as error:
+        print(f"opstap: {redact(str(error))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        line = explain(error, settings)
+        if line is None:
+            raise
+        if debug:
+            sys.stderr.write(redact("".join(traceback.format_exception(error))))
+        if settings.log_format == "json":
+            log.critical(line)  # one JSON line like every other
+        else:
+            print(f"opstap: {redact(line)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -2,13 +2,21 @@
 their tracebacks) has the bot token and the webhook secret replaced before any handler sees it.
 
 httpx logs each request URL at INFO, and Bot API URLs hold the token; the CLI also lowers
-httpx's level, but this redaction holds whatever the levels are.
+httpx's level, but this redaction holds whatever the levels are. The formatters (text, or JSON
+lines through python-json-logger, after OPSTAP_LOG_FORMAT) redact once more what they print,
+and the excepthook prints an uncaught exception as one line, or redacted with DEBUG.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+import traceback
+from pathlib import Path
+from types import TracebackType
 from typing import Any
+
+import pythonjsonlogger.json
 
 REDACTED = "<redacted>"
 _secrets: set[str] = set()
@@ -46,3 +54,69 @@ def protect(*secrets: str | None) -> None:
 
     logging.setLogRecordFactory(factory)
     _installed = True
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record (`time level logger: message`), secrets redacted, tracebacks too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
+    """One JSON object per record (python-json-logger), secrets redacted, tracebacks too.
+
+    python-json-logger formats `exc_info` itself, past the record factory's redacted
+    `exc_text`, so the traceback is redacted here as well.
+    """
+
+    def formatException(self, ei: Any) -> str:
+        return redact(str(super().formatException(ei)))
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def configure(*, level: str, json: bool) -> None:
+    """Sends every log record to stderr at `level`, as text or as JSON lines.
+
+    httpx and httpcore log each request URL at INFO; they stay at WARNING unless the level is
+    DEBUG (the URLs are redacted either way).
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    if json:
+        handler.setFormatter(
+            JsonFormatter(
+                "%(levelname)s %(name)s %(message)s",
+                rename_fields={"levelname": "level", "name": "logger"},
+                timestamp=True,
+            )
+        )
+    else:
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(quiet)
+
+
+def install_excepthook(*, debug: bool) -> None:
+    """An uncaught exception prints one line (its type and where it was raised), or, with
+    `debug`, the traceback with every secret redacted. The exit status stays 1."""
+
+    def hook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        if debug:
+            sys.stderr.write(redact("".join(traceback.format_exception(kind, error, tb))))
+            return
+        frames = traceback.extract_tb(tb)
+        where = f" in {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        sys.stderr.write(
+            f"opstap: stopped by an unexpected error ({kind.__name__}{where}). "
+            "Nothing more is printed here; set OPSTAP_LOG_LEVEL=DEBUG to see the traceback.\n"
+        )
+
+    sys.excepthook = hook

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,6 +30,9 @@ class Runtime:
     db: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     engine: Engine
+    #: Outbox senders of channels other than Telegram, by channel (WhatsApp's), for the
+    #: dispatcher of this process.
+    senders: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings, *, clock: Clock = utc_clock) -> Runtime:
@@ -43,6 +47,7 @@ class Runtime:
                 default_language=settings.default_language,
                 data_dir=settings.data_dir,
                 retention_months=settings.retention_months,
+                transcription_model_dir=settings.transcription_model_dir,
             ),
             clock=clock,
         )
@@ -55,6 +60,10 @@ class Runtime:
     def uow(self) -> SqlUnitOfWork:
         """A new unit of work."""
         return SqlUnitOfWork(self.sessionmaker)
+
+    def reader(self) -> SqlUnitOfWork:
+        """A new read-only unit of work (on SQLite it does not take the write lock)."""
+        return SqlUnitOfWork(self.sessionmaker, read_only=True)
 
     async def close(self) -> None:
         """Closes the database connections."""

@@ -1,25 +1,40 @@
-"""The outbox dispatcher and its wiring into python-telegram-bot's JobQueue.
+"""The outbox dispatcher, the planner and their wiring into python-telegram-bot's JobQueue.
 
 The outbox table is the one source of truth for scheduled messages. One repeating job claims
 due messages in a first transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL, `BEGIN IMMEDIATE`
 on SQLite) and commits the claim; then it sends them through a `Sender` and records each
-outcome in a second transaction. A claim that never got its outcome recorded (a crash) is
-found at start-up and marked "unknown": it is never resent blindly.
+outcome in a second transaction. Every round first looks for claims older than the lease
+(a process that died between claim and record): their outcome is unknown, they are marked so
+and never resent blindly. A round claims no more than can be sent within the lease.
+
+A round sends at most one message per recipient (the rate limiter keeps a private chat at one
+a second); a coach's notices that are due together go as one digest. Messages people wrote
+(a coach's text, a relayed answer) are claimed before scheduled nudges.
+
+On PostgreSQL several processes may run the job, but only the one holding the dispatcher
+lease (a session advisory lock, `Lease`) sends and plans: one send budget for the bot. When
+that process dies its connection closes, the lock is free, and another process takes over at
+its next round. The planner runs in the same process, at start and every day after 00:15
+(programme time); a day whose planning time passed while the process slept is caught up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import warnings
 from collections import Counter
-from collections.abc import Callable, Collection
-from contextvars import ContextVar
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -28,23 +43,43 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import AIORateLimiter, Application, ContextTypes
+from telegram.ext import Application, ContextTypes
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.ratelimit import OVERALL_PER_SECOND, OutboxRateLimiter, bulk
 from flows import nudges
 from flows.engine import Clock
 from flows.i18n import Translator
 from flows.messages import Reply
 from storage.models import OutboxMessage, User
-from storage.repositories import SignalInfo
+from storage.repositories import WAITING, SignalInfo
 from storage.uow import UnitOfWork
+
+__all__ = [
+    "Dispatcher",
+    "Lease",
+    "OutboxRateLimiter",
+    "Planner",
+    "Sender",
+    "TelegramSender",
+    "install",
+    "plan",
+]
 
 log = logging.getLogger(__name__)
 
-#: A claim older than this at start-up was interrupted: its outcome is unknown.
+#: A claim older than this was interrupted: its outcome is unknown.
 LEASE = timedelta(minutes=5)
 DISPATCH_INTERVAL = 1.0  # seconds between two looks at the outbox
-BATCH = 200
+#: Messages claimed per round: two seconds of sending at the overall rate.
+BATCH = 60
+#: A dispatch job goes on with the next round while there is work, for up to this long.
+ROUND_TIME = 10.0
+#: When the planner runs every day (programme time); it also runs at start and catches up.
+PLAN_TIME = time(0, 15)
+PLAN_CHECK_INTERVAL = 30.0  # seconds between two looks at whether planning is due
+#: The advisory lock key of the one dispatcher (PostgreSQL).
+LEASE_KEY = "opstap:dispatcher"
 
 
 # -- sending ----------------------------------------------------------------------------------
@@ -68,26 +103,20 @@ class SendFailed(Exception):
     """The channel refused this message for good (a bad request)."""
 
 
+class Waiting(Exception):
+    """The channel cannot carry this message now (outside WhatsApp's 24-hour window): it
+    waits until the recipient writes again."""
+
+
 class Sender(Protocol):
-    """Delivers one rendered message to a user, or raises one of the exceptions above."""
+    """Delivers one rendered message to a user, or raises one of the exceptions above.
+    Returns the channel's id of the sent message when its status reports will name it."""
 
-    async def send(self, user: User, reply: Reply) -> None: ...
-
-
-_NO_RETRY: ContextVar[bool] = ContextVar("opstap_no_retry", default=False)
+    async def send(self, user: User, reply: Reply) -> str | None: ...
 
 
-class OutboxRateLimiter(AIORateLimiter):
-    """AIORateLimiter that lets the outbox handle 429 itself: sends of the dispatcher are
-    tried once (the outbox reschedules them after `retry_after`); others retry as usual."""
-
-    @property
-    def _max_retries(self) -> int:
-        return 0 if _NO_RETRY.get() else self._default_retries
-
-    @_max_retries.setter
-    def _max_retries(self, value: int) -> None:
-        self._default_retries = value
+#: What one send came to: outbox row id, outcome, seconds to wait, the channel's message id.
+Outcome = tuple[int, str, float, str | None]
 
 
 class TelegramSender:
@@ -101,11 +130,11 @@ class TelegramSender:
 
         if user.chat_id is None:
             raise Unreachable("no chat")
-        token = _NO_RETRY.set(True)
         try:
-            await self.bot.send_message(
-                int(user.chat_id), reply.text, reply_markup=keyboard(reply)
-            )
+            with bulk():
+                await self.bot.send_message(
+                    int(user.chat_id), reply.text, reply_markup=keyboard(reply)
+                )
         except RetryAfter as error:
             with warnings.catch_warnings():  # its type changes in a future version
                 warnings.simplefilter("ignore", PTBDeprecationWarning)
@@ -122,8 +151,69 @@ class TelegramSender:
             raise OutcomeUnknown(str(error)) from error
         except TelegramError as error:
             raise SendFailed(str(error)) from error
-        finally:
-            _NO_RETRY.reset(token)
+
+
+# -- one dispatcher at a time -----------------------------------------------------------------
+class Lease:
+    """Whether this process is the one dispatcher (and planner) of the database.
+
+    On PostgreSQL it is a session advisory lock held on a connection of its own: taken at the
+    first round that finds it free, kept while that connection lives, and freed by
+    PostgreSQL when the process dies. SQLite runs one process: it always holds the lease.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, key: str = LEASE_KEY) -> None:
+        self.engine = engine
+        self.key = key
+        self._connection: AsyncConnection | None = None
+
+    @property
+    def shared(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    async def held(self) -> bool:
+        """Takes the lease when it is free; tells whether this process holds it."""
+        if not self.shared:
+            return True
+        if self._connection is not None:
+            try:
+                await self._connection.execute(text("SELECT 1"))
+                return True
+            except DBAPIError:
+                log.warning("lost the dispatcher lease (its connection broke)")
+                await self._drop()
+        connection = await self.engine.connect()
+        try:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            taken = await connection.scalar(
+                text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))"),
+                {"key": self.key},
+            )
+        except BaseException:
+            await connection.close()
+            raise
+        if not taken:
+            await connection.close()
+            return False
+        self._connection = connection
+        log.info("this process is now the dispatcher")
+        return True
+
+    async def release(self) -> None:
+        """Gives the lease up (at shutdown), so that another process takes over at once."""
+        if self._connection is not None:
+            with contextlib.suppress(DBAPIError):  # the lock goes with the connection anyway
+                await self._connection.execute(
+                    text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"),
+                    {"key": self.key},
+                )
+            await self._drop()
+
+    async def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(DBAPIError):  # already broken
+                await connection.close()
 
 
 # -- dispatching ------------------------------------------------------------------------------
@@ -133,6 +223,19 @@ class DispatchResult:
 
     def __getitem__(self, outcome: str) -> int:
         return self.counts[outcome]
+
+
+@dataclass(frozen=True)
+class _Send:
+    """One message to send: the outbox rows it stands for (several for a digest)."""
+
+    ids: tuple[int, ...]
+    user: User
+    reply: Reply
+
+
+#: Claimed after every other kind: scheduled messages wait for what people wrote.
+SCHEDULED_KINDS = (*nudges.NUDGE_KINDS, *nudges.COACH_KINDS, "session_reminder")
 
 
 @dataclass
@@ -146,11 +249,24 @@ class Dispatcher:
     policy: nudges.NudgePolicy = field(default_factory=nudges.NudgePolicy)
     batch: int = BATCH
     concurrency: int = 30
+    #: The send rate the claims are sized for (the rate limiter does the pacing).
+    rate: float = OVERALL_PER_SECOND
     #: Only these recipients (the terminal chat sends to its own user only).
     user_ids: Collection[int] | None = None
+    #: The sender of each other channel, by `User.channel`; `sender` serves the rest.
+    senders: Mapping[str, Sender] = field(default_factory=dict)
+    #: Only the holder dispatches (None: this process always does).
+    lease: Lease | None = None
+    #: Read-only units of work: an idle round only looks (on SQLite without the write lock).
+    reader: Callable[[], UnitOfWork] | None = None
+    _busy: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.batch > self.rate * LEASE.total_seconds() / 2:
+            raise ValueError("a round must be sent well within the lease: lower the batch")
 
     async def recover(self) -> int:
-        """At start-up: claims older than the lease get an unknown outcome."""
+        """Claims older than the lease get an unknown outcome (runs with every round)."""
         async with self.uow_factory() as uow:
             count = await uow.scheduler.recover_claims(claimed_before=self.clock() - LEASE)
             await uow.commit()
@@ -158,55 +274,101 @@ class Dispatcher:
             log.warning("%d outbox messages had an unknown outcome and are not resent", count)
         return count
 
+    async def run(self, *, seconds: float = ROUND_TIME) -> DispatchResult:
+        """Rounds back to back while a full batch was claimed, for up to `seconds`; returns
+        at once when a round is already running here or another process holds the lease."""
+        total = DispatchResult()
+        if self._busy.locked():
+            return total
+        async with self._busy:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + seconds
+            while True:
+                result = await self.run_once()
+                total.counts.update(result.counts)
+                claimed = sum(result.counts[v] for v in ("send", "defer", "expire", "cancel"))
+                if claimed < self.batch or loop.time() >= end:
+                    return total
+
     async def run_once(self) -> DispatchResult:
-        """One round: claim, send, record."""
+        """One round: reclaim expired claims, claim, send, record."""
         result = DispatchResult()
+        if self.lease is not None and not await self.lease.held():
+            return result
+        if self.reader is not None:
+            async with self.reader() as peek:
+                now = self.clock()
+                idle = not await peek.scheduler.work_waiting(
+                    now=now, claimed_before=now - LEASE, user_ids=self.user_ids
+                )
+            if idle:
+                return result
         claimed = await self._claim(result)
         if not claimed:
             return result
         semaphore = asyncio.Semaphore(self.concurrency)
 
-        async def send(item: tuple[int, User, Reply]) -> tuple[int, str, float]:
-            message_id, user, reply = item
+        async def send(item: _Send) -> tuple[tuple[int, ...], str, float, str | None]:
+            sender = self.senders.get(item.user.channel, self.sender)
             async with semaphore:
                 try:
-                    await self.sender.send(user, reply)
+                    ref = await sender.send(item.user, item.reply)
                 except RetryLater as error:
-                    return message_id, "retry", error.retry_after
+                    return item.ids, "retry", error.retry_after, None
                 except Unreachable:
-                    return message_id, "blocked", 0.0
+                    return item.ids, "blocked", 0.0, None
                 except OutcomeUnknown:
-                    return message_id, "unknown", 0.0
+                    return item.ids, "unknown", 0.0, None
                 except SendFailed:
-                    return message_id, "failed", 0.0
-                return message_id, "sent", 0.0
+                    return item.ids, "failed", 0.0, None
+                except Waiting:
+                    return item.ids, "waiting", 0.0, None
+                return item.ids, "sent", 0.0, ref
 
         results = await asyncio.gather(*(send(item) for item in claimed), return_exceptions=True)
-        await self._record([r for r in results if not isinstance(r, BaseException)], result)
+        outcomes: list[Outcome] = [
+            (message_id, outcome, wait, ref)
+            for r in results
+            if not isinstance(r, BaseException)
+            for ids, outcome, wait, ref in [r]
+            for message_id in ids
+        ]
+        await self._record(outcomes, result)
         for failure in results:
             if isinstance(failure, BaseException):
                 # A crash while sending: the other outcomes are recorded; this claim stays
-                # and becomes "unknown" at the next start, never resent blindly.
+                # and becomes "unknown" when its lease runs out, never resent blindly.
                 raise failure
         return result
 
-    async def _claim(self, result: DispatchResult) -> list[tuple[int, User, Reply]]:
-        claimed: list[tuple[int, User, Reply]] = []
+    async def _claim(self, result: DispatchResult) -> list[_Send]:
+        claimed: list[_Send] = []
         async with self.uow_factory() as uow:
             now = self.clock()
+            recovered = await uow.scheduler.recover_claims(claimed_before=now - LEASE)
+            if recovered:
+                result.counts["recovered"] += recovered
+                log.warning(
+                    "%d outbox messages had an unknown outcome and are not resent", recovered
+                )
             held = await uow.scheduler.release_held(now=now) if self.user_ids is None else 0
+            if self.senders and self.user_ids is None:
+                await uow.channels.release_waiting(now=now)
             if held:  # no zero entries: empty counts mean an idle round
                 result.counts["held"] += held
             messages = await uow.scheduler.claim_due(
-                now=now, limit=self.batch, user_ids=self.user_ids
+                now=now, limit=self.batch, user_ids=self.user_ids, later_kinds=SCHEDULED_KINDS
             )
             if not messages and not result.counts["held"]:
+                if recovered:
+                    await uow.commit()
                 return []
             calendar = await nudges.load_calendar(
                 uow, around=now.date(), country=self.policy.country
             )
             recipients = await uow.scheduler.recipients([m.user_id for m in messages])
             signals = await self._relevant_signals(uow, messages)
+            ready: dict[int, list[OutboxMessage]] = {}
             for message in messages:
                 user, prefs = recipients.get(message.user_id, (None, None))
                 decision = nudges.decide(
@@ -218,19 +380,37 @@ class Dispatcher:
                     calendar=calendar,
                     policy=self.policy,
                 )
-                result.counts[decision.verdict] += 1
                 if decision.verdict == "send" and user is not None:
-                    message.status, message.claimed_at = "claimed", now
-                    message.attempts += 1
-                    reply = nudges.render(message, self.translator(user.language))
-                    claimed.append((message.id, _detached(user), reply))
-                elif decision.verdict == "defer" and decision.until is not None:
+                    ready.setdefault(user.id, []).append(message)
+                    continue
+                result.counts[decision.verdict] += 1
+                if decision.verdict == "defer" and decision.until is not None:
                     message.due_at = decision.until
                 else:
                     message.status = {"expire": "expired", "cancel": "cancelled"}.get(
                         decision.verdict, "skipped"
                     )
                     message.error = decision.reason[:255]
+            for user_id, waiting in ready.items():
+                # One message per recipient a round; a coach's notices go as one digest. The
+                # others stay pending and come first in a next round.
+                user = recipients[user_id][0]
+                translator = self.translator(user.language)
+                first = waiting[0]
+                if first.kind in nudges.COACH_KINDS:
+                    together = [m for m in waiting if m.kind in nudges.COACH_KINDS]
+                else:
+                    together = [first]
+                for message in together:
+                    message.status, message.claimed_at = "claimed", now
+                    message.attempts += 1
+                result.counts["send"] += len(together)
+                reply = (
+                    nudges.render_digest(together, translator)
+                    if len(together) > 1
+                    else nudges.render(first, translator)
+                )
+                claimed.append(_Send(tuple(m.id for m in together), _detached(user), reply))
             await uow.commit()
         return claimed
 
@@ -244,25 +424,27 @@ class Dispatcher:
         if not planned:
             return found
         since = min(m.created_at for m in planned) - nudges.RELEVANCE_WINDOW
-        for signal in await uow.scheduler.signals_of(
+        for signal_ in await uow.scheduler.signals_of(
             {m.user_id for m in planned}, since=since, kinds=nudges.RELEVANCE_SIGNALS
         ):
-            found.setdefault(signal.user_id, []).append(signal)
+            found.setdefault(signal_.user_id, []).append(signal_)
         return found
 
-    async def _record(
-        self, outcomes: list[tuple[int, str, float]], result: DispatchResult
-    ) -> None:
+    async def _record(self, outcomes: list[Outcome], result: DispatchResult) -> None:
         async with self.uow_factory() as uow:
             now = self.clock()
             messages = {m.id: m for m in await uow.scheduler.messages([o[0] for o in outcomes])}
             recipients = await uow.scheduler.recipients([m.user_id for m in messages.values()])
-            for message_id, outcome, retry_after in outcomes:
+            for message_id, outcome, retry_after, ref in outcomes:
                 message = messages[message_id]
                 user = recipients.get(message.user_id, (None, None))[0]
                 result.counts[outcome] += 1
                 if outcome == "sent" and user is not None:
                     await nudges.record_sent(uow, message, user, now=now)
+                    message.channel_message_id = ref
+                elif outcome == "waiting":
+                    message.status, message.claimed_at = WAITING, now
+                    message.error = "waits until the recipient writes"
                 elif outcome == "retry":
                     message.status, message.claimed_at = "pending", None
                     message.due_at = now + timedelta(seconds=retry_after)
@@ -286,11 +468,13 @@ def _detached(user: User) -> User:
         display_name=user.display_name,
         role=user.role,
         status=user.status,
+        last_seen_at=user.last_seen_at,
     )
     copy.id = user.id
     return copy
 
 
+# -- planning ---------------------------------------------------------------------------------
 async def plan(
     uow_factory: Callable[[], UnitOfWork],
     clock: Clock,
@@ -314,32 +498,98 @@ async def plan(
     return result
 
 
+@dataclass
+class Planner:
+    """Plans at start and once a day after PLAN_TIME (programme time); a day whose planning
+    time went by unseen (a suspended host, a clock set forward) is planned at the next look.
+    Only the lease holder plans."""
+
+    uow_factory: Callable[[], UnitOfWork]
+    clock: Clock
+    policy: nudges.NudgePolicy
+    lease: Lease | None = None
+    at: time = PLAN_TIME
+    planned_on: date | None = None  # the programme day of the last planning in this process
+    _busy: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    def due(self, now: datetime) -> bool:
+        """Whether a planning round is due: never planned here, or a new day past `at`."""
+        local = now.astimezone(ZoneInfo(self.policy.timezone))
+        if self.planned_on is None:
+            return True
+        return local.date() > self.planned_on and local.time() >= self.at
+
+    async def run_if_due(self) -> nudges.PlanningResult | None:
+        """Plans when due and this process holds the lease; None when it did not plan."""
+        if self._busy.locked() or not self.due(self.clock()):
+            return None
+        if self.lease is not None and not await self.lease.held():
+            return None
+        async with self._busy:
+            now = self.clock()
+            result = await plan(self.uow_factory, lambda: now, self.policy)
+            self.planned_on = now.astimezone(ZoneInfo(self.policy.timezone)).date()
+            return result
+
+
 # -- wiring -----------------------------------------------------------------------------------
 def install(application: Application[Any, Any, Any, Any, Any, Any], runtime: Any) -> Dispatcher:
-    """Adds the dispatcher (every second) and the planner (at start and daily) to the job
-    queue; returns the dispatcher, whose `recover` runs in post_init."""
+    """Adds the dispatcher (every second) and the planner (every half minute, planning when
+    due) to the job queue; both act only while this process holds the lease. Returns the
+    dispatcher, whose `lease` is released at shutdown."""
     engine = runtime.engine
     policy = runtime.nudge_policy()
+    lease = Lease(runtime.db)
     dispatcher = Dispatcher(
         uow_factory=runtime.uow,
         sender=TelegramSender(application.bot),
         clock=engine.clock,
         translator=engine.translator,
         policy=policy,
+        senders=dict(runtime.senders),
+        lease=lease,
+        reader=runtime.reader,
     )
+    planner = Planner(uow_factory=runtime.uow, clock=engine.clock, policy=policy, lease=lease)
     queue = application.job_queue
     if queue is None:  # pragma: no cover - the job-queue extra is a dependency
         raise RuntimeError("python-telegram-bot's job queue is not installed")
 
     async def dispatch_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-        await dispatcher.run_once()
+        await dispatcher.run()
 
     async def plan_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-        await plan(runtime.uow, engine.clock, policy)
+        await planner.run_if_due()
 
-    queue.run_repeating(dispatch_job, interval=DISPATCH_INTERVAL, first=0.5, name="outbox")
-    queue.run_once(plan_job, when=1, name="plan-at-start")
-    queue.run_daily(
-        plan_job, time=time(0, 15, tzinfo=ZoneInfo(policy.timezone)), name="plan-daily"
+    # Two instances may overlap: the second returns at once (the dispatcher's own lock),
+    # instead of APScheduler skipping it with a warning.
+    overlap = {"max_instances": 2, "coalesce": True, "misfire_grace_time": None}
+    queue.run_repeating(
+        dispatch_job, interval=DISPATCH_INTERVAL, first=0.5, name="outbox", job_kwargs=overlap
+    )
+    queue.run_repeating(
+        plan_job, interval=PLAN_CHECK_INTERVAL, first=1, name="planner", job_kwargs=overlap
     )
     return dispatcher
+
+
+def serve_dispatcher(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Runs only the jobs (dispatcher, planner, retention) of an application built without
+    an updater, until SIGTERM or SIGINT: the `opstap dispatcher` process."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with application:
+            if application.post_init is not None:
+                await application.post_init(application)
+            await application.start()
+            log.info("dispatcher started; it sends while it holds the lease")
+            await stop.wait()
+            await application.stop()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)
+
+    asyncio.run(main())

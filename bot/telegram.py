@@ -5,8 +5,11 @@ Handlers stay thin: they translate, call the engine, and send. No SQL, no busine
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import time
@@ -17,6 +20,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from telegram import (
     BotCommand,
     BotCommandScopeChat,
+    ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -24,13 +28,15 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, MessageLimit
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
+    BaseRateLimiter,
+    BaseUpdateProcessor,
     CallbackContext,
     CallbackQueryHandler,
+    ChatMemberHandler,
     ContextTypes,
     ExtBot,
     MessageHandler,
@@ -38,10 +44,12 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot import inbox as inbox_
+from bot.inbox import Inbox
 from bot.logsafety import protect
 from bot.runtime import Runtime
 from bot.scheduler import OutboxRateLimiter, install
-from flows.i18n import LANGUAGES
+from flows.i18n import LANGUAGES, N_
 from flows.messages import Event, FileKind, IncomingFile, Reply
 from flows.privacy import purge
 
@@ -53,12 +61,19 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 #: When the daily retention job runs, in the programme time zone.
 RETENTION_TIME = time(3, 30)
+#: The updates Opstap asks Telegram for (polling and webhook alike).
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+#: Long polling: how long one getUpdates call waits for news, and the longest pause after
+#: errors (doubling from one second).
+POLL_TIMEOUT = 10
+MAX_POLL_PAUSE = 30.0
 
 
 class BotData:
-    """What every handler can reach: the runtime."""
+    """What every handler can reach: the runtime and the durable inbox."""
 
     runtime: Runtime
+    inbox: Inbox
 
 
 class OpstapContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
@@ -199,6 +214,7 @@ async def on_message(update: Update, context: OpstapContext) -> None:
         update_id=update.update_id,
         send=lambda early: send_replies(context, message.chat_id, early),
     )
+    inbox_.mark_handled()
     await send_replies(context, message.chat_id, replies)
 
 
@@ -207,7 +223,10 @@ async def on_button(update: Update, context: OpstapContext) -> None:
     query = update.callback_query
     if query is None:
         return
-    await query.answer()
+    try:
+        await query.answer()
+    except BadRequest:  # too old, or answered by an earlier attempt: the press still counts
+        log.info("update %d: the button press could not be answered", update.update_id)
     message = query.message if isinstance(query.message, Message) else None
     if message is None or message.chat.type != ChatType.PRIVATE:
         return
@@ -219,7 +238,25 @@ async def on_button(update: Update, context: OpstapContext) -> None:
         update_id=update.update_id,
         send=lambda early: send_replies(context, message.chat_id, early),
     )
+    inbox_.mark_handled()
     await send_replies(context, message.chat_id, replies, pressed=message)
+
+
+async def on_my_chat_member(update: Update, context: OpstapContext) -> None:
+    """A learner blocked the bot (unreachable at once, their coach told) or unblocked it."""
+    change = update.my_chat_member
+    if change is None or change.chat.type != ChatType.PRIVATE:
+        return
+    status = change.new_chat_member.status
+    blocked = status in (ChatMember.BANNED, ChatMember.LEFT)
+    await context.runtime.engine.reachability(
+        channel=CHANNEL,
+        external_id=str(change.from_user.id),
+        reachable=not blocked,
+        update_id=update.update_id,
+        policy=context.runtime.nudge_policy(),
+    )
+    inbox_.mark_handled()
 
 
 async def on_group_message(update: Update, context: OpstapContext) -> None:
@@ -234,11 +271,26 @@ async def on_group_message(update: Update, context: OpstapContext) -> None:
 
 
 async def on_error(update: object, context: OpstapContext) -> None:
-    """Logs the error, then tells the user kindly that their saved work is safe."""
-    log.error("error while handling an update", exc_info=context.error)
-    if not isinstance(update, Update) or update.effective_chat is None:
+    """Logs the error without what the learner sent (update id, user id, where, flow step);
+    on the last attempt tells the user kindly that their saved work is safe."""
+    error = context.error
+    if error is None:
         return
-    if isinstance(context.error, Forbidden):
+    if isinstance(error, Forbidden):  # they blocked the bot while we answered
+        log.info("update %s: the user blocked the bot", getattr(update, "update_id", "?"))
+        return
+    if not inbox_.record_error(error):
+        return  # the inbox tries again
+    if inbox_.current() is not None:
+        pass  # the inbox logs it once, as it sets the update aside
+    elif isinstance(update, Update):
+        user_id = update.effective_user.id if update.effective_user else "?"
+        log.error(
+            "update %d of user %s failed: %s", update.update_id, user_id, inbox_.describe(error)
+        )
+    else:
+        log.error("a job failed: %s", inbox_.describe(error))
+    if not isinstance(update, Update) or update.effective_chat is None:
         return
     user = update.effective_user
     language = context.runtime.settings.default_language
@@ -250,7 +302,7 @@ async def on_error(update: object, context: OpstapContext) -> None:
         except SQLAlchemyError:
             log.warning("could not read the user's language for the error message")
     t = context.runtime.engine.translator(language)
-    if isinstance(context.error, OperationalError):
+    if isinstance(error, OperationalError):
         # The database stayed busy (locked) longer than the busy timeout: nothing was stored.
         text = t._(
             "I am very busy right now. Nothing was lost. Please send that again in a minute."
@@ -288,13 +340,183 @@ async def set_chat_commands(
     await context.bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id))
 
 
+def raw_user_key(data: dict[str, Any]) -> str | None:
+    """Whose update a raw Telegram update is, read without parsing it ("telegram:<id>")."""
+    for value in data.values():
+        sender = value.get("from") if isinstance(value, dict) else None
+        if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+            return f"{CHANNEL}:{sender['id']}"
+    return None
+
+
+class InboxUpdateProcessor(BaseUpdateProcessor):
+    """Runs every update through the durable inbox: different users' updates at the same
+    time, one user's strictly in order, failures tried again and then set aside.
+
+    python-telegram-bot's own choices do not fit: by default updates run one at a time (one
+    slow download makes every learner wait), and `concurrent_updates=N` runs them in any order
+    (one learner's two quick answers could be applied the wrong way round).
+    """
+
+    def __init__(self, inbox: Inbox) -> None:
+        # The inbox limits the work itself (after the per-user lock, to keep the order).
+        super().__init__(max_concurrent_updates=1_000_000)
+        self.inbox = inbox
+        self.application: Application[Any, Any, Any, Any, Any, Any] | None = None
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if not isinstance(update, Update) or self.application is None:
+            await coroutine
+            return
+        application = self.application
+        first: list[Awaitable[Any]] = [coroutine]
+
+        async def handle() -> object:
+            return await (first.pop() if first else application.process_update(update))
+
+        user = update.effective_user
+        key = f"{CHANNEL}:{user.id}" if user else None
+        await self.inbox.run(update.update_id, key, handle)
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to free."""
+
+
+async def accept(
+    application: Application[Any, Any, Any, Any, Any, Any], update_id: int, data: dict[str, Any]
+) -> None:
+    """Hands a stored update to the Application; one that cannot be parsed is set aside."""
+    inbox: Inbox = application.bot_data.inbox
+    try:
+        update = Update.de_json(data, application.bot)
+    except Exception as error:
+        await inbox.set_aside(update_id, error)
+        return
+    await application.update_queue.put(update)
+
+
+async def accept_pending(application: Application[Any, Any, Any, Any, Any, Any]) -> int:
+    """At start: the updates stored but not handled before a stop or a crash, in order."""
+    inbox: Inbox = application.bot_data.inbox
+    pending = await inbox.pending()
+    for update_id, data in pending:
+        await accept(application, update_id, data)
+    if pending:
+        log.info("handling %d updates received before the restart", len(pending))
+    return len(pending)
+
+
+async def poll(
+    application: Application[Any, Any, Any, Any, Any, Any], stop: asyncio.Event
+) -> None:
+    """Long polling into the durable inbox.
+
+    python-telegram-bot's Updater confirms a batch (the next offset) before it is handled and
+    parses the whole batch at once, so a crash loses what was fetched and one update it cannot
+    parse stops every other. Here an offset moves on only after the batch is stored; each
+    update is parsed on its own; errors back off, doubling up to 30 seconds.
+    """
+    inbox: Inbox = application.bot_data.inbox
+    offset: int | None = None
+    pause = 0.0
+    while not stop.is_set():
+        if pause:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+            if stop.is_set():
+                return
+        try:
+            # The raw JSON: Bot.get_updates parses the whole batch and raises for all of it.
+            result = await application.bot._post(
+                "getUpdates",
+                {"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": ALLOWED_UPDATES},
+                read_timeout=POLL_TIMEOUT + 10,
+            )
+        except InvalidToken:
+            raise
+        except Conflict:
+            pause = MAX_POLL_PAUSE
+            log.error(
+                "getUpdates refused: another process polls with this token, or a webhook is "
+                "set (OPSTAP_TELEGRAM_TOKEN); trying again in %d s",
+                pause,
+            )
+            continue
+        except TelegramError as error:
+            pause = min(max(pause * 2, 1.0), MAX_POLL_PAUSE)
+            log.warning(
+                "getUpdates failed (%s); trying again in %d s", type(error).__name__, pause
+            )
+            continue
+        raw = [u for u in result if isinstance(u, dict)] if isinstance(result, list) else []
+        updates = [u for u in raw if isinstance(u.get("update_id"), int)]
+        if not updates:
+            pause = 0.0
+            continue
+        try:
+            new = await inbox.store([(u["update_id"], raw_user_key(u), u) for u in updates])
+        except (SQLAlchemyError, OSError) as error:
+            # Not stored, so not confirmed: Telegram gives them again.
+            pause = min(max(pause * 2, 1.0), MAX_POLL_PAUSE)
+            log.error(
+                "could not store %d updates (%s); trying again in %d s",
+                len(updates),
+                type(error).__name__,
+                pause,
+            )
+            continue
+        pause = 0.0
+        offset = max(u["update_id"] for u in updates) + 1
+        for data in updates:
+            if data["update_id"] in new:
+                await accept(application, data["update_id"], data)
+
+
+async def drain(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Waits until every update handed to the Application is handled. (`Application.stop`
+    alone would start the ones still queued as tasks it no longer waits for.)"""
+    await application.update_queue.join()
+
+
+def run_polling(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Runs the bot by long polling until SIGINT or SIGTERM; stops gracefully."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with application:
+            if application.post_init:
+                await application.post_init(application)
+            await application.start()
+            await accept_pending(application)
+            log.info("Opstap is running (long polling); stop with Ctrl-C")
+            polling = asyncio.create_task(poll(application, stop))
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({polling, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            polling.cancel()
+            stopped.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
+            log.info("stopping: handling the updates already received")
+            await drain(application)
+            await application.stop()
+        if application.post_shutdown:
+            await application.post_shutdown(application)
+
+    asyncio.run(main())
+
+
 def build_application(
     runtime: Runtime,
     *,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
-    webhook: bool = False,
-    rate_limiter: AIORateLimiter | None = None,
+    rate_limiter: BaseRateLimiter[Any] | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """Builds the python-telegram-bot Application for a runtime.
 
@@ -312,9 +534,12 @@ def build_application(
             runtime.engine.config, bot_username=application.bot.username
         )
         await set_commands(application, runtime)
+        await set_descriptions(application, runtime)
         await dispatcher.recover()
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        if dispatcher.lease is not None:
+            await dispatcher.lease.release()
         await runtime.close()
 
     builder = (
@@ -331,13 +556,19 @@ def build_application(
         builder = builder.request(request)
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
-    if webhook:
-        builder = builder.updater(None)
+    inbox = Inbox(runtime, CHANNEL)
+    processor = InboxUpdateProcessor(inbox)
+    # No Updater: `poll` (or the webhook) fills the update queue from the durable inbox.
+    builder = builder.updater(None).concurrent_updates(processor)
     application = builder.build()
+    processor.application = application
     application.bot_data.runtime = runtime
+    application.bot_data.inbox = inbox
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     application.add_handler(CallbackQueryHandler(on_button))
+    application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_handler(MessageHandler(private, on_message))
+    application.add_handler(MessageHandler(EDITED_IN_PRIVATE, on_edited_message))
     application.add_handler(
         MessageHandler(
             filters.ChatType.GROUPS
@@ -349,7 +580,10 @@ def build_application(
     application.add_error_handler(on_error)
     if application.job_queue is not None:
         application.job_queue.run_daily(
-            retention_job, time=RETENTION_TIME.replace(tzinfo=ZoneInfo(settings.timezone))
+            retention_job,
+            time=RETENTION_TIME.replace(tzinfo=ZoneInfo(settings.timezone)),
+            # Late (a suspended host, a clock correction): run once, up to 12 hours late.
+            job_kwargs={"misfire_grace_time": 12 * 3600, "coalesce": True},
         )
     dispatcher = install(application, runtime)
     return application
@@ -366,3 +600,44 @@ async def retention_job(context: OpstapContext) -> None:
         months=runtime.settings.retention_months,
     )
     log.info("retention: erased %d learners", len(erased))
+
+
+# -- the first screen and edited messages ------------------------------------------------------
+#: What a new user reads before pressing Start, and under the bot's name (Telegram's limits).
+DESCRIPTION = N_(
+    "Opstap helps you learn from your work, one small step a week: a goal, a reflection, "
+    "proof of what you can do. In Dutch, French, English, Arabic or Turkish. Press Start to "
+    "begin."
+)
+SHORT_DESCRIPTION = N_("One small learning step a week, in your language.")
+EDITED_IN_PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE
+
+
+async def set_descriptions(
+    application: Application[Any, Any, Any, Any, Any, Any], runtime: Runtime
+) -> None:
+    """Sets the bot's description and short description in every language (and the default,
+    for other languages), as Telegram shows them before Start."""
+    for language in [None, *LANGUAGES]:
+        t = runtime.engine.translator(language or runtime.settings.default_language)
+        await application.bot.set_my_description(t._(DESCRIPTION)[:512], language_code=language)
+        await application.bot.set_my_short_description(
+            t._(SHORT_DESCRIPTION)[:120], language_code=language
+        )
+
+
+async def on_edited_message(update: Update, context: OpstapContext) -> None:
+    """Tells the learner kindly that a changed message is not used, and how to correct."""
+    message = update.edited_message
+    if message is None or message.from_user is None:
+        return
+    language = await context.runtime.engine.language_of(
+        channel=CHANNEL, external_id=str(message.from_user.id)
+    )
+    t = context.runtime.engine.translator(language)
+    await message.reply_text(
+        t._(
+            "I saw that you changed a message. I do not use changes. To correct an answer, "
+            "send it again as a new message, or use « Back."
+        )
+    )

@@ -1,9 +1,12 @@
 """Webhook mode: an ASGI app (Starlette, served by uvicorn) in front of the Application.
 
 - `POST <path>` takes an update from Telegram. The header X-Telegram-Bot-Api-Secret-Token must
-  equal OPSTAP_WEBHOOK_SECRET (compared in constant time), else 403. The update is queued and
-  answered 200 at once; the Application handles it (deduplicated by update_id in the
-  database, so a retry or a second worker never handles it twice).
+  equal OPSTAP_WEBHOOK_SECRET (compared in constant time), else 403. A body over 1 MB is
+  refused (413) on its Content-Length, or as soon as that much has been read. The update is
+  stored in the durable inbox and only then answered 200 (503 when the database cannot store
+  it: Telegram sends it again); the Application handles it from there (deduplicated by
+  update_id in the database, so a retry or a second worker never handles it twice). Updates
+  stored before a crash are handled at the next start.
 - `GET /healthz` answers 200 when the database answers, else 503.
 - Shutdown is graceful: new updates get 503 (Telegram sends them again later, perhaps to
   another worker) and `Application.stop()` handles every update already accepted before the
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,15 +29,31 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from telegram import Update
 from telegram.ext import Application
 
 from bot.runtime import Runtime
+from bot.telegram import ALLOWED_UPDATES, accept, accept_pending, drain, raw_user_key
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-ALLOWED_UPDATES = ["message", "callback_query"]
 MAX_BODY_BYTES = 1_000_000
+
+
+class TooLarge(Exception):
+    """The request body is over the limit."""
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, refused on a Content-Length over `limit` or once more than that was read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge
+    return bytes(body)
 
 
 def webhook_path(webhook_url: str | None) -> str:
@@ -61,21 +81,24 @@ def create_webhook_app(
             return PlainTextResponse("forbidden", status_code=403)
         if not state["accepting"]:
             return PlainTextResponse("shutting down", status_code=503)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
+        try:
+            body = await read_body(request)
+        except TooLarge:
             return PlainTextResponse("too large", status_code=413)
         try:
-            data = await request.json()
+            data = json.loads(body)
         except ValueError:
             return PlainTextResponse("not JSON", status_code=400)
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             return PlainTextResponse("not an update", status_code=400)
+        update_id = data["update_id"]
         try:
-            update = Update.de_json(data, application.bot)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            log.warning("refused a malformed update")
-            return PlainTextResponse("malformed update", status_code=400)
-        await application.update_queue.put(update)
+            new = await application.bot_data.inbox.store([(update_id, raw_user_key(data), data)])
+        except (SQLAlchemyError, OSError) as error:
+            log.error("could not store update %d (%s)", update_id, type(error).__name__)
+            return PlainTextResponse("try again later", status_code=503)
+        if update_id in new:
+            await accept(application, update_id, data)
         return Response(status_code=200)
 
     async def healthz(request: Request) -> Response:
@@ -97,12 +120,14 @@ def create_webhook_app(
                     url=webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
                 )
             await application.start()
+            await accept_pending(application)
             state["accepting"] = True
             try:
                 yield
             finally:
                 state["accepting"] = False
                 log.info("stopping: handling the updates already received")
+                await drain(application)
                 await application.stop()
         if application.post_shutdown:
             await application.post_shutdown(application)
@@ -125,7 +150,7 @@ def serve(runtime: Runtime) -> None:
     settings = runtime.settings
     assert settings.webhook_secret is not None
     url = str(settings.webhook_url) if settings.webhook_url else None
-    application = build_application(runtime, webhook=True)
+    application = build_application(runtime)
     app = create_webhook_app(
         runtime,
         application,

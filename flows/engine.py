@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from flows.i18n import LANGUAGES, Translator, right_to_left
 from flows.menu_words import wanted_command
@@ -29,14 +29,19 @@ from flows.messages import (
     MEDIA_KINDS,
     Button,
     Event,
+    FileFetchFailed,
     OutFile,
     Reply,
     clean_text,
+    prefetch,
 )
 from storage.files import FileStore
 from storage.models import Conversation, OutboxMessage, Signal, User
 from storage.repositories import payload
 from storage.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from flows.nudges import NudgePolicy
 
 log = logging.getLogger(__name__)
 #: Files a learner may send on their own, outside a question that asks for them.
@@ -68,6 +73,8 @@ class FlowConfig:
     data_dir: Path = Path("data")
     #: Months after the last activity before a learner's data is erased (flows/privacy.py).
     retention_months: int = 12
+    #: A local speech-to-text model for transcripts of voice notes (flows/transcription.py).
+    transcription_model_dir: Path | None = None
 
 
 class Flow:
@@ -87,6 +94,9 @@ class Flow:
     files: ClassVar[frozenset[str]] = frozenset()
     #: This flow starts with a file sent outside any question (the evidence flow does).
     catches_stray_files: ClassVar[bool] = False
+    #: Steps whose answers live only in the conversation: when another command interrupts
+    #: the flow at one of them, its place is kept as a draft (see `Context.draft`).
+    draft_steps: ClassVar[frozenset[str]] = frozenset()
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Starts the flow for a command (or a deep link, with command `start`)."""
@@ -237,10 +247,15 @@ class Context:
         self.conversation.step = None
         await self.go(step, remember=False)
 
-    async def go(self, step: str, *, remember: bool = True) -> None:
-        """Moves to a step of the current flow and asks it."""
+    async def go(
+        self, step: str, *, remember: bool = True, history: Sequence[str] | None = None
+    ) -> None:
+        """Moves to a step of the current flow and asks it. `history`, when given, becomes the
+        steps Back returns through (continuing a draft in the middle, for example)."""
         previous = self.conversation.step
-        if remember and previous is not None and previous != step:
+        if history is not None:
+            self.conversation.history = list(history)[-30:]
+        elif remember and previous is not None and previous != step:
             self.conversation.history = [*self.conversation.history, previous][-30:]
         self.conversation.step = step
         self.conversation.seq += 1
@@ -313,6 +328,24 @@ class Context:
         conversation.updated_at = self.now
         await self.repeat()
         return True
+
+    def keep_draft(self) -> None:
+        """Keeps the current place as a draft of its flow, if the flow keeps drafts there."""
+        flow, place = self.flow, self.suspended()
+        if flow is not None and place is not None and self.step in flow.draft_steps:
+            self.conversation.drafts = {**self.conversation.drafts, flow.name: place}
+
+    def draft(self, flow: Flow) -> dict[str, Any] | None:
+        """The place a flow was left unfinished at, if it was."""
+        place = self.conversation.drafts.get(flow.name)
+        return place if isinstance(place, dict) else None
+
+    def drop_draft(self, flow: Flow) -> None:
+        """Forgets a flow's draft (it was finished, or started over)."""
+        if flow.name in self.conversation.drafts:
+            self.conversation.drafts = {
+                k: v for k, v in self.conversation.drafts.items() if k != flow.name
+            }
 
     async def run_command(self, command: str, args: str = "") -> None:
         """Runs a command as if the user sent it (role and consent checks included)."""
@@ -440,6 +473,19 @@ class Engine:
         """
         value = None if event.value is None else clean_text(event.value)
         event = replace(event, text=clean_text(event.text), value=value)
+        if event.file is not None and (event.file.size or 0) <= MAX_FILE_BYTES:
+            # Fetched before the transaction: a slow download holds no lock, and a failed
+            # one stores nothing.
+            try:
+                event = replace(event, file=await prefetch(event.file))
+            except FileFetchFailed:
+                language = language or await self.language_of(
+                    channel=channel, external_id=external_id
+                )
+                t = self.translator(
+                    language if language in LANGUAGES else self.config.default_language
+                )
+                return [Reply(text=t._("I could not fetch that file. Please send it again."))]
         async with self.uow_factory() as uow:
             now = self.clock()
             if update_id is not None and not await uow.updates.claim(update_id, at=now):
@@ -476,12 +522,43 @@ class Engine:
             ctx = Context(
                 engine=self, uow=uow, user=user, conversation=conversation, now=now, sender=send
             )
-            await self.dispatch(ctx, event)
-            await self._suggest(ctx)
+            try:
+                await self.dispatch(ctx, event)
+                await self._suggest(ctx)
+            except Exception as error:
+                # For the log: where the learner was (never what they said).
+                error.add_note(f"opstap place: {conversation.flow}/{conversation.step}")
+                raise
             if _snapshot(conversation) != before:
                 await uow.conversations.save(conversation)
             await uow.commit()
         return ctx.replies
+
+    async def reachability(
+        self,
+        *,
+        channel: str,
+        external_id: str,
+        reachable: bool,
+        update_id: int | None = None,
+        policy: NudgePolicy | None = None,
+    ) -> None:
+        """The channel says a user blocked the bot (unreachable at once, the coach told) or
+        unblocked it (active again). Not an answer: nothing else changes."""
+        from flows.nudges import NudgePolicy, mark_unreachable
+
+        async with self.uow_factory() as uow:
+            now = self.clock()
+            if update_id is not None and not await uow.updates.claim(update_id, at=now):
+                return
+            await uow.lock(f"{channel}:{external_id}")
+            user = await uow.users.by_external(channel=channel, external_id=external_id)
+            if user is not None:
+                if not reachable:
+                    await mark_unreachable(uow, user, now=now, policy=policy or NudgePolicy())
+                elif user.status == "unreachable":
+                    user.status = "active"
+            await uow.commit()
 
     async def dispatch(self, ctx: Context, event: Event) -> None:
         """Routes an event: commands, buttons (after the stale check), then everything else."""
@@ -578,6 +655,7 @@ class Engine:
             ctx.replies.insert(before, ctx.replies.pop())
 
     async def _command(self, ctx: Context, command: str, args: str) -> None:
+        ctx.keep_draft()
         if command == "cancel":
             had_flow = ctx.conversation.flow is not None
             await ctx.finish(menu=False)
@@ -669,7 +747,9 @@ def _snapshot(conversation: Conversation) -> str:
     """The conversation state as text, to notice in-place changes of its JSON fields."""
     state = [conversation.flow, conversation.step, conversation.seq]
     return json.dumps(
-        [state, conversation.data, conversation.history], sort_keys=True, default=str
+        [state, conversation.data, conversation.history, conversation.drafts],
+        sort_keys=True,
+        default=str,
     )
 
 

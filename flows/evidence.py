@@ -1,9 +1,12 @@
 """/evidence: collect one piece of evidence for the EVC portfolio, one question at a time.
 
-What it is (a file, a link or a text), its type, a short title, when and where it happened,
-the competences it shows, the five quality criteria as self-checks, client privacy for case
-discussions and ethics dilemmas, and a STARR reflection linked to it (chosen, or written now by
-the reflect flow, which hands back with `start_flow("evidence", args="linked:<id>")`).
+What it is (a file, a link or a text), its type, a short title, a short description in the
+learner's words (typed or spoken), when and where it happened, the competences it shows, the
+five quality criteria as self-checks, client privacy (for every piece that may show clients:
+files and texts; case discussions and ethics dilemmas always), and a STARR reflection linked to
+it (chosen, or written now by the reflect flow, which hands back with
+`start_flow("evidence", args="linked:<id>")`). `/evidence edit:<id>` changes a saved piece:
+its title, description, date, place, role and competences.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from flows.answers import short_answer
 from flows.competences import framework
 from flows.engine import Context, Flow
 from flows.evidence_content import content, parse_period, show_period
+from flows.goals import VOICE_KINDS, keep_voice
 from flows.i18n import N_, shorten
-from flows.messages import Button, Event
+from flows.messages import Button, Event, parse_id
 from flows.uploads import UploadRejected, rejection_text, store_upload
 from storage.models import Evidence, Reflection, User
 
 MAX_TITLE = 120
 MAX_PLACE = 120
+MAX_DESCRIPTION = 2000
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]{1,490}$", re.IGNORECASE)
 MEDIA_OF_KIND = {
     "photo": "photo",
@@ -60,6 +65,23 @@ async def earlier_places(ctx: Context, field: str) -> list[str]:
     return list(seen.values())[:6]
 
 
+def asks_privacy(kind: str, media: str) -> bool:
+    """True when a piece may show clients: a case or dilemma always, and any file or text
+    (a photo of a crèche, a report); a bare link does not carry their details itself."""
+    return content().type(kind).private or media != "link"
+
+
+#: What can be changed in a saved piece: button value, label, and the step that asks it.
+EDITABLE = (
+    ("title", N_("Title"), "title"),
+    ("description", N_("Description"), "description"),
+    ("when", N_("When"), "when"),
+    ("organisation", N_("Where"), "organisation"),
+    ("role", N_("Your role"), "role"),
+    ("competences", N_("Competences"), "theme"),
+)
+
+
 async def link_reflection(ctx: Context, evidence: Evidence, reflection: Reflection) -> None:
     """Links a finished reflection to a piece of evidence and says so."""
     evidence.reflection_id = reflection.id
@@ -79,11 +101,13 @@ class EvidenceFlow(Flow):
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Starts a new piece, or links a reflection the reflect flow just saved."""
         what, _, number = args.partition(":")
-        target = int(number) if number.isdigit() else None
+        target = parse_id(number)
         if what == "linked" and target is not None:
             await self.linked(ctx, target)
         elif what == "reflection" and target is not None:
             await self.from_reflection(ctx, target)
+        elif what == "edit" and target is not None:
+            await self.edit(ctx, target)
         elif what == "link" and target is not None:
             evidence = await ctx.uow.evidence.get(target)
             if evidence is None or evidence.learner_id != ctx.user.id:
@@ -93,6 +117,95 @@ class EvidenceFlow(Flow):
         else:
             await self.begin_new(ctx)
 
+    async def edit(self, ctx: Context, evidence_id: int) -> None:
+        """Opens a saved piece for changes, with its answers filled in."""
+        evidence = await ctx.uow.evidence.get(evidence_id)
+        if evidence is None or evidence.learner_id != ctx.user.id:
+            ctx.say(ctx._("I could not find that piece of evidence. Nothing was changed."))
+            await ctx.finish()
+            return
+        data = {
+            "edit_id": evidence.id,
+            "kind": evidence.kind,
+            "media": evidence.media,
+            "title": evidence.title,
+            "description": evidence.description,
+            "description_upload_id": evidence.description_upload_id,
+            "period": [evidence.period_start, evidence.period_end],
+            "organisation": evidence.organisation,
+            "role": evidence.role,
+            "competences": [str(c) for c in evidence.competences],
+            "checks": dict(evidence.checks),
+        }
+        await ctx.begin(self, "edit", data=data)
+
+    async def ask_edit(self, ctx: Context) -> None:
+        """Shows the piece as it is now and asks what to change."""
+        data = ctx.data
+        period = data.get("period") or [None, None]
+        language = ctx.user.language
+        lines = [
+            ctx._("What do you want to change?"),
+            f"{ctx._('Title')}: {data.get('title')}",
+            f"{ctx._('Description')}: {data.get('description') or '-'}"
+            + (" 🎤" if data.get("description_upload_id") else ""),
+            f"{ctx._('When')}: {show_period(period[0], period[1]) or '-'}",
+            f"{ctx._('Where')}: {data.get('organisation') or '-'}",
+            f"{ctx._('Your role')}: {data.get('role') or '-'}",
+            ctx._("Competences:"),
+            *[
+                f"\u2022 {framework().competence(c).text.get(language)}"
+                for c in data.get("competences", [])
+            ],
+        ]
+        buttons = [ctx.button(ctx._(label), f"e:{value}") for value, label, _ in EDITABLE]
+        ctx.say(
+            "\n".join(lines),
+            buttons=[*rows(buttons), [ctx.button(ctx._("Done"), "done")]],
+        )
+
+    async def on_edit(self, ctx: Context, event: Event) -> None:
+        value = (event.value or "").removeprefix("e:")
+        if event.value == "done":
+            ctx.say(ctx._("Piece {number} is saved.", number=await self.edited_number(ctx)))
+            await ctx.finish()
+            return
+        steps = {key: step for key, _, step in EDITABLE}
+        if value not in steps:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+            return
+        await ctx.go(steps[value])
+
+    async def edited_number(self, ctx: Context) -> int:
+        evidence = await ctx.uow.evidence.get(int(ctx.data.get("edit_id", 0)))
+        return evidence.number if evidence is not None else 0
+
+    async def proceed(self, ctx: Context, step: str) -> None:
+        """Goes on to the next question; while editing a saved piece, stores the change and
+        goes back to the list of what can be changed."""
+        if not ctx.data.get("edit_id"):
+            await ctx.go(step)
+            return
+        evidence = await ctx.uow.evidence.get(int(ctx.data["edit_id"]))
+        if evidence is None or evidence.learner_id != ctx.user.id:
+            await ctx.finish()
+            return
+        data = ctx.data
+        period = data.get("period") or [None, None]
+        competences = list(dict.fromkeys(data.get("competences", [])))
+        evidence.title = data["title"]
+        evidence.description = data.get("description")
+        evidence.description_upload_id = data.get("description_upload_id")
+        evidence.period_start, evidence.period_end = period[0], period[1]
+        evidence.organisation = data.get("organisation")
+        evidence.role = data.get("role")
+        evidence.competences = competences
+        evidence.themes = themes_of(competences)
+        evidence.updated_at = ctx.now
+        ctx.say(ctx._("Changed."))
+        ctx.conversation.history = []
+        await ctx.go("edit", remember=False)
+
     async def begin_new(self, ctx: Context) -> None:
         await ctx.begin(self, "material", data={"competences": [], "checks": {}})
 
@@ -100,7 +213,8 @@ class EvidenceFlow(Flow):
         """Links the reflection written for a piece of evidence (`extra["evidence_id"]`)."""
         reflection = await ctx.uow.reflections.get(reflection_id)
         evidence_id = str(reflection.extra.get("evidence_id", "")) if reflection else ""
-        evidence = await ctx.uow.evidence.get(int(evidence_id)) if evidence_id.isdigit() else None
+        piece_id = parse_id(evidence_id)
+        evidence = await ctx.uow.evidence.get(piece_id) if piece_id is not None else None
         if (
             reflection is None
             or evidence is None
@@ -242,7 +356,52 @@ class EvidenceFlow(Flow):
             )
             return
         ctx.data["title"] = title
-        await ctx.go("when")
+        await self.proceed(ctx, "description")
+
+    # description -------------------------------------------------------------------------
+    async def ask_description(self, ctx: Context) -> None:
+        """Asks for a few sentences in the learner's own words; a voice note is fine."""
+        buttons = [[ctx.button(ctx._("Skip"), "skip")]]
+        if ctx.data.get("edit_id") and (
+            ctx.data.get("description") or ctx.data.get("description_upload_id")
+        ):
+            buttons = [[ctx.button(ctx._("Keep it as it is"), "skip")]]
+        ctx.say(
+            ctx._(
+                "Describe it in a few sentences, in your own words: what is it, and what does "
+                "it show about your work? You can also send a voice note."
+            ),
+            buttons=[*buttons, [ctx.back_button()]],
+        )
+
+    async def on_description(self, ctx: Context, event: Event) -> None:
+        if event.value == "skip":
+            await self.proceed(ctx, "when")
+            return
+        if event.kind in VOICE_KINDS and event.file is not None:
+            upload_id = await keep_voice(ctx, event)
+            if upload_id is None:
+                return
+            ctx.data["description_upload_id"] = upload_id
+            ctx.data["description"] = event.text.strip() or None
+        elif event.kind == "text" and event.text.strip():
+            text = event.text.strip()
+            if len(text) > MAX_DESCRIPTION:
+                await ctx.invalid(
+                    ctx.n_(
+                        "Please keep it under {limit} character.",
+                        "Please keep it under {limit} characters.",
+                        MAX_DESCRIPTION,
+                        limit=MAX_DESCRIPTION,
+                    )
+                )
+                return
+            ctx.data["description"] = text
+            ctx.data["description_upload_id"] = None
+        else:
+            await ctx.invalid(ctx._("Please type a few sentences, or send a voice note."))
+            return
+        await self.proceed(ctx, "when")
 
     # when ------------------------------------------------------------------------------
     async def ask_when(self, ctx: Context) -> None:
@@ -265,7 +424,7 @@ class EvidenceFlow(Flow):
             )
             return
         ctx.data["period"] = list(period)
-        await ctx.go("organisation")
+        await self.proceed(ctx, "organisation")
 
     # where -----------------------------------------------------------------------------
     async def ask_organisation(self, ctx: Context) -> None:
@@ -283,7 +442,7 @@ class EvidenceFlow(Flow):
         if value is None:
             return
         ctx.data["organisation"] = value
-        await ctx.go("role")
+        await self.proceed(ctx, "role")
 
     async def ask_role(self, ctx: Context) -> None:
         """Asks for the learner's role there, offering earlier answers."""
@@ -300,7 +459,7 @@ class EvidenceFlow(Flow):
         if value is None:
             return
         ctx.data["role"] = value
-        await ctx.go("theme")
+        await self.proceed(ctx, "theme")
 
     # competences -----------------------------------------------------------------------
     async def ask_theme(self, ctx: Context) -> None:
@@ -323,7 +482,7 @@ class EvidenceFlow(Flow):
     async def on_theme(self, ctx: Context, event: Event) -> None:
         value = event.value or ""
         if value == "done" and ctx.data.get("competences"):
-            await ctx.go("check")
+            await self.proceed(ctx, "check")
             return
         themes = {theme.id for theme in framework().themes}
         if not value.startswith("th:") or value[3:] not in themes:
@@ -375,7 +534,7 @@ class EvidenceFlow(Flow):
             if not chosen:
                 await ctx.invalid(ctx._("Please choose at least one competence."))
                 return
-            await ctx.go("check")
+            await self.proceed(ctx, "check")
         else:
             await ctx.invalid(ctx._("Please tap a number."))
 
@@ -419,20 +578,33 @@ class EvidenceFlow(Flow):
         if index + 1 < len(criteria):
             ctx.data["check_index"] = index + 1
             await ctx.go("check")
-        elif content().type(ctx.data["kind"]).private:
+        elif asks_privacy(ctx.data["kind"], ctx.data["media"]):
             await ctx.go("privacy")
         else:
             await self.save(ctx)
 
     async def ask_privacy(self, ctx: Context) -> None:
-        """Asks whether names and details of clients are removed."""
-        ctx.say(
-            ctx._("Did you remove names and details of clients?"),
-            buttons=[
-                [
-                    ctx.button(ctx._("Yes, removed"), "yes"),
-                    ctx.button(ctx._("Not yet"), "no"),
+        """Asks whether clients can be recognised in it (names, faces, details)."""
+        if content().type(ctx.data["kind"]).private:
+            ctx.say(
+                ctx._("Did you remove names and details of clients?"),
+                buttons=[
+                    [
+                        ctx.button(ctx._("Yes, removed"), "yes"),
+                        ctx.button(ctx._("Not yet"), "no"),
+                    ],
+                    [ctx.back_button()],
                 ],
+            )
+            return
+        ctx.say(
+            ctx._(
+                "Can someone recognise a client in it: a name, a face, a detail? "
+                "An assessor may not see clients."
+            ),
+            buttons=[
+                [ctx.button(ctx._("No, no client can be recognised"), "yes")],
+                [ctx.button(ctx._("Yes, I still have to remove that"), "no")],
                 [ctx.back_button()],
             ],
         )
@@ -456,7 +628,7 @@ class EvidenceFlow(Flow):
         """Stores the piece, records the signal, then asks for a reflection."""
         data: dict[str, Any] = ctx.data
         period = data.get("period") or [None, None]
-        private = content().type(data["kind"]).private
+        private = asks_privacy(data["kind"], data["media"])
         number = await ctx.uow.evidence.next_number(ctx.user.id)
         competences = list(dict.fromkeys(data.get("competences", [])))
         evidence = await ctx.uow.evidence.add(
@@ -469,6 +641,8 @@ class EvidenceFlow(Flow):
                 upload_id=data.get("upload_id"),
                 url=data.get("url"),
                 text=data.get("text"),
+                description=data.get("description"),
+                description_upload_id=data.get("description_upload_id"),
                 period_start=period[0],
                 period_end=period[1],
                 organisation=data.get("organisation"),
@@ -546,8 +720,8 @@ class EvidenceFlow(Flow):
             await ctx.finish()
             return
         value = event.value or ""
-        if value.startswith("r:") and value[2:].isdigit():
-            reflection = await ctx.uow.reflections.get(int(value[2:]))
+        if value.startswith("r:") and (chosen := parse_id(value[2:])) is not None:
+            reflection = await ctx.uow.reflections.get(chosen)
             if reflection is None or reflection.learner_id != ctx.user.id:
                 await ctx.invalid(ctx._("Please tap one of the buttons."))
                 return

@@ -208,9 +208,42 @@ class GoalFlow(Flow):
     name = "goal"
     commands: ClassVar = {"goal": N_("Set this week's goal")}
     menu: ClassVar = {"goal": N_("My goal")}
+    draft_steps = frozenset(
+        {"theme", "suggest", "example", "own", "day", "first_step", "confidence", "low"}
+    )
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
-        """Looks back on an open goal of an earlier week, else shows or sets this week's."""
+        """Offers to continue a goal left unfinished; else looks back on an open goal of an
+        earlier week, else shows or sets this week's."""
+        if ctx.draft(self) is not None and not args:
+            await ctx.begin(self, "draft")
+            return
+        await self.start_fresh(ctx, args)
+
+    async def ask_draft(self, ctx: Context) -> None:
+        """Offers to continue the goal that was being set, or to start over."""
+        ctx.say(
+            ctx._("You were setting a goal. Do you want to continue where you stopped?"),
+            buttons=[
+                [ctx.button(ctx._("Continue"), "continue")],
+                [ctx.button(ctx._("Start over"), "restart")],
+            ],
+        )
+
+    async def on_draft(self, ctx: Context, event: Event) -> None:
+        """Continues at the kept place, or starts over without it."""
+        place = ctx.draft(self)
+        if event.value == "continue":
+            ctx.drop_draft(self)
+            if not await ctx.resume(place):
+                await self.start_fresh(ctx, "")
+        elif event.value == "restart":
+            ctx.drop_draft(self)
+            await self.start_fresh(ctx, "")
+        else:
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+
+    async def start_fresh(self, ctx: Context, args: str) -> None:
         week = this_week(ctx)
         current = await ctx.uow.goals.of_week(learner_id=ctx.user.id, week=week)
         if args == "smaller" and current is not None and current.outcome is None:
@@ -527,6 +560,7 @@ class GoalFlow(Flow):
         if "confidence" in data:
             goal.confidence = data["confidence"]
         goal.updated_at = ctx.now
+        ctx.drop_draft(self)
         await ctx.signal(signals.GOAL_SET, week=goal.week, goal_id=goal.id)
         ctx.say(ctx._("Your goal is saved.") + "\n" + goal_card(ctx, goal))
         if new:

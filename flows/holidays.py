@@ -4,33 +4,24 @@ scheduler sends no nudges (school holidays, closing days). The same table is kep
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from typing import ClassVar
 
 from flows.engine import COACH, COORDINATOR, Context, Flow
 from flows.i18n import N_
 from flows.messages import Event
+from flows.parsing import parse_date
 from storage.models import ProgrammeHoliday
 
 #: How far ahead the list looks, and the longest holiday entered at once.
 AHEAD = timedelta(days=400)
 MAX_DAYS = 62
 MAX_NAME = 80
-_DATE = re.compile(r"^\s*(\d{1,4})[./-](\d{1,2})[./-](\d{1,4})\s*$")
 
 
-def parse_day(text: str) -> date | None:
-    """A date typed as 24/12/2026, 24-12-2026, 24.12.2026 or 2026-12-24; None otherwise."""
-    match = _DATE.match(text)
-    if match is None:
-        return None
-    first, month, last = (int(part) for part in match.groups())
-    year, day = (first, last) if first > 31 else (last, first)
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
+def parse_day(text: str, *, today: date | None = None) -> date | None:
+    """A date as learners type it (flows/parsing.py): 24/12/2026, 24/12, 24 décembre..."""
+    return parse_date(text, today=today or date.today())
 
 
 class Holidays(Flow):
@@ -83,7 +74,7 @@ class Holidays(Flow):
         )
 
     async def on_first(self, ctx: Context, event: Event) -> None:
-        day = parse_day(event.text)
+        day = parse_day(event.text, today=ctx.now.date())
         if day is None:
             await ctx.invalid(ctx._("I could not read that date. Type it like 24/12/2026."))
             return
@@ -102,7 +93,7 @@ class Holidays(Flow):
 
     async def on_last(self, ctx: Context, event: Event) -> None:
         first = date.fromisoformat(ctx.data["first"])
-        last = first if event.value == "same" else parse_day(event.text)
+        last = first if event.value == "same" else parse_day(event.text, today=first)
         if last is None:
             await ctx.invalid(ctx._("I could not read that date. Type it like 24/12/2026."))
             return

@@ -7,6 +7,7 @@ use named placeholders, and `n_` for plurals.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import unicodedata
 from datetime import date, datetime
@@ -23,8 +24,16 @@ from babel.numbers import format_decimal
 from babel.support import Translations
 
 Day = date  # the type, where a method of Translator is called `date`
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "locales"
+#: Catalogs compiled into an installed wheel (setup.py) come first; a source tree or an
+#: editable install reads `locales/` beside the packages.
+PACKAGED_LOCALE_DIR = Path(__file__).resolve().parent / "locales"
+LOCALE_DIR = (
+    PACKAGED_LOCALE_DIR
+    if PACKAGED_LOCALE_DIR.is_dir()
+    else Path(__file__).resolve().parent.parent / "locales"
+)
 DOMAIN = "messages"
+log = logging.getLogger(__name__)
 
 #: Supported languages, each named in itself, in the order they are offered.
 LANGUAGES: dict[str, str] = {
@@ -57,6 +66,8 @@ def catalog(language: str) -> Translations:
         with mo_path.open("rb") as handle:
             return Translations(handle, domain=DOMAIN)
     if not po_path.exists():
+        if language != "en":
+            log.warning("no %s catalog in %s: texts stay in English", language, LOCALE_DIR)
         return Translations(domain=DOMAIN)
     with po_path.open("rb") as handle:
         parsed = read_po(handle, locale=language)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -16,11 +18,28 @@ MEDIA_KINDS: frozenset[str] = frozenset({"voice", "audio", "photo", "document", 
 MAX_TEXT_LENGTH = 4000
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_CALLBACK_BYTES = 64
+#: Ids are 32-bit integer columns (PostgreSQL `integer`): a larger number is no id at all.
+MAX_ID = 2**31 - 1
+#: A file download may take this long (seconds) and is tried this often.
+FETCH_TIMEOUT = 60.0
+FETCH_ATTEMPTS = 2
+
+log = logging.getLogger(__name__)
 
 
 #: C0 control characters other than tab and newline, and DEL: never stored (PostgreSQL text
 #: cannot hold NUL at all). Bidirectional and zero-width marks are kept: they are meaningful.
 _CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
+def parse_id(text: str) -> int | None:
+    """A database id from a button value or a command argument: a positive whole number
+    that fits the id columns, else None (so an odd number never reaches a query)."""
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_ID)):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None
 
 
 def clean_text(text: str) -> str:
@@ -39,6 +58,37 @@ class IncomingFile:
     file_name: str | None = None
     unique_id: str | None = None
     duration: int | None = None
+
+
+class FileFetchFailed(Exception):
+    """A file could not be fetched from the channel, even after a retry."""
+
+
+async def prefetch(
+    file: IncomingFile, *, seconds: float = FETCH_TIMEOUT, attempts: int = FETCH_ATTEMPTS
+) -> IncomingFile:
+    """The file with its bytes fetched now: each try limited to `seconds`.
+
+    Raises FileFetchFailed when every try failed (an error of the channel, a timeout).
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            async with asyncio.timeout(seconds):
+                data = await file.read()
+        except Exception as error:
+            log.warning(
+                "file download failed (attempt %d of %d): %s",
+                attempt,
+                attempts,
+                type(error).__name__,
+            )
+            continue
+
+        async def read(data: bytes = data) -> bytes:
+            return data
+
+        return replace(file, read=read, size=len(data))
+    raise FileFetchFailed
 
 
 @dataclass(frozen=True)
@@ -75,6 +125,17 @@ class OutFile:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a scheduled message came from: its outbox kind and English source text, for a
+    channel that must send some kinds as pre-approved templates (WhatsApp, outside its
+    24-hour window). `template_only` when the channel said a free message cannot go."""
+
+    kind: str
+    source: str
+    template_only: bool = False
+
+
+@dataclass(frozen=True)
 class Reply:
     """One outgoing message: text, rows of buttons, and optionally a file.
 
@@ -89,6 +150,8 @@ class Reply:
     rtl: bool = False
     #: (role, language): the channel shows this role's command list in this chat from now on.
     command_menu: tuple[str, str] | None = None
+    #: Set on messages rendered from the outbox.
+    origin: Origin | None = None
 
     @property
     def flat_buttons(self) -> list[Button]:

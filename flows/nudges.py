@@ -27,7 +27,7 @@ import holidays
 
 from flows import signals as S
 from flows.i18n import N_, Translator
-from flows.messages import Button, Reply
+from flows.messages import Button, Origin, Reply
 from storage.models import OutboxMessage, Preferences, Signal, User
 from storage.repositories import LearnerInfo, LearnerPrefs, Planned, SignalInfo, payload
 from storage.uow import UnitOfWork
@@ -54,6 +54,17 @@ NUDGE_KINDS: tuple[str, ...] = (
     CHECKIN,
     LOOKBACK,
 )
+#: The same for a learner who has been silent for a week or more: being missed comes first.
+SILENT_ORDER: tuple[str, ...] = (
+    WELCOME_BACK,
+    INACTIVE_14,
+    INACTIVE_7,
+    GOAL_PROMPT,
+    REFLECT,
+    CHECKIN,
+    LOOKBACK,
+)
+#: Notices to a coach about a learner; they go as one digest per coach and day.
 COACH_KINDS: tuple[str, ...] = (COACH_INACTIVE_14, COACH_INACTIVE_21, COACH_BLOCKED)
 
 #: Several wordings per kind, so the weekly message is not the same text every week.
@@ -169,6 +180,13 @@ class NudgePolicy:
     horizon_days: int = 2  # today and tomorrow; the planner runs daily
     country: str = "BE"
     long_break_days: int = 5  # a break this long (with holidays in it) earns a welcome back
+    #: A learner's nudges fall in a window this long around their preferred time, at a stable
+    #: offset per learner, so that thousands of learners are not all due in the same second.
+    spread_minutes: int = 60
+    #: Coach notices come as one digest a day, at the coach's preferred time (this one when
+    #: they set none), spread over this many minutes between coaches.
+    digest_time: str = "09:00"
+    digest_spread_minutes: int = 30
 
 
 # -- time -------------------------------------------------------------------------------------
@@ -260,6 +278,12 @@ def paused(prefs: Preferences | LearnerPrefs | None, at: datetime) -> bool:
     )
 
 
+def spread_offset(user_id: int, policy: NudgePolicy, *, minutes: int | None = None) -> timedelta:
+    """A recipient's stable place in the sending window: whole seconds in [0, minutes)."""
+    window = policy.spread_minutes if minutes is None else minutes
+    return timedelta(seconds=int(_unit(policy.seed, "spread", user_id) * window * 60))
+
+
 def next_allowed(
     when: datetime,
     prefs: Preferences | LearnerPrefs | None,
@@ -268,21 +292,27 @@ def next_allowed(
     *,
     days_off: bool = True,
     latest: date | None = None,
+    spread: timedelta = timedelta(0),
+    pauses: bool | None = None,
 ) -> datetime | None:
     """The first moment at or after `when` outside quiet hours, days off, holidays and pauses
-    (`days_off=False` checks quiet hours only, for coaches); None when it is after `latest`
-    (a local date) or the learner paused without an end."""
+    (`days_off=False` checks quiet hours only, for coaches; `pauses` whether a pause holds it,
+    by default as `days_off`); None when it is after `latest`
+    (a local date) or the learner paused without an end. Where it has to move to the end of
+    quiet hours, of a pause or of a day off, it adds `spread` (the recipient's offset), so
+    that those who wait for the same moment do not all get it in the same second."""
     prefs = prefs or LearnerPrefs(user_id=0)
     tz = time_zone(prefs, policy)
     quiet_start = parse_hhmm(prefs.quiet_start) or time(21)
     quiet_end = parse_hhmm(prefs.quiet_end) or time(8)
     preferred = parse_hhmm(prefs.preferred_time) or time(18)
     moment = when
+    held_by_pause = days_off if pauses is None else pauses
     for _ in range(60):
-        if days_off and paused(prefs, moment):
+        if held_by_pause and paused(prefs, moment):
             if prefs.paused_indefinitely or prefs.paused_until is None:
                 return None
-            moment = prefs.paused_until
+            moment = prefs.paused_until + spread
             continue
         local = moment.astimezone(tz)
         if latest is not None and local.date() > latest:
@@ -292,15 +322,39 @@ def next_allowed(
             target = (
                 preferred if not in_quiet_hours(preferred, quiet_start, quiet_end) else quiet_end
             )
-            moment = local_moment(day + timedelta(days=1), target, tz)
+            moment = local_moment(day + timedelta(days=1), target, tz) + spread
             continue
         if in_quiet_hours(local.time(), quiet_start, quiet_end):
             if quiet_start > quiet_end and local.time() >= quiet_start:
                 day += timedelta(days=1)
             moment = local_moment(day, quiet_end, tz)
+            later = (moment + spread).astimezone(tz).time()
+            if not in_quiet_hours(later, quiet_start, quiet_end):
+                moment += spread  # (quiet hours that end and start again within the window)
             continue
         return moment
     return None
+
+
+def digest_moment(
+    now: datetime,
+    coach_id: int,
+    prefs: Preferences | LearnerPrefs | None,
+    calendar: Calendar,
+    policy: NudgePolicy,
+) -> datetime:
+    """When a coach's next daily digest goes: their preferred time (or the policy's digest
+    time), at a stable offset per coach, outside their quiet hours; today if still ahead."""
+    tz = time_zone(prefs, policy)
+    at = (parse_hhmm(prefs.preferred_time) if prefs is not None else None) or (
+        parse_hhmm(policy.digest_time) or time(9)
+    )
+    offset = spread_offset(coach_id, policy, minutes=policy.digest_spread_minutes)
+    day = now.astimezone(tz).date()
+    moment = local_moment(day, at, tz) + offset
+    if moment < now:
+        moment = local_moment(day + timedelta(days=1), at, tz) + offset
+    return next_allowed(moment, prefs, calendar, policy, days_off=False, spread=offset) or moment
 
 
 def weekly_limit(prefs: Preferences | LearnerPrefs, month: int, policy: NudgePolicy) -> int:
@@ -392,11 +446,16 @@ def plan_learner(
     calendar: Calendar,
     policy: NudgePolicy,
     coach_id: int | None = None,
+    coach_prefs: LearnerPrefs | None = None,
     counts: Mapping[str, int] | None = None,
+    planned: Mapping[str, datetime] | None = None,
 ) -> Plan:
     """Plans the nudges of one learner for today and tomorrow (local days).
 
-    `counts` holds the nudges already planned per ISO week ("2026-W10"), for the weekly limit.
+    `counts` holds the nudges already planned per ISO week ("2026-W10"), for the weekly limit;
+    `coach_prefs` the coach's own preferences (their digest time), when they set any;
+    `planned` the nudges already planned (dedup key: due time), so that a later round does
+    not give a day that already has its message a second one.
     """
     plan = Plan()
     prefs = learner.prefs
@@ -515,7 +574,7 @@ def plan_learner(
             s.kind == S.COACH_CONTACT and now - s.at < COACH_CONTACT_QUIET for s in signals
         )
         if coach_id is not None and not contacted:
-            notice_due = next_allowed(now, None, calendar, policy, days_off=False) or now
+            notice_due = digest_moment(now, coach_id, coach_prefs, calendar, policy)
             plan.messages.append(
                 planned_message(
                     kind=kind,
@@ -536,12 +595,16 @@ def plan_learner(
         if not flagged:
             plan.signals.append(SignalInfo(uid, S.INACTIVE, now, {"days": days}))
 
-    # Times, the weekly limit and the wording.
+    # Times, the weekly limit and the wording. Each learner has a stable place in a window
+    # around their preferred time; a learner who has gone silent hears "we miss you" before a
+    # routine prompt when both want the one message of a day.
     preferred = parse_hhmm(prefs.preferred_time) or time(18)
+    place = spread_offset(uid, policy)
+    early = timedelta(minutes=policy.spread_minutes) / 2
     used: dict[str, int] = defaultdict(int, counts or {})
-    order = {kind: n for n, kind in enumerate(NUDGE_KINDS)}
-    seen: set[str] = set()
-    taken: set[date] = set()
+    order = {kind: n for n, kind in enumerate(SILENT_ORDER if quiet_days >= 7 else NUDGE_KINDS)}
+    seen: set[str] = set(planned or ())
+    taken: set[date] = {due.astimezone(tz).date() for due in (planned or {}).values()}
     for candidate in sorted(candidates, key=lambda c: (order[c.kind], c.day)):
         if candidate.key in seen:
             continue
@@ -550,8 +613,11 @@ def plan_learner(
         due: datetime | None = None
         day = candidate.day
         while day <= candidate.latest:
-            wanted = local_moment(day, preferred, tz)
-            due = next_allowed(max(wanted, now), prefs, calendar, policy, latest=candidate.latest)
+            wanted = local_moment(day, preferred, tz) - early + place
+            start = wanted if wanted >= now else now + place  # late: spread from now on
+            due = next_allowed(
+                start, prefs, calendar, policy, latest=candidate.latest, spread=place
+            )
             if due is None or due.astimezone(tz).date() not in taken:
                 break
             day, due = due.astimezone(tz).date() + timedelta(days=1), None
@@ -631,6 +697,10 @@ async def plan_batch(
     for info in await uow.scheduler.signals_of(ids, since=now - HISTORY, kinds=PLANNING_SIGNALS):
         by_user[info.user_id].append(info)
     coaches = await uow.scheduler.coaches_of(ids)
+    coach_prefs = await uow.scheduler.preferences_of(set(coaches.values()))
+    already = await uow.scheduler.planned_nudges(
+        ids, start=now - timedelta(days=1), kinds=NUDGE_KINDS
+    )
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     for week, start, end in state.weeks:
         found = await uow.scheduler.nudge_counts(ids, start=start, end=end, kinds=NUDGE_KINDS)
@@ -646,7 +716,9 @@ async def plan_batch(
             calendar=state.calendar,
             policy=policy,
             coach_id=coaches.get(learner.id),
+            coach_prefs=coach_prefs.get(coaches.get(learner.id, 0)),
             counts=counts.get(learner.id),
+            planned=already.get(learner.id),
         )
         messages += plan.messages
         new_signals += plan.signals
@@ -687,7 +759,39 @@ def render(message: OutboxMessage, translator: Translator) -> Reply:
         (Button(translator._(label), f"/{command}"),)
         for label, command in body.get("buttons") or []
     )
-    return Reply(text=text, buttons=rows, rtl=translator.rtl)
+    meta = body.get("meta") or {}
+    origin = Origin(message.kind, body["message"], template_only=bool(meta.get("template_only")))
+    return Reply(text=text, buttons=rows, rtl=translator.rtl, origin=origin)
+
+
+#: A coach digest names at most this many learners, each with a button; it points to
+#: /atrisk for the others.
+DIGEST_SIZE = 8
+
+
+def render_digest(messages: Sequence[OutboxMessage], translator: Translator) -> Reply:
+    """Several coach notices as one message: a line and a button per learner (in the order
+    given), and where there are more than DIGEST_SIZE, how many more there are."""
+    shown = list(messages)[:DIGEST_SIZE]
+    lines = [translator._("Some learners may need you:")]
+    lines += [f"• {render(message, translator).text}" for message in shown]
+    more = len(messages) - len(shown)
+    if more:
+        lines.append(
+            translator.n_(
+                "And {count} more learner: see /atrisk.",
+                "And {count} more learners: see /atrisk.",
+                more,
+            )
+        )
+    rows: list[tuple[Button, ...]] = []
+    for message in shown:
+        learner_id = (message.payload.get("meta") or {}).get("learner_id")
+        name = (message.payload.get("params") or {}).get("name")
+        if isinstance(learner_id, int) and isinstance(name, str):
+            rows.append((Button(name, f"/atrisk {learner_id}"),))
+    rows.append((Button(translator._("Who needs attention"), "/atrisk"),))
+    return Reply(text="\n".join(lines), buttons=tuple(rows), rtl=translator.rtl)
 
 
 def translated(source: str) -> dict[str, str]:
@@ -723,9 +827,20 @@ def decide(
     if message.kind in NUDGE_KINDS and not still_relevant(message, user, signals):
         return Decision("cancel", reason="no longer needed")
     learner_nudge = message.kind in NUDGE_KINDS
-    when = next_allowed(now, prefs, calendar, policy, days_off=learner_nudge)
+    # A pause holds every scheduled message to the learner (session reminders too), not only
+    # the nudges; what a coach or a learner writes by hand is passed on.
+    held_by_pause = learner_nudge or message.kind in PAUSE_HOLDS
+    when = next_allowed(
+        now,
+        prefs,
+        calendar,
+        policy,
+        days_off=learner_nudge,
+        pauses=held_by_pause,
+        spread=spread_offset(user.id, policy),
+    )
     if when is None:
-        if learner_nudge and prefs is not None and prefs.paused_indefinitely:
+        if held_by_pause and prefs is not None and prefs.paused_indefinitely:
             return Decision("cancel", reason="paused")
         return Decision("defer", until=now + timedelta(days=1))
     if when > now:
@@ -734,6 +849,11 @@ def decide(
         return Decision("defer", until=when)
     return Decision("send")
 
+
+#: Scheduled messages to a learner, besides nudges, that a pause holds (or, for a pause
+#: without an end, cancels): the reminders of a group session and a coach's ready-made
+#: reminder. Messages a person wrote (a coach's own text, a group prompt) still go.
+PAUSE_HOLDS = frozenset({"session_reminder", "coach_reminder"})
 
 #: Signals that can make a planned nudge pointless, and how far back they matter.
 RELEVANCE_SIGNALS = (S.GOAL_SET, *LOOKBACK_SIGNALS, *CHECKIN_SIGNALS, S.REFLECTION_SAVED)
@@ -786,6 +906,14 @@ async def record_blocked(
     """The learner blocked the bot: unreachable, a BLOCKED_BOT signal, the coach is told.
     Returns whether a coach was told."""
     message.status, message.error = "failed", "blocked by the user"
+    return await mark_unreachable(uow, user, now=now, policy=policy)
+
+
+async def mark_unreachable(
+    uow: UnitOfWork, user: User, *, now: datetime, policy: NudgePolicy
+) -> bool:
+    """The user cannot be reached (blocked the bot): unreachable, a BLOCKED_BOT signal, and
+    their coach is told. Returns whether a coach was told."""
     if user.status == "unreachable":
         return False
     user.status = "unreachable"
@@ -794,12 +922,14 @@ async def record_blocked(
     if coach_id is None or coach_id == user.id:
         return False
     key = f"{COACH_BLOCKED}:{user.id}:{now.date().isoformat()}"
+    coach_prefs = await uow.preferences.get(coach_id)
+    calendar = Calendar(country=policy.country)
     added = await uow.outbox.add(
         message_for(
             kind=COACH_BLOCKED,
             user_id=coach_id,
             key=key,
-            due=now,
+            due=digest_moment(now, coach_id, coach_prefs, calendar, policy),
             now=now,
             policy=policy,
             meta={"learner_id": user.id},

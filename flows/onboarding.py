@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import ClassVar
 
 from flows.engine import COACH, COORDINATOR, EVERYONE, LEARNER, Context, Flow
@@ -168,6 +169,13 @@ class Onboarding(LanguageStep, Flow):
         await ctx.finish()
 
 
+def menu_in_new_language(ctx: Context) -> None:
+    """Has the channel show a coach's (or coordinator's) command menu in the new language,
+    with the confirmation just said; learners keep the menu Telegram shows per language."""
+    if ctx.user.role != LEARNER and ctx.replies:
+        ctx.replies[-1] = replace(ctx.replies[-1], command_menu=(ctx.user.role, ctx.user.language))
+
+
 class Language(Flow):
     """Changes the language at any moment."""
 
@@ -181,6 +189,7 @@ class Language(Flow):
         if language:
             ctx.set_language(language)
             ctx.say(ctx._("I will speak English with you from now on."))
+            menu_in_new_language(ctx)
             if ctx.conversation.flow is not None:
                 await ctx.repeat()  # the question the learner was at, in the new language
             else:
@@ -214,6 +223,7 @@ class Language(Flow):
         ctx.set_language(language)
         # Translators: confirms the language change, in the new language.
         ctx.say(ctx._("I will speak English with you from now on."))
+        menu_in_new_language(ctx)
         if not await ctx.resume(ctx.data.get("resume")):
             await ctx.finish()
 

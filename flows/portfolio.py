@@ -22,7 +22,7 @@ from flows.evidence_content import (
     warnings,
 )
 from flows.i18n import N_, shorten
-from flows.messages import Event, OutFile
+from flows.messages import Event, OutFile, parse_id
 from storage.models import CvEntry, Evidence
 
 CV_KINDS = {"work": N_("Work"), "volunteering": N_("Volunteering"), "training": N_("Training")}
@@ -52,15 +52,21 @@ def warning_text(ctx: Context, warning: Warning) -> str:
     language = ctx.user.language
     numbers = ctx.t.join([str(n) for n in warning.pieces])
     if warning.kind == "privacy":
-        return ctx._(
+        return ctx.n_(
+            "Piece {numbers}: please remove the names and details of clients, then confirm "
+            "it under \u201cMy evidence\u201d. Until then it stays out of your export.",
             "Pieces {numbers}: please remove the names and details of clients, then confirm "
             "it under \u201cMy evidence\u201d. Until then they stay out of your export.",
+            len(warning.pieces),
             numbers=numbers,
         )
     if warning.kind == "old":
-        return ctx._(
+        return ctx.n_(
+            "Piece {numbers} is older than five years. Add something recent that shows "
+            "the same competences.",
             "Pieces {numbers} are older than five years. Add something recent that shows "
             "the same competences.",
+            len(warning.pieces),
             numbers=numbers,
         )
     if warning.kind == "one_context":
@@ -239,8 +245,8 @@ class PortfolioFlow(Flow):
 
     async def on_pieces(self, ctx: Context, event: Event) -> None:
         value = event.value or ""
-        if value.startswith("p:") and value[2:].isdigit():
-            ctx.data["piece"] = int(value[2:])
+        if value.startswith("p:") and (piece := parse_id(value[2:])) is not None:
+            ctx.data["piece"] = piece
             await ctx.go("piece")
             return
         await ctx.invalid(ctx._("Please tap one of the buttons."))
@@ -263,6 +269,10 @@ class PortfolioFlow(Flow):
         ]
         if piece.organisation:
             lines.append(f"{piece.organisation} \u2014 {piece.role or ''}")
+        if piece.description:
+            lines.append(piece.description[:500])
+        if piece.description_upload_id:
+            lines.append(ctx._("Description: a voice note"))
         if piece.text:
             lines.append(piece.text[:500])
         if piece.url:
@@ -299,6 +309,7 @@ class PortfolioFlow(Flow):
             buttons.append([ctx.button(ctx._("Client details are removed"), "privacy")])
         if reflection is None:
             buttons.append([ctx.button(ctx._("Link a reflection"), "reflect")])
+        buttons.append([ctx.button(ctx._("Change this piece"), "edit")])
         buttons.append([ctx.button(ctx._("Delete this piece"), "delete")])
         buttons.append([ctx.back_button()])
         ctx.say("\n".join(lines), buttons=buttons)
@@ -317,6 +328,8 @@ class PortfolioFlow(Flow):
             await ctx.go("piece", remember=False)
         elif event.value == "reflect":
             await ctx.start_flow("evidence", args=f"link:{piece.id}")
+        elif event.value == "edit":
+            await ctx.start_flow("evidence", args=f"edit:{piece.id}")
         elif event.value == "delete":
             await ctx.go("delete_piece")
         else:
@@ -389,7 +402,8 @@ class PortfolioFlow(Flow):
 
     async def on_cv_remove(self, ctx: Context, event: Event) -> None:
         value = event.value or ""
-        entry = await ctx.uow.cv.get(int(value[2:])) if value[2:].isdigit() else None
+        entry_id = parse_id(value[2:])
+        entry = await ctx.uow.cv.get(entry_id) if entry_id is not None else None
         if not value.startswith("e:") or entry is None or entry.learner_id != ctx.user.id:
             await ctx.invalid(ctx._("Please tap one of the buttons."))
             return

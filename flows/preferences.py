@@ -13,6 +13,7 @@ from flows.engine import Context, Flow
 from flows.i18n import N_
 from flows.messages import Event
 from flows.nudges import in_quiet_hours, parse_hhmm
+from flows.parsing import parse_time
 from storage.models import Preferences
 
 TIMES = ("08:00", "10:00", "12:00", "14:00", "17:00", "18:00", "19:00", "20:00")
@@ -123,7 +124,7 @@ class Settings(Flow):
         )
 
     async def on_time(self, ctx: Context, event: Event) -> None:
-        chosen = parse_hhmm((event.value or "") if event.kind == "button" else event.text)
+        chosen = parse_time((event.value or "") if event.kind == "button" else event.text)
         if chosen is None:
             await ctx.invalid(ctx._("Please type a time like 18:30."))
             return
@@ -147,7 +148,7 @@ class Settings(Flow):
     async def on_quiet(self, ctx: Context, event: Event) -> None:
         text = (event.value or "") if event.kind == "button" else event.text
         first, _, second = text.replace("–", "-").partition("-")
-        start, end = parse_hhmm(first), parse_hhmm(second)
+        start, end = parse_time(first), parse_time(second)
         if start is None or end is None or start == end:
             await ctx.invalid(ctx._("Please type two times, like 22:00-07:30."))
             return

@@ -179,6 +179,8 @@ async def purge(
     async with uow_factory() as uow:
         await sweep_orphans(files, await uow.privacy.stored_files(), now=now)
         await uow.privacy.prune_processed_updates(before=now - PROCESSED_UPDATES_KEPT)
+        # Updates set aside for an operator may quote a learner: kept a week, like the ids.
+        await uow.inbox.prune_set_aside(before=now - PROCESSED_UPDATES_KEPT)
         await uow.commit()
     return erased
 

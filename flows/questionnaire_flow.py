@@ -6,7 +6,6 @@ version starts with the older answers that still fit it."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any, ClassVar
@@ -14,17 +13,13 @@ from typing import Any, ClassVar
 from flows.engine import LEARNER, Context, Flow
 from flows.i18n import RTL_LANGUAGES
 from flows.messages import Button, Event
+from flows.parsing import parse_date, parse_number
 from flows.questionnaire import Answer, Question, Questionnaire, questionnaire, valid_answer
 from flows.uploads import ACCEPTED, VOICE_TYPES, UploadRejected, rejection_text, store_upload
 from storage.models import QuestionnaireResponse
 
 VOICE_ACCEPT = {mime: suffix for mime, suffix in ACCEPTED.items() if mime in VOICE_TYPES}
 CHECK = "\u2713"
-DATE_FORMATS = (
-    re.compile(r"^(?P<d>\d{1,2})[-/.](?P<m>\d{1,2})[-/.](?P<y>\d{4})$"),
-    re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$"),
-)
-NUMBER = re.compile(r"^\d{1,4}([.,]\d{1,2})?$")
 
 
 def effective(form: Questionnaire, answers: Mapping[str, Answer]) -> dict[str, Answer]:
@@ -290,11 +285,10 @@ class QuestionnaireFlow(Flow):
             await self.take(ctx, question, answer)
 
     async def on_number(self, ctx: Context, question: Question, text: str) -> None:
-        typed = text.strip()
-        if not NUMBER.match(typed):
+        number = parse_number(text)
+        if number is None:
             await ctx.invalid(ctx._("Please type a number, for example 4."))
             return
-        number = float(typed.replace(",", "."))
         low = question.min if question.min is not None else float("-inf")
         high = question.max if question.max is not None else float("inf")
         if not low <= number <= high:
@@ -309,15 +303,10 @@ class QuestionnaireFlow(Flow):
         await self.take(ctx, question, int(number) if number.is_integer() else number)
 
     async def on_date(self, ctx: Context, question: Question, text: str) -> None:
-        typed = text.strip()
-        for pattern in DATE_FORMATS:
-            if match := pattern.match(typed):
-                try:
-                    day = date(int(match["y"]), int(match["m"]), int(match["d"]))
-                except ValueError:
-                    break
-                await self.take(ctx, question, day.isoformat())
-                return
+        day = parse_date(text, today=ctx.now.date())
+        if day is not None:
+            await self.take(ctx, question, day.isoformat())
+            return
         await ctx.invalid(ctx._("Type a date, for example 25-09-2026."))
 
     async def take(self, ctx: Context, question: Question, value: Answer) -> None:

@@ -19,7 +19,8 @@ from flows.engine import Context, Flow
 from flows.goal_content import STARR_STEPS, starr_content
 from flows.goals import feedback_lines, keep_voice, theme_name
 from flows.i18n import N_, shorten
-from flows.messages import Event
+from flows.messages import Event, parse_id
+from flows.uploads import duration_text
 from storage.models import Reflection, User
 
 PAGE_SIZE = 5
@@ -83,6 +84,21 @@ def set_extra(reflection: Reflection, section: str, key: str, value: Any) -> Non
     reflection.extra = extra
 
 
+#: The follow-up question of a step is the step `followup_<part>` (the part in its name, so
+#: Back through several follow-ups lands on the right one).
+FOLLOWUP = "followup_"
+
+
+def followup_part(ctx: Context, step: str) -> str:
+    """The STARR part a follow-up step is about, or "" when `step` is none."""
+    if step.startswith(FOLLOWUP) and step.removeprefix(FOLLOWUP) in STARR_STEPS:
+        return step.removeprefix(FOLLOWUP)
+    if step == "followup":  # kept by a conversation from before the part was in the name
+        part = ctx.data.get("part")
+        return part if part in STARR_STEPS else STARR_STEPS[0]
+    return ""
+
+
 def answered(reflection: Reflection, part: str) -> bool:
     return bool(getattr(reflection, part)) or part in reflection.extra.get("voice", {})
 
@@ -97,8 +113,8 @@ class ReflectFlow(Flow):
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Starts a reflection (for a goal or a piece of evidence), a draft, or the list."""
         kind, _, ident = args.partition(":")
-        if kind in ("evidence", "goal") and ident.isdigit():
-            await self.new(ctx, **{f"{kind}_id": int(ident)})
+        if kind in ("evidence", "goal") and parse_id(ident) is not None:
+            await self.new(ctx, **{f"{kind}_id": parse_id(ident)})
             return
         draft = await ctx.uow.reflections.draft_of(ctx.user.id)
         if draft is not None:
@@ -149,12 +165,16 @@ class ReflectFlow(Flow):
     async def ask(self, ctx: Context, step: str) -> None:
         if step in STARR_STEPS:
             await self.ask_part(ctx, step)
+        elif followup_part(ctx, step):
+            await self.ask_followup(ctx, followup_part(ctx, step))
         else:
             await super().ask(ctx, step)
 
     async def answer(self, ctx: Context, step: str, event: Event) -> None:
         if step in STARR_STEPS:
             await self.on_part(ctx, step, event)
+        elif followup_part(ctx, step):
+            await self.on_followup(ctx, followup_part(ctx, step), event)
         else:
             await super().answer(ctx, step, event)
 
@@ -211,8 +231,7 @@ class ReflectFlow(Flow):
         reflection.updated_at = ctx.now
         voice = part in reflection.extra.get("voice", {})
         if not voice and is_short(getattr(reflection, part)):
-            ctx.data["part"] = part
-            await ctx.go("followup")
+            await ctx.go(f"{FOLLOWUP}{part}")
             return
         await self.after_part(ctx, part)
 
@@ -233,17 +252,15 @@ class ReflectFlow(Flow):
         await ctx.finish()
 
     # follow-up ---------------------------------------------------------------------------
-    async def ask_followup(self, ctx: Context) -> None:
+    async def ask_followup(self, ctx: Context, part: str) -> None:
         """Asks one gentle question to dig a little deeper; it can be skipped."""
-        part = ctx.data["part"]
-        ctx.say(
-            ctx._(FOLLOW_UPS[part]),
-            buttons=[[ctx.button(ctx._("Skip"), "skip")]],
-        )
+        rows = [[ctx.button(ctx._("Skip"), "skip")]]
+        if ctx.conversation.history:
+            rows.append([ctx.back_button()])
+        ctx.say(ctx._(FOLLOW_UPS[part]), buttons=rows)
 
-    async def on_followup(self, ctx: Context, event: Event) -> None:
+    async def on_followup(self, ctx: Context, part: str, event: Event) -> None:
         """Keeps the extra answer, or skips it."""
-        part = ctx.data["part"]
         reflection = await self.reflection(ctx)
         if event.value == "skip":
             pass
@@ -258,7 +275,7 @@ class ReflectFlow(Flow):
             await ctx.invalid(ctx._("Please type your answer, send a voice note, or tap Skip."))
             return
         reflection.updated_at = ctx.now
-        ctx.data.pop("part", None)
+        ctx.data.pop("part", None)  # where a conversation from before kept it
         await self.after_part(ctx, part)
 
     # themes and competences --------------------------------------------------------------
@@ -377,11 +394,7 @@ class ReflectFlow(Flow):
     async def voice_label(self, ctx: Context, upload_id: int) -> str:
         upload = await ctx.uow.uploads.get(int(upload_id))
         seconds = upload.duration if upload is not None and upload.duration else 0
-        return ctx._(
-            "🎤 voice note ({minutes}:{seconds})",
-            minutes=str(seconds // 60),
-            seconds=f"{seconds % 60:02d}",
-        )
+        return ctx._("🎤 voice note ({duration})", duration=duration_text(seconds))
 
     async def ask_summary(self, ctx: Context) -> None:
         """Shows the whole reflection before saving."""
@@ -476,7 +489,10 @@ class ReflectFlow(Flow):
         reflection = await self.reflection(ctx)
         if event.value == "continue":
             open_parts = [p for p in STARR_STEPS if not answered(reflection, p)]
-            await ctx.go(open_parts[0] if open_parts else "themes")
+            step = open_parts[0] if open_parts else "themes"
+            # Back goes to the step before, as if the learner had never stopped.
+            before = STARR_STEPS[: STARR_STEPS.index(step)] if open_parts else STARR_STEPS
+            await ctx.go(step, history=before)
         elif event.value == "restart":
             for part in STARR_STEPS:
                 setattr(reflection, part, None)
@@ -563,8 +579,8 @@ class ReflectFlow(Flow):
             await ctx.repeat(replace=True)
         elif value == "new":
             await self.new(ctx)
-        elif value.startswith("v:") and value[2:].isdigit():
-            found = await ctx.uow.reflections.get(int(value[2:]))
+        elif value.startswith("v:") and (shown := parse_id(value[2:])) is not None:
+            found = await ctx.uow.reflections.get(shown)
             if found is None or found.learner_id != ctx.user.id:
                 await ctx.invalid(ctx._("I cannot find that reflection any more."))
                 return

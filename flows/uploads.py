@@ -1,12 +1,17 @@
 """Keeping the files users send: size check, type from the content (not the name), a
-generated name in the file store, SHA-256, and duplicates noticed."""
+generated name in the file store, SHA-256, and duplicates noticed. Photos are kept without
+their EXIF data (place, time, device), and the length of a recording is read from the file
+itself (mutagen), whatever the channel said."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Mapping
 
 import filetype  # type: ignore[import-untyped]
+import mutagen
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from flows.engine import Context
 from flows.messages import MAX_FILE_BYTES, IncomingFile
@@ -31,6 +36,12 @@ ACCEPTED: Mapping[str, str] = {
     "video/3gpp": ".3gp",
 }
 VOICE_TYPES = frozenset({"audio/ogg", "audio/mpeg", "audio/mp4", "audio/x-wav"})
+#: Pictures whose metadata Pillow can drop; other types are kept as they came.
+CLEANED_IMAGES: Mapping[str, str] = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/webp": "WEBP",
+}
 
 
 class UploadRejected(Exception):
@@ -50,6 +61,55 @@ def detect_type(data: bytes) -> str | None:
     return {"audio/m4a": "audio/mp4", "application/zip": None}.get(mime, mime)
 
 
+def measure_duration(data: bytes) -> int | None:
+    """The length of a recording in whole seconds, read from the file (mutagen), or None
+    when the file holds no length mutagen can read."""
+    try:
+        media = mutagen.File(io.BytesIO(data))
+    except mutagen.MutagenError:
+        return None
+    length = getattr(getattr(media, "info", None), "length", None)
+    if not length or length < 0:
+        return None
+    return max(1, round(float(length)))
+
+
+def duration_text(seconds: int | None) -> str:
+    """A length as one `m:ss`. Fill it into a sentence as one placeholder, so a
+    right-to-left language isolates it whole and 1:23 never reads as 23:1."""
+    value = max(0, int(seconds or 0))
+    return f"{value // 60}:{value % 60:02d}"
+
+
+def without_metadata(data: bytes, mime: str) -> bytes:
+    """A picture without its EXIF, XMP and comments (GPS position, time, camera), turned
+    upright first since the turn is EXIF too. The colour profile stays. A file Pillow cannot
+    read comes back unchanged."""
+    image_format = CLEANED_IMAGES.get(mime)
+    if image_format is None:
+        return data
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            turned = image.getexif().get(ExifTags.Base.Orientation, 1) != 1
+            upright = ImageOps.exif_transpose(image) if turned else image
+            options: dict[str, object] = {}
+            if getattr(image, "n_frames", 1) > 1 and image_format != "JPEG":
+                options["save_all"] = True  # an animated picture keeps its frames
+            if icc := image.info.get("icc_profile"):
+                options["icc_profile"] = icc
+            if image_format == "JPEG":
+                # Keep the original quantisation when nothing was turned (no visible loss).
+                options["quality"] = 92 if turned else "keep"
+                if upright.mode not in ("RGB", "L", "CMYK"):
+                    upright = upright.convert("RGB")
+            buffer = io.BytesIO()
+            upright.save(buffer, format=image_format, **options)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return data
+    return buffer.getvalue()
+
+
 async def store_upload(
     ctx: Context, file: IncomingFile, *, accept: Mapping[str, str] = ACCEPTED
 ) -> tuple[Upload, bool]:
@@ -65,6 +125,10 @@ async def store_upload(
     mime = detect_type(data)
     if mime is None or mime not in accept:
         raise UploadRejected("type")
+    data = without_metadata(data, mime)
+    duration = file.duration
+    if mime.startswith(("audio/", "video/")):
+        duration = measure_duration(data) or duration
     sha256 = hashlib.sha256(data).hexdigest()
     existing = await ctx.uow.uploads.by_hash(owner_id=ctx.user.id, sha256=sha256)
     if existing is not None:
@@ -81,7 +145,7 @@ async def store_upload(
             sha256=stored.sha256,
             size=stored.size,
             mime_type=mime,
-            duration=file.duration,
+            duration=duration,
         )
     )
     return upload, False

@@ -81,8 +81,9 @@ GLOSSARY: dict[str, tuple[str, ...]] = {
 #: export is reworded separately); each is reported as a warning until it is reworded.
 GLOSSARY_PENDING = frozenset(
     {
-        "The six themes for Mahara (SmartEvidence).",
-        "The six themes for Moodle (competency framework).",
+        "If your school uses Mahara: this file holds the six themes with their competences, "
+        "so you can link your evidence to them.",
+        "If your school uses Moodle: this file holds the six themes with their competences.",
         "EVC portfolio",
     }
 )

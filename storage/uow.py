@@ -8,8 +8,10 @@ from typing import Protocol, Self
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.db import READ_ONLY
 from storage.repositories import (
     AccessLogRepository,
+    ChannelRepository,
     CoachingRepository,
     CoachInviteRepository,
     ConversationRepository,
@@ -18,6 +20,7 @@ from storage.repositories import (
     FeedbackRepository,
     GoalRepository,
     GroupRepository,
+    InboxRepository,
     MembershipRepository,
     OutboxRepository,
     PreferencesRepository,
@@ -29,6 +32,7 @@ from storage.repositories import (
     SessionRepository,
     SignalRepository,
     SqlAccessLogRepository,
+    SqlChannelRepository,
     SqlCoachingRepository,
     SqlCoachInviteRepository,
     SqlConversationRepository,
@@ -37,6 +41,7 @@ from storage.repositories import (
     SqlFeedbackRepository,
     SqlGoalRepository,
     SqlGroupRepository,
+    SqlInboxRepository,
     SqlMembershipRepository,
     SqlOutboxRepository,
     SqlPreferencesRepository,
@@ -64,6 +69,7 @@ class UnitOfWork(Protocol):
     users: UserRepository
     conversations: ConversationRepository
     updates: UpdateLog
+    inbox: InboxRepository
     outbox: OutboxRepository
     groups: GroupRepository
     memberships: MembershipRepository
@@ -84,6 +90,7 @@ class UnitOfWork(Protocol):
     sessions: SessionRepository
     prompts: PromptRepository
     coaching: CoachingRepository
+    channels: ChannelRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -110,6 +117,7 @@ class SqlUnitOfWork:
     users: UserRepository
     conversations: ConversationRepository
     updates: UpdateLog
+    inbox: InboxRepository
     outbox: OutboxRepository
     groups: GroupRepository
     memberships: MembershipRepository
@@ -130,15 +138,26 @@ class SqlUnitOfWork:
     sessions: SessionRepository
     prompts: PromptRepository
     coaching: CoachingRepository
+    channels: ChannelRepository
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, read_only: bool = False
+    ) -> None:
         self._sessionmaker = sessionmaker
+        #: Reads only: on SQLite a deferred transaction (no write lock, so it never keeps a
+        #: learner's update waiting), on PostgreSQL a READ ONLY one; `commit` refuses.
+        self.read_only = read_only
 
     async def __aenter__(self) -> Self:
         self.session = self._sessionmaker()
+        if self.read_only:
+            connection = await self.session.connection(execution_options={READ_ONLY: True})
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text("SET TRANSACTION READ ONLY"))
         self.users = SqlUserRepository(self.session)
         self.conversations = SqlConversationRepository(self.session)
         self.updates = SqlUpdateLog(self.session)
+        self.inbox = SqlInboxRepository(self.session)
         self.outbox = SqlOutboxRepository(self.session)
         self.groups = SqlGroupRepository(self.session)
         self.memberships = SqlMembershipRepository(self.session)
@@ -159,6 +178,7 @@ class SqlUnitOfWork:
         self.sessions = SqlSessionRepository(self.session)
         self.prompts = SqlPromptRepository(self.session)
         self.coaching = SqlCoachingRepository(self.session)
+        self.channels = SqlChannelRepository(self.session)
         return self
 
     async def __aexit__(
@@ -173,6 +193,8 @@ class SqlUnitOfWork:
             await self.session.close()
 
     async def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         await self.session.commit()
 
     async def rollback(self) -> None:

@@ -66,11 +66,19 @@ class FakeTelegram:
         self.transport = httpx.MockTransport(self.handle)
         #: Telegram refuses files a bot sends above this size (50 MB), with 413.
         self.upload_limit = 50 * 1024 * 1024
+        #: While set and not yet opened, file downloads wait for it (a slow network).
+        self.download_gate: asyncio.Event | None = None
+        #: The next downloads answered with these HTTP statuses instead of the file.
+        self.download_failures: list[int] = []
 
     # -- the Bot API side ---------------------------------------------------------------
     async def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if path.startswith("/file/bot"):
+            if self.download_gate is not None:
+                await self.download_gate.wait()
+            if self.download_failures:
+                return httpx.Response(self.download_failures.pop(0))
             file_path = path.split("/", 3)[3]
             content = self.files.get(file_path)
             if content is None:
@@ -281,10 +289,15 @@ def fake_request(telegram: FakeTelegram) -> HTTPXRequest:
 @asynccontextmanager
 async def running_bot(runtime: Any, telegram: FakeTelegram) -> AsyncIterator[BotHarness]:
     """Starts the real Application on the fake Bot API (post_init included) and stops it."""
+    from bot.ratelimit import Limits, OutboxRateLimiter
     from bot.telegram import build_application
 
     app = build_application(
-        runtime, request=fake_request(telegram), get_updates_request=fake_request(telegram)
+        runtime,
+        request=fake_request(telegram),
+        get_updates_request=fake_request(telegram),
+        # Telegram's pacing would only make the tests wait (tests/bot/test_ratelimit.py).
+        rate_limiter=OutboxRateLimiter(limits=Limits.lifted()),
     )
     async with app:
         if app.post_init:

@@ -109,6 +109,13 @@ class FakeUpdateLog:
         return True
 
 
+class FakeInbox:
+    """The durable inbox: the flows only prune it."""
+
+    async def prune_set_aside(self, *, before: datetime) -> int:
+        return 0
+
+
 class FakeOutbox:
     def __init__(self) -> None:
         self.rows: list[OutboxMessage] = []
@@ -520,6 +527,25 @@ class FakeScheduler:
                 found[user_id] = coach
         return found
 
+    async def preferences_of(self, user_ids: Collection[int]) -> dict[int, LearnerPrefs]:
+        found = {}
+        for user_id in user_ids:
+            row = await self.unit.preferences.get(user_id)
+            if row is not None:
+                found[user_id] = LearnerPrefs(
+                    user_id=user_id,
+                    goal_weekday=row.goal_weekday,
+                    preferred_time=row.preferred_time,
+                    quiet_start=row.quiet_start,
+                    quiet_end=row.quiet_end,
+                    days_off=tuple(row.days_off),
+                    pace=row.pace,
+                    paused_until=row.paused_until,
+                    paused_indefinitely=row.paused_indefinitely,
+                    timezone=row.timezone,
+                )
+        return found
+
     async def nudge_counts(
         self,
         user_ids: Collection[int],
@@ -538,6 +564,20 @@ class FakeScheduler:
             ):
                 counts[m.user_id] = counts.get(m.user_id, 0) + 1
         return counts
+
+    async def planned_nudges(
+        self, user_ids: Collection[int], *, start: datetime, kinds: Collection[str]
+    ) -> dict[int, dict[str, datetime]]:
+        found: dict[int, dict[str, datetime]] = {}
+        for m in self.unit.outbox.rows:
+            if (
+                m.user_id in user_ids
+                and m.kind in kinds
+                and m.due_at >= start
+                and m.status in ("pending", "claimed", "sent")
+            ):
+                found.setdefault(m.user_id, {})[m.dedup_key] = m.due_at
+        return found
 
     async def insert_planned(self, messages: Sequence[Planned]) -> set[str]:
         inserted = set()
@@ -579,7 +619,12 @@ class FakeScheduler:
         return len(stale)
 
     async def claim_due(
-        self, *, now: datetime, limit: int, user_ids: Collection[int] | None = None
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        user_ids: Collection[int] | None = None,
+        later_kinds: Collection[str] = (),
     ) -> list[OutboxMessage]:
         due = [
             m
@@ -588,7 +633,29 @@ class FakeScheduler:
             and m.due_at <= now
             and (user_ids is None or m.user_id in user_ids)
         ]
-        return sorted(due, key=lambda m: (m.due_at, m.id))[:limit]
+        return sorted(due, key=lambda m: (m.kind in later_kinds, m.due_at, m.id))[:limit]
+
+    async def work_waiting(
+        self,
+        *,
+        now: datetime,
+        claimed_before: datetime,
+        user_ids: Collection[int] | None = None,
+    ) -> bool:
+        return any(
+            (user_ids is None or m.user_id in user_ids)
+            and (
+                (m.status == "pending" and m.due_at <= now)
+                or (m.status == "claimed" and m.claimed_at and m.claimed_at < claimed_before)
+                or (
+                    user_ids is None
+                    and m.status == "held"
+                    and m.claimed_at is None
+                    and m.due_at <= now
+                )
+            )
+            for m in self.unit.outbox.rows
+        )
 
     async def release_held(self, *, now: datetime) -> int:
         held = [
@@ -656,6 +723,7 @@ class FakeUnitOfWork:
         self.users = FakeUsers()
         self.conversations = FakeConversations()
         self.updates = FakeUpdateLog()
+        self.inbox = FakeInbox()
         self.outbox = FakeOutbox()
         self.groups = FakeGroups()
         self.memberships = FakeMemberships(self.groups)

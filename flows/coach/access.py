@@ -111,9 +111,3 @@ async def own_membership(ctx: Context) -> Membership | None:
         ctx.say(ctx._("You are not in a group. Your coach gives you a link to join."))
         await ctx.finish()
     return membership
-
-
-def parse_id(text: str) -> int | None:
-    """A positive integer id from a button value or an argument, or None."""
-    text = text.strip()
-    return int(text) if text.isdigit() and len(text) < 12 else None

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from flows.coach.access import Coached, coached, own_group, parse_id
+from flows.coach.access import Coached, coached, own_group
 from flows.engine import Context, Flow
-from flows.messages import Button, Event
+from flows.messages import Button, Event, parse_id
 from storage.models import Group
 
 

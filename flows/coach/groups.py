@@ -4,22 +4,21 @@ code), and for learners joining with `/start join_<code>` and choosing what to s
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import ClassVar
 
+from flows import parsing
 from flows.charts import Flyer, flyer_files
-from flows.coach.access import coached, deep_link, own_membership, parse_id
+from flows.coach.access import coached, deep_link, own_membership
 from flows.coach.choice import GroupChoice, active_groups
 from flows.coach.sessions import plan_reminders_for
 from flows.engine import COACH, LEARNER, Context, Flow
 from flows.i18n import N_
-from flows.messages import Event, OutFile
+from flows.messages import Event, OutFile, parse_id
 from storage.models import Group, Membership
 
 MAX_GROUP_NAME = 80
 MAX_PLACE = 120
-TIME = re.compile(r"^([01]?\d|2[0-3])[:.h]([0-5]\d)$")
 SHARES = ("goals", "reflections", "evidence")
 SHARE_LABELS = {
     "goals": N_("my goals"),
@@ -29,9 +28,9 @@ SHARE_LABELS = {
 
 
 def parse_time(text: str) -> str | None:
-    """Reads a time like 18:30, 9.15 or 19h00 as "HH:MM"; None when it is not one."""
-    match = TIME.match(text.strip())
-    return f"{int(match.group(1)):02d}:{match.group(2)}" if match else None
+    """Reads a time like 18:30, 9.15, 19h00 or 18u30 (flows/parsing.py) as "HH:MM", or None."""
+    at = parsing.parse_time(text)
+    return at.strftime("%H:%M") if at else None
 
 
 def describe(ctx: Context, group: Group) -> str:

@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from flows import coachview, signals
-from flows.coach.access import Coached, coached, parse_id
+from flows.coach.access import Coached, coached
 from flows.coach.choice import LearnerChoice
 from flows.coach.risk import BARRIER_LABELS
 from flows.engine import COACH, Context, Flow
 from flows.i18n import LANGUAGES, N_, shorten
-from flows.messages import Event
+from flows.messages import Event, parse_id
 from flows.uploads import UploadRejected, rejection_text, store_upload
 from storage.models import Feedback
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from flows.coach.access import own_group, own_membership, parse_id
+from flows.coach.access import own_group, own_membership
 from flows.coach.choice import GroupChoice
 from flows.engine import COACH, LEARNER, Context, Flow
 from flows.i18n import LANGUAGES, N_, shorten
-from flows.messages import Event, OutFile
+from flows.messages import Event, OutFile, parse_id
 from flows.uploads import ACCEPTED, VOICE_TYPES, UploadRejected, rejection_text, store_upload
 from storage.models import Group, GroupPrompt, PromptAnswer
 

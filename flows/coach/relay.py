@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from flows.coach.access import Coached, coached, parse_id
+from flows.coach.access import Coached, coached
 from flows.coach.choice import LearnerChoice
 from flows.coach.prompts import VOICE
 from flows.coach.risk import coach_contact
 from flows.engine import COACH, LEARNER, Context, Flow
 from flows.i18n import N_
-from flows.messages import Event, OutFile
+from flows.messages import Event, OutFile, parse_id
 from flows.uploads import UploadRejected, rejection_text, store_upload
 
 MAX_MESSAGE = 2000

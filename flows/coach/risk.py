@@ -24,10 +24,10 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from flows import signals
-from flows.coach.access import coached, parse_id, record
+from flows.coach.access import coached, record
 from flows.engine import COACH, Context, Flow
 from flows.i18n import N_, Translator
-from flows.messages import Event
+from flows.messages import Event, parse_id
 from storage.models import Signal
 from storage.repositories import LearnerFacts
 

@@ -4,33 +4,28 @@ attendance with buttons, and someone absent gets a warm message the next day."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from flows import signals
-from flows.coach.access import parse_id
+from flows import parsing, signals
 from flows.coach.choice import GroupChoice
 from flows.engine import COACH, Context, Flow
 from flows.i18n import N_
-from flows.messages import Event
+from flows.messages import Event, parse_id
 from storage.models import Group, GroupSession, Signal, User
 
-DATE_FORMATS = ("%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d", "%d.%m.%Y")
 MAX_SESSIONS = 20
 EVENING_BEFORE = time(18, 0)
 MORNING = time(8, 0)
 MISSED_AT = time(10, 0)
 
 
-def parse_date(text: str) -> datetime | None:
-    """A date typed like 17-03-2026, 17/03/2026 or 2026-03-17 (naive), or None."""
-    for pattern in DATE_FORMATS:
-        try:
-            return datetime.strptime(text.strip(), pattern)
-        except ValueError:
-            continue
-    return None
+def parse_date(text: str, *, today: date | None = None) -> datetime | None:
+    """A date as people type it (flows/parsing.py: 17-03-2026, 17/03, 17 maart...), as a naive
+    midnight, or None."""
+    day = parsing.parse_date(text, today=today or date.today())
+    return datetime.combine(day, time()) if day else None
 
 
 def local(ctx: Context, day: datetime, at: time) -> datetime:
@@ -149,7 +144,7 @@ class Sessions(GroupChoice, Flow):
     async def on_date(self, ctx: Context, event: Event) -> None:
         """Keeps the date (at the group's time) and asks how often."""
         value = event.value or ""
-        day = parse_date(value[2:] if value.startswith("d:") else event.text)
+        day = parse_date(value[2:] if value.startswith("d:") else event.text, today=ctx.now.date())
         if day is None:
             await ctx.invalid(ctx._("Please type the date like 17-03-2026."))
             return

@@ -1,6 +1,7 @@
 """All tables. Importing this package registers every model on `Base.metadata`."""
 
 from storage.models.base import Base, utcnow
+from storage.models.channels import NumberedChoices
 from storage.models.coach import (
     CoachInvite,
     CoachInviteFailure,
@@ -9,7 +10,13 @@ from storage.models.coach import (
     PromptAnswer,
     RiskSnooze,
 )
-from storage.models.core import Conversation, OutboxMessage, ProcessedUpdate, User
+from storage.models.core import (
+    Conversation,
+    InboxUpdate,
+    OutboxMessage,
+    ProcessedUpdate,
+    User,
+)
 from storage.models.evidence import CvEntry, Evidence
 from storage.models.goals import Goal
 from storage.models.intake import QuestionnaireResponse
@@ -39,7 +46,9 @@ __all__ = [
     "Group",
     "GroupPrompt",
     "GroupSession",
+    "InboxUpdate",
     "Membership",
+    "NumberedChoices",
     "OutboxMessage",
     "Preferences",
     "ProcessedUpdate",

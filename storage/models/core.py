@@ -24,6 +24,8 @@ class User(Base):
     chat_id: Mapped[str | None] = mapped_column(String(64), default=None)
     language_chosen: Mapped[bool] = mapped_column(default=False)
     display_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: The official name on the portfolio (asked at the first /export, prefilled from above).
+    portfolio_name: Mapped[str | None] = mapped_column(String(120), default=None)
     role: Mapped[str] = mapped_column(String(16), default="learner")
     status: Mapped[str] = mapped_column(String(16), default="new")
     consent_version: Mapped[int | None] = mapped_column(default=None)
@@ -54,6 +56,8 @@ class Conversation(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default_factory=dict)
     history: Mapped[list[Any]] = mapped_column(default_factory=list)
     seq: Mapped[int] = mapped_column(default=0)
+    #: Places in flows left unfinished by another command ({flow: place}), to continue later.
+    drafts: Mapped[dict[str, Any]] = mapped_column(default_factory=dict, server_default="{}")
     updated_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
 
 
@@ -64,6 +68,29 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
+
+
+class InboxUpdate(Base):
+    """An update as received, stored before it is acknowledged and until it is handled.
+
+    The row is deleted in the transaction that handles the update (with the `update_id`
+    claim), so what is left after a crash is exactly what still needs handling. An update that
+    cannot be parsed, or that failed three times, stays with `set_aside_at` for an operator
+    (`opstap inbox`); the retention job erases it after a week.
+    """
+
+    __tablename__ = "inbox_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    channel: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    #: Whose update it is ("telegram:123"), so one user's updates are handled in order.
+    user_key: Mapped[str | None] = mapped_column(String(80), default=None)
+    received_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    #: The type of the last error (never its message: it may quote the learner).
+    error: Mapped[str | None] = mapped_column(String(80), default=None)
+    set_aside_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
 
 
 class OutboxMessage(Base):
@@ -97,3 +124,7 @@ class OutboxMessage(Base):
     about_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True, default=None
     )
+    #: The channel's id of the sent message (WhatsApp's wamid), which its status reports name.
+    channel_message_id: Mapped[str | None] = mapped_column(String(128), index=True, default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    read_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -29,6 +29,11 @@ class Evidence(Base):
     )
     url: Mapped[str | None] = mapped_column(String(500), default=None)
     text: Mapped[str | None] = mapped_column(Text, default=None)
+    #: A short description in the learner's words (typed, or spoken: `description_upload_id`).
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    description_upload_id: Mapped[int | None] = mapped_column(
+        ForeignKey("uploads.id", ondelete="SET NULL"), default=None
+    )
     period_start: Mapped[str | None] = mapped_column(String(7), default=None)  # YYYY or YYYY-MM
     period_end: Mapped[str | None] = mapped_column(String(7), default=None)
     organisation: Mapped[str | None] = mapped_column(String(120), default=None)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, utcnow
@@ -78,6 +79,10 @@ class Upload(Base):
     mime_type: Mapped[str] = mapped_column(String(100))
     id: Mapped[int] = mapped_column(primary_key=True, init=False)
     duration: Mapped[int | None] = mapped_column(default=None)  # seconds, for voice and video
+    #: What an offline speech-to-text engine heard (a voice note), corrected by the learner
+    #: when `transcript_checked`.
+    transcript: Mapped[str | None] = mapped_column(Text, default=None)
+    transcript_checked: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     created_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
 
 

@@ -1,5 +1,6 @@
 """Repositories: read and write, never commit."""
 
+from storage.repositories.channels import WAITING, ChannelRepository, SqlChannelRepository
 from storage.repositories.coach import (
     CoachingRepository,
     CoachInviteRepository,
@@ -13,8 +14,10 @@ from storage.repositories.coach import (
 )
 from storage.repositories.core import (
     ConversationRepository,
+    InboxRepository,
     OutboxRepository,
     SqlConversationRepository,
+    SqlInboxRepository,
     SqlOutboxRepository,
     SqlUpdateLog,
     SqlUserRepository,
@@ -69,7 +72,9 @@ from storage.repositories.scheduler import (
 )
 
 __all__ = [
+    "WAITING",
     "AccessLogRepository",
+    "ChannelRepository",
     "CoachInviteRepository",
     "CoachingRepository",
     "ConversationRepository",
@@ -78,6 +83,7 @@ __all__ = [
     "FeedbackRepository",
     "GoalRepository",
     "GroupRepository",
+    "InboxRepository",
     "LearnerFacts",
     "LearnerInfo",
     "LearnerPrefs",
@@ -96,6 +102,7 @@ __all__ = [
     "SignalInfo",
     "SignalRepository",
     "SqlAccessLogRepository",
+    "SqlChannelRepository",
     "SqlCoachInviteRepository",
     "SqlCoachingRepository",
     "SqlConversationRepository",
@@ -104,6 +111,7 @@ __all__ = [
     "SqlFeedbackRepository",
     "SqlGoalRepository",
     "SqlGroupRepository",
+    "SqlInboxRepository",
     "SqlMembershipRepository",
     "SqlOutboxRepository",
     "SqlPreferencesRepository",

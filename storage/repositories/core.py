@@ -5,16 +5,17 @@ Repositories read and write through the session; they never commit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
-from storage.models import Conversation, OutboxMessage, ProcessedUpdate, User
+from storage.models import Conversation, InboxUpdate, OutboxMessage, ProcessedUpdate, User
 
 
 class UserRepository(Protocol):
@@ -33,6 +34,20 @@ class UpdateLog(Protocol):
     async def seen(self, update_id: int) -> bool: ...
     async def record(self, update_id: int, *, at: datetime) -> None: ...
     async def claim(self, update_id: int, *, at: datetime) -> bool: ...
+
+
+class InboxRepository(Protocol):
+    async def store(self, updates: Sequence[InboxUpdate]) -> set[int]: ...
+    async def pending(self, *, channel: str, limit: int) -> list[InboxUpdate]: ...
+    async def forget(self, update_id: int) -> None: ...
+    async def failed(
+        self, update_id: int, *, error: str, at: datetime, set_aside: bool
+    ) -> None: ...
+    async def set_aside(self, *, limit: int) -> list[InboxUpdate]: ...
+    async def count_set_aside(self) -> int: ...
+    async def retry(self, update_ids: Sequence[int]) -> int: ...
+    async def drop(self, update_ids: Sequence[int]) -> int: ...
+    async def prune_set_aside(self, *, before: datetime) -> int: ...
 
 
 class OutboxRepository(Protocol):
@@ -85,6 +100,7 @@ class SqlConversationRepository:
         """Marks the JSON state as changed, which in-place edits do not do by themselves."""
         flag_modified(conversation, "data")
         flag_modified(conversation, "history")
+        flag_modified(conversation, "drafts")
 
 
 class SqlUpdateLog:
@@ -102,8 +118,10 @@ class SqlUpdateLog:
 
         INSERT ... ON CONFLICT DO NOTHING: when two workers race on one update, the second
         insert waits for the first transaction and then inserts nothing, so only one of them
-        handles it (and if the first rolls back, the second gets it).
+        handles it (and if the first rolls back, the second gets it). Its row in the durable
+        inbox goes in the same transaction: handled and no longer waiting are one fact.
         """
+        await self.session.execute(delete(InboxUpdate).where(InboxUpdate.update_id == update_id))
         values = {"update_id": update_id, "processed_at": at}
         if self.session.get_bind().dialect.name == "postgresql":
             statement: Any = postgresql_insert(ProcessedUpdate).values(values)
@@ -113,6 +131,111 @@ class SqlUpdateLog:
             ProcessedUpdate.update_id
         )
         return (await self.session.execute(statement)).first() is not None
+
+
+class SqlInboxRepository:
+    """The durable inbox: updates as received, until the transaction that handles them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def store(self, updates: Sequence[InboxUpdate]) -> set[int]:
+        """Stores updates not stored or handled before; returns the ids that were new."""
+        if not updates:
+            return set()
+        ids = [u.update_id for u in updates]
+        handled = set(
+            await self.session.scalars(
+                select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id.in_(ids))
+            )
+        )
+        rows = [
+            {
+                "update_id": u.update_id,
+                "channel": u.channel,
+                "payload": u.payload,
+                "user_key": u.user_key,
+                "received_at": u.received_at,
+                "attempts": 0,
+            }
+            for u in updates
+            if u.update_id not in handled
+        ]
+        if not rows:
+            return set()
+        if self.session.get_bind().dialect.name == "postgresql":
+            statement: Any = postgresql_insert(InboxUpdate)
+        else:
+            statement = sqlite_insert(InboxUpdate)
+        statement = statement.on_conflict_do_nothing(index_elements=["update_id"]).returning(
+            InboxUpdate.update_id
+        )
+        stored = await self.session.execute(statement.values(rows))
+        return {int(row[0]) for row in stored}
+
+    async def pending(self, *, channel: str, limit: int) -> list[InboxUpdate]:
+        """Stored updates not yet handled nor set aside, oldest first."""
+        query = (
+            select(InboxUpdate)
+            .where(InboxUpdate.channel == channel, InboxUpdate.set_aside_at.is_(None))
+            .order_by(InboxUpdate.update_id)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(query))
+
+    async def forget(self, update_id: int) -> None:
+        """Removes an update that needed no handling (a group message, an unknown kind)."""
+        await self.session.execute(delete(InboxUpdate).where(InboxUpdate.update_id == update_id))
+
+    async def failed(self, update_id: int, *, error: str, at: datetime, set_aside: bool) -> None:
+        """Counts a failed attempt; `set_aside` keeps the update for an operator."""
+        await self.session.execute(
+            update(InboxUpdate)
+            .where(InboxUpdate.update_id == update_id)
+            .values(
+                attempts=InboxUpdate.attempts + 1,
+                error=error[:80],
+                set_aside_at=at if set_aside else None,
+            )
+        )
+
+    async def set_aside(self, *, limit: int) -> list[InboxUpdate]:
+        query = (
+            select(InboxUpdate)
+            .where(InboxUpdate.set_aside_at.is_not(None))
+            .order_by(InboxUpdate.update_id)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(query))
+
+    async def count_set_aside(self) -> int:
+        query = select(func.count()).where(InboxUpdate.set_aside_at.is_not(None))
+        return int(await self.session.scalar(query) or 0)
+
+    async def retry(self, update_ids: Sequence[int]) -> int:
+        """Puts set-aside updates back in line (after a fix); returns how many."""
+        result = await self.session.execute(
+            update(InboxUpdate)
+            .where(InboxUpdate.update_id.in_(update_ids), InboxUpdate.set_aside_at.is_not(None))
+            .values(set_aside_at=None, attempts=0)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def drop(self, update_ids: Sequence[int]) -> int:
+        """Erases set-aside updates an operator looked at; returns how many."""
+        result = await self.session.execute(
+            delete(InboxUpdate).where(
+                InboxUpdate.update_id.in_(update_ids), InboxUpdate.set_aside_at.is_not(None)
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def prune_set_aside(self, *, before: datetime) -> int:
+        """Erases updates set aside before `before`: they may quote a learner."""
+        result = await self.session.execute(
+            delete(InboxUpdate).where(InboxUpdate.set_aside_at < before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class SqlOutboxRepository:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
@@ -135,6 +135,7 @@ class SchedulerRepository(Protocol):
         self, user_ids: Collection[int], *, since: datetime, kinds: Collection[str]
     ) -> list[SignalInfo]: ...
     async def coaches_of(self, user_ids: Collection[int]) -> dict[int, int]: ...
+    async def preferences_of(self, user_ids: Collection[int]) -> dict[int, LearnerPrefs]: ...
     async def nudge_counts(
         self,
         user_ids: Collection[int],
@@ -143,6 +144,9 @@ class SchedulerRepository(Protocol):
         end: datetime,
         kinds: Collection[str],
     ) -> dict[int, int]: ...
+    async def planned_nudges(
+        self, user_ids: Collection[int], *, start: datetime, kinds: Collection[str]
+    ) -> dict[int, dict[str, datetime]]: ...
     async def insert_planned(self, messages: Sequence[Planned]) -> set[str]: ...
     async def add_signals(self, signals: Sequence[SignalInfo]) -> None: ...
     async def holidays(self, *, start: date, end: date) -> list[ProgrammeHoliday]: ...
@@ -150,9 +154,21 @@ class SchedulerRepository(Protocol):
     async def remove_holiday(self, day: date) -> bool: ...
     async def recover_claims(self, *, claimed_before: datetime) -> int: ...
     async def claim_due(
-        self, *, now: datetime, limit: int, user_ids: Collection[int] | None = None
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        user_ids: Collection[int] | None = None,
+        later_kinds: Collection[str] = (),
     ) -> list[OutboxMessage]: ...
     async def release_held(self, *, now: datetime) -> int: ...
+    async def work_waiting(
+        self,
+        *,
+        now: datetime,
+        claimed_before: datetime,
+        user_ids: Collection[int] | None = None,
+    ) -> bool: ...
     async def messages(self, ids: Collection[int]) -> list[OutboxMessage]: ...
     async def recipients(
         self, user_ids: Collection[int]
@@ -173,7 +189,7 @@ def _prefs(row: Any) -> LearnerPrefs:
     if row.p_user_id is None:
         return LearnerPrefs(user_id=row.id)
     return LearnerPrefs(
-        user_id=row.id,
+        user_id=row.p_user_id,
         goal_weekday=row.goal_weekday,
         preferred_time=row.preferred_time,
         quiet_start=row.quiet_start,
@@ -263,6 +279,26 @@ class SqlSchedulerRepository:
         )
         return {row.learner_id: row.coach_id for row in (await self.session.execute(query))}
 
+    async def preferences_of(self, user_ids: Collection[int]) -> dict[int, LearnerPrefs]:
+        """The preferences of a few users (the coaches of a planning batch), where set."""
+        if not user_ids:
+            return {}
+        p = Preferences.__table__.c
+        query = select(
+            p.user_id.label("id"),
+            p.user_id.label("p_user_id"),
+            p.goal_weekday,
+            p.preferred_time,
+            p.quiet_start,
+            p.quiet_end,
+            p.days_off,
+            p.pace,
+            p.paused_until,
+            p.paused_indefinitely,
+            p.timezone,
+        ).where(p.user_id.in_(list(user_ids)))
+        return {row.id: _prefs(row) for row in (await self.session.execute(query)).all()}
+
     async def nudge_counts(
         self,
         user_ids: Collection[int],
@@ -285,6 +321,24 @@ class SqlSchedulerRepository:
             .group_by(o.user_id)
         )
         return {row[0]: row[1] for row in (await self.session.execute(query)).all()}
+
+    async def planned_nudges(
+        self, user_ids: Collection[int], *, start: datetime, kinds: Collection[str]
+    ) -> dict[int, dict[str, datetime]]:
+        """Per learner, the nudges due from `start` on that are still to go (dedup key: due
+        time), so that planning again keeps one message a day."""
+        o = OutboxMessage.__table__.c
+        query = select(o.user_id, o.dedup_key, o.due_at).where(
+            *_id_range(o.user_id, user_ids),
+            o.kind.in_(list(kinds)),
+            o.due_at >= start,
+            o.status.in_(("pending", "claimed", "sent")),
+        )
+        found: dict[int, dict[str, datetime]] = {}
+        for row in (await self.session.execute(query)).all():
+            due = row.due_at if row.due_at.tzinfo else row.due_at.replace(tzinfo=UTC)
+            found.setdefault(row.user_id, {})[row.dedup_key] = due
+        return found
 
     async def insert_planned(self, messages: Sequence[Planned]) -> set[str]:
         """Inserts messages whose dedup key is new; returns the keys that were inserted."""
@@ -353,20 +407,64 @@ class SqlSchedulerRepository:
         return int(getattr(result, "rowcount", 0))
 
     async def claim_due(
-        self, *, now: datetime, limit: int, user_ids: Collection[int] | None = None
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        user_ids: Collection[int] | None = None,
+        later_kinds: Collection[str] = (),
     ) -> list[OutboxMessage]:
-        """Locks due pending messages, oldest first; other dispatchers skip them."""
-        query = (
-            select(OutboxMessage)
-            .where(OutboxMessage.status == "pending", OutboxMessage.due_at <= now)
-            .order_by(OutboxMessage.due_at, OutboxMessage.id)
-            .limit(limit)
+        """Locks due pending messages, oldest first, but `later_kinds` (scheduled nudges)
+        after every other kind (what people wrote); other dispatchers skip them."""
+        o = OutboxMessage
+        # Two index-ordered reads (status, due_at) that stop at the limit, rather than one
+        # ordered by an expression, which would sort every due row of a large backlog.
+        parts: list[Any] = (
+            [o.kind.not_in(list(later_kinds)), o.kind.in_(list(later_kinds))]
+            if later_kinds
+            else [None]
         )
-        if user_ids is not None:
-            query = query.where(OutboxMessage.user_id.in_(list(user_ids)))
-        if self._dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        return list(await self.session.scalars(query))
+        found: list[OutboxMessage] = []
+        for part in parts:
+            query = (
+                select(o)
+                .where(o.status == "pending", o.due_at <= now)
+                .order_by(o.due_at, o.id)
+                .limit(limit - len(found))
+            )
+            if part is not None:
+                query = query.where(part)
+            if user_ids is not None:
+                query = query.where(OutboxMessage.user_id.in_(list(user_ids)))
+            if self._dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            found += list(await self.session.scalars(query))
+            if len(found) >= limit:
+                break
+        return found
+
+    async def work_waiting(
+        self,
+        *,
+        now: datetime,
+        claimed_before: datetime,
+        user_ids: Collection[int] | None = None,
+    ) -> bool:
+        """Whether a dispatch round has anything to do: a due message, a due held one, or a
+        claim older than the lease. Three index seeks; reads only."""
+        o = OutboxMessage.__table__.c
+        scope = [] if user_ids is None else [o.user_id.in_(list(user_ids))]
+        conditions = [
+            and_(o.status == "pending", o.due_at <= now),
+            and_(o.status == "claimed", o.claimed_at < claimed_before),
+        ]
+        if user_ids is None:
+            conditions.append(and_(o.status == "held", o.claimed_at.is_(None), o.due_at <= now))
+        for condition in conditions:
+            found = await self.session.scalar(select(o.id).where(condition, *scope).limit(1))
+            if found is not None:
+                return True
+        return False
 
     async def release_held(self, *, now: datetime) -> int:
         """Held (holdout) messages that fell due count as "nudged" for the answer window."""

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from bot.runtime import Runtime
 from flows.engine import Flow
+from flows.messages import parse_id
 from storage.models import Conversation, ProcessedUpdate, User
 from tests.fake_telegram import BotHarness, FakeTelegram, running_bot
 
@@ -198,3 +199,29 @@ async def test_bad_input_never_breaks_the_bot(
             # questionnaires' "q:<question id>").
             own_steps = type(flow).ask is not Flow.ask
             assert own_steps or hasattr(flow, f"ask_{conversation.step}"), conversation
+
+
+def test_ids_out_of_the_column_range_are_no_ids() -> None:
+    assert parse_id("17") == 17 and parse_id(" 2147483647 ") == 2**31 - 1
+    for text in ("0", "2147483648", "99999999999999999999", "-3", "٣", "1e3", "", "x"):
+        assert parse_id(text) is None, text
+
+
+async def test_huge_ids_in_arguments_and_buttons_get_a_kind_answer(
+    runtime: Runtime, telegram: FakeTelegram
+) -> None:
+    # On PostgreSQL these once crashed the handler (integer out of range for int4).
+    huge = str(2**40)
+    async with running_bot(runtime, telegram) as bot:
+        await bot.say(7, "/start")
+        await bot.press(7, "English")
+        await bot.press(7, "Yes, I agree")
+        await bot.say(7, "Samira")
+        for text in (f"/reflect evidence:{huge}", f"/evidence linked:{huge}", f"/learner {huge}"):
+            sent = await bot.say(7, text)
+            assert sent and "something went wrong" not in sent[-1].text, text
+        async with runtime.sessionmaker() as session:
+            seq = (await session.scalars(select(Conversation.seq))).one()
+        for data in (f"{seq}:v:{huge}", f"{seq}:p:{huge}", f"{seq}:r:{huge}"):
+            sent = await bot.feed(telegram.press(7, data))
+            assert sent and "something went wrong" not in sent[-1].text, data

@@ -28,8 +28,9 @@ def test_run_without_token_names_the_variable(tmp_path: Path) -> None:
     result = opstap(tmp_path, "run")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "opstap: OPSTAP_TELEGRAM_TOKEN is not set: get a token from @BotFather in Telegram "
-        "(or use `opstap chat` to talk to Opstap in the terminal)."
+        "opstap: OPSTAP_TELEGRAM_TOKEN is not set (nor OPSTAP_WHATSAPP_TOKEN): get a token "
+        "from @BotFather in Telegram, or set up WhatsApp (docs/DEPLOYMENT.md); `opstap chat` "
+        "talks to Opstap in the terminal without either."
     ]
 
 

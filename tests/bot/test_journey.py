@@ -199,6 +199,7 @@ async def test_a_whole_learner_journey_in_turkish(
         assert t("Let us turn your reflection into a piece of evidence.") in texts(sent)
         await bot.press(AYSE, sent[-1].labels[0])
         sent = await bot.say(AYSE, "Endişeli bir anne")
+        sent = await bot.press(AYSE, t("Skip"))  # the description: the reflection tells it
         assert sent[-1].text.startswith("Ne zamandı?")
         await bot.press(AYSE, "Bu ay")
         await bot.say(AYSE, "Kreş Güneş")
@@ -221,6 +222,7 @@ async def test_a_whole_learner_journey_in_turkish(
         project = "Mahalle, okuma veya kültür projesi (Buurt-, voorlees- of cultuurproject)"
         await bot.press(AYSE, project)
         await bot.say(AYSE, "Mahalle okuma günü afişi")
+        await bot.say(AYSE, "Okuma günü için bu afişi ben yaptım ve asıldı.")
         await bot.say(AYSE, "05/2025")
         await bot.press(AYSE, "Kreş Güneş")  # places typed before come back as buttons
         await bot.press(AYSE, "Yardımcı eğitmen")
@@ -229,6 +231,8 @@ async def test_a_whole_learner_journey_in_turkish(
         await bot.press(AYSE, "Tamam")
         for _ in range(5):
             sent = await bot.press(AYSE, "Evet")
+        # A photo may show clients too: asked for every file.
+        sent = await bot.press(AYSE, t("No, no client can be recognised"))
         assert "2 numaralı kanıt olarak kaydedildi" in texts(sent)
         # The reflection of piece 1 is not offered again: only writing one, or later.
         assert sent[-1].labels == [t("Write one now"), t("Later")]
@@ -248,6 +252,8 @@ async def test_a_whole_learner_journey_in_turkish(
         assert any(c.method == "sendPhoto" for c in sent)
         # The export: the DOCX, the ZIP with the photo, the Mahara matrix and the Moodle CSV.
         sent = await bot.say(AYSE, "/export")
+        assert sent[-1].labels == ["Ayşe"]  # the name on the portfolio, prefilled
+        sent = await bot.say(AYSE, "Ayşe Yılmaz")
         sent = await bot.press(AYSE, sent[-1].labels[0])
     assert [c.method for c in telegram.calls].count("getFile") == 1
     documents = [c for c in sent if c.method == "sendDocument"]
@@ -303,9 +309,10 @@ def test_a_shorter_journey_in_dutch_through_the_terminal(tmp_path: Path) -> None
         "/reflect", "In de crèche",  # a short answer gets a follow-up
         "/cancel",  # stopping halfway keeps the draft
         "/reflect", "Verdergaan",
-        "/evidence", f"@file {pdf}", "Onderzoeksrapport", "Verslag over voorlezen", "03/2025",
+        "/evidence", f"@file {pdf}", "Onderzoeksrapport", "Verslag over voorlezen",
+        "Mijn verslag over het voorleesuur met de peuters.", "03/2025",
         "Crèche Zonneschijn", "begeleider", "4. Communicatie", "3", "Klaar",
-        "Ja", "Ja", "Ja", "Ja", "Ja", "Later",
+        "Ja", "Ja", "Ja", "Ja", "Ja", "Nee, geen cliënt herkenbaar", "Later",
         "/portfolio", "/help",
     ]  # fmt: skip
     env = {

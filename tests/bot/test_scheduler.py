@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from bot.scheduler import Dispatcher, TelegramSender
 from flows import nudges
 from flows import signals as S
 from flows.messages import Event, Reply
-from storage.models import Group, Membership, OutboxMessage, Signal, User
+from storage.models import Group, Membership, OutboxMessage, Preferences, Signal, User
 from storage.repositories import payload
 from tests.fake_telegram import FakeTelegram, running_bot
 from tests.fakes import FakeClock
@@ -117,12 +118,12 @@ async def test_crash_between_claim_and_send_leaves_it_unknown(
 async def test_one_crashing_send_keeps_the_others_outcomes(
     runtime: Runtime, clock: FakeClock
 ) -> None:
-    _, learner = await people(runtime)
+    coach, learner = await people(runtime)
     await queue(runtime, learner, "fine", clock.now)
     async with runtime.uow() as uow:
         await uow.outbox.add(
             OutboxMessage(
-                user_id=learner,
+                user_id=coach,
                 kind="notice",
                 dedup_key="bad",
                 due_at=clock.now,
@@ -160,12 +161,15 @@ async def test_after_a_restart_due_messages_go_out_once(
 async def test_two_dispatchers_at_once_send_nothing_twice(
     runtime: Runtime, clock: FakeClock
 ) -> None:
-    _, learner = await people(runtime)
+    await people(runtime)
     async with runtime.uow() as uow:
         for n in range(120):
+            someone = await uow.users.add(
+                User(channel="telegram", external_id=f"u{n}", chat_id=f"{100 + n}", language="en")
+            )
             await uow.outbox.add(
                 OutboxMessage(
-                    user_id=learner,
+                    user_id=someone.id,
                     kind="notice",
                     dedup_key=f"n{n}",
                     due_at=clock.now,
@@ -201,8 +205,11 @@ async def test_expired_and_quiet_hours(runtime: Runtime, clock: FakeClock) -> No
     found = await rows(runtime)
     assert found["late"].status == "expired" and sender.sent == []
     assert found["night"].status == "pending"
-    assert found["night"].due_at == datetime(2026, 3, 4, 7, tzinfo=UTC)  # 08:00 local
-    clock.now = datetime(2026, 3, 4, 7, 1, tzinfo=UTC)
+    # 08:00 local, plus the learner's own place in the first hour after quiet hours.
+    offset = nudges.spread_offset(learner, d.policy)
+    assert found["night"].due_at == datetime(2026, 3, 4, 7, tzinfo=UTC) + offset
+    assert timedelta(0) <= offset < timedelta(hours=1)
+    clock.now = found["night"].due_at
     await d.run_once()
     assert len(sender.sent) == 1
 
@@ -243,6 +250,10 @@ async def test_rate_limit_blocked_bot_and_the_job_queue(
         notice = next(m for m in found.values() if m.kind == nudges.COACH_BLOCKED)
         assert notice.user_id == coach and notice.about_user_id == learner
 
+        # It waits for the coach's daily digest: 09:00 by default, at the coach's offset.
+        local = notice.due_at.astimezone(ZoneInfo("Europe/Brussels"))
+        assert notice.due_at > clock.now and local.hour == 9
+        clock.now = notice.due_at
         # The job queue job delivers the coach's notice inside the running Application.
         before = len(telegram.calls)
         await bot.app.start()
@@ -285,7 +296,13 @@ async def test_planning_twice_on_the_database_gives_no_duplicates(
     found = await rows(runtime)
     kinds = sorted(m.kind for m in found.values())
     assert kinds == sorted([nudges.GOAL_PROMPT, nudges.INACTIVE_14, nudges.COACH_INACTIVE_14])
-    assert found[f"goal_prompt:{learner}:2026-W12"].due_at == datetime(2026, 3, 16, 17, tzinfo=UTC)
+    # Silent for 15 days: "we miss you" takes Monday, the routine goal prompt Tuesday, each
+    # at the learner's place in the hour around 18:00.
+    prompt = found[f"goal_prompt:{learner}:2026-W12"].due_at
+    missed = next(m for m in found.values() if m.kind == nudges.INACTIVE_14).due_at
+    assert missed.date() == datetime(2026, 3, 16).date() and prompt - missed == timedelta(days=1)
+    start = datetime(2026, 3, 16, 16, 30, tzinfo=UTC)
+    assert start <= missed < start + timedelta(hours=1)
     async with runtime.uow() as uow:
         flags = [s for s in await uow.signals.of_user(learner) if s.kind == S.INACTIVE]
     assert len(flags) == 1
@@ -412,7 +429,7 @@ async def test_holdout_is_held_and_its_activity_reported(
 
     policy = nudges.NudgePolicy(holdout=0.99)
     assert (await plan(runtime.uow, clock, policy)).held == 1
-    clock.now = datetime(2026, 3, 16, 17, 5, tzinfo=UTC)
+    clock.now = datetime(2026, 3, 16, 17, 31, tzinfo=UTC)  # after the window
     sender = Recorder()
     d = dispatcher(runtime, sender)
     await d.run_once()
@@ -447,20 +464,165 @@ async def test_a_prompt_made_pointless_is_cancelled_not_sent(
             Signal(user_id=learner, kind=S.GOAL_SET, at=clock.now, details={"week": "2026-W12"})
         )
         await uow.commit()
-    clock.now = datetime(2026, 3, 16, 17, 1, tzinfo=UTC)
+    clock.now = datetime(2026, 3, 16, 17, 31, tzinfo=UTC)  # after the window
     sender = Recorder()
     await dispatcher(runtime, sender).run_once()
     assert sender.sent == []
     assert [m.status for m in (await rows(runtime)).values()] == ["cancelled"]
 
 
-def test_only_the_outbox_skips_the_rate_limiters_retries() -> None:
-    from bot.scheduler import _NO_RETRY, OutboxRateLimiter
+async def test_scheduled_sends_are_not_retried_here_replies_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from telegram.error import RetryAfter
 
-    limiter = OutboxRateLimiter(max_retries=2)
-    assert limiter._max_retries == 2  # handlers' sends wait and retry as before
-    token = _NO_RETRY.set(True)
-    try:
-        assert limiter._max_retries == 0  # the outbox reschedules instead
-    finally:
-        _NO_RETRY.reset(token)
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+
+    from bot.ratelimit import Limits, OutboxRateLimiter, bulk
+
+    limiter = OutboxRateLimiter(max_retries=2, limits=Limits(overall=1000.0))
+    calls: list[int] = []
+
+    async def refused(**_: object) -> bool:
+        calls.append(1)
+        raise RetryAfter(0)
+
+    with bulk(), pytest.raises(RetryAfter):  # the outbox reschedules instead
+        await limiter.process_request(refused, (), {}, "sendMessage", {"chat_id": 5}, None)
+    assert len(calls) == 1
+    calls.clear()
+    with pytest.raises(RetryAfter):  # a reply waits and tries again, twice
+        await limiter.process_request(refused, (), {}, "sendMessage", {"chat_id": 6}, None)
+    assert len(calls) == 3
+
+
+async def test_a_coachs_notices_go_as_one_digest_and_one_message_per_chat_a_round(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    coach, learner = await people(runtime)
+    policy = nudges.NudgePolicy()
+    async with runtime.uow() as uow:
+        for n in range(12):
+            someone = await uow.users.add(
+                User(channel="telegram", external_id=f"l{n}", language="en", role="learner")
+            )
+            await uow.outbox.add(
+                nudges.message_for(
+                    kind=nudges.COACH_INACTIVE_14,
+                    user_id=coach,
+                    key=f"{nudges.COACH_INACTIVE_14}:{someone.id}:x",
+                    due=clock.now,
+                    now=clock.now,
+                    policy=policy,
+                    meta={"learner_id": someone.id},
+                    buttons=nudges.coach_buttons(someone.id),
+                    name=f"Learner {n}",
+                )
+            )
+        await uow.commit()
+    await queue(runtime, learner, "first", clock.now)
+    await queue(runtime, learner, "second", clock.now)
+    sent: list[tuple[int, Reply]] = []
+
+    class Keep:
+        async def send(self, user: User, reply: Reply) -> None:
+            sent.append((user.id, reply))
+
+    d = dispatcher(runtime, Keep())
+    clock.now = datetime(2026, 3, 4, 10, tzinfo=UTC)  # outside quiet hours
+    await d.run_once()
+    assert sorted(user for user, _ in sent) == sorted([coach, learner])
+    digest = next(reply for user, reply in sent if user == coach)
+    assert digest.text.startswith("Some learners may need you:")
+    assert digest.text.count("has not answered for two weeks") == nudges.DIGEST_SIZE
+    assert "And 4 more learners: see /atrisk." in digest.text
+    labels = [b.label for b in digest.flat_buttons]
+    assert labels[: nudges.DIGEST_SIZE] == [f"Learner {n}" for n in range(nudges.DIGEST_SIZE)]
+    assert labels[-1] == "Who needs attention"
+    found = await rows(runtime)
+    assert sum(m.status == "sent" for m in found.values() if m.user_id == coach) == 12
+    assert {found["first"].status, found["second"].status} == {"sent", "pending"}
+    await d.run_once()  # the learner's second message comes a round later
+    assert (await rows(runtime))["second"].status == "sent" and len(sent) == 3
+
+
+async def test_claims_left_by_a_dead_process_are_found_while_running(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    """No restart and no explicit recover(): the lease check runs with every round."""
+    coach, learner = await people(runtime)
+    await queue(runtime, learner, "left", clock.now)
+    with pytest.raises(RuntimeError):
+        await dispatcher(runtime, Recorder(crash=True)).run_once()  # "the other process"
+    running = dispatcher(runtime, Recorder())
+    await running.run_once()
+    assert (await rows(runtime))["left"].status == "claimed"  # its lease has not run out
+    clock.advance(minutes=6)
+    await queue(runtime, coach, "next", clock.now, kind="notice")
+    result = await running.run_once()
+    found = await rows(runtime)
+    assert result["recovered"] == 1 and found["left"].status == "unknown"
+    assert found["next"].status == "sent"  # and the round went on with the others
+
+
+def test_a_round_is_never_larger_than_the_lease_can_send(runtime: Runtime) -> None:
+    with pytest.raises(ValueError):
+        Dispatcher(
+            uow_factory=runtime.uow,
+            sender=Recorder(),
+            clock=runtime.engine.clock,
+            translator=runtime.engine.translator,
+            batch=10_000,  # more than 30 a second can send in half of the 5-minute lease
+        )
+
+
+async def test_daily_planning_catches_up_after_a_missed_moment(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    """The host slept across 00:15: planning runs at the next look, once; not twice a day."""
+    from bot.scheduler import Planner
+
+    _, learner = await people(runtime)
+    clock.now = datetime(2026, 3, 13, 10, tzinfo=UTC)  # Friday; the weekend is slept through
+    planner = Planner(uow_factory=runtime.uow, clock=clock, policy=nudges.NudgePolicy())
+    assert await planner.run_if_due() is not None  # at start
+    clock.advance(hours=2)
+    assert await planner.run_if_due() is None  # same day: nothing to do
+    clock.now = datetime(2026, 3, 16, 10, 45, tzinfo=UTC)  # woke up Monday, 10:45 late
+    result = await planner.run_if_due()
+    assert result is not None and result.planned >= 1
+    assert await planner.run_if_due() is None
+    found = await rows(runtime)
+    assert f"goal_prompt:{learner}:2026-W12" in found
+    clock.now = datetime(2026, 3, 16, 23, 10, tzinfo=UTC)  # 00:10 Tuesday: not yet
+    assert await planner.run_if_due() is None
+    clock.now = datetime(2026, 3, 16, 23, 16, tzinfo=UTC)  # 00:16 Tuesday
+    assert await planner.run_if_due() is not None
+
+
+async def test_a_pause_holds_session_reminders_too(runtime: Runtime, clock: FakeClock) -> None:
+    _, learner = await people(runtime)
+    clock.now = datetime(2026, 3, 4, 10, tzinfo=UTC)
+    async with runtime.uow() as uow:
+        await uow.preferences.add(
+            Preferences(user_id=learner, paused_until=clock.now + timedelta(weeks=4))
+        )
+        await uow.commit()
+    await queue(
+        runtime,
+        learner,
+        "session",
+        clock.now,
+        kind="session_reminder",
+        expires_at=clock.now + timedelta(hours=20),
+    )
+    await queue(runtime, learner, "written", clock.now, kind="coach_message")
+    sender = Recorder()
+    await dispatcher(runtime, sender).run_once()
+    clock.advance(minutes=1)
+    await dispatcher(runtime, sender).run_once()
+    found = await rows(runtime)
+    assert found["session"].status in ("expired", "pending")
+    assert found["session"].status == "expired" or found["session"].due_at > clock.now
+    assert found["written"].status == "sent"  # what the coach wrote by hand still goes
+    assert len(sender.sent) == 1

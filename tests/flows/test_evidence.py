@@ -45,9 +45,15 @@ async def answer_all(
     place: str = "De Buurt vzw",
     role: str = "volunteer",
     checks: tuple[str, ...] = ("Yes",) * 5,
+    description: str | None = "A corner with books where children read together.",
+    privacy: str | None = "No, no client can be recognised",
 ) -> None:
     await chat.press(kind)
     await chat.text(title)
+    if description is None:
+        await chat.press("Skip")
+    else:
+        await chat.text(description)
     await chat.text(when)
     await chat.text(place)
     await chat.text(role)
@@ -60,6 +66,8 @@ async def answer_all(
     await chat.press("Done")
     for check in checks:
         await chat.press(check)
+    if privacy is not None and privacy in [b.label for r in chat.last for b in r.flat_buttons]:
+        await chat.press(privacy)
 
 
 async def test_a_photo_becomes_piece_one_with_everything_asked(tmp_path: Path) -> None:
@@ -86,7 +94,8 @@ async def test_a_photo_becomes_piece_one_with_everything_asked(tmp_path: Path) -
     assert (piece.period_start, piece.period_end) == ("2025-03", None)
     assert (piece.organisation, piece.role) == ("De Buurt vzw", "volunteer")
     assert set(piece.checks) == {"authentic", "current", "relevant", "sufficient", "variety"}
-    assert piece.privacy_confirmed is None
+    assert piece.description == "A corner with books where children read together."
+    assert piece.privacy_confirmed is True  # asked for a photo too: no client in it
     assert [s.kind for s in uow.signals.rows] == ["evidence_added"]
     assert uow.uploads.rows[0].id == piece.upload_id
     # No reflect flow installed: said kindly, evidence kept.
@@ -150,6 +159,7 @@ async def test_a_link_and_earlier_places_offered_as_buttons(tmp_path: Path) -> N
     await chat.text("Our team meeting notes, written by me")
     await chat.press("Policy plan")
     await chat.text("Team plan")
+    await chat.press("Skip")
     await chat.text("2021-2024")
     await chat.press("De Buurt vzw")
     await chat.press("volunteer")
@@ -161,6 +171,8 @@ async def test_a_link_and_earlier_places_offered_as_buttons(tmp_path: Path) -> N
     await chat.press("Done")
     for _ in range(5):
         await chat.press("Not sure")
+    assert chat.said.startswith("Can someone recognise a client in it")
+    await chat.press("No, no client can be recognised")
     second = uow.evidence.rows[1]
     assert (second.media, second.text, second.organisation) == (
         "text",
@@ -176,6 +188,7 @@ async def test_a_bad_date_is_asked_again(tmp_path: Path) -> None:
     await chat.text("My text")
     await chat.press("Other evidence")
     await chat.text("A title")
+    await chat.press("Skip")
     await chat.text("someday")
     assert "could not read that date" in chat.said
     await chat.text("13/2025")
@@ -257,12 +270,14 @@ async def test_choosing_a_reflection_and_evidence_from_a_reflection(tmp_path: Pa
     assert "turn your reflection into a piece of evidence" in chat.said
     await chat.press("Policy plan")
     await chat.press("Leading the team meeting")
+    await chat.press("Skip")
     await chat.text("2025")
     await chat.press("De Buurt vzw")
     await chat.press("volunteer")
     await chat.press("Done")
     for _ in range(5):
         await chat.press("Yes")
+    await chat.press("No, no client can be recognised")
     second = uow.evidence.rows[1]
     assert (second.media, second.reflection_id, second.title) == (
         "text",

@@ -414,3 +414,39 @@ async def test_the_day_question_offers_only_the_days_left_and_says_when_one_pass
     await chat.press("Planning")
     await chat.press("1")
     assert [b.label for b in chat.last[-1].flat_buttons] == ["Today (Sunday)", "« Back"]
+
+
+async def test_a_goal_interrupted_by_a_command_is_kept_as_a_draft(
+    chat: ChatDriver, uow: FakeUnitOfWork
+) -> None:
+    # Issue 12: a command at "make it smaller?" once lost every answer without a word.
+    await chat.command("goal")
+    await chat.press("Communication")
+    await chat.press("1")
+    await chat.press("Thursday")
+    await chat.text("Ask my team leader for ten minutes")
+    await chat.press("1")  # not confident: "make it smaller?"
+    await chat.command("help")
+    assert uow.goals.rows == []
+    await chat.command("goal")
+    assert "You were setting a goal." in chat.said
+    await chat.press("Continue")
+    assert "A smaller goal is often easier to reach." in chat.said
+    await chat.press("Keep it like this")
+    (goal,) = uow.goals.rows
+    assert (goal.example_id, goal.weekday, goal.confidence) == ("lead_meeting", 3, 1)
+    assert goal.first_step == "Ask my team leader for ten minutes"
+    await chat.command("goal")  # saved: no draft any more
+    assert "You were setting a goal." not in chat.said
+
+
+async def test_a_goal_draft_can_be_started_over(chat: ChatDriver, uow: FakeUnitOfWork) -> None:
+    await chat.command("goal")
+    await chat.press("Communication")
+    await chat.command("cancel")
+    await chat.command("goal")
+    await chat.press("Start over")
+    assert "Social map" in [b.label for r in chat.last for b in r.flat_buttons]
+    await chat.command("help")
+    await chat.command("goal")
+    assert "You were setting a goal." in chat.said  # left at the theme question again

@@ -3,6 +3,8 @@ hours, holidays, pauses, the weekly limit, the inactivity ladder and wording var
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,7 +17,8 @@ from storage.models import Group, Membership, Preferences, User
 from storage.repositories import LearnerInfo, SignalInfo
 from tests.fakes import ChatDriver, FakeClock, FakeUnitOfWork, fake_engine
 
-POLICY = NudgePolicy()
+#: Exact times in these tests: no spreading over a window (tested on its own below).
+POLICY = NudgePolicy(spread_minutes=0)
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
 
@@ -242,13 +245,107 @@ async def test_inactivity_ladder_flags_the_coach_once(tmp_path: Path) -> None:
     ]
 
 
-def test_one_nudge_a_day_the_inactivity_nudge_moves_to_the_next_day() -> None:
+def test_one_nudge_a_day_a_silent_learner_hears_we_miss_you_first() -> None:
     monday = datetime(2026, 3, 16, 6, tzinfo=UTC)
     who = learner(last_seen_at=monday - timedelta(days=7, hours=1))
     plan = plan_at(monday, who)
     due = {m.kind: m.due_at.astimezone(BRUSSELS).date() for m in plan.messages}
-    assert due[nudges.GOAL_PROMPT] == date(2026, 3, 16)
-    assert due[nudges.INACTIVE_7] == date(2026, 3, 17)
+    assert due[nudges.INACTIVE_7] == date(2026, 3, 16)
+    assert due[nudges.GOAL_PROMPT] == date(2026, 3, 17)
+    # A learner who wrote yesterday gets the routine goal prompt on its day.
+    active = plan_at(monday, learner(last_seen_at=monday - timedelta(days=1)))
+    assert nudges.GOAL_PROMPT in kinds(active) and nudges.INACTIVE_7 not in kinds(active)
+
+
+async def test_a_learner_whose_only_message_day_is_monday_hears_we_miss_you_first() -> None:
+    """Days off Tuesday to Sunday, silent since 1 March, three weeks of daily planning: the
+    first Monday a week after the silence brings "we miss you", not the routine goal prompt,
+    and no Monday brings two messages."""
+    uow = FakeUnitOfWork()
+    coach = await uow.users.add(User(channel="t", external_id="c", language="fr", role="coach"))
+    group = await uow.groups.add(Group(name="A", coach_id=coach.id, join_code="j"))
+    samira = await uow.users.add(
+        User(
+            channel="t",
+            external_id="s",
+            language="nl",
+            consent_version=1,
+            status="active",
+            display_name="Samira",
+            last_seen_at=datetime(2026, 3, 1, 9, tzinfo=UTC),
+        )
+    )
+    await uow.memberships.add(Membership(group_id=group.id, learner_id=samira.id))
+    await uow.preferences.add(Preferences(user_id=samira.id, days_off=[1, 2, 3, 4, 5, 6]))
+    for day in range(2, 24):  # 00:15 Brussels time, every day
+        now = datetime(2026, 3, day, 23, 15, tzinfo=UTC) - timedelta(days=1)
+        await nudges.run_planning(uow, now=now, policy=NudgePolicy())
+    to_her = [m for m in uow.outbox.rows if m.user_id == samira.id]
+    days = [m.due_at.astimezone(BRUSSELS).date() for m in to_her]
+    assert all(d.weekday() == 0 for d in days) and len(days) == len(set(days))
+    by_kind = {m.kind: m.due_at.astimezone(BRUSSELS).date() for m in to_her}
+    assert by_kind[nudges.INACTIVE_7] == date(2026, 3, 9)
+    assert by_kind[nudges.INACTIVE_14] == date(2026, 3, 16)
+
+
+def test_nudges_are_spread_over_a_window_at_a_stable_offset_per_learner() -> None:
+    policy = NudgePolicy()  # the default: a 60-minute window around the preferred time
+    monday = datetime(2026, 3, 16, 6, tzinfo=UTC)
+    due = []
+    for uid in range(1, 401):
+        who = replace(learner(last_seen_at=monday - timedelta(days=1)), id=uid)
+        plan = plan_learner(who, [], now=monday, calendar=Calendar(), policy=policy)
+        due.append(kinds(plan)[nudges.GOAL_PROMPT])
+    # 18:00 Brussels is 17:00 UTC: all within half an hour either side, never all at once.
+    earliest, latest = (datetime(2026, 3, 16, h, m, tzinfo=UTC) for h, m in ((16, 30), (17, 30)))
+    assert all(earliest <= d < latest for d in due)
+    per_second = Counter(due)
+    assert max(per_second.values()) <= 3 and len(per_second) > 300
+    again = plan_learner(
+        replace(learner(last_seen_at=monday - timedelta(days=1)), id=1),
+        [],
+        now=monday,
+        calendar=Calendar(),
+        policy=policy,
+    )
+    assert kinds(again)[nudges.GOAL_PROMPT] == due[0]  # stable: the same offset every time
+
+
+def test_spread_keeps_quiet_hours_and_moves_with_them() -> None:
+    policy = NudgePolicy()
+    cal = Calendar()
+    prefs = Preferences(user_id=1, quiet_start="22:00", quiet_end="07:00")
+    # 23:00 local (22:00 UTC): everyone waits for 07:00, each at their own offset after it.
+    moments = {
+        next_allowed(
+            datetime(2026, 3, 3, 22, tzinfo=UTC),
+            prefs,
+            cal,
+            policy,
+            spread=nudges.spread_offset(uid, policy),
+        )
+        for uid in range(200)
+    }
+    start = datetime(2026, 3, 4, 6, tzinfo=UTC)
+    assert all(m is not None and start <= m < start + timedelta(hours=1) for m in moments)
+    assert len(moments) > 150
+    # A preferred time inside the quiet hours never lands inside them.
+    late = learner(
+        last_seen_at=datetime(2026, 3, 15, 9, tzinfo=UTC),
+        preferred_time="06:45",
+        quiet_start="22:00",
+        quiet_end="07:00",
+    )
+    for uid in range(50):
+        plan = plan_learner(
+            replace(late, id=uid),
+            [],
+            now=datetime(2026, 3, 16, 0, 15, tzinfo=UTC),
+            calendar=cal,
+            policy=policy,
+        )
+        local = kinds(plan)[nudges.GOAL_PROMPT].astimezone(BRUSSELS).time()
+        assert time(7) <= local < time(8)
 
 
 async def test_pause_and_resume_through_the_flow(tmp_path: Path) -> None:

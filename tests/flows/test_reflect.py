@@ -306,3 +306,44 @@ def test_content_is_complete_in_every_language() -> None:
         assert all(theme.tip.get(language).strip() for language in LANGUAGES)
     for step in STARR_STEPS:
         assert all(starr_content().examples[step].get(lang).strip() for lang in LANGUAGES)
+
+
+async def test_back_through_follow_ups_lands_on_each_question(
+    chat: ChatDriver, uow: FakeUnitOfWork
+) -> None:
+    # Issue 12: Back to a follow-up once crashed with KeyError 'part'.
+    await chat.command("reflect")
+    await chat.text("A team meeting.")
+    situation_more = chat.said
+    await chat.text("My team leader and three colleagues were there.")
+    await chat.text("Lead it.")
+    task_more = chat.said
+    assert task_more.startswith("What exactly") or "?" in task_more
+    await chat.text("I had to lead the meeting for the first time, with an agenda.")
+    assert "A · Action (3/5)" in chat.said
+    await chat.press("« Back")
+    assert chat.said == task_more
+    await chat.press("« Back")
+    assert "T · Task (2/5)" in chat.said
+    await chat.press("« Back")
+    assert chat.said == situation_more
+    await chat.press("« Back")
+    assert "S · Situation (1/5)" in chat.said
+    (reflection,) = uow.reflections.rows
+    assert reflection.extra["followups"]["situation"].startswith("My team leader")
+
+
+async def test_back_after_continuing_a_draft_goes_to_the_step_before(
+    chat: ChatDriver, uow: FakeUnitOfWork
+) -> None:
+    await chat.command("reflect")
+    await chat.text(LONG)
+    await chat.text(LONG)
+    await chat.command("help")  # interrupted at Action
+    await chat.command("reflect")
+    await chat.press("Continue")
+    assert "A · Action (3/5)" in chat.said
+    await chat.press("« Back")
+    assert "T · Task (2/5)" in chat.said
+    await chat.press("« Back")
+    assert "S · Situation (1/5)" in chat.said

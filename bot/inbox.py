@@ -1,0 +1,229 @@
+"""The durable inbox: every update is stored before it is acknowledged, and handled from there.
+
+A channel adapter stores what it receives (`store`) before it confirms it to the channel (the
+next `getUpdates` offset, a webhook's 200), then hands each stored update to `run`. `run`
+handles one user's updates strictly in the order they came, different users' concurrently,
+and retries a failure twice (a busy database, a lost connection) before it sets the update
+aside for an operator (`opstap inbox`) and lets the learner know. The transaction that
+handles an update also deletes its inbox row (see `SqlUpdateLog.claim`), so after a crash the
+rows left are exactly the updates still to handle: `pending` gives them back at start.
+
+Nothing here logs what an update holds: only its id, the user key, the error type and where
+in the code it was raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.runtime import Runtime
+from storage.models import InboxUpdate
+
+log = logging.getLogger(__name__)
+
+#: How often one update is tried before it is set aside, and the pauses between tries.
+ATTEMPTS = 3
+PAUSES = (0.5, 2.0)
+#: Updates of different users handled at the same time (each holds a database connection).
+CONCURRENCY = 16
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Attempt:
+    """One try at handling an update; the channel's error handler fills in `error`."""
+
+    update_id: int
+    number: int
+    error: BaseException | None = None
+    #: Set when the flows handled the update: its inbox row went with that transaction.
+    handled: bool = False
+
+    @property
+    def last(self) -> bool:
+        return self.number >= ATTEMPTS
+
+
+_CURRENT: ContextVar[Attempt | None] = ContextVar("opstap_inbox_attempt", default=None)
+
+
+def current() -> Attempt | None:
+    """The attempt being made in this task, if the update came through the inbox."""
+    return _CURRENT.get()
+
+
+def record_error(error: BaseException) -> bool:
+    """Called by a channel's error handler. True when the learner should be told now: on the
+    last attempt, or when the update did not come through the inbox (tests, the terminal)."""
+    attempt = _CURRENT.get()
+    if attempt is None:
+        return True
+    attempt.error = error
+    return attempt.last
+
+
+def mark_handled() -> None:
+    """Called by a channel adapter once the flows handled (and committed) the update."""
+    attempt = _CURRENT.get()
+    if attempt is not None:
+        attempt.handled = True
+
+
+def where(error: BaseException) -> str:
+    """Where an error was raised, as `path:line in function` (no message: it may quote a
+    learner). The innermost frame of Opstap's own code, else the innermost frame."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "?"
+    ours = [f for f in frames if f.filename.startswith(str(_ROOT)) and ".venv" not in f.filename]
+    frame = (ours or frames)[-1]
+    path = Path(frame.filename)
+    shown = path.relative_to(_ROOT) if path.is_relative_to(_ROOT) else path.name
+    return f"{shown}:{frame.lineno} in {frame.name}"
+
+
+def place(error: BaseException) -> str:
+    """The flow and step the engine noted on an error (`flow/step`), or empty."""
+    for note in getattr(error, "__notes__", ()):
+        if isinstance(note, str) and note.startswith("opstap place: "):
+            return note.removeprefix("opstap place: ")
+    return ""
+
+
+def describe(error: BaseException) -> str:
+    """An error for the log: its type, where, and the flow step; never its message."""
+    text = f"{type(error).__name__} at {where(error)}"
+    step = place(error)
+    return f"{text}, flow step {step}" if step else text
+
+
+@dataclass
+class Inbox:
+    """Stores and runs the updates of one channel."""
+
+    runtime: Runtime
+    channel: str
+    concurrency: int = CONCURRENCY
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _waiting: dict[str, int] = field(default_factory=dict)
+    _slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.concurrency)
+
+    async def store(self, updates: Sequence[tuple[int, str | None, dict[str, Any]]]) -> set[int]:
+        """Stores (update_id, user key, raw update) in one transaction; returns the ids that
+        are new (neither stored nor handled before). Raises when the database fails: then
+        nothing may be acknowledged."""
+        now = self.runtime.engine.clock()
+        rows = [
+            InboxUpdate(
+                update_id=update_id,
+                channel=self.channel,
+                payload=payload,
+                user_key=user_key,
+                received_at=now,
+            )
+            for update_id, user_key, payload in updates
+        ]
+        async with self.runtime.uow() as uow:
+            new = await uow.inbox.store(rows)
+            await uow.commit()
+        return new
+
+    async def pending(self, *, limit: int = 10_000) -> list[tuple[int, dict[str, Any]]]:
+        """What was stored and not handled (a crash, a stop), as (update_id, raw update),
+        oldest first: handled first at start."""
+        async with self.runtime.uow() as uow:
+            rows = await uow.inbox.pending(channel=self.channel, limit=limit)
+            return [(row.update_id, row.payload) for row in rows]
+
+    async def set_aside(self, update_id: int, error: BaseException) -> None:
+        """Keeps an update that cannot be handled for an operator; logs it once."""
+        await self._failed(update_id, error, set_aside=True)
+        log.error("update %d set aside: %s", update_id, describe(error))
+
+    async def run(
+        self,
+        update_id: int,
+        user_key: str | None,
+        handle: Callable[[], Awaitable[object]],
+    ) -> None:
+        """Handles one stored update: after the user's earlier ones, with retries.
+
+        `handle` is called once per attempt. A failure is what it raises, or what the channel's
+        error handler gave to `record_error` during the call.
+        """
+        key = user_key or f"update:{update_id}"
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock, self._slots:
+                await self._attempts(update_id, key, handle)
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:
+                del self._waiting[key]
+                del self._locks[key]
+
+    async def _attempts(
+        self, update_id: int, key: str, handle: Callable[[], Awaitable[object]]
+    ) -> None:
+        for number in range(1, ATTEMPTS + 1):
+            attempt = Attempt(update_id=update_id, number=number)
+            token = _CURRENT.set(attempt)
+            try:
+                await handle()
+            except Exception as error:
+                attempt.error = error
+            finally:
+                _CURRENT.reset(token)
+            if attempt.error is None:
+                if not attempt.handled:
+                    await self._forget(update_id)
+                return
+            if attempt.last:
+                await self.set_aside(update_id, attempt.error)
+                return
+            log.warning(
+                "update %d of %s failed (attempt %d of %d): %s",
+                update_id,
+                key,
+                number,
+                ATTEMPTS,
+                describe(attempt.error),
+            )
+            await self._failed(update_id, attempt.error, set_aside=False)
+            await asyncio.sleep(PAUSES[number - 1])
+
+    async def _forget(self, update_id: int) -> None:
+        try:
+            async with self.runtime.uow() as uow:
+                await uow.inbox.forget(update_id)
+                await uow.commit()
+        except Exception as error:
+            log.warning(
+                "update %d: could not clear it from the inbox: %s", update_id, describe(error)
+            )
+
+    async def _failed(self, update_id: int, error: BaseException, *, set_aside: bool) -> None:
+        try:
+            async with self.runtime.uow() as uow:
+                await uow.inbox.failed(
+                    update_id,
+                    error=type(error).__name__,
+                    at=self.runtime.engine.clock(),
+                    set_aside=set_aside,
+                )
+                await uow.commit()
+        except Exception as failure:
+            log.warning(
+                "update %d: could not record the failure: %s", update_id, describe(failure)
+            )

@@ -1,0 +1,388 @@
+"""`opstap run` with only the WhatsApp settings, as a real process under uvicorn, against the
+fake Graph API served over HTTP: the handshake, a signed POST handled and answered, unsigned
+and forged ones refused, a learner's onboarding and intake through a list, reply buttons,
+typed text and numbered lines, a voice note fetched by media id, and a nudge to a learner
+outside the 24-hour window sent as its template."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from bot.whatsapp import template_definitions
+from flows import nudges
+from flows.i18n import Translator
+from storage.models import OutboxMessage, User
+from storage.repositories import payload
+from tests.bot.test_webhook_process import SECRET as WEBHOOK_SECRET
+from tests.bot.test_webhook_process import BotApi, free_port
+from tests.fake_telegram import TOKEN as TELEGRAM_TOKEN
+from tests.fake_whatsapp import (
+    APP_SECRET,
+    PHONE_ID,
+    TOKEN,
+    VERIFY_TOKEN,
+    FakeGraph,
+    Poster,
+    Sent,
+    graph_server,
+)
+
+LEARNER = "32470555666"
+SILENT = "32470777888"
+OGG = b"OggS\x00\x02" + b"\x00" * 20 + b"\x01\x1eOpusHead" + b"\x00" * 40
+
+
+class PollingBotApi(BotApi):
+    """The Telegram test's small Bot API server, answering long polling with no updates."""
+
+    def do_POST(self) -> None:
+        if not self.path.endswith("/getUpdates"):
+            super().do_POST()
+            return
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.calls.append(("getUpdates", {}))
+        time.sleep(0.2)
+        body = json.dumps({"ok": True, "result": []}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def bot_api() -> Iterator[str]:
+    BotApi.calls = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), PollingBotApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def graph() -> Iterator[tuple[FakeGraph, str]]:
+    fake = FakeGraph(templates=template_definitions(lambda language: Translator(language)))
+    with graph_server(fake) as url:
+        yield fake, url
+
+
+def seed_silent_learner(database: Path) -> None:
+    """A learner who last wrote three days ago, with a goal prompt due now."""
+    engine = create_engine(f"sqlite:///{database}")
+    with Session(engine) as session:
+        now = datetime.now(UTC)
+        user = User(
+            channel="whatsapp",
+            external_id=SILENT,
+            chat_id=SILENT,
+            language="fr",
+            language_chosen=True,
+            display_name="Karim",
+            status="active",
+            consent_version=1,
+            consent_at=now - timedelta(days=10),
+            last_seen_at=now - timedelta(days=3),
+        )
+        session.add(user)
+        session.flush()
+        session.add(
+            OutboxMessage(
+                user_id=user.id,
+                kind=nudges.GOAL_PROMPT,
+                dedup_key=f"goal_prompt:{user.id}:test",
+                due_at=now - timedelta(minutes=1),
+                payload=payload(
+                    nudges.VARIANTS[nudges.GOAL_PROMPT]["a"], buttons=[nudges.SET_GOAL]
+                ),
+            )
+        )
+        session.commit()
+    engine.dispose()
+
+
+def wait_for(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_opstap_run_serves_a_whatsapp_learner(
+    graph: tuple[FakeGraph, str], tmp_path: Path
+) -> None:
+    fake, api_url = graph
+    port = free_port()
+    database = tmp_path / "wa.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
+    env.update(
+        OPSTAP_WHATSAPP_TOKEN=TOKEN,
+        OPSTAP_WHATSAPP_PHONE_ID=PHONE_ID,
+        OPSTAP_WHATSAPP_APP_SECRET=APP_SECRET,
+        OPSTAP_WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
+        OPSTAP_WHATSAPP_API_URL=api_url,
+        OPSTAP_DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+        OPSTAP_DATA_DIR=str(tmp_path / "data"),
+        OPSTAP_PORT=str(port),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"], env=env, cwd=tmp_path, check=True, timeout=120
+    )
+    seed_silent_learner(database)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    poster = Poster(f"{base}/whatsapp")
+
+    def send(notification: dict) -> list[Sent]:  # type: ignore[type-arg]
+        """Posts a notification; the answer comes after the 200 (from the durable inbox):
+        waits for the first message to the learner, then until no more come for a moment."""
+        start = len(fake.sent)
+        response = poster.post(notification)
+        assert response.status_code == 200, response.text
+        wait_for(lambda: fake.to(LEARNER, start))
+        count = -1
+        while count != len(fake.sent):
+            count = len(fake.sent)
+            time.sleep(0.4)
+        return fake.to(LEARNER, start)
+
+    try:
+        wait_for(lambda: _healthy(base))
+        challenge = httpx.get(
+            f"{base}/whatsapp",
+            params={
+                "hub.mode": "subscribe",
+                "hub.verify_token": VERIFY_TOKEN,
+                "hub.challenge": "4242",
+            },
+        )
+        assert challenge.text == "4242"
+        hello = fake.text(LEARNER, "Hello")
+        assert poster.post(hello, signed=False).status_code == 401
+        assert Poster(f"{base}/whatsapp", secret="not-the-secret").post(hello).status_code == 403
+        assert fake.to(LEARNER) == []  # nothing handled, nothing answered
+        sent = send(hello)
+        assert sent[-1].interactive == "list"  # the five languages
+        send(fake.choose(LEARNER, "English"))
+        consent = fake.to(LEARNER)[-1]
+        assert consent.interactive == "button" and consent.titles[0] == "Yes, I agree"
+        send(fake.choose(LEARNER, "Yes, I agree"))
+        sent = send(fake.text(LEARNER, "Samira"))
+        assert "Nice to meet you, Samira!" in "\n".join(s.text for s in sent)
+        # The intake: a list, text answers, then ten languages and Back as numbered lines.
+        assert sent[-1].interactive == "list"
+        send(fake.choose(LEARNER, sent[-1].titles[0]))
+        question = fake.to(LEARNER)[-1]
+        send(fake.choose(LEARNER, question.titles[0]))
+        for answer in ("Childcare assistant", "6"):
+            sent = send(fake.text(LEARNER, answer))
+        send(fake.choose(LEARNER, sent[-1].titles[0]))
+        numbered = fake.to(LEARNER)[-1]
+        assert numbered.type == "text" and "Reply with the number of your choice." in numbered.text
+        sent = send(fake.text(LEARNER, fake.number_of(LEARNER, "Arabic")))
+        assert "How good is your Dutch" in sent[-1].text  # "Arabic" was taken
+        # A voice note in a STARR reflection, fetched through its media id.
+        send(fake.text(LEARNER, "/reflect"))
+        sent = send(fake.voice(LEARNER, OGG))
+        assert "T · Task (2/5)" in "\n".join(s.text for s in sent)
+        assert len(fake.media_requests) == 1
+        # The silent learner's nudge went as its template, in French, with the name.
+        template = wait_for(
+            lambda: next((s for s in fake.sent if s.to == SILENT and s.type == "template"), None)
+        )
+        body = template.payload["template"]
+        assert body["name"] == "opstap_goal_prompt" and body["language"] == {"code": "fr"}
+        assert body["components"][0]["parameters"] == [{"type": "text", "text": "Karim"}]
+        assert [s for s in fake.sent if s.to == SILENT and s.type != "template"] == []
+        assert fake.refused == []
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode in (0, -signal.SIGTERM), stderr
+    assert "Application shutdown complete." in stderr
+    for secret in (TOKEN, APP_SECRET, VERIFY_TOKEN, "Samira", "Childcare assistant"):
+        assert secret not in stderr
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).json()["status"] == "ok"
+    except httpx.TransportError:
+        return False
+
+
+@pytest.mark.parametrize("mode", ["webhook", "polling"])
+def test_one_process_serves_telegram_and_whatsapp_together(
+    graph: tuple[FakeGraph, str], bot_api: str, tmp_path: Path, mode: str
+) -> None:
+    fake, api_url = graph
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
+    env.update(
+        OPSTAP_TELEGRAM_TOKEN=TELEGRAM_TOKEN,
+        OPSTAP_TELEGRAM_API_URL=f"{bot_api}/bot",
+        OPSTAP_TELEGRAM_FILE_URL=f"{bot_api}/file/bot",
+        OPSTAP_WEBHOOK_URL="https://opstap.example.org/tg",
+        OPSTAP_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        OPSTAP_WHATSAPP_TOKEN=TOKEN,
+        OPSTAP_WHATSAPP_PHONE_ID=PHONE_ID,
+        OPSTAP_WHATSAPP_APP_SECRET=APP_SECRET,
+        OPSTAP_WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
+        OPSTAP_WHATSAPP_API_URL=api_url,
+        OPSTAP_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'both.db'}",
+        OPSTAP_DATA_DIR=str(tmp_path / "data"),
+        OPSTAP_PORT=str(port),
+    )
+    command = [sys.executable, "-m", "bot", "run", *(["--webhook"] if mode == "webhook" else [])]
+    process = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _healthy(base), timeout=60)
+        response = Poster(f"{base}/whatsapp").post(fake.text(LEARNER, "Hallo"))
+        assert response.status_code == 200
+        assert wait_for(lambda: fake.to(LEARNER))[-1].interactive == "list"
+        if mode == "webhook":
+            update = {
+                "update_id": 1,
+                "message": {
+                    "message_id": 5,
+                    "date": 1_700_000_000,
+                    "chat": {"id": 42, "type": "private"},
+                    "from": {"id": 42, "is_bot": False, "first_name": "Sam"},
+                    "text": "/start",
+                    "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+                },
+            }
+            headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+            assert httpx.post(f"{base}/tg", json=update, headers=headers).status_code == 200
+            wait_for(lambda: any(m == "sendMessage" for m, _ in BotApi.calls))
+        else:
+            wait_for(lambda: any(m == "getUpdates" for m, _ in BotApi.calls))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode in (0, -signal.SIGTERM), stderr
+    assert "Application shutdown complete." in stderr, stderr[-3000:]
+    methods = {method for method, _ in BotApi.calls}
+    assert ("setWebhook" in methods) == (mode == "webhook")
+    assert "setMyCommands" in methods  # Telegram's post_init ran
+    for secret in (TOKEN, APP_SECRET, TELEGRAM_TOKEN, WEBHOOK_SECRET):
+        assert secret not in stderr
+
+
+def test_killed_mid_burst_it_loses_no_message_and_handles_none_twice(
+    graph: tuple[FakeGraph, str], tmp_path: Path
+) -> None:
+    """30 learners write at once; the process is killed with SIGKILL mid-burst and restarted
+    on the same database, and Meta delivers again what got no 200: then each message was
+    handled (its learner stored) and none twice (at most one answer each, one id each)."""
+    import sqlite3
+    from concurrent.futures import ThreadPoolExecutor
+
+    fake, api_url = graph
+    learners = [f"3247100{n:04d}" for n in range(30)]
+    database = tmp_path / "burst.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
+    port = free_port()
+    env.update(
+        OPSTAP_WHATSAPP_TOKEN=TOKEN,
+        OPSTAP_WHATSAPP_PHONE_ID=PHONE_ID,
+        OPSTAP_WHATSAPP_APP_SECRET=APP_SECRET,
+        OPSTAP_WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
+        OPSTAP_WHATSAPP_API_URL=api_url,
+        OPSTAP_DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+        OPSTAP_DATA_DIR=str(tmp_path / "data"),
+        OPSTAP_PORT=str(port),
+    )
+    base = f"http://127.0.0.1:{port}"
+    poster = Poster(f"{base}/whatsapp")
+    notifications = [fake.text(wa_id, "Hallo") for wa_id in learners]
+
+    def run() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def post(notification: dict) -> int:  # type: ignore[type-arg]
+        try:
+            return poster.post(notification).status_code
+        except httpx.TransportError:
+            return 0  # never answered: Meta delivers it again later
+
+    first = run()
+    try:
+        wait_for(lambda: _healthy(base), timeout=60)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = [pool.submit(post, n) for n in notifications]
+            wait_for(lambda: len(fake.sent) >= 3)
+            first.kill()  # SIGKILL in the middle of the burst
+            answers = [future.result() for future in futures]
+    finally:
+        first.communicate(timeout=30)
+    handled_before = len({s.to for s in fake.sent})
+    unanswered = [n for n, status in zip(notifications, answers, strict=True) if status != 200]
+    assert unanswered or handled_before < len(learners)  # it really stopped mid-burst
+    second = run()
+    try:
+        wait_for(lambda: _healthy(base), timeout=60)
+        for notification in unanswered:  # Meta's redelivery of what got no 200
+            assert poster.post(notification).status_code == 200
+        with closing(sqlite3.connect(database)) as connection:
+            wait_for(
+                lambda: (
+                    connection.execute("SELECT count(*) FROM users").fetchone()[0] == len(learners)
+                ),
+                timeout=60,
+            )
+        # Meta delivers some answered ones again too (a timeout on its side): skipped.
+        for notification in notifications[:5]:
+            assert poster.post(notification).status_code == 200
+        time.sleep(2)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _, stderr = second.communicate(timeout=60)
+    with closing(sqlite3.connect(database)) as connection:
+        processed = connection.execute(
+            "SELECT count(*) FROM processed_updates WHERE update_id < 0"
+        ).fetchone()[0]
+        waiting = connection.execute("SELECT count(*) FROM inbox_updates").fetchone()[0]
+    assert (processed, waiting) == (len(learners), 0)
+    answered = Counter(s.to for s in fake.sent if s.interactive == "list")
+    assert max(answered.values()) == 1  # none twice
+    assert len(answered) >= handled_before
+    assert "Traceback" not in stderr

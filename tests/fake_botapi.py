@@ -1,0 +1,144 @@
+"""A small fake Bot API as a real HTTP server in a thread, for `opstap run` as a process.
+
+It keeps updates for long polling with Telegram's rule (an update is gone once a getUpdates
+asks for a higher offset), answers the methods Opstap calls and records every call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+BOT = {"id": 999, "is_bot": True, "first_name": "Opstap", "username": "opstap_bot"}
+
+
+class BotApiServer:
+    """The state of the fake: queued updates and the calls made."""
+
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.changed = threading.Condition()
+        self.url = ""
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+
+    # -- the learner side -------------------------------------------------------------------
+    def text(self, user: int, text: str) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": 1_700_000_000,
+            "chat": {"id": user, "type": "private"},
+            "from": {"id": user, "is_bot": False, "first_name": f"User{user}"},
+            "text": text,
+        }
+        if text.startswith("/"):
+            message["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": len(text.split()[0])}
+            ]
+        return {"update_id": next(self._update_ids), "message": message}
+
+    def press(self, user: int, data: str) -> dict[str, Any]:
+        return {
+            "update_id": next(self._update_ids),
+            "callback_query": {
+                "id": str(next(self._message_ids)),
+                "from": {"id": user, "is_bot": False, "first_name": f"User{user}"},
+                "chat_instance": "ci",
+                "data": data,
+                "message": {
+                    "message_id": 1,
+                    "date": 1_700_000_000,
+                    "chat": {"id": user, "type": "private"},
+                    "from": BOT,
+                    "text": "question",
+                },
+            },
+        }
+
+    def queue(self, *updates: dict[str, Any]) -> None:
+        with self.changed:
+            self.updates.extend(updates)
+            self.changed.notify_all()
+
+    def sent(self) -> list[dict[str, Any]]:
+        """The messages sent and edited, in order."""
+        with self.changed:
+            return [p for m, p in self.calls if m in ("sendMessage", "editMessageText")]
+
+    def wait(self, condition: Any, seconds: float = 180.0) -> None:
+        with self.changed:
+            if not self.changed.wait_for(lambda: condition(self), timeout=seconds):
+                raise AssertionError(f"timed out waiting for the bot ({len(self.sent())} sent)")
+
+    # -- the Bot API side -------------------------------------------------------------------
+    def answer(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return BOT
+        if method == "getUpdates":
+            offset = int(params.get("offset") or 0)
+            timeout = min(float(params.get("timeout") or 0), 0.5)
+            with self.changed:
+                self.updates = [u for u in self.updates if u["update_id"] >= offset]
+                if not self.updates:
+                    self.changed.wait(timeout)
+                return list(self.updates[:100])
+        if method in ("sendMessage", "editMessageText"):
+            return {
+                "message_id": next(self._message_ids),
+                "date": 0,
+                "chat": {"id": int(params.get("chat_id", 0)), "type": "private"},
+                "from": BOT,
+                "text": params.get("text", ""),
+            }
+        return True
+
+
+@contextmanager
+def bot_api_server() -> Iterator[BotApiServer]:
+    """Runs the fake on a free loopback port; `url` is its base (add `/bot` for the API)."""
+    state = BotApiServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length).decode()
+            try:
+                params = json.loads(body) if body.startswith("{") else dict(parse_qsl(body))
+            except ValueError:
+                params = {}
+            for key in ("reply_markup", "allowed_updates"):
+                if isinstance(params.get(key), str):
+                    params[key] = json.loads(params[key])
+            method = self.path.rsplit("/", 1)[-1]
+            result = state.answer(method, params)
+            if method != "getUpdates":
+                with state.changed:
+                    state.calls.append((method, params))
+                    state.changed.notify_all()
+            payload = json.dumps({"ok": True, "result": result}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
