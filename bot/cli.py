@@ -54,8 +54,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             "characters (A-Z, a-z, 0-9, _ and -)."
         )
     migrate(settings)
-    # A rejected token or a wrong Bot API URL stops here, in one line (see main).
-    asyncio.run(telegram_bot_name(settings))
+    if settings.telegram_enabled:
+        # A rejected token or a wrong Bot API URL stops here, in one line (see main).
+        asyncio.run(telegram_bot_name(settings))
     # asyncio.run leaves no current event loop; python-telegram-bot 22.0 needs one.
     asyncio.set_event_loop(asyncio.new_event_loop())
     runtime = Runtime.create(settings)
