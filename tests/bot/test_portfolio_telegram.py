@@ -92,7 +92,8 @@ async def photo_piece(bot: BotHarness, telegram: FakeTelegram, photo: bytes) -> 
     file_id, unique = telegram.upload(photo)
     sizes = [{"file_id": file_id, "file_unique_id": unique, "width": 120, "height": 90}]
     await bot.feed(telegram.message(LEARNER, photo=sizes))
-    await bot.press(LEARNER, "Other evidence")  # a crèche photo, filed as "other"
+    # A crèche photo, filed as "other".
+    await bot.press(LEARNER, "Other evidence (Ander bewijsstuk)")
     await bot.say(LEARNER, "Ons leeshoekje")
     await bot.say(LEARNER, "Ik richtte het leeshoekje in en las er elke ochtend voor.")
     await bot.say(LEARNER, "05/2025")
@@ -124,7 +125,7 @@ async def test_an_assessor_gets_every_word_and_recording_and_no_client(
         # a reflection written for it.
         await bot.say(LEARNER, "/evidence")
         await bot.say(LEARNER, f"Casus: {CHILD} (4 jaar) huilt elke ochtend bij het afscheid.")
-        await bot.press(LEARNER, "Case discussion")
+        await bot.press(LEARNER, "Case discussion (Casusbespreking)")
         await bot.say(LEARNER, f"Casus {CHILD}")
         await bot.press(LEARNER, "Skip")
         await bot.press(LEARNER, "This month")

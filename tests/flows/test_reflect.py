@@ -320,15 +320,15 @@ async def test_back_through_follow_ups_lands_on_each_question(
     task_more = chat.said
     assert task_more.startswith("What exactly") or "?" in task_more
     await chat.text("I had to lead the meeting for the first time, with an agenda.")
-    assert "A · Action (3/5)" in chat.said
+    assert "A · Action (Actie) (3/5)" in chat.said
     await chat.press("« Back")
     assert chat.said == task_more
     await chat.press("« Back")
-    assert "T · Task (2/5)" in chat.said
+    assert "T · Task (Taak) (2/5)" in chat.said
     await chat.press("« Back")
     assert chat.said == situation_more
     await chat.press("« Back")
-    assert "S · Situation (1/5)" in chat.said
+    assert "S · Situation (Situatie) (1/5)" in chat.said
     (reflection,) = uow.reflections.rows
     assert reflection.extra["followups"]["situation"].startswith("My team leader")
 
@@ -342,8 +342,8 @@ async def test_back_after_continuing_a_draft_goes_to_the_step_before(
     await chat.command("help")  # interrupted at Action
     await chat.command("reflect")
     await chat.press("Continue")
-    assert "A · Action (3/5)" in chat.said
+    assert "A · Action (Actie) (3/5)" in chat.said
     await chat.press("« Back")
-    assert "T · Task (2/5)" in chat.said
+    assert "T · Task (Taak) (2/5)" in chat.said
     await chat.press("« Back")
-    assert "S · Situation (1/5)" in chat.said
+    assert "S · Situation (Situatie) (1/5)" in chat.said
