@@ -102,6 +102,16 @@ def configure(*, level: str, json: bool) -> None:
     quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(quiet)
+    # Their DEBUG lines quote what learners wrote (SQL parameters, whole updates, the text of
+    # Bot API calls): never below INFO, whatever OPSTAP_LOG_LEVEL says.
+    # (SQLAlchemy logs every statement with its parameters as soon as INFO is on.)
+    for name, floor in (
+        ("aiosqlite", logging.INFO),
+        ("telegram", logging.INFO),
+        ("sqlalchemy", logging.WARNING),
+        ("asyncpg", logging.WARNING),
+    ):
+        logging.getLogger(name).setLevel(max(floor, logging.getLevelName(level)))
 
 
 def install_excepthook(*, debug: bool) -> None:

@@ -290,3 +290,28 @@ def test_health_in_polling_mode(tmp_path: Path, good_api: str) -> None:
     ]
     assert running.stdout.splitlines()[2].startswith("process: ok (heartbeat ")
     assert not secrets_in(running.stdout + stderr)
+
+
+def test_debug_logs_never_quote_learners() -> None:
+    """At DEBUG, the libraries that log SQL parameters or whole updates stay at INFO."""
+    import logging
+
+    from bot.logsafety import configure
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure(level="DEBUG", json=False)
+        assert root.level == logging.DEBUG
+        for name in ("aiosqlite", "telegram.ext.Application"):
+            assert logging.getLogger(name).getEffectiveLevel() >= logging.INFO, name
+        # SQLAlchemy logs each statement with its parameters at INFO.
+        assert logging.getLogger("sqlalchemy.engine").getEffectiveLevel() >= logging.WARNING
+    finally:
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        for name in ("aiosqlite", "sqlalchemy", "asyncpg", "telegram", "httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
