@@ -76,3 +76,26 @@ async def runtime(schema: str, settings: Settings, clock: FakeClock) -> AsyncIte
 @pytest.fixture
 def telegram() -> FakeTelegram:
     return FakeTelegram()
+
+
+#: Tests of `opstap` as a process on its own SQLite file, whatever the test database: the
+#: PostgreSQL run of the suite would only repeat them.
+SQLITE_PROCESS_MODULES = frozenset(
+    {
+        "tests/bot/test_crash_process.py",
+        "tests/bot/test_startup.py",
+        "tests/bot/test_webhook_process.py",
+        "tests/bot/test_whatsapp_process.py",
+        "tests/test_packaging.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not POSTGRES_URL:
+        return
+    skip = pytest.mark.skip(reason="runs opstap on its own SQLite file: done in the SQLite run")
+    root = Path(str(config.rootpath))
+    for item in items:
+        if Path(str(item.path)).relative_to(root).as_posix() in SQLITE_PROCESS_MODULES:
+            item.add_marker(skip)
