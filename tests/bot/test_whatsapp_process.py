@@ -212,7 +212,7 @@ def test_opstap_run_serves_a_whatsapp_learner(
         # A voice note in a STARR reflection, fetched through its media id.
         send(fake.text(LEARNER, "/reflect"))
         sent = send(fake.voice(LEARNER, OGG))
-        assert "T · Task (2/5)" in "\n".join(s.text for s in sent)
+        assert "T · Task (Taak) (2/5)" in "\n".join(s.text for s in sent)
         assert len(fake.media_requests) == 1
         # The silent learner's nudge went as its template, in French, with the name.
         template = wait_for(
