@@ -23,37 +23,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from telegram.ext import Application
 
+from bot.http import TooLarge, healthz, read_body
 from bot.runtime import Runtime
 from bot.telegram import ALLOWED_UPDATES, accept, accept_pending, drain, raw_user_key
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-MAX_BODY_BYTES = 1_000_000
-
-
-class TooLarge(Exception):
-    """The request body is over the limit."""
-
-
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The body, refused on a Content-Length over `limit` or once more than that was read."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLarge
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise TooLarge
-    return bytes(body)
 
 
 def webhook_path(webhook_url: str | None) -> str:
@@ -101,15 +83,6 @@ def create_webhook_app(
             await accept(application, update_id, data)
         return Response(status_code=200)
 
-    async def healthz(request: Request) -> Response:
-        try:
-            async with runtime.db.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        except (SQLAlchemyError, OSError):
-            log.warning("health check: the database does not answer")
-            return JSONResponse({"status": "database unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", "accepting": state["accepting"]})
-
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with application:
@@ -135,7 +108,7 @@ def create_webhook_app(
     return Starlette(
         routes=[
             Route(path, receive, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
+            healthz(runtime, state),
         ],
         lifespan=lifespan,
     )

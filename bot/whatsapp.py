@@ -57,16 +57,16 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import text as sql_text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from telegram.ext import Application
 
 from bot import inbox as inbox_
 from bot.config import WhatsAppSettings
+from bot.http import TooLarge, healthz, read_body
 from bot.inbox import Inbox
 from bot.logsafety import protect
 from bot.scheduler import (
@@ -102,7 +102,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "whatsapp"
 PATH = "/whatsapp"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-MAX_BODY_BYTES = 1_000_000
 #: Meta's window after the learner's last message, less a margin for clocks and delays.
 WINDOW = timedelta(hours=24) - timedelta(minutes=5)
 
@@ -953,15 +952,11 @@ def routes(adapter: WhatsAppAdapter, state: dict[str, bool]) -> list[BaseRoute]:
         header = request.headers.get(SIGNATURE_HEADER)
         if not header:
             return PlainTextResponse("signature missing", status_code=401)
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        try:
+            body = await read_body(request)
+        except TooLarge:
             return PlainTextResponse("too large", status_code=413)
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                return PlainTextResponse("too large", status_code=413)
-        if not signature_ok(bytes(body), header, settings.app_secret):
+        if not signature_ok(body, header, settings.app_secret):
             return PlainTextResponse("bad signature", status_code=403)
         if not state["accepting"]:
             return PlainTextResponse("shutting down", status_code=503)
@@ -978,19 +973,6 @@ def routes(adapter: WhatsAppAdapter, state: dict[str, bool]) -> list[BaseRoute]:
         return Response(status_code=200)
 
     return [Route(PATH, verify, methods=["GET"]), Route(PATH, receive, methods=["POST"])]
-
-
-def healthz(runtime: Runtime, state: dict[str, bool]) -> Route:
-    async def check(request: Request) -> Response:
-        try:
-            async with runtime.db.connect() as connection:
-                await connection.execute(sql_text("SELECT 1"))
-        except (SQLAlchemyError, OSError):
-            log.warning("health check: the database does not answer")
-            return JSONResponse({"status": "database unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", "accepting": state["accepting"]})
-
-    return Route("/healthz", check, methods=["GET"])
 
 
 DISPATCH_INTERVAL = 1.0
