@@ -185,6 +185,23 @@ def _id_range(column: Any, user_ids: Collection[int]) -> list[Any]:
     return [column >= min(user_ids), column <= max(user_ids)]
 
 
+def _preference_columns() -> tuple[Any, ...]:
+    """The columns `_prefs` reads, for queries joined to the preferences."""
+    p = Preferences.__table__.c
+    return (
+        p.user_id.label("p_user_id"),
+        p.goal_weekday,
+        p.preferred_time,
+        p.quiet_start,
+        p.quiet_end,
+        p.days_off,
+        p.pace,
+        p.paused_until,
+        p.paused_indefinitely,
+        p.timezone,
+    )
+
+
 def _prefs(row: Any) -> LearnerPrefs:
     if row.p_user_id is None:
         return LearnerPrefs(user_id=row.id)
@@ -223,16 +240,7 @@ class SqlSchedulerRepository:
                 u.last_seen_at,
                 u.status,
                 u.display_name,
-                p.user_id.label("p_user_id"),
-                p.goal_weekday,
-                p.preferred_time,
-                p.quiet_start,
-                p.quiet_end,
-                p.days_off,
-                p.pace,
-                p.paused_until,
-                p.paused_indefinitely,
-                p.timezone,
+                *_preference_columns(),
             )
             .select_from(User.__table__.outerjoin(Preferences.__table__, p.user_id == u.id))
             .where(
@@ -286,16 +294,7 @@ class SqlSchedulerRepository:
         p = Preferences.__table__.c
         query = select(
             p.user_id.label("id"),
-            p.user_id.label("p_user_id"),
-            p.goal_weekday,
-            p.preferred_time,
-            p.quiet_start,
-            p.quiet_end,
-            p.days_off,
-            p.pace,
-            p.paused_until,
-            p.paused_indefinitely,
-            p.timezone,
+            *_preference_columns(),
         ).where(p.user_id.in_(list(user_ids)))
         return {row.id: _prefs(row) for row in (await self.session.execute(query)).all()}
 
