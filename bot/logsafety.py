@@ -100,7 +100,9 @@ def configure(*, level: str, json: bool) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
-    for name in ("httpx", "httpcore"):
+    # One line per request and two per job run (the outbox runs every second) would bury
+    # what matters; their warnings (a missed job, say) still show.
+    for name in ("httpx", "httpcore", "apscheduler"):
         logging.getLogger(name).setLevel(quiet)
     # Their DEBUG lines quote what learners wrote (SQL parameters, whole updates, the text of
     # Bot API calls): never below INFO, whatever OPSTAP_LOG_LEVEL says.

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import time
 from typing import Any
@@ -26,8 +26,9 @@ from telegram import (
     Message,
     MessageEntity,
     Update,
+    User,
 )
-from telegram.constants import ChatType, MessageLimit
+from telegram.constants import ChatAction, ChatType, MessageLimit
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, TelegramError
 from telegram.ext import (
     Application,
@@ -49,6 +50,7 @@ from bot.inbox import Inbox
 from bot.logsafety import protect
 from bot.runtime import Runtime
 from bot.scheduler import OutboxRateLimiter, install
+from flows.engine import Activity
 from flows.i18n import LANGUAGES, N_
 from flows.messages import Event, FileKind, IncomingFile, Reply
 from flows.privacy import purge
@@ -105,7 +107,7 @@ def message_event(message: Message, context: OpstapContext) -> Event:
         command = head.split("@", 1)[0].lower()
         return Event(kind="command", command=command, text=args.strip())
     if message.text is not None:
-        return Event(kind="text", text=message.text)
+        return Event(kind="text", text=message.text, ref=str(message.message_id))
     media: tuple[FileKind, Any] | None = None
     if message.voice:
         media = ("voice", message.voice)
@@ -200,20 +202,76 @@ async def send_replies(
             await context.bot.send_message(chat_id, piece, reply_markup=markup if last else None)
 
 
+def language_hint(user: User | None) -> str | None:
+    """The language of the user's Telegram app ("nl-BE" gives "nl"), when Opstap speaks it:
+    the first guess for someone who has not chosen yet."""
+    code = (user.language_code or "") if user is not None else ""
+    language = code.split("-", 1)[0].lower()
+    return language if language in LANGUAGES else None
+
+
+#: What Telegram shows under the bot's name while a long job runs, per kind of job.
+CHAT_ACTIONS = {
+    "document": ChatAction.UPLOAD_DOCUMENT,
+    "photo": ChatAction.UPLOAD_PHOTO,
+    "typing": ChatAction.TYPING,
+}
+#: Telegram shows a chat action for 5 seconds, so it is sent again a little sooner.
+CHAT_ACTION_RENEW_SECONDS = 4.0
+
+
+@contextlib.asynccontextmanager
+async def chat_activity(context: OpstapContext, chat_id: int) -> AsyncIterator[Activity]:
+    """Lets a flow show "sending a file…" while it builds one (`ctx.working()`); the sign
+    is renewed until the block ends. A chat action that fails is only logged."""
+    renewing: list[asyncio.Task[None]] = []
+
+    async def send(action: ChatAction) -> bool:
+        try:
+            await context.bot.send_chat_action(chat_id, action)
+        except TelegramError as error:
+            log.info("a chat action could not be sent: %s", type(error).__name__)
+            return False
+        return True
+
+    async def renew(action: ChatAction) -> None:
+        while True:
+            await asyncio.sleep(CHAT_ACTION_RENEW_SECONDS)
+            if not await send(action):
+                return
+
+    async def show(kind: str) -> None:
+        for task in renewing:
+            task.cancel()
+        action = CHAT_ACTIONS.get(kind, ChatAction.TYPING)
+        if await send(action):
+            renewing.append(asyncio.create_task(renew(action)))
+
+    try:
+        yield show
+    finally:
+        for task in renewing:
+            task.cancel()
+        await asyncio.gather(*renewing, return_exceptions=True)
+
+
 async def on_message(update: Update, context: OpstapContext) -> None:
     """Hands a private message to the flows and sends the answer."""
     message = update.effective_message
     user = update.effective_user
     if message is None or user is None:
         return
-    replies = await context.runtime.engine.handle(
-        channel=CHANNEL,
-        external_id=str(user.id),
-        chat_id=str(message.chat_id),
-        event=message_event(message, context),
-        update_id=update.update_id,
-        send=lambda early: send_replies(context, message.chat_id, early),
-    )
+    async with chat_activity(context, message.chat_id) as activity:
+        replies = await context.runtime.engine.handle(
+            channel=CHANNEL,
+            external_id=str(user.id),
+            chat_id=str(message.chat_id),
+            event=message_event(message, context),
+            update_id=update.update_id,
+            language_hint=language_hint(user),
+            send=lambda early: send_replies(context, message.chat_id, early),
+            activity=activity,
+        )
     inbox_.mark_handled()
     await send_replies(context, message.chat_id, replies)
 
@@ -230,14 +288,17 @@ async def on_button(update: Update, context: OpstapContext) -> None:
     message = query.message if isinstance(query.message, Message) else None
     if message is None or message.chat.type != ChatType.PRIVATE:
         return
-    replies = await context.runtime.engine.handle(
-        channel=CHANNEL,
-        external_id=str(query.from_user.id),
-        chat_id=str(message.chat_id),
-        event=Event(kind="button", value=query.data or ""),
-        update_id=update.update_id,
-        send=lambda early: send_replies(context, message.chat_id, early),
-    )
+    async with chat_activity(context, message.chat_id) as activity:
+        replies = await context.runtime.engine.handle(
+            channel=CHANNEL,
+            external_id=str(query.from_user.id),
+            chat_id=str(message.chat_id),
+            event=Event(kind="button", value=query.data or ""),
+            update_id=update.update_id,
+            language_hint=language_hint(query.from_user),
+            send=lambda early: send_replies(context, message.chat_id, early),
+            activity=activity,
+        )
     inbox_.mark_handled()
     await send_replies(context, message.chat_id, replies, pressed=message)
 
@@ -264,8 +325,7 @@ async def on_group_message(update: Update, context: OpstapContext) -> None:
     message = update.effective_message
     if message is None:
         return
-    user = update.effective_user
-    language = user.language_code if user and user.language_code in LANGUAGES else None
+    language = language_hint(update.effective_user)
     t = context.runtime.engine.translator(language or context.runtime.settings.default_language)
     await message.reply_text(t._("I only talk in private chats. Please write to me directly."))
 
@@ -297,7 +357,7 @@ async def on_error(update: object, context: OpstapContext) -> None:
     if user is not None:
         try:
             language = await context.runtime.engine.language_of(
-                channel=CHANNEL, external_id=str(user.id)
+                channel=CHANNEL, external_id=str(user.id), hint=language_hint(user)
             )
         except SQLAlchemyError:
             log.warning("could not read the user's language for the error message")
@@ -627,17 +687,21 @@ async def set_descriptions(
 
 
 async def on_edited_message(update: Update, context: OpstapContext) -> None:
-    """Tells the learner kindly that a changed message is not used, and how to correct."""
+    """A changed message: the flows use it while it is the last answer, or say how to
+    correct one."""
     message = update.edited_message
-    if message is None or message.from_user is None:
+    user = message.from_user if message is not None else None
+    if message is None or user is None:
         return
-    language = await context.runtime.engine.language_of(
-        channel=CHANNEL, external_id=str(message.from_user.id)
+    replies = await context.runtime.engine.handle(
+        channel=CHANNEL,
+        external_id=str(user.id),
+        chat_id=str(message.chat_id),
+        event=Event(
+            kind="edit", text=message.text or message.caption or "", ref=str(message.message_id)
+        ),
+        update_id=update.update_id,
+        language_hint=language_hint(user),
     )
-    t = context.runtime.engine.translator(language)
-    await message.reply_text(
-        t._(
-            "I saw that you changed a message. I do not use changes. To correct an answer, "
-            "send it again as a new message, or use « Back."
-        )
-    )
+    inbox_.mark_handled()
+    await send_replies(context, message.chat_id, replies)

@@ -58,6 +58,9 @@ ANSWER_WINDOW = timedelta(hours=48)
 Clock = Callable[[], datetime]
 #: Sends replies right away, before the event is fully handled (see `Context.flush`).
 Sender = Callable[[list[Reply]], Awaitable[None]]
+#: Shows the user that a long job runs ("sending a file…"), until the event's reply goes out.
+#: The kind is "document", "photo" or "typing"; a channel without such a sign ignores it.
+Activity = Callable[[str], Awaitable[None]]
 ButtonRows = Sequence[Sequence[Button]] | Sequence[Button]
 
 
@@ -134,9 +137,11 @@ class Context:
         conversation: Conversation,
         now: datetime,
         sender: Sender | None = None,
+        activity: Activity | None = None,
     ) -> None:
         self.engine = engine
         self.sender = sender
+        self.activity = activity
         self.uow = uow
         self.user = user
         self.conversation = conversation
@@ -222,6 +227,13 @@ class Context:
             return
         ready, self.replies = self.replies, []
         await self.sender(ready)
+
+    async def working(self, kind: str = "typing") -> None:
+        """Sends the replies so far, then shows that a long job runs (`kind`: "document",
+        "photo" or "typing") until this event's answer goes out."""
+        await self.flush()
+        if self.activity is not None:
+            await self.activity(kind)
 
     def button(self, label: str, value: str) -> Button:
         """A button for the current question; `value` must hold no personal data."""
@@ -448,11 +460,14 @@ class Engine:
             for command, description in flow.commands.items()
         ]
 
-    async def language_of(self, *, channel: str, external_id: str) -> str:
-        """The stored language of a user, or the default one."""
+    async def language_of(self, *, channel: str, external_id: str, hint: str | None = None) -> str:
+        """The stored language of a user; for someone unknown the hint (their app's language)
+        when Opstap speaks it, or the default one."""
         async with self.uow_factory() as uow:
             user = await uow.users.by_external(channel=channel, external_id=external_id)
-            return user.language if user else self.config.default_language
+            if user is not None:
+                return user.language
+        return hint if hint in LANGUAGES and hint else self.config.default_language
 
     async def handle(
         self,
@@ -463,14 +478,20 @@ class Engine:
         chat_id: str | None = None,
         update_id: int | None = None,
         language: str | None = None,
+        language_hint: str | None = None,
         send: Sender | None = None,
+        activity: Activity | None = None,
     ) -> list[Reply]:
         """Handles one event of one user in one transaction and returns the replies.
 
-        An update seen before (same `update_id`) is ignored. `language`, when given, is used
-        for a user met for the first time (the terminal's `--lang`). `send`, when given, lets a
-        flow send a first reply before it finishes (`ctx.flush()`).
+        An update seen before (same `update_id`) is ignored. For a user met for the first
+        time, `language` is their choice (the terminal's `--lang`) and `language_hint` only a
+        first guess (the language of their Telegram app): they are still asked to choose, in
+        that language. `send`, when given, lets a flow send a first reply before it finishes
+        (`ctx.flush()`); `activity` lets it show that a long job runs (`ctx.working()`).
         """
+        if language_hint not in LANGUAGES:
+            language_hint = None
         value = None if event.value is None else clean_text(event.value)
         event = replace(event, text=clean_text(event.text), value=value)
         if event.file is not None and (event.file.size or 0) <= MAX_FILE_BYTES:
@@ -479,8 +500,10 @@ class Engine:
             try:
                 event = replace(event, file=await prefetch(event.file))
             except FileFetchFailed:
-                language = language or await self.language_of(
-                    channel=channel, external_id=external_id
+                language = (
+                    language
+                    or language_hint
+                    or await self.language_of(channel=channel, external_id=external_id)
                 )
                 t = self.translator(
                     language if language in LANGUAGES else self.config.default_language
@@ -495,12 +518,13 @@ class Engine:
             user = await uow.users.by_external(channel=channel, external_id=external_id)
             if user is None:
                 chosen = language in LANGUAGES
+                first = language if chosen else language_hint
                 user = await uow.users.add(
                     User(
                         channel=channel,
                         external_id=external_id,
                         chat_id=chat_id,
-                        language=language if chosen and language else self.config.default_language,
+                        language=first or self.config.default_language,
                         language_chosen=chosen,
                     )
                 )
@@ -519,11 +543,20 @@ class Engine:
             if conversation is None:
                 conversation = await uow.conversations.add(Conversation(user_id=user.id))
             before = _snapshot(conversation)
+            place = (conversation.flow, conversation.step)
             ctx = Context(
-                engine=self, uow=uow, user=user, conversation=conversation, now=now, sender=send
+                engine=self,
+                uow=uow,
+                user=user,
+                conversation=conversation,
+                now=now,
+                sender=send,
+                activity=activity,
             )
             try:
                 await self.dispatch(ctx, event)
+                if event.kind != "edit":  # an edit keeps or moves it itself
+                    conversation.last_answer = _answer_ref(conversation, event, place)
                 await self._suggest(ctx)
             except Exception as error:
                 # For the log: where the learner was (never what they said).
@@ -567,6 +600,8 @@ class Engine:
                 return
         if event.kind == "command":
             await self._command(ctx, event.command or "", event.text)
+        elif event.kind == "edit":
+            await self._edit(ctx, event)
         elif event.kind == "button":
             await self._button(ctx, event.value or "")
         elif event.kind == "text" and len(event.text) > MAX_TEXT_LENGTH:
@@ -610,6 +645,33 @@ class Engine:
             await ctx.repeat()
         else:
             await ctx.flow.answer(ctx, ctx.step, event)
+
+    async def _edit(self, ctx: Context, event: Event) -> None:
+        """A changed message: while it is the last answer and nothing happened since, the new
+        text replaces it (as Back and typing it again would); otherwise how to correct."""
+        last = ctx.conversation.last_answer or {}
+        history = ctx.conversation.history
+        if (
+            event.ref is not None
+            and last.get("ref") == event.ref
+            and last.get("seq") == ctx.conversation.seq
+            and ctx.flow is not None
+            and history
+        ):
+            ctx.say(ctx._("I saw your change. I use the new answer."))
+            place = (ctx.conversation.flow, history[-1])
+            ctx.conversation.step = history[-1]
+            ctx.conversation.history = history[:-1]
+            ctx.conversation.seq += 1
+            await self.dispatch(ctx, replace(event, kind="text"))
+            ctx.conversation.last_answer = _answer_ref(ctx.conversation, event, place)
+            return
+        ctx.say(
+            ctx._(
+                "I saw that you changed a message. I do not use changes. To correct an answer, "
+                "send it again as a new message, or use « Back."
+            )
+        )
 
     async def _free_text(self, ctx: Context, text: str) -> None:
         """Text at the main menu: the command its words ask for ("mijn doel"), else a hint."""
@@ -743,11 +805,35 @@ class Engine:
         ctx.replies[index] = replace(menu, buttons=rows)
 
 
+def _answer_ref(
+    conversation: Conversation, event: Event, place: tuple[str | None, str | None]
+) -> dict[str, Any] | None:
+    """The message that just answered a question and moved the flow one step on, if this
+    event was one (an edit of it can then replace the answer)."""
+    flow, step = place
+    if (
+        event.kind in ("text", "edit")
+        and event.ref is not None
+        and flow is not None
+        and conversation.flow == flow
+        and conversation.step != step
+        and conversation.history[-1:] == [step]
+    ):
+        return {"ref": event.ref, "seq": conversation.seq}
+    return None
+
+
 def _snapshot(conversation: Conversation) -> str:
     """The conversation state as text, to notice in-place changes of its JSON fields."""
     state = [conversation.flow, conversation.step, conversation.seq]
     return json.dumps(
-        [state, conversation.data, conversation.history, conversation.drafts],
+        [
+            state,
+            conversation.data,
+            conversation.history,
+            conversation.drafts,
+            conversation.last_answer,
+        ],
         sort_keys=True,
         default=str,
     )

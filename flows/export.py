@@ -211,7 +211,7 @@ class ExportFlow(Flow):
     async def export(self, ctx: Context, *, bilingual: bool) -> None:
         """Builds and sends the files."""
         ctx.say(ctx._("I am putting your portfolio together. This can take a moment."))
-        await ctx.flush()
+        await ctx.working("document")
         data = await snapshot(ctx)
         await transcribe_missing(
             [

@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Literal
 
 EventKind = Literal[
-    "text", "button", "command", "voice", "audio", "photo", "document", "video", "unsupported"
+    "text",
+    "edit",
+    "button",
+    "command",
+    "voice",
+    "audio",
+    "photo",
+    "document",
+    "video",
+    "unsupported",
 ]
 FileKind = Literal["voice", "audio", "photo", "document", "video"]
 MEDIA_KINDS: frozenset[str] = frozenset({"voice", "audio", "photo", "document", "video"})
@@ -97,7 +106,8 @@ class Event:
 
     For a command, `command` is its name without the slash and `text` its arguments. For a
     button, `value` is what the button carries (after the state check). For a file, `file` is
-    set and `text` is its caption.
+    set and `text` is its caption. An "edit" is a changed earlier message, its new `text`.
+    `ref` is the channel's id of the message, where an edit of it can arrive later.
     """
 
     kind: EventKind
@@ -105,6 +115,7 @@ class Event:
     command: str | None = None
     value: str | None = None
     file: IncomingFile | None = None
+    ref: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,25 @@ MAX_NAME_LENGTH = 40
 JOIN_CODE = re.compile(r"^join_([A-Za-z0-9_-]{1,40})$")
 
 
+def guessed_first(ctx: Context) -> list[str]:
+    """The language codes, the user's current one first when it is only a guess (the
+    language of their Telegram app) and not yet their choice."""
+    codes = list(LANGUAGES)
+    if not ctx.user.language_chosen and ctx.user.language in codes:
+        codes.remove(ctx.user.language)
+        codes.insert(0, ctx.user.language)
+    return codes
+
+
 def language_buttons(ctx: Context, *, mark_current: bool = False) -> list[list[Button]]:
-    """One button per language, each named in itself, two per row; the current one ticked."""
+    """One button per language, each named in itself, two per row; the current one ticked,
+    or, before any choice, the guessed one first."""
     buttons = [
         ctx.button(
-            ("\u2713 " if mark_current and code == ctx.user.language else "") + name,
+            ("\u2713 " if mark_current and code == ctx.user.language else "") + LANGUAGES[code],
             f"lang:{code}",
         )
-        for code, name in LANGUAGES.items()
+        for code in guessed_first(ctx)
     ]
     return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
@@ -46,7 +57,9 @@ class LanguageStep:
 
     async def ask_language(self, ctx: Context) -> None:
         """Asks for the language in every language at once."""
-        lines = [ctx.engine.translator(code)._("Choose your language.") for code in LANGUAGES]
+        lines = [
+            ctx.engine.translator(code)._("Choose your language.") for code in guessed_first(ctx)
+        ]
         ctx.say("\n".join(lines), buttons=language_buttons(ctx))
 
     async def on_language(self, ctx: Context, event: Event) -> None:

@@ -302,6 +302,7 @@ class MyData(Flow):
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Builds the ZIP and sends it, in parts when it is too big for one message; a full
         disk gets a clear message."""
+        await ctx.working("document")
         try:
             paths = await export_learner(ctx, limit=self.limit)
         except OSError:

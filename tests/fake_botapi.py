@@ -11,6 +11,8 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email import policy
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
@@ -89,14 +91,21 @@ class BotApiServer:
                 if not self.updates:
                     self.changed.wait(timeout)
                 return list(self.updates[:100])
-        if method in ("sendMessage", "editMessageText"):
-            return {
+        if method in ("sendMessage", "editMessageText", "sendDocument", "sendPhoto"):
+            message: dict[str, Any] = {
                 "message_id": next(self._message_ids),
                 "date": 0,
                 "chat": {"id": int(params.get("chat_id", 0)), "type": "private"},
                 "from": BOT,
                 "text": params.get("text", ""),
             }
+            if method == "sendDocument":
+                message["document"] = {"file_id": "doc", "file_unique_id": "doc"}
+            if method == "sendPhoto":
+                message["photo"] = [
+                    {"file_id": "photo", "file_unique_id": "photo", "width": 1, "height": 1}
+                ]
+            return message
         return True
 
 
@@ -108,11 +117,23 @@ def bot_api_server() -> Iterator[BotApiServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length).decode()
-            try:
-                params = json.loads(body) if body.startswith("{") else dict(parse_qsl(body))
-            except ValueError:
-                params = {}
+            raw = self.rfile.read(length)
+            kind = self.headers.get("content-type") or ""
+            if kind.startswith("multipart/form-data"):  # a file upload: its fields, not the file
+                form = BytesParser(policy=policy.HTTP).parsebytes(
+                    f"content-type: {kind}\r\n\r\n".encode() + raw
+                )
+                params = {
+                    str(part.get_param("name", header="content-disposition")): part.get_content()
+                    for part in form.iter_parts()
+                    if part.get_filename() is None
+                }
+            else:
+                body = raw.decode()
+                try:
+                    params = json.loads(body) if body.startswith("{") else dict(parse_qsl(body))
+                except ValueError:
+                    params = {}
             for key in ("reply_markup", "allowed_updates"):
                 if isinstance(params.get(key), str):
                     params[key] = json.loads(params[key])

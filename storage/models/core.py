@@ -58,6 +58,9 @@ class Conversation(Base):
     seq: Mapped[int] = mapped_column(default=0)
     #: Places in flows left unfinished by another command ({flow: place}), to continue later.
     drafts: Mapped[dict[str, Any]] = mapped_column(default_factory=dict, server_default="{}")
+    #: The message that gave the last answer ({"ref": its channel id, "seq": the step it led
+    #: to}): while nothing else happened, an edit of that message replaces the answer.
+    last_answer: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from bot.whatsapp import template_definitions
 from flows import nudges
 from flows.i18n import Translator
-from storage.models import OutboxMessage, User
+from storage.models import OutboxMessage, Preferences, User
 from storage.repositories import payload
 from tests.bot.test_webhook_process import SECRET as WEBHOOK_SECRET
 from tests.bot.test_webhook_process import BotApi, free_port
@@ -104,6 +104,16 @@ def seed_silent_learner(database: Path) -> None:
         )
         session.add(user)
         session.flush()
+        # Quiet hours far from now, whatever the time of day the test runs at (the default,
+        # 21:00 to 08:00, would hold the nudge on an evening run).
+        session.add(
+            Preferences(
+                user_id=user.id,
+                quiet_start=f"{(now + timedelta(hours=12)).hour:02d}:00",
+                quiet_end=f"{(now + timedelta(hours=13)).hour:02d}:00",
+                timezone="UTC",
+            )
+        )
         session.add(
             OutboxMessage(
                 user_id=user.id,
