@@ -24,7 +24,8 @@ from telegram.ext import ApplicationBuilder
 from bench.common import Figure
 from bench.nudges import NOW, _database
 from bot.ratelimit import OVERALL_PER_SECOND, Limits, OutboxRateLimiter
-from bot.scheduler import Dispatcher, TelegramSender
+from bot.scheduler import Dispatcher
+from bot.telegram import TelegramSender
 from flows import nudges
 from flows.i18n import Translator
 from storage.models import OutboxMessage, User

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import warnings
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -35,18 +34,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from telegram.error import (
-    BadRequest,
-    Forbidden,
-    NetworkError,
-    RetryAfter,
-    TelegramError,
-    TimedOut,
-)
 from telegram.ext import Application, ContextTypes
-from telegram.warnings import PTBDeprecationWarning
 
-from bot.ratelimit import OVERALL_PER_SECOND, OutboxRateLimiter, bulk
+from bot.ratelimit import OVERALL_PER_SECOND
 from flows import nudges
 from flows.engine import Clock
 from flows.i18n import Translator
@@ -58,10 +48,8 @@ from storage.uow import UnitOfWork
 __all__ = [
     "Dispatcher",
     "Lease",
-    "OutboxRateLimiter",
     "Planner",
     "Sender",
-    "TelegramSender",
     "install",
     "plan",
 ]
@@ -117,40 +105,6 @@ class Sender(Protocol):
 
 #: What one send came to: outbox row id, outcome, seconds to wait, the channel's message id.
 Outcome = tuple[int, str, float, str | None]
-
-
-class TelegramSender:
-    """Sends through the application's (rate-limited) bot."""
-
-    def __init__(self, bot: Any) -> None:
-        self.bot = bot
-
-    async def send(self, user: User, reply: Reply) -> None:
-        from bot.telegram import keyboard
-
-        if user.chat_id is None:
-            raise Unreachable("no chat")
-        try:
-            with bulk():
-                await self.bot.send_message(
-                    int(user.chat_id), reply.text, reply_markup=keyboard(reply)
-                )
-        except RetryAfter as error:
-            with warnings.catch_warnings():  # its type changes in a future version
-                warnings.simplefilter("ignore", PTBDeprecationWarning)
-                wait = error.retry_after
-            seconds = wait if isinstance(wait, int | float) else wait.total_seconds()
-            raise RetryLater(float(seconds)) from error
-        except Forbidden as error:
-            raise Unreachable(str(error)) from error
-        except TimedOut as error:
-            raise OutcomeUnknown(str(error)) from error
-        except BadRequest as error:
-            raise SendFailed(str(error)) from error
-        except NetworkError as error:
-            raise OutcomeUnknown(str(error)) from error
-        except TelegramError as error:
-            raise SendFailed(str(error)) from error
 
 
 # -- one dispatcher at a time -----------------------------------------------------------------
@@ -533,16 +487,20 @@ class Planner:
 
 
 # -- wiring -----------------------------------------------------------------------------------
-def install(application: Application[Any, Any, Any, Any, Any, Any], runtime: Any) -> Dispatcher:
+def install(
+    application: Application[Any, Any, Any, Any, Any, Any], runtime: Any, sender: Sender
+) -> Dispatcher:
     """Adds the dispatcher (every second) and the planner (every half minute, planning when
     due) to the job queue; both act only while this process holds the lease. Returns the
-    dispatcher, whose `lease` is released at shutdown."""
+    dispatcher, whose `lease` is released at shutdown. `sender` is the sender of the
+    application's own channel; the other channels' senders are in `runtime.senders`, each
+    registered by its channel room with its own rate limits (the scheduler imports none)."""
     engine = runtime.engine
     policy = runtime.nudge_policy()
     lease = Lease(runtime.db)
     dispatcher = Dispatcher(
         uow_factory=runtime.uow,
-        sender=TelegramSender(application.bot),
+        sender=sender,
         clock=engine.clock,
         translator=engine.translator,
         policy=policy,

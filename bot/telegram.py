@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import signal
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import time
@@ -26,10 +27,19 @@ from telegram import (
     Message,
     MessageEntity,
     Update,
-    User,
 )
+from telegram import User as TelegramUser
 from telegram.constants import ChatAction, ChatType, MessageLimit
-from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, TelegramError
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -44,16 +54,19 @@ from telegram.ext import (
     filters,
 )
 from telegram.request import BaseRequest
+from telegram.warnings import PTBDeprecationWarning
 
 from bot import inbox as inbox_
 from bot.inbox import Inbox
 from bot.logsafety import protect
+from bot.ratelimit import OutboxRateLimiter, bulk
 from bot.runtime import Runtime
-from bot.scheduler import OutboxRateLimiter, install
+from bot.scheduler import OutcomeUnknown, RetryLater, SendFailed, Unreachable, install
 from flows.engine import Activity
 from flows.i18n import LANGUAGES, N_
 from flows.messages import Event, FileKind, IncomingFile, Reply
 from flows.privacy import purge
+from storage.models import User
 
 # Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after and others):
 # without it every 429 answer raises a deprecation warning.
@@ -202,7 +215,7 @@ async def send_replies(
             await context.bot.send_message(chat_id, piece, reply_markup=markup if last else None)
 
 
-def language_hint(user: User | None) -> str | None:
+def language_hint(user: TelegramUser | None) -> str | None:
     """The language of the user's Telegram app ("nl-BE" gives "nl"), when Opstap speaks it:
     the first guess for someone who has not chosen yet."""
     code = (user.language_code or "") if user is not None else ""
@@ -645,8 +658,41 @@ def build_application(
             # Late (a suspended host, a clock correction): run once, up to 12 hours late.
             job_kwargs={"misfire_grace_time": 12 * 3600, "coalesce": True},
         )
-    dispatcher = install(application, runtime)
+    dispatcher = install(application, runtime, TelegramSender(application.bot))
     return application
+
+
+class TelegramSender:
+    """The outbox `Sender` for Telegram users: sends through the application's bot, paced by
+    its `OutboxRateLimiter` (bot/ratelimit.py) as a scheduled send."""
+
+    def __init__(self, bot: Any) -> None:
+        self.bot = bot
+
+    async def send(self, user: User, reply: Reply) -> None:
+        if user.chat_id is None:
+            raise Unreachable("no chat")
+        try:
+            with bulk():
+                await self.bot.send_message(
+                    int(user.chat_id), reply.text, reply_markup=keyboard(reply)
+                )
+        except RetryAfter as error:
+            with warnings.catch_warnings():  # its type changes in a future version
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                wait = error.retry_after
+            seconds = wait if isinstance(wait, int | float) else wait.total_seconds()
+            raise RetryLater(float(seconds)) from error
+        except Forbidden as error:
+            raise Unreachable(str(error)) from error
+        except TimedOut as error:
+            raise OutcomeUnknown(str(error)) from error
+        except BadRequest as error:
+            raise SendFailed(str(error)) from error
+        except NetworkError as error:
+            raise OutcomeUnknown(str(error)) from error
+        except TelegramError as error:
+            raise SendFailed(str(error)) from error
 
 
 async def retention_job(context: OpstapContext) -> None:

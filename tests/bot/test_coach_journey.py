@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot.runtime import Runtime
-from bot.scheduler import Dispatcher, TelegramSender, plan
+from bot.scheduler import Dispatcher, plan
+from bot.telegram import TelegramSender
 from flows import signals
 from flows.coach import create_invite
 from storage.models import Feedback, Goal, Group, Membership, OutboxMessage, Signal, User

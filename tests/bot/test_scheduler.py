@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.runtime import Runtime
-from bot.scheduler import Dispatcher, TelegramSender
+from bot.scheduler import Dispatcher
+from bot.telegram import TelegramSender
 from flows import nudges
 from flows import signals as S
 from flows.messages import Event, Reply

@@ -9,7 +9,8 @@ from collections import Counter
 from sqlalchemy import select
 
 from bot.runtime import Runtime
-from bot.scheduler import Dispatcher, TelegramSender
+from bot.scheduler import Dispatcher
+from bot.telegram import TelegramSender
 from bot.whatsapp import CHANNEL
 from flows.i18n import Translator
 from storage.models import Goal, Group, OutboxMessage, User
