@@ -32,6 +32,7 @@ from flows.engine import EVERYONE, LEARNER, Context, Flow
 from flows.i18n import N_
 from flows.messages import Button, Event, OutFile
 from flows.portfolio_export import TELEGRAM_LIMIT, zip_in_parts
+from flows.uploads import CLEANED_IMAGES, detect_type, without_metadata
 from storage.files import FileStore
 from storage.models import ErasedLearner
 from storage.repositories import linked_files
@@ -101,8 +102,12 @@ def write_export(
     All parts or none: a failure removes the parts written so far."""
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(data, ensure_ascii=False, indent=2, default=_json_value).encode()
-    present = [(f"files/{relpath}", path) for relpath, path in files if path.is_file()]
     written: list[Path] = []
+    copies: list[Path] = []
+    present: list[tuple[str, Path]] = []
+    for relpath, path in files:
+        if path.is_file():
+            present.append((f"files/{relpath}", _without_exif(path, folder, copies)))
     try:
         for blob in zip_in_parts(fixed=[("data.json", text)], files=present, limit=limit):
             target = folder / f"{secrets.token_hex(16)}.zip"
@@ -115,7 +120,28 @@ def write_export(
         for path in written:
             path.unlink(missing_ok=True)
         raise
+    finally:
+        for copy in copies:
+            copy.unlink(missing_ok=True)
     return written
+
+
+def _without_exif(path: Path, folder: Path, copies: list[Path]) -> Path:
+    """The file to zip for `path`: a photo as a passing copy without EXIF data (photos kept
+    before Opstap removed it on arrival still carry it in the store), anything else itself."""
+    if path.suffix.lower() not in {".jpg", ".jpeg", ".png", ".webp", ".heic"}:
+        return path
+    original = path.read_bytes()
+    mime = detect_type(original)
+    if mime is None or mime not in CLEANED_IMAGES:
+        return path
+    clean = without_metadata(original, mime)
+    if clean == original:
+        return path
+    copy = folder / f"{secrets.token_hex(16)}{path.suffix}.clean"
+    copy.write_bytes(clean)
+    copies.append(copy)
+    return copy
 
 
 async def export_learner(ctx: Context, *, limit: int = TELEGRAM_LIMIT) -> list[Path]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import filetype  # type: ignore[import-untyped]
 import mutagen
+import pillow_heif
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from flows.engine import Context
@@ -35,13 +36,18 @@ ACCEPTED: Mapping[str, str] = {
     "video/webm": ".webm",
     "video/3gpp": ".3gp",
 }
+pillow_heif.register_heif_opener()  # HEIC photos (iPhones) open and save through Pillow
+
 VOICE_TYPES = frozenset({"audio/ogg", "audio/mpeg", "audio/mp4", "audio/x-wav"})
 #: Pictures whose metadata Pillow can drop; other types are kept as they came.
 CLEANED_IMAGES: Mapping[str, str] = {
     "image/jpeg": "JPEG",
     "image/png": "PNG",
     "image/webp": "WEBP",
+    "image/heic": "HEIF",
 }
+#: The parts of `Image.info` that carry metadata; pillow-heif writes them back on saving.
+METADATA_KEYS = ("exif", "xmp", "XML:com.adobe.xmp", "comment", "metadata")
 
 
 class UploadRejected(Exception):
@@ -93,11 +99,16 @@ def without_metadata(data: bytes, mime: str) -> bytes:
             image.load()
             turned = image.getexif().get(ExifTags.Base.Orientation, 1) != 1
             upright = ImageOps.exif_transpose(image) if turned else image
+            for key in METADATA_KEYS:
+                upright.info.pop(key, None)
             options: dict[str, object] = {}
             if getattr(image, "n_frames", 1) > 1 and image_format != "JPEG":
                 options["save_all"] = True  # an animated picture keeps its frames
             if icc := image.info.get("icc_profile"):
                 options["icc_profile"] = icc
+            if image_format == "HEIF":
+                options["exif"] = None  # pillow-heif copies the EXIF it read unless told
+                options["xmp"] = None
             if image_format == "JPEG":
                 # Keep the original quantisation when nothing was turned (no visible loss).
                 options["quality"] = 92 if turned else "keep"

@@ -402,6 +402,7 @@ def test_photos_lose_gps_time_and_device_but_stay_upright() -> None:
         ("JPEG", "image/jpeg"),
         ("PNG", "image/png"),
         ("WEBP", "image/webp"),
+        ("HEIF", "image/heic"),
     ):
         exif = Image.Exif()
         exif[ExifTags.Base.Make] = "PhoneMaker"
@@ -417,6 +418,35 @@ def test_photos_lose_gps_time_and_device_but_stay_upright() -> None:
         assert without_metadata(buffer.getvalue(), mime) == clean
     assert without_metadata(b"\xff\xd8\xff broken", "image/jpeg") == b"\xff\xd8\xff broken"
     assert without_metadata(b"%PDF-1.7", "application/pdf") == b"%PDF-1.7"
+
+
+def test_mydata_zips_old_photos_without_their_exif(tmp_path: Path) -> None:
+    import zipfile
+
+    from PIL import ExifTags, Image
+
+    from flows.privacy import write_export
+
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "PhoneMaker"
+    exif[ExifTags.IFD.GPSInfo] = {
+        ExifTags.GPS.GPSLatitudeRef: "N",
+        ExifTags.GPS.GPSLatitude: (52.0, 5.0, 0.0),
+    }
+    stored = []
+    for image_format, suffix in (("JPEG", ".jpg"), ("HEIF", ".heic")):
+        path = tmp_path / f"old{suffix}"  # kept before EXIF was removed on arrival
+        Image.new("RGB", (30, 20), "teal").save(path, format=image_format, exif=exif.tobytes())
+        stored.append((f"uploads/u1/old{suffix}", path))
+    folder = tmp_path / "exports"
+    [part] = write_export(folder, {"tables": {}}, stored)
+    with zipfile.ZipFile(part) as archive:
+        for relpath, _ in stored:
+            blob = archive.read(f"files/{relpath}")
+            assert b"PhoneMaker" not in blob, relpath
+            assert not dict(Image.open(io.BytesIO(blob)).getexif()), relpath
+    assert [p.name for p in folder.iterdir()] == [part.name]  # the clean copies are gone
+    assert b"PhoneMaker" in stored[0][1].read_bytes()  # the store itself is left alone
 
 
 async def test_voice_steps_follow_ups_and_a_left_out_piece_in_the_export(
