@@ -209,7 +209,10 @@ def local_moment(day: date, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
 def iso_week(day: date) -> str:
+    """The ISO week of a day ("2026-W10"); cached, as the planner asks for the same few weeks
+    for every learner."""
     year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
 
@@ -468,6 +471,7 @@ def plan_learner(
     weeks_reached = {s.details.get("week") for s in signals if s.kind == S.GOAL_REACHED}
     weeks_looked_back = {s.details.get("week") for s in signals if s.kind in LOOKBACK_SIGNALS}
     weeks_checked = {s.details.get("week") for s in signals if s.kind in CHECKIN_SIGNALS}
+    weeks_followed_up = weeks_reached | weeks_looked_back | weeks_checked
     candidates: list[_Candidate] = []
 
     goal_day = min(max(prefs.goal_weekday, 0), 6)
@@ -490,9 +494,7 @@ def plan_learner(
                 continue
             end = goal_date + timedelta(days=6)
             goal_meta = {"week": goal_week}
-            if day == goal_date + timedelta(days=2) and goal_week not in (
-                weeks_reached | weeks_looked_back | weeks_checked
-            ):
+            if day == goal_date + timedelta(days=2) and goal_week not in weeks_followed_up:
                 candidates.append(
                     _Candidate(CHECKIN, f"{CHECKIN}:{uid}:{goal_week}", day, end, goal_meta)
                 )
