@@ -250,13 +250,6 @@ class Context:
         """The "back" button, which returns to the previous question."""
         return self.button(self._("« Back"), BACK)
 
-    def back_or_out_button(self) -> Button:
-        """Back when there is a question before this one, else "Not now" (/cancel): every
-        question with buttons offers a way back or out (tests/flows/test_walks.py)."""
-        if self.conversation.history:
-            return self.back_button()
-        return self.command_button(self._("Not now"), "cancel")
-
     # -- moving -------------------------------------------------------------------------
     async def begin(self, flow: Flow, step: str, *, data: dict[str, Any] | None = None) -> None:
         """Makes `flow` the current flow, with fresh data, and asks its first step."""

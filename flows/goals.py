@@ -312,7 +312,6 @@ class GoalFlow(Flow):
         ]
         rows = [themes[i : i + 2] for i in range(0, len(themes), 2)]
         rows.append([ctx.button(ctx._("I am not sure"), "unsure")])
-        rows.append([ctx.back_or_out_button()])
         ctx.say(
             ctx._("One small goal a week. Which theme do you want to work on this week?"),
             buttons=rows,
@@ -340,7 +339,6 @@ class GoalFlow(Flow):
             buttons=[
                 [ctx.button(ctx._("Yes, {theme}", theme=theme_name(ctx, theme)), "yes")],
                 [ctx.button(ctx._("I choose myself"), "choose")],
-                [ctx.back_or_out_button()],
             ],
         )
 
@@ -514,7 +512,6 @@ class GoalFlow(Flow):
             buttons=[
                 [ctx.button(ctx._("Make it smaller"), "smaller")],
                 [ctx.button(ctx._("Keep it like this"), "keep")],
-                [ctx.back_button()],
             ],
         )
 
@@ -775,7 +772,6 @@ class CheckinFlow(Flow):
             buttons=[
                 [ctx.button(ctx._("Look back now"), "now")],
                 [ctx.button(ctx._("Later"), "later")],
-                [ctx.back_button()],
             ],
         )
 
@@ -799,7 +795,6 @@ class CheckinFlow(Flow):
                 [ctx.button(ctx._("Make my goal smaller"), "smaller")],
                 [ctx.button(ctx._("Tell my coach"), "coach")],
                 [ctx.button(ctx._("I will try again"), "retry")],
-                [ctx.back_button()],
             ],
         )
 

@@ -171,8 +171,8 @@ class QuestionnaireFlow(Flow):
         last: list[Button] = []
         if ctx.data.get("edit"):
             last.append(ctx.button(ctx._("« Back"), "review"))
-        else:  # on the first question "Not now" (/cancel; the answers are kept)
-            last.append(ctx.back_or_out_button())
+        elif ctx.conversation.history:
+            last.append(ctx.back_button())
         if not question.required:
             last.append(ctx.button(ctx._("Skip"), "skip"))
         if last:

@@ -192,8 +192,8 @@ class ReflectFlow(Flow):
         rows.append([ctx.button(ctx._("Show an example"), "example")])
         if ctx.data.get("return") != "view":  # a saved reflection is no draft
             rows.append([ctx.button(ctx._("Stop for now, keep as draft"), "pause")])
-        if ctx.conversation.history or ctx.data.get("return") == "view":
-            rows.append([ctx.back_or_out_button()])
+        if ctx.conversation.history:
+            rows.append([ctx.back_button()])
         ctx.say(text, buttons=rows)
 
     async def on_part(self, ctx: Context, part: str, event: Event) -> None:
