@@ -92,21 +92,47 @@ class BotApiServer:
                     self.changed.wait(timeout)
                 return list(self.updates[:100])
         if method in ("sendMessage", "editMessageText", "sendDocument", "sendPhoto"):
-            message: dict[str, Any] = {
-                "message_id": next(self._message_ids),
-                "date": 0,
-                "chat": {"id": int(params.get("chat_id", 0)), "type": "private"},
-                "from": BOT,
-                "text": params.get("text", ""),
-            }
-            if method == "sendDocument":
-                message["document"] = {"file_id": "doc", "file_unique_id": "doc"}
-            if method == "sendPhoto":
-                message["photo"] = [
-                    {"file_id": "photo", "file_unique_id": "photo", "width": 1, "height": 1}
-                ]
-            return message
+            return sent_message(method, params, next(self._message_ids), sender=BOT)
         return True
+
+
+def form_parts(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
+    """The fields and the files of a multipart/form-data body (a call that uploads a file)."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    form = BytesParser(policy=policy.HTTP).parsebytes(head + body)
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    for part in form.iter_parts():
+        name = str(part.get_param("name", header="content-disposition"))
+        decoded = part.get_payload(decode=True)
+        payload = decoded if isinstance(decoded, bytes) else b""
+        if part.get_filename() is not None:
+            files[name] = payload
+        else:
+            fields[name] = payload.decode()
+    return fields, files
+
+
+def sent_message(
+    method: str, params: dict[str, Any], message_id: int, *, sender: dict[str, Any]
+) -> dict[str, Any]:
+    """The Message a sending method returns: its text or caption, and a document or photo."""
+    message: dict[str, Any] = {
+        "message_id": message_id,
+        "date": 0,
+        "chat": {"id": int(params.get("chat_id", 0)), "type": "private"},
+        "from": sender,
+    }
+    for key in ("text", "caption"):
+        if key in params:
+            message[key] = params[key]
+    if method == "sendDocument":
+        message["document"] = {"file_id": "doc", "file_unique_id": "doc"}
+    if method == "sendPhoto":
+        message["photo"] = [
+            {"file_id": "photo", "file_unique_id": "photo", "width": 1, "height": 1}
+        ]
+    return message
 
 
 @contextmanager
@@ -119,15 +145,9 @@ def bot_api_server() -> Iterator[BotApiServer]:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length)
             kind = self.headers.get("content-type") or ""
+            params: dict[str, Any]
             if kind.startswith("multipart/form-data"):  # a file upload: its fields, not the file
-                form = BytesParser(policy=policy.HTTP).parsebytes(
-                    f"content-type: {kind}\r\n\r\n".encode() + raw
-                )
-                params = {
-                    str(part.get_param("name", header="content-disposition")): part.get_content()
-                    for part in form.iter_parts()
-                    if part.get_filename() is None
-                }
+                params = dict(form_parts(kind, raw)[0])
             else:
                 body = raw.decode()
                 try:

@@ -12,8 +12,6 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,6 +19,8 @@ import httpx
 from telegram import Update
 from telegram.ext import Application
 from telegram.request import HTTPXRequest
+
+from tests.fake_botapi import form_parts, sent_message
 
 TOKEN = "123456:TEST-token-never-shown"
 API_URL = "http://telegram.test/bot"
@@ -112,15 +112,7 @@ class FakeTelegram:
         raw: dict[str, str] = {}
         files: dict[str, bytes] = {}
         if content_type.startswith("multipart/form-data"):
-            head = f"Content-Type: {content_type}\r\n\r\n".encode()
-            message = BytesParser(policy=HTTP).parsebytes(head + body)
-            for part in message.iter_parts():
-                name = part.get_param("name", header="content-disposition")
-                payload = part.get_payload(decode=True) or b""
-                if part.get_filename() is not None:
-                    files[str(name)] = payload
-                else:
-                    raw[str(name)] = payload.decode()
+            raw, files = form_parts(content_type, body)
         elif body:
             raw = dict(parse_qsl(body.decode(), keep_blank_values=True))
         params: dict[str, Any] = {}
@@ -145,24 +137,9 @@ class FakeTelegram:
         if method == "getUpdates":
             return await self._get_updates(params)
         if method in SENDING or method.startswith("edit"):
-            chat_id = int(params.get("chat_id", 0))
-            message: dict[str, Any] = {
-                "message_id": int(params.get("message_id") or next(self._message_ids)),
-                "date": 0,
-                "chat": {"id": chat_id, "type": "private"},
-                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Opstap"},
-            }
-            if "text" in params:
-                message["text"] = params["text"]
-            if "caption" in params:
-                message["caption"] = params["caption"]
-            if method == "sendDocument":
-                message["document"] = {"file_id": "doc", "file_unique_id": "doc"}
-            if method == "sendPhoto":
-                message["photo"] = [
-                    {"file_id": "photo", "file_unique_id": "photo", "width": 1, "height": 1}
-                ]
-            return message
+            message_id = int(params.get("message_id") or next(self._message_ids))
+            sender = {"id": BOT_ID, "is_bot": True, "first_name": "Opstap"}
+            return sent_message(method, params, message_id, sender=sender)
         if method == "getFile":
             file_id = str(params["file_id"])
             return {
