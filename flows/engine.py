@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 STRAY_FILES = frozenset({"photo", "document", "video"})
 
 BACK = "<"
+#: Values of buttons that leave a question and change nothing: "No", "Keep it", "Not now",
+#: "Done", "Stop for now". With Back and command buttons, these are the ways out that every
+#: question with buttons offers (tests/flows/test_walks.py checks it on generated walks).
+WAY_OUT_VALUES = frozenset({"no", "keep", "later", "done", "pause"})
 LEARNER, COACH, COORDINATOR = "learner", "coach", "coordinator"
 EVERYONE = frozenset({LEARNER, COACH, COORDINATOR})
 #: Commands that work before consent is given.
@@ -249,6 +253,13 @@ class Context:
     def back_button(self) -> Button:
         """The "back" button, which returns to the previous question."""
         return self.button(self._("« Back"), BACK)
+
+    def way_out_button(self) -> Button:
+        """Back to the question before, or on a flow's first question "Not now", which stops
+        the flow as /cancel does (what was saved, a draft included, is kept)."""
+        if self.conversation.history:
+            return self.back_button()
+        return self.command_button(self._("Not now"), "cancel")
 
     # -- moving -------------------------------------------------------------------------
     async def begin(self, flow: Flow, step: str, *, data: dict[str, Any] | None = None) -> None:

@@ -315,9 +315,7 @@ class EvidenceFlow(Flow):
         buttons = [ctx.button(t.name.with_dutch(language), f"t:{t.id}") for t in content().types]
         ctx.say(
             ctx._("What is it?"),
-            buttons=[*rows(buttons), [ctx.back_button()]]
-            if ctx.conversation.history
-            else rows(buttons),
+            buttons=[*rows(buttons), [ctx.way_out_button()]],
         )
 
     async def on_kind(self, ctx: Context, event: Event) -> None:
@@ -335,7 +333,7 @@ class EvidenceFlow(Flow):
         buttons: list[list[Button]] = []
         if suggested := ctx.data.get("suggested_title"):
             buttons.append([ctx.button(shorten(suggested, 60), "keep")])
-        buttons.append([ctx.back_button()])
+        buttons.append([ctx.way_out_button()])
         ctx.say(ctx._("Give it a short title, in a few words."), buttons=buttons)
 
     async def on_title(self, ctx: Context, event: Event) -> None:
@@ -371,7 +369,7 @@ class EvidenceFlow(Flow):
                 "Describe it in a few sentences, in your own words: what is it, and what does "
                 "it show about your work? You can also send a voice note."
             ),
-            buttons=[*buttons, [ctx.back_button()]],
+            buttons=[*buttons, [ctx.way_out_button()]],
         )
 
     async def on_description(self, ctx: Context, event: Event) -> None:
@@ -410,7 +408,7 @@ class EvidenceFlow(Flow):
             ctx._(
                 "When was it? Type the month and year, like 03/2025, or a period, like 2021-2024."
             ),
-            buttons=[[ctx.button(ctx._("This month"), "now")], [ctx.back_button()]],
+            buttons=[[ctx.button(ctx._("This month"), "now")], [ctx.way_out_button()]],
         )
 
     async def on_when(self, ctx: Context, event: Event) -> None:
@@ -434,7 +432,7 @@ class EvidenceFlow(Flow):
         buttons = [ctx.button(shorten(value), f"o:{i}") for i, value in enumerate(choices)]
         ctx.say(
             ctx._("Where was it? Type the name of the organisation."),
-            buttons=[*rows(buttons), [ctx.back_button()]],
+            buttons=[*rows(buttons), [ctx.way_out_button()]],
         )
 
     async def on_organisation(self, ctx: Context, event: Event) -> None:
@@ -451,7 +449,7 @@ class EvidenceFlow(Flow):
         buttons = [ctx.button(shorten(value), f"o:{i}") for i, value in enumerate(choices)]
         ctx.say(
             ctx._("What was your role there? For example: childcare worker, volunteer."),
-            buttons=[*rows(buttons), [ctx.back_button()]],
+            buttons=[*rows(buttons), [ctx.way_out_button()]],
         )
 
     async def on_role(self, ctx: Context, event: Event) -> None:
@@ -474,7 +472,7 @@ class EvidenceFlow(Flow):
             buttons.append(
                 ctx.button(f"{number}. {theme.short.get(language)}{mark}", f"th:{theme.id}")
             )
-        last = [ctx.back_button()]
+        last = [ctx.way_out_button()]
         if chosen:
             last.append(ctx.button(ctx._("Done"), "done"))
         ctx.say("\n".join(lines), buttons=[*rows(buttons), last])
@@ -546,7 +544,7 @@ class EvidenceFlow(Flow):
         criterion = criteria[index]
         if index == 0:
             ctx.say(ctx._("Now five quick checks. An assessor looks at these too."))
-        back = ctx.button(ctx._("« Back"), "prev") if index else ctx.back_button()
+        back = ctx.button(ctx._("« Back"), "prev") if index else ctx.way_out_button()
         ctx.say(
             f"{index + 1}/{len(criteria)} "
             + ctx._(
@@ -593,7 +591,7 @@ class EvidenceFlow(Flow):
                         ctx.button(ctx._("Yes, removed"), "yes"),
                         ctx.button(ctx._("Not yet"), "no"),
                     ],
-                    [ctx.back_button()],
+                    [ctx.way_out_button()],
                 ],
             )
             return
@@ -605,7 +603,7 @@ class EvidenceFlow(Flow):
             buttons=[
                 [ctx.button(ctx._("No, no client can be recognised"), "yes")],
                 [ctx.button(ctx._("Yes, I still have to remove that"), "no")],
-                [ctx.back_button()],
+                [ctx.way_out_button()],
             ],
         )
 

@@ -150,6 +150,7 @@ class ExportFlow(Flow):
         known = ctx.user.portfolio_name or ctx.user.display_name
         if known:
             buttons.append([ctx.button(shorten(known, 60), "keep")])
+        buttons.append([ctx.way_out_button()])
         ctx.say(
             ctx._(
                 "Which name goes on your portfolio? The assessor needs your official name, "
@@ -198,6 +199,7 @@ class ExportFlow(Flow):
                         "both",
                     )
                 ],
+                [ctx.way_out_button()],
             ],
         )
 
@@ -276,16 +278,16 @@ class ExportFlow(Flow):
         stored = ctx.files.save(matrix, folder=folder, suffix=".matrix")
         ctx.say(
             ctx._(
-                "If your school uses Mahara: this file holds the six themes with their "
-                "competences, so you can link your evidence to them."
+                "For your school's portfolio website: this file holds the six themes and "
+                "their competences. Your coach knows where it goes."
             ),
             file=OutFile(ctx.files.path(stored.relpath), file_name="opstap-evc.matrix"),
         )
         stored = ctx.files.save(moodle_csv().encode(), folder=folder, suffix=".csv")
         ctx.say(
             ctx._(
-                "If your school uses Moodle: this file holds the six themes with their "
-                "competences."
+                "The same six themes, for your school's learning platform. Give it to your "
+                "coach if they ask for it."
             ),
             file=OutFile(ctx.files.path(stored.relpath), file_name="opstap-evc-moodle.csv"),
         )

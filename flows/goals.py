@@ -188,7 +188,11 @@ def weekday_buttons(ctx: Context) -> list[list[Button]]:
         )
         for day in range(first, 7)
     ]
-    return [days[:4], days[4:], [ctx.back_button()]] if days[4:] else [days, [ctx.back_button()]]
+    return (
+        [days[:4], days[4:], [ctx.way_out_button()]]
+        if days[4:]
+        else [days, [ctx.way_out_button()]]
+    )
 
 
 async def keep_voice(ctx: Context, event: Event) -> int | None:
@@ -227,6 +231,7 @@ class GoalFlow(Flow):
             buttons=[
                 [ctx.button(ctx._("Continue"), "continue")],
                 [ctx.button(ctx._("Start over"), "restart")],
+                [ctx.way_out_button()],
             ],
         )
 
@@ -312,6 +317,7 @@ class GoalFlow(Flow):
         ]
         rows = [themes[i : i + 2] for i in range(0, len(themes), 2)]
         rows.append([ctx.button(ctx._("I am not sure"), "unsure")])
+        rows.append([ctx.way_out_button()])
         ctx.say(
             ctx._("One small goal a week. Which theme do you want to work on this week?"),
             buttons=rows,
@@ -339,6 +345,7 @@ class GoalFlow(Flow):
             buttons=[
                 [ctx.button(ctx._("Yes, {theme}", theme=theme_name(ctx, theme)), "yes")],
                 [ctx.button(ctx._("I choose myself"), "choose")],
+                [ctx.way_out_button()],
             ],
         )
 
@@ -369,7 +376,7 @@ class GoalFlow(Flow):
             buttons.append(ctx.button(str(number), f"ex:{example.id}"))
         rows = [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
         rows.append([ctx.button(ctx._("✏️ Write my own goal"), "own")])
-        rows.append([ctx.back_button()])
+        rows.append([ctx.way_out_button()])
         ctx.say("\n".join(lines), buttons=rows)
 
     async def on_example(self, ctx: Context, event: Event) -> None:
@@ -401,7 +408,7 @@ class GoalFlow(Flow):
                 "Write your goal in one short sentence, or send a voice note. "
                 "Keep it small and concrete: what will you do, and where?"
             )
-        ctx.say(text, buttons=[[ctx.back_button()]])
+        ctx.say(text, buttons=[[ctx.way_out_button()]])
 
     async def on_own(self, ctx: Context, event: Event) -> None:
         """Keeps the learner's own goal, typed or as a voice note."""
@@ -466,7 +473,7 @@ class GoalFlow(Flow):
                 'leader." Type it or send a voice note.',
                 day=ctx.t.weekday(int(ctx.data.get("weekday", today(ctx)))),
             ),
-            buttons=[[ctx.button(ctx._("Skip"), "skip")], [ctx.back_button()]],
+            buttons=[[ctx.button(ctx._("Skip"), "skip")], [ctx.way_out_button()]],
         )
 
     async def on_first_step(self, ctx: Context, event: Event) -> None:
@@ -490,7 +497,7 @@ class GoalFlow(Flow):
         scores = [ctx.button(str(score), f"c:{score}") for score in range(1, 6)]
         ctx.say(
             ctx._("How sure are you that you will do it? 1 is not sure, 5 is very sure."),
-            buttons=[scores, [ctx.back_button()]],
+            buttons=[scores, [ctx.way_out_button()]],
         )
 
     async def on_confidence(self, ctx: Context, event: Event) -> None:
@@ -586,6 +593,7 @@ class GoalFlow(Flow):
                 [ctx.button(ctx._("Yes, done"), "reached")],
                 [ctx.button(ctx._("Partly"), "partly")],
                 [ctx.button(ctx._("Not this time"), "missed")],
+                [ctx.way_out_button()],
             ],
         )
 
@@ -623,7 +631,7 @@ class GoalFlow(Flow):
 
     def _options(self, ctx: Context, question: str, options: dict[str, str]) -> None:
         rows = [[ctx.button(ctx._(label), f"o:{key}")] for key, label in options.items()]
-        ctx.say(question, buttons=[*rows, [ctx.back_button()]])
+        ctx.say(question, buttons=[*rows, [ctx.way_out_button()]])
 
     async def _keep_answer(
         self, ctx: Context, event: Event, key: str, options: dict[str, str]
@@ -725,6 +733,7 @@ class CheckinFlow(Flow):
                 [ctx.button(ctx._("Busy with it"), "busy")],
                 [ctx.button(ctx._("I am stuck"), "stuck")],
                 [ctx.button(ctx._("No time this week"), "no_time")],
+                [ctx.way_out_button()],
             ],
         )
 
@@ -795,6 +804,7 @@ class CheckinFlow(Flow):
                 [ctx.button(ctx._("Make my goal smaller"), "smaller")],
                 [ctx.button(ctx._("Tell my coach"), "coach")],
                 [ctx.button(ctx._("I will try again"), "retry")],
+                [ctx.way_out_button()],
             ],
         )
 

@@ -70,7 +70,7 @@ class Holidays(Flow):
         """Asks for the first day."""
         ctx.say(
             ctx._("What is the first day? Type it like 24/12/2026."),
-            buttons=[[ctx.back_button()]],
+            buttons=[[ctx.way_out_button()]],
         )
 
     async def on_first(self, ctx: Context, event: Event) -> None:
@@ -88,7 +88,7 @@ class Holidays(Flow):
         """Asks for the last day, or only that one day."""
         ctx.say(
             ctx._("What is the last day? Type it like 05/01/2027, or tap the button."),
-            buttons=[[ctx.button(ctx._("Only that day"), "same")], [ctx.back_button()]],
+            buttons=[[ctx.button(ctx._("Only that day"), "same")], [ctx.way_out_button()]],
         )
 
     async def on_last(self, ctx: Context, event: Event) -> None:
@@ -116,7 +116,7 @@ class Holidays(Flow):
         """Asks what the holiday is, which can be skipped."""
         ctx.say(
             ctx._("What is it called? For example: Christmas holidays."),
-            buttons=[[ctx.button(ctx._("Skip"), "skip")], [ctx.back_button()]],
+            buttons=[[ctx.button(ctx._("Skip"), "skip")], [ctx.way_out_button()]],
         )
 
     async def on_name(self, ctx: Context, event: Event) -> None:
@@ -142,7 +142,9 @@ class Holidays(Flow):
             [ctx.button(ctx.t.date(day.day, format="medium"), f"d:{day.day.isoformat()}")]
             for day in days
         ]
-        ctx.say(ctx._("Which day do you want to remove?"), buttons=[*buttons, [ctx.back_button()]])
+        ctx.say(
+            ctx._("Which day do you want to remove?"), buttons=[*buttons, [ctx.way_out_button()]]
+        )
 
     async def on_remove(self, ctx: Context, event: Event) -> None:
         value = event.value or ""

@@ -265,7 +265,7 @@ class Intake(QuestionnaireFlow):
             [ctx.button(shorten(question.label(language)), f"e:{question.id}")]
             for question in self.form.visible(response.answers)
         ]
-        rows.append([ctx.back_button()])
+        rows.append([ctx.way_out_button()])
         ctx.say(ctx._("Which answer do you want to change?"), buttons=rows)
 
     async def on_pick(self, ctx: Context, event: Event) -> None:

@@ -144,7 +144,7 @@ class Onboarding(LanguageStep, Flow):
     # name ------------------------------------------------------------------------------
     async def ask_name(self, ctx: Context) -> None:
         """Asks what the learner wants to be called."""
-        ctx.say(ctx._("What name should I call you?"), buttons=[[ctx.back_button()]])
+        ctx.say(ctx._("What name should I call you?"), buttons=[[ctx.way_out_button()]])
 
     async def on_name(self, ctx: Context, event: Event) -> None:
         """Stores the name and goes on to the intake, or to the menu."""

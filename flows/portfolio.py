@@ -211,7 +211,7 @@ class PortfolioFlow(Flow):
         found = warnings(pieces, reflections, now=ctx.now)
         lines = [ctx._("What to do next:")]
         lines += [f"\u2022 {warning_text(ctx, w)}" for w in first_tips(found, limit=None)]
-        ctx.say("\n".join(lines), buttons=[[ctx.back_button()]])
+        ctx.say("\n".join(lines), buttons=[[ctx.way_out_button()]])
 
     async def on_tips(self, ctx: Context, event: Event) -> None:
         await ctx.invalid(ctx._("Please tap one of the buttons."))
@@ -224,7 +224,7 @@ class PortfolioFlow(Flow):
         if not pieces:
             ctx.say(
                 ctx._("You have no evidence yet. Add your first piece with /evidence."),
-                buttons=[[ctx.back_button()]],
+                buttons=[[ctx.way_out_button()]],
             )
             return
         lines = [ctx._("Tap a number to see the piece.")]
@@ -241,7 +241,7 @@ class PortfolioFlow(Flow):
                 )
             lines.append(line)
         buttons = [ctx.button(str(p.number), f"p:{p.id}") for p in pieces]
-        ctx.say("\n".join(lines), buttons=[*rows(buttons, width=5), [ctx.back_button()]])
+        ctx.say("\n".join(lines), buttons=[*rows(buttons, width=5), [ctx.way_out_button()]])
 
     async def on_pieces(self, ctx: Context, event: Event) -> None:
         value = event.value or ""
@@ -260,7 +260,7 @@ class PortfolioFlow(Flow):
         language = ctx.user.language
         piece = await self.piece(ctx)
         if piece is None:
-            ctx.say(ctx._("I could not find that piece."), buttons=[[ctx.back_button()]])
+            ctx.say(ctx._("I could not find that piece."), buttons=[[ctx.way_out_button()]])
             return
         lines = [
             f"{piece.number}. {piece.title}",
@@ -311,7 +311,7 @@ class PortfolioFlow(Flow):
             buttons.append([ctx.button(ctx._("Link a reflection"), "reflect")])
         buttons.append([ctx.button(ctx._("Change this piece"), "edit")])
         buttons.append([ctx.button(ctx._("Delete this piece"), "delete")])
-        buttons.append([ctx.back_button()])
+        buttons.append([ctx.way_out_button()])
         ctx.say("\n".join(lines), buttons=buttons)
 
     async def on_piece(self, ctx: Context, event: Event) -> None:
@@ -380,7 +380,7 @@ class PortfolioFlow(Flow):
         first = [ctx.button(ctx._("Add a line"), "add")]
         if entries:
             first.append(ctx.button(ctx._("Remove a line"), "remove"))
-        ctx.say("\n".join(lines), buttons=[first, [ctx.back_button()]])
+        ctx.say("\n".join(lines), buttons=[first, [ctx.way_out_button()]])
 
     async def on_cv(self, ctx: Context, event: Event) -> None:
         if event.value == "add":
@@ -398,7 +398,7 @@ class PortfolioFlow(Flow):
         lines = [ctx._("Which line do you want to remove?")]
         lines += [f"{n}. {e.role}, {e.organisation}" for n, e in enumerate(entries, start=1)]
         buttons = [ctx.button(str(n), f"e:{e.id}") for n, e in enumerate(entries, start=1)]
-        ctx.say("\n".join(lines), buttons=[*rows(buttons, width=5), [ctx.back_button()]])
+        ctx.say("\n".join(lines), buttons=[*rows(buttons, width=5), [ctx.way_out_button()]])
 
     async def on_cv_remove(self, ctx: Context, event: Event) -> None:
         value = event.value or ""
@@ -414,7 +414,7 @@ class PortfolioFlow(Flow):
     async def ask_cv_kind(self, ctx: Context) -> None:
         """Asks what kind of line it is."""
         buttons = [ctx.button(ctx._(label), kind) for kind, label in CV_KINDS.items()]
-        ctx.say(ctx._("What do you want to add?"), buttons=[buttons, [ctx.back_button()]])
+        ctx.say(ctx._("What do you want to add?"), buttons=[buttons, [ctx.way_out_button()]])
 
     async def on_cv_kind(self, ctx: Context, event: Event) -> None:
         if event.value not in CV_KINDS:
@@ -430,7 +430,7 @@ class PortfolioFlow(Flow):
         buttons = [ctx.button(shorten(value), f"o:{i}") for i, value in enumerate(choices)]
         ctx.say(
             ctx._("Which organisation or school?"),
-            buttons=[*rows(buttons), [ctx.back_button()]],
+            buttons=[*rows(buttons), [ctx.way_out_button()]],
         )
 
     async def on_cv_organisation(self, ctx: Context, event: Event) -> None:
@@ -444,7 +444,7 @@ class PortfolioFlow(Flow):
         ctx.data["choices"] = []
         ctx.say(
             ctx._("What was your role, or the name of the training?"),
-            buttons=[[ctx.back_button()]],
+            buttons=[[ctx.way_out_button()]],
         )
 
     async def on_cv_role(self, ctx: Context, event: Event) -> None:
@@ -457,7 +457,7 @@ class PortfolioFlow(Flow):
         """Asks when it started."""
         ctx.say(
             ctx._("When did it start? Type the month and year, like 09/2019, or only the year."),
-            buttons=[[ctx.back_button()]],
+            buttons=[[ctx.way_out_button()]],
         )
 
     async def on_cv_from(self, ctx: Context, event: Event) -> None:
@@ -472,7 +472,7 @@ class PortfolioFlow(Flow):
         """Asks when it ended, or whether it still goes on."""
         ctx.say(
             ctx._("When did it end? Type the month and year, or tap the button."),
-            buttons=[[ctx.button(ctx._("It still goes on"), "ongoing")], [ctx.back_button()]],
+            buttons=[[ctx.button(ctx._("It still goes on"), "ongoing")], [ctx.way_out_button()]],
         )
 
     async def on_cv_to(self, ctx: Context, event: Event) -> None:

@@ -385,7 +385,7 @@ def build_docx(
     pictures = _Pictures(attachment)
     document.core_properties.title = f"Portfolio {snapshot.name}"
     document.core_properties.language = "nl-BE"
-    w.heading(w.texts(N_("EVC portfolio")), level=0)
+    w.heading(w.texts(N_("Portfolio: EVC (recognition of what you learned before)")), level=0)
     front = _Details(document, w)
     front.row(N_("Name"), [snapshot.name])
     front.row(N_("Made on"), [snapshot.generated_at.date().isoformat()])
@@ -915,7 +915,11 @@ def build_leap2a(snapshot: Snapshot) -> bytes:
         ET.SubElement(entry, "link", {"rel": "leap2:is_part_of", "href": "opstap:journal"})
 
     journal = _entry(
-        feed, "opstap:journal", nl._("EVC portfolio"), updated=updated, kind="selection"
+        feed,
+        "opstap:journal",
+        nl._("Portfolio: EVC (recognition of what you learned before)"),
+        updated=updated,
+        kind="selection",
     )
     ET.SubElement(
         journal,

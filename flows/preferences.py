@@ -78,7 +78,7 @@ class Settings(Flow):
         days = [ctx.button(ctx.t.weekday_label(d), str(d)) for d in range(7)]
         ctx.say(
             ctx._("On which day do you want to choose your weekly goal?"),
-            buttons=[days[0:4], days[4:7], [ctx.back_button()]],
+            buttons=[days[0:4], days[4:7], [ctx.way_out_button()]],
         )
 
     async def on_goal_day(self, ctx: Context, event: Event) -> None:
@@ -120,7 +120,7 @@ class Settings(Flow):
         buttons = [ctx.button(t, t) for t in TIMES]
         ctx.say(
             ctx._("Around what time do my messages suit you? Tap a time or type one, like 18:30."),
-            buttons=[buttons[0:4], buttons[4:8], [ctx.back_button()]],
+            buttons=[buttons[0:4], buttons[4:8], [ctx.way_out_button()]],
         )
 
     async def on_time(self, ctx: Context, event: Event) -> None:
@@ -142,7 +142,7 @@ class Settings(Flow):
         buttons = [ctx.button(f"{a} – {b}", f"{a}-{b}") for a, b in QUIET]
         ctx.say(
             ctx._("When should I be quiet? Tap a choice or type it, like 22:00-07:30."),
-            buttons=[buttons, [ctx.back_button()]],
+            buttons=[buttons, [ctx.way_out_button()]],
         )
 
     async def on_quiet(self, ctx: Context, event: Event) -> None:
@@ -171,7 +171,7 @@ class Settings(Flow):
             buttons=[
                 [ctx.button(ctx._("Normal: up to 4 messages a week"), "normal")],
                 [ctx.button(ctx._("Light: up to 2 messages a week"), "light")],
-                [ctx.back_button()],
+                [ctx.way_out_button()],
             ],
         )
 

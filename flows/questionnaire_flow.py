@@ -171,8 +171,8 @@ class QuestionnaireFlow(Flow):
         last: list[Button] = []
         if ctx.data.get("edit"):
             last.append(ctx.button(ctx._("« Back"), "review"))
-        elif ctx.conversation.history:
-            last.append(ctx.back_button())
+        else:
+            last.append(ctx.way_out_button())
         if not question.required:
             last.append(ctx.button(ctx._("Skip"), "skip"))
         if last:

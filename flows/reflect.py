@@ -193,7 +193,7 @@ class ReflectFlow(Flow):
         if ctx.data.get("return") != "view":  # a saved reflection is no draft
             rows.append([ctx.button(ctx._("Stop for now, keep as draft"), "pause")])
         if ctx.conversation.history:
-            rows.append([ctx.back_button()])
+            rows.append([ctx.way_out_button()])
         ctx.say(text, buttons=rows)
 
     async def on_part(self, ctx: Context, part: str, event: Event) -> None:
@@ -254,9 +254,7 @@ class ReflectFlow(Flow):
     # follow-up ---------------------------------------------------------------------------
     async def ask_followup(self, ctx: Context, part: str) -> None:
         """Asks one gentle question to dig a little deeper; it can be skipped."""
-        rows = [[ctx.button(ctx._("Skip"), "skip")]]
-        if ctx.conversation.history:
-            rows.append([ctx.back_button()])
+        rows = [[ctx.button(ctx._("Skip"), "skip")], [ctx.way_out_button()]]
         ctx.say(ctx._(FOLLOW_UPS[part]), buttons=rows)
 
     async def on_followup(self, ctx: Context, part: str, event: Event) -> None:
@@ -481,6 +479,7 @@ class ReflectFlow(Flow):
                 [ctx.button(ctx._("Continue"), "continue")],
                 [ctx.button(ctx._("Start over"), "restart")],
                 [ctx.button(ctx._("Delete"), "delete")],
+                [ctx.way_out_button()],
             ],
         )
 
@@ -629,7 +628,7 @@ class ReflectFlow(Flow):
             [ctx.button(f"{letter} · {ctx.t.with_dutch(name)}", part)]
             for part, (letter, name, _) in PARTS.items()
         ]
-        rows.append([ctx.back_button()])
+        rows.append([ctx.way_out_button()])
         ctx.say(ctx._("Which step do you want to change?"), buttons=rows)
 
     async def on_pick_part(self, ctx: Context, event: Event) -> None:

@@ -146,14 +146,17 @@ def bot_api_server() -> Iterator[BotApiServer]:
             raw = self.rfile.read(length)
             kind = self.headers.get("content-type") or ""
             params: dict[str, Any]
-            if kind.startswith("multipart/form-data"):  # a file upload: its fields, not the file
-                params = dict(form_parts(kind, raw)[0])
-            else:
-                body = raw.decode()
-                try:
+            try:
+                if len(raw) < length:  # the bot was killed while it sent: nothing was sent
+                    raise ValueError("incomplete request")
+                if kind.startswith("multipart/form-data"):  # an upload: its fields, not the file
+                    params = dict(form_parts(kind, raw)[0])
+                else:
+                    body = raw.decode()
                     params = json.loads(body) if body.startswith("{") else dict(parse_qsl(body))
-                except ValueError:
-                    params = {}
+            except ValueError:
+                self.send_error(400, "Bad Request: the request could not be read")
+                return
             for key in ("reply_markup", "allowed_updates"):
                 if isinstance(params.get(key), str):
                     params[key] = json.loads(params[key])

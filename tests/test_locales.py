@@ -48,7 +48,7 @@ def test_check_reports_a_missing_translation_and_a_broken_placeholder(
 
 
 def test_every_text_keeps_the_style_rules() -> None:
-    found, _ = catalogs.style_problems(catalogs.read(catalogs.POT))
+    found = catalogs.style_problems(catalogs.read(catalogs.POT))
     assert found == []
 
 
@@ -63,6 +63,10 @@ def test_every_text_keeps_the_style_rules() -> None:
         ("nl", "Het EVC-traject past bij je.", "'EVC' shown to learners unexplained"),
         ("fr", "Les thèmes pour SmartEvidence.", "'SmartEvidence'"),
         ("en", "One. Two. Three. Four. Shall we?", "more than 3 sentences"),
+        ("ar", "اختر لغتك.", "in the masculine"),
+        ("ar", "أنت قوي في التواصل.", "in the masculine"),
+        ("fr", "Arrêté. Ce que tu as gardé est conservé.", "in the masculine"),
+        ("fr", "Tu es prêt ?", "in the masculine"),
     ],
 )
 def test_the_style_rules_catch_each_slip(language: str, text: str, problem: str) -> None:
@@ -79,6 +83,8 @@ def test_the_style_rules_catch_each_slip(language: str, text: str, problem: str)
         ("nl", "EVC betekent: wat je al leerde, wordt erkend."),
         ("en", "Wat is EVC?"),
         ("en", "One. Two. Three. Shall we?"),
+        ("ar", "الرجاء اختيار لغتك."),
+        ("fr", "C'est arrêté. On peut commencer ?"),
     ],
 )
 def test_the_style_rules_leave_good_texts_alone(language: str, text: str) -> None:

@@ -128,7 +128,7 @@ class NewGroup(Flow):
                 days[3:5],
                 days[5:7],
                 [ctx.button(ctx._("No fixed day"), "d:-")],
-                [ctx.back_button()],
+                [ctx.way_out_button()],
             ],
         )
 
@@ -149,7 +149,7 @@ class NewGroup(Flow):
         times = [ctx.button(t, f"t:{t}") for t in ("09:30", "13:30", "18:00", "19:00")]
         ctx.say(
             ctx._("At what time does it start? Tap one or type it, like 18:30."),
-            buttons=[times, [ctx.back_button()]],
+            buttons=[times, [ctx.way_out_button()]],
         )
 
     async def on_time(self, ctx: Context, event: Event) -> None:
@@ -165,7 +165,7 @@ class NewGroup(Flow):
         """Asks where the group meets; it can be skipped."""
         ctx.say(
             ctx._("Where do you meet? Type the place."),
-            buttons=[[ctx.button(ctx._("Skip"), "skip")], [ctx.back_button()]],
+            buttons=[[ctx.button(ctx._("Skip"), "skip")], [ctx.way_out_button()]],
         )
 
     async def on_place(self, ctx: Context, event: Event) -> None:
@@ -240,7 +240,7 @@ class Groups(GroupChoice, Flow):
         rows = [[ctx.button(user.display_name or "?", f"l:{user.id}")] for _, user in members]
         ctx.say(
             ctx._("{group}: tap a learner to see or remove them.", group=group.name),
-            buttons=[*rows, [ctx.back_button()]],
+            buttons=[*rows, [ctx.way_out_button()]],
         )
 
     async def on_members(self, ctx: Context, event: Event) -> None:
@@ -265,7 +265,7 @@ class Groups(GroupChoice, Flow):
             buttons=[
                 [ctx.command_button(ctx._("Open profile"), f"learner {ctx.data['learner_id']}")],
                 [ctx.button(ctx._("Remove from the group"), "remove")],
-                [ctx.back_button()],
+                [ctx.way_out_button()],
             ],
         )
 

@@ -196,7 +196,9 @@ class LearnerView(LearnerChoice, Flow):
 
     async def ask_feedback(self, ctx: Context) -> None:
         """Asks for text or a voice note."""
-        ctx.say(ctx._("Type your feedback, or send a voice note."), buttons=[[ctx.back_button()]])
+        ctx.say(
+            ctx._("Type your feedback, or send a voice note."), buttons=[[ctx.way_out_button()]]
+        )
 
     async def on_feedback(self, ctx: Context, event: Event) -> None:
         """Stores the feedback (text or voice) and tells the learner."""

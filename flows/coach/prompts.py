@@ -71,7 +71,7 @@ class Prompt(GroupChoice, Flow):
 
     async def ask_question(self, ctx: Context) -> None:
         """Asks for the question."""
-        ctx.say(ctx._("Type the question for the group."), buttons=[[ctx.back_button()]])
+        ctx.say(ctx._("Type the question for the group."), buttons=[[ctx.way_out_button()]])
 
     async def on_question(self, ctx: Context, event: Event) -> None:
         """Keeps the question and offers translations."""
@@ -124,7 +124,7 @@ class Prompt(GroupChoice, Flow):
                 "Type the question in {language}.",
                 language=LANGUAGES[ctx.data["language"]],
             ),
-            buttons=[[ctx.back_button()]],
+            buttons=[[ctx.way_out_button()]],
         )
 
     async def on_translation(self, ctx: Context, event: Event) -> None:

@@ -338,7 +338,7 @@ class AtRisk(Flow):
                 ],
                 [ctx.button(ctx._("Snooze for a week"), "snooze")],
                 [ctx.command_button(ctx._("Open profile"), f"learner {learner_id}")],
-                [ctx.back_button()],
+                [ctx.way_out_button()],
             ],
         )
 
@@ -375,7 +375,7 @@ class AtRisk(Flow):
                     [ctx.button(ctx._(label), f"r:{key}")]
                     for key, (label, _, _) in REMINDERS.items()
                 ],
-                [ctx.back_button()],
+                [ctx.way_out_button()],
             ],
         )
 

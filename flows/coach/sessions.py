@@ -138,7 +138,7 @@ class Sessions(GroupChoice, Flow):
             rows.append([ctx.button(label, f"d:{day.isoformat()}")])
         ctx.say(
             ctx._("On which date is the first session? Type it like 17-03-2026."),
-            buttons=[*rows, [ctx.back_button()]],
+            buttons=[*rows, [ctx.way_out_button()]],
         )
 
     async def on_date(self, ctx: Context, event: Event) -> None:
@@ -166,7 +166,7 @@ class Sessions(GroupChoice, Flow):
                 [ctx.button(ctx._("Only once"), "0")],
                 [ctx.button(ctx._("Every week"), "7")],
                 [ctx.button(ctx._("Every 2 weeks"), "14")],
-                [ctx.back_button()],
+                [ctx.way_out_button()],
             ],
         )
 
@@ -186,7 +186,7 @@ class Sessions(GroupChoice, Flow):
         counts = [ctx.button(str(n), str(n)) for n in (4, 6, 8, 10)]
         ctx.say(
             ctx._("How many sessions? Tap or type a number."),
-            buttons=[counts, [ctx.back_button()]],
+            buttons=[counts, [ctx.way_out_button()]],
         )
 
     async def on_count(self, ctx: Context, event: Event) -> None:

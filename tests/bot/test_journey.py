@@ -252,7 +252,7 @@ async def test_a_whole_learner_journey_in_turkish(
         assert any(c.method == "sendPhoto" for c in sent)
         # The export: the DOCX, the ZIP with the photo, the Mahara matrix and the Moodle CSV.
         sent = await bot.say(AYSE, "/export")
-        assert sent[-1].labels == ["Ayşe"]  # the name on the portfolio, prefilled
+        assert sent[-1].labels == ["Ayşe", "Şimdi değil"]  # the name on the portfolio, prefilled
         sent = await bot.say(AYSE, "Ayşe Yılmaz")
         sent = await bot.press(AYSE, sent[-1].labels[0])
     assert [c.method for c in telegram.calls].count("getFile") == 1

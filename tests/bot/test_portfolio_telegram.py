@@ -153,7 +153,7 @@ async def test_an_assessor_gets_every_word_and_recording_and_no_client(
         assert "Your reflection is now linked to piece 2." in texts(sent)
         # The export: the official name first, then the headings.
         sent = await bot.say(LEARNER, "/export")
-        assert sent[-1].labels == ["Sam"]
+        assert sent[-1].labels == ["Sam", "Not now"]
         sent = await bot.say(LEARNER, "Samira El Amrani")
         sent = await bot.press(LEARNER, "Dutch only")
     documents = {c.params.get("document_name"): c for c in sent if c.method == "sendDocument"}

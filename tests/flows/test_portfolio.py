@@ -699,7 +699,7 @@ async def test_the_zip_is_a_leap2a_export_mahara_can_import(tmp_path: Path) -> N
     with zipfile.ZipFile(archive_path) as archive:
         names = set(archive.namelist())
         read = mahara_reads(archive.read("leap2a.xml"), names)
-    assert read["journal"] == "EVC-portfolio"
+    assert read["journal"] == "Portfolio: EVC (Eerder Verworven Competenties)"
     posts = read["posts"]
     assert isinstance(posts, dict)
     assert sorted(posts) == [

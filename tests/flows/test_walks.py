@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.runtime import Runtime
-from flows.engine import BACK
+from flows.engine import BACK, WAY_OUT_VALUES
 from flows.messages import Event, IncomingFile, Reply
 from storage.models import Conversation, Evidence, Goal, Reflection, Upload
 from tests.conftest import POSTGRES_URL, reset_schema
@@ -119,6 +119,26 @@ class Walk(RuleBasedStateMachine):
         assert replies and any(r.text.strip() or r.file for r in replies), (event, before)
         self.old_buttons += [b.data for r in self.last for b in r.flat_buttons]
         self.last = replies
+        self.check_way_out()
+
+    def check_way_out(self) -> None:
+        """A question with buttons, inside a flow, offers a way back or out: Back (to a
+        question before), a command ("Not now" stops the flow), or a button that leaves the
+        question and changes nothing (WAY_OUT_VALUES: "No", "Keep it", "Done"...). Only the
+        very first question (the language, before anything is stored) has none."""
+        flow, step, history = self.run(self.state())
+        asking = [r for r in self.last if r.flat_buttons]
+        if flow is None or not asking or (flow, step) == ("onboarding", "language"):
+            return
+        ways_out = [
+            b.label
+            for b in asking[-1].flat_buttons
+            if b.data.startswith("/")
+            or b.label == "« Back"
+            or (b.data.rsplit(":", 1)[-1] == BACK and history)
+            or b.data.rsplit(":", 1)[-1] in WAY_OUT_VALUES
+        ]
+        assert ways_out, ("no way back or out", flow, step, asking[-1].flat_buttons)
 
     async def state(self) -> tuple[str | None, str | None, list[Any]]:
         assert self.runtime is not None
