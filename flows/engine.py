@@ -35,6 +35,7 @@ from flows.messages import (
     clean_text,
     prefetch,
 )
+from flows.transcription import SPOKEN, transcribe_arrival
 from storage.files import FileStore
 from storage.models import Conversation, OutboxMessage, Signal, User
 from storage.repositories import payload
@@ -498,7 +499,7 @@ class Engine:
             # Fetched before the transaction: a slow download holds no lock, and a failed
             # one stores nothing.
             try:
-                event = replace(event, file=await prefetch(event.file))
+                fetched = await prefetch(event.file)
             except FileFetchFailed:
                 language = (
                     language
@@ -509,6 +510,14 @@ class Engine:
                     language if language in LANGUAGES else self.config.default_language
                 )
                 return [Reply(text=t._("I could not fetch that file. Please send it again."))]
+            if event.kind in SPOKEN and self.config.transcription_model_dir is not None:
+                # Also before the transaction, in a thread: only this learner waits for it.
+                if activity is not None:
+                    await activity("typing")
+                fetched = await transcribe_arrival(
+                    fetched, model_dir=self.config.transcription_model_dir
+                )
+            event = replace(event, file=fetched)
         async with self.uow_factory() as uow:
             now = self.clock()
             if update_id is not None and not await uow.updates.claim(update_id, at=now):

@@ -31,6 +31,7 @@ from docx.shared import Cm
 from flows.competences import CONTENT, LEVELS, framework
 from flows.evidence_content import content, show_period
 from flows.i18n import LANGUAGES, N_, Translator
+from flows.transcription import transcript_note
 from flows.uploads import duration_text
 from storage.models import CvEntry, Evidence, Feedback, Reflection, Upload
 
@@ -360,11 +361,7 @@ class Writer:
             self.paragraph(container, f"{label}: {where}")
         transcript = recording.upload.transcript
         if transcript:
-            note = (
-                N_("Transcript, checked by the learner")
-                if recording.upload.transcript_checked
-                else N_("Transcript made by a computer, not checked")
-            )
+            note = transcript_note(recording.upload)
             for label in self.joined(self.texts(note)):
                 self.paragraph(container, f"{label}:", italic=True)
             self.paragraph(container, transcript, italic=True)
@@ -640,6 +637,7 @@ def _voice_data(recording: Recording | None) -> dict[str, Any] | None:
         "sha256": recording.upload.sha256,
         "transcript": recording.upload.transcript,
         "transcript_checked": recording.upload.transcript_checked,
+        "transcript_corrected": recording.upload.transcript_corrected,
     }
 
 
@@ -1014,11 +1012,7 @@ def _voice_html(body: ET.Element, nl: Translator, recording: Recording) -> None:
     length = duration_text(recording.upload.duration)
     _html(body, "p", f"{nl._('Voice note ({duration})', duration=length)}: {recording.file}")
     if recording.upload.transcript:
-        note = (
-            N_("Transcript, checked by the learner")
-            if recording.upload.transcript_checked
-            else N_("Transcript made by a computer, not checked")
-        )
+        note = transcript_note(recording.upload)
         _html(body, "p", f"{nl._(note)}: {recording.upload.transcript}")
 
 
