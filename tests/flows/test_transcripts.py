@@ -37,8 +37,7 @@ def fresh_engines() -> Iterator[None]:
     transcription.engine_for.cache_clear()
     transcription.load.cache_clear()
     yield
-    transcription.engine_for.cache_clear()
-    transcription.load.cache_clear()
+    transcription.engine_for.cache_clear()  # `load` may still be a test's fake here
 
 
 class FakeEngine:

@@ -1,0 +1,139 @@
+"""The PDF beside the DOCX: made by the real LibreOffice when it is installed, and the DOCX
+still sent when LibreOffice is missing, fails or hangs (fake `soffice` programs)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from flows import pdf
+from tests.fakes import ChatDriver, FakeUnitOfWork
+from tests.flows.test_portfolio import learner, piece
+
+
+async def exported(tmp_path: Path) -> tuple[ChatDriver, FakeUnitOfWork, dict[str, Path]]:
+    chat, uow = await learner(tmp_path, language="nl")
+    await uow.evidence.add(piece(1, title="Teamoverleg leiden", privacy_confirmed=True))
+    await chat.command("export")
+    await chat.press("Samira")
+    files = {r.file.file_name or "": r.file.path for r in chat.last if r.file}
+    return chat, uow, files
+
+
+def pdf_text(path: Path) -> str:
+    """The text in a PDF, as poppler's pdftotext reads it."""
+    return subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, check=True
+    ).stdout.decode()
+
+
+def fake_soffice(tmp_path: Path, body: str) -> str:
+    program = tmp_path / "soffice"
+    program.write_text(f"#!/bin/sh\n{body}\n")
+    program.chmod(0o755)
+    return str(program)
+
+
+@pytest.mark.libreoffice
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+async def test_the_pdf_is_made_by_libreoffice_and_sent_beside_the_docx(tmp_path: Path) -> None:
+    chat, _, files = await exported(tmp_path)
+    names = [r.file.file_name for r in chat.last if r.file]
+    assert names[:3] == ["portfolio.docx", "portfolio.pdf", "portfolio.zip"]
+    assert "Hetzelfde portfolio als pdf, om te lezen of af te drukken." in chat.said
+    made = files["portfolio.pdf"].read_bytes()
+    assert made.startswith(b"%PDF")
+    text = pdf_text(files["portfolio.pdf"])
+    assert "Teamoverleg leiden" in text and "Samira" in text
+    with zipfile.ZipFile(files["portfolio.zip"]) as archive:
+        assert archive.read("portfolio.pdf") == made  # and in the ZIP, beside the DOCX
+        assert "portfolio.docx" in archive.namelist()
+
+
+async def test_the_pdf_is_made_after_the_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat, uow = await learner(tmp_path, language="nl")
+    await uow.evidence.add(piece(1, privacy_confirmed=True))
+    open_units: list[object] = []
+    seen: list[int] = []
+
+    class Counting:
+        async def __aenter__(self) -> FakeUnitOfWork:
+            open_units.append(self)
+            return uow
+
+        async def __aexit__(self, *args: object) -> None:
+            open_units.pop()
+
+    def convert(docx: bytes, *, seconds: float | None = None) -> bytes:
+        seen.append(len(open_units))
+        return b"%PDF-1.7 fake"
+
+    monkeypatch.setattr(pdf, "docx_to_pdf", convert)
+    chat.engine.uow_factory = Counting  # type: ignore[assignment]
+    await chat.command("export")
+    await chat.press("Samira")
+    assert seen == [0]  # no unit of work open while LibreOffice runs
+    assert [r.file.file_name for r in chat.last if r.file][:2] == [
+        "portfolio.docx",
+        "portfolio.pdf",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("program", "logged"),
+    [
+        (None, "no PDF of the portfolio: LibreOffice (soffice) is not installed"),
+        ("exit 3", "no PDF of the portfolio: soffice failed (exit status 3)"),
+        ("echo", "no PDF of the portfolio: soffice failed (exit status 0)"),  # wrote nothing
+    ],
+)
+async def test_without_a_working_libreoffice_the_docx_still_goes_out(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    program: str | None,
+    logged: str,
+) -> None:
+    found = None if program is None else fake_soffice(tmp_path, program)
+    monkeypatch.setattr(pdf, "soffice", lambda: found)
+    with caplog.at_level(logging.INFO):
+        _, _, files = await exported(tmp_path)
+    assert "portfolio.pdf" not in files
+    assert {"portfolio.docx", "portfolio.zip"} <= set(files)
+    with zipfile.ZipFile(files["portfolio.zip"]) as archive:
+        assert "portfolio.pdf" not in archive.namelist()
+    assert logged in caplog.text
+    assert "Samira" not in caplog.text and "Piece 1" not in caplog.text
+
+
+async def test_a_hanging_libreoffice_is_stopped_with_its_children(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pids = tmp_path / "pids"
+    found = fake_soffice(tmp_path, f"sleep 60 & echo $$ $! > {pids}\nwait")
+    monkeypatch.setattr(pdf, "soffice", lambda: found)
+    monkeypatch.setattr(pdf, "PDF_TIMEOUT", 1.0)
+    with caplog.at_level(logging.WARNING):
+        _, _, files = await exported(tmp_path)
+    assert "portfolio.pdf" not in files and "portfolio.docx" in files
+    assert "no PDF of the portfolio: soffice took over 1 s and was stopped" in caplog.text
+    for pid in pids.read_text().split():  # the shell and its child are gone
+        assert not running(int(pid))
+
+
+def running(pid: int) -> bool:
+    """Whether a process runs (a zombie waiting to be reaped does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.is_file() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
