@@ -348,8 +348,11 @@ class Writer:
     def file_note(self, name: str) -> list[str]:
         """Where a file is, in words that make sense outside the ZIP."""
         return self.texts(
-            N_("file {file} in the folder \u201cattachments\u201d of portfolio.zip"),
+            # The folder and the ZIP are parameters, so a right-to-left sentence isolates them.
+            N_("file {file} in the folder \u201c{folder}\u201d of {archive}"),
             file=name.removeprefix("attachments/"),
+            folder="attachments",
+            archive="portfolio.zip",
         )
 
     def recording(self, container: Any, recording: Recording, *, source: str) -> None:
@@ -616,9 +619,15 @@ def _starr(document: Any, w: Writer, reflection: Reflection, uploads: dict[int, 
                 w.recording(document, step.followup_voice, source=N_("Voice note ({duration})"))
     themes = [str(t) for t in reflection.themes]
     if themes:
+        # Each language lists them its own way ("A en B"; Arabic with its own comma).
+        readers = [w.nl] if w.own is None else [w.nl, w.own]
         names = [
-            ", ".join(names)
-            for names in zip(*(w.content(framework().theme(t).name) for t in themes), strict=True)
+            reader.join(list(names))
+            for reader, names in zip(
+                readers,
+                zip(*(w.content(framework().theme(t).name) for t in themes), strict=True),
+                strict=True,
+            )
         ]
         w.heading(w.texts(N_("Themes of this reflection")), level=4)
         w.lines(document, names)
