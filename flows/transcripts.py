@@ -44,6 +44,9 @@ class HeardFlow(Flow):
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Keeps the transcript, or asks for the right words."""
         action, _, number = args.strip().partition(" ")
+        if not action:
+            await self.offer_latest(ctx)
+            return
         upload = await self.transcribed(ctx, parse_id(number))
         if upload is None or action not in ("keep", "fix"):
             ctx.say(ctx._("This question is closed."))
@@ -54,12 +57,28 @@ class HeardFlow(Flow):
         else:
             place = ctx.suspended()
             self.forget_draft(ctx, place)
-        if action == "keep":
-            upload.transcript_checked = True
-            ctx.say(ctx._("Good. I keep it like this."))
-            await ctx.repeat()
+        if action == "fix":
+            await ctx.begin(self, "fix", data={"upload": upload.id, "place": place})
             return
-        await ctx.begin(self, "fix", data={"upload": upload.id, "place": place})
+        upload.transcript_checked = True
+        ctx.say(ctx._("Good. I keep it like this."))
+        if ctx.conversation.flow != self.name:
+            await ctx.repeat()
+        elif not await ctx.resume(place):
+            await ctx.finish()
+
+    async def offer_latest(self, ctx: Context) -> None:
+        """`/heard` typed: shows the newest transcript the learner has not checked yet."""
+        unchecked = [
+            upload
+            for upload in await ctx.uow.uploads.of_owner(ctx.user.id)
+            if upload.transcript and not upload.transcript_checked
+        ]
+        if unchecked:
+            offer_transcript(ctx, max(unchecked, key=lambda upload: upload.id))
+        else:
+            ctx.say(ctx._("There is no transcript for you to check."))
+        await ctx.repeat()
 
     async def transcribed(self, ctx: Context, upload_id: int | None) -> Upload | None:
         """The learner's own voice note with a transcript, or None."""

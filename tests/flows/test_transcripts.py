@@ -116,6 +116,29 @@ async def test_the_learner_corrects_what_was_heard(tmp_path: Path, fake: FakeEng
     assert not conversation.drafts
 
 
+async def test_keep_after_correct_returns_too_and_heard_shows_the_newest(
+    tmp_path: Path, fake: FakeEngine
+) -> None:
+    chat, uow = await learner(tmp_path, model_dir=tmp_path)
+    await chat.command("heard")
+    assert chat.texts[0] == "There is no transcript for you to check."
+    await chat.command("reflect")
+    await chat.file("voice", VOICE)
+    heard = chat.last
+    await chat.press("Correct it")
+    chat.last = heard  # the learner changes their mind and taps Keep on the first message
+    await chat.press("Keep it")
+    (upload,) = uow.uploads.rows
+    assert upload.transcript_checked and not upload.transcript_corrected
+    assert chat.texts[-1].startswith("T · Task (Taak) (2/5)")  # back in the reflection
+    fake.text = "Daarna heb ik de directie gebeld."
+    await chat.text(LONG)
+    await chat.file("voice", VOICE[:-10])  # the Action
+    await chat.command("heard")
+    assert "I heard: “Daarna heb ik de directie gebeld.”" in chat.texts
+    assert chat.texts[-1].startswith("R · Result (Resultaat) (4/5)")
+
+
 async def test_buttons_of_someone_else_s_voice_note_do_nothing(
     tmp_path: Path, fake: FakeEngine
 ) -> None:
