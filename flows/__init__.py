@@ -14,6 +14,7 @@ from flows.preferences import Pause, Settings
 from flows.privacy import privacy_flows
 from flows.quickscan import QuickScan
 from flows.reflect import ReflectFlow
+from flows.transcripts import HeardFlow
 
 
 def default_flows() -> list[Flow]:
@@ -38,6 +39,7 @@ def default_flows() -> list[Flow]:
         *coach_flows(),
         Holidays(),
         AboutEvc(),
+        HeardFlow(),
         Help(),
     ]
 

@@ -35,6 +35,7 @@ from flows.messages import (
     clean_text,
     prefetch,
 )
+from flows.transcription import SPOKEN, transcribe_arrival
 from storage.files import FileStore
 from storage.models import Conversation, OutboxMessage, Signal, User
 from storage.repositories import payload
@@ -65,6 +66,8 @@ Sender = Callable[[list[Reply]], Awaitable[None]]
 #: Shows the user that a long job runs ("sending a file…"), until the event's reply goes out.
 #: The kind is "document", "photo" or "typing"; a channel without such a sign ignores it.
 Activity = Callable[[str], Awaitable[None]]
+#: Work that needs no database, run after the event's transaction (see `Context.after_commit`).
+Later = Callable[[], Awaitable[list[Reply]]]
 ButtonRows = Sequence[Sequence[Button]] | Sequence[Button]
 
 
@@ -154,6 +157,8 @@ class Context:
         #: The main menu shown in this event, if any (the engine adds suggestions to it).
         self.menu_reply: Reply | None = None
         self._notices = 0  # numbers this event's notices, for their default dedup keys
+        #: Jobs to run once the transaction is committed, each with where its replies go.
+        self.later: list[tuple[int, Later]] = []
         self.t = engine.translator(user.language)
 
     # -- language -----------------------------------------------------------------------
@@ -212,6 +217,17 @@ class Context:
         replace: bool = False,
     ) -> None:
         """Adds a message to the reply."""
+        self.replies.append(self.message(text, buttons=buttons, file=file, replace=replace))
+
+    def message(
+        self,
+        text: str,
+        *,
+        buttons: ButtonRows = (),
+        file: OutFile | None = None,
+        replace: bool = False,
+    ) -> Reply:
+        """A message in the user's writing direction, not yet added to the reply."""
         rows: tuple[tuple[Button, ...], ...] = tuple(
             (row,) if isinstance(row, Button) else tuple(row) for row in buttons
         )
@@ -220,9 +236,7 @@ class Context:
             rows = tuple(
                 tuple(Button(right_to_left(b.label), b.data) for b in row) for row in rows
             )
-        self.replies.append(
-            Reply(text=text, buttons=rows, file=file, replace=replace, rtl=self.t.rtl)
-        )
+        return Reply(text=text, buttons=rows, file=file, replace=replace, rtl=self.t.rtl)
 
     async def flush(self) -> None:
         """Sends the replies so far now, when the channel can (before long work, such as an
@@ -230,6 +244,7 @@ class Context:
         if self.sender is None or not self.replies:
             return
         ready, self.replies = self.replies, []
+        self.later = [(max(0, index - len(ready)), job) for index, job in self.later]
         await self.sender(ready)
 
     async def working(self, kind: str = "typing") -> None:
@@ -238,6 +253,12 @@ class Context:
         await self.flush()
         if self.activity is not None:
             await self.activity(kind)
+
+    def after_commit(self, job: Later) -> None:
+        """Runs `job` after this event's transaction is committed, for long work that needs no
+        database (converting a file with another program): no lock is held meanwhile. Its
+        replies take the place of this call among the event's replies."""
+        self.later.append((len(self.replies), job))
 
     def button(self, label: str, value: str) -> Button:
         """A button for the current question; `value` must hold no personal data."""
@@ -509,7 +530,7 @@ class Engine:
             # Fetched before the transaction: a slow download holds no lock, and a failed
             # one stores nothing.
             try:
-                event = replace(event, file=await prefetch(event.file))
+                fetched = await prefetch(event.file)
             except FileFetchFailed:
                 language = (
                     language
@@ -520,6 +541,14 @@ class Engine:
                     language if language in LANGUAGES else self.config.default_language
                 )
                 return [Reply(text=t._("I could not fetch that file. Please send it again."))]
+            if event.kind in SPOKEN and self.config.transcription_model_dir is not None:
+                # Also before the transaction, in a thread: only this learner waits for it.
+                if activity is not None:
+                    await activity("typing")
+                fetched = await transcribe_arrival(
+                    fetched, model_dir=self.config.transcription_model_dir
+                )
+            event = replace(event, file=fetched)
         async with self.uow_factory() as uow:
             now = self.clock()
             if update_id is not None and not await uow.updates.claim(update_id, at=now):
@@ -576,6 +605,8 @@ class Engine:
             if _snapshot(conversation) != before:
                 await uow.conversations.save(conversation)
             await uow.commit()
+        for index, job in reversed(ctx.later):
+            ctx.replies[index:index] = await job()
         return ctx.replies
 
     async def reachability(

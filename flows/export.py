@@ -5,14 +5,17 @@ competence framework for Mahara and Moodle. Files are written under the data fol
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import ClassVar
 
 from flows.engine import Context, Flow
 from flows.evidence_content import content
 from flows.i18n import N_, shorten
-from flows.messages import Event, OutFile
+from flows.messages import Event, OutFile, Reply
+from flows.pdf import portfolio_pdf
 from flows.portfolio_export import (
+    ENTRY_OVERHEAD,
     TELEGRAM_LIMIT,
     Piece,
     Snapshot,
@@ -254,12 +257,32 @@ class ExportFlow(Flow):
             ),
             file=OutFile(ctx.files.path(stored.relpath), file_name="portfolio.docx"),
         )
+        zips: list[Path] = []
+
+        async def with_pdf() -> list[Reply]:
+            """The PDF beside the DOCX (and in the first ZIP), made once nothing is locked."""
+            pdf = await portfolio_pdf(docx)
+            if pdf is None:
+                return []
+            kept = ctx.files.save(pdf, folder=folder, suffix=".pdf")
+            if zips and zips[0].stat().st_size + len(pdf) + ENTRY_OVERHEAD <= self.limit:
+                with zipfile.ZipFile(zips[0], "a", compression=zipfile.ZIP_DEFLATED) as archive:
+                    archive.writestr("portfolio.pdf", pdf)
+            return [
+                ctx.message(
+                    ctx._("The same portfolio as a PDF, to read or to print."),
+                    file=OutFile(ctx.files.path(kept.relpath), file_name="portfolio.pdf"),
+                )
+            ]
+
+        ctx.after_commit(with_pdf)
         body = json.dumps(build_json(data), ensure_ascii=False, indent=2).encode()
         parts = list(
             zip_parts(docx=docx, data=body, snapshot=data, attachment=attachment, limit=self.limit)
         )
         for number, part in enumerate(parts, start=1):
             stored = ctx.files.save(part, folder=folder, suffix=".zip")
+            zips.append(ctx.files.path(stored.relpath))
             name = "portfolio.zip" if len(parts) == 1 else f"portfolio-{number}of{len(parts)}.zip"
             text = (
                 ctx._(

@@ -14,6 +14,7 @@ from flows.engine import Context, Flow
 from flows.goal_content import goal_library
 from flows.i18n import N_, shorten
 from flows.messages import Button, Event
+from flows.transcripts import offer_transcript
 from flows.uploads import ACCEPTED, VOICE_TYPES, UploadRejected, rejection_text, store_upload
 from storage.models import Goal, User
 
@@ -203,6 +204,7 @@ async def keep_voice(ctx: Context, event: Event) -> int | None:
     except UploadRejected as error:
         await ctx.invalid(rejection_text(ctx, error))
         return None
+    offer_transcript(ctx, upload)
     return upload.id
 
 

@@ -67,6 +67,8 @@ class IncomingFile:
     file_name: str | None = None
     unique_id: str | None = None
     duration: int | None = None
+    #: What a speech-to-text engine heard in a voice note (flows/transcription.py).
+    transcript: str | None = None
 
 
 class FileFetchFailed(Exception):

@@ -31,6 +31,7 @@ from docx.shared import Cm
 from flows.competences import CONTENT, LEVELS, framework
 from flows.evidence_content import content, show_period
 from flows.i18n import LANGUAGES, N_, Translator
+from flows.transcription import transcript_note
 from flows.uploads import duration_text
 from storage.models import CvEntry, Evidence, Feedback, Reflection, Upload
 
@@ -347,8 +348,11 @@ class Writer:
     def file_note(self, name: str) -> list[str]:
         """Where a file is, in words that make sense outside the ZIP."""
         return self.texts(
-            N_("file {file} in the folder \u201cattachments\u201d of portfolio.zip"),
+            # The folder and the ZIP are parameters, so a right-to-left sentence isolates them.
+            N_("file {file} in the folder \u201c{folder}\u201d of {archive}"),
             file=name.removeprefix("attachments/"),
+            folder="attachments",
+            archive="portfolio.zip",
         )
 
     def recording(self, container: Any, recording: Recording, *, source: str) -> None:
@@ -360,11 +364,7 @@ class Writer:
             self.paragraph(container, f"{label}: {where}")
         transcript = recording.upload.transcript
         if transcript:
-            note = (
-                N_("Transcript, checked by the learner")
-                if recording.upload.transcript_checked
-                else N_("Transcript made by a computer, not checked")
-            )
+            note = transcript_note(recording.upload)
             for label in self.joined(self.texts(note)):
                 self.paragraph(container, f"{label}:", italic=True)
             self.paragraph(container, transcript, italic=True)
@@ -619,9 +619,15 @@ def _starr(document: Any, w: Writer, reflection: Reflection, uploads: dict[int, 
                 w.recording(document, step.followup_voice, source=N_("Voice note ({duration})"))
     themes = [str(t) for t in reflection.themes]
     if themes:
+        # Each language lists them its own way ("A en B"; Arabic with its own comma).
+        readers = [w.nl] if w.own is None else [w.nl, w.own]
         names = [
-            ", ".join(names)
-            for names in zip(*(w.content(framework().theme(t).name) for t in themes), strict=True)
+            reader.join(list(names))
+            for reader, names in zip(
+                readers,
+                zip(*(w.content(framework().theme(t).name) for t in themes), strict=True),
+                strict=True,
+            )
         ]
         w.heading(w.texts(N_("Themes of this reflection")), level=4)
         w.lines(document, names)
@@ -640,6 +646,7 @@ def _voice_data(recording: Recording | None) -> dict[str, Any] | None:
         "sha256": recording.upload.sha256,
         "transcript": recording.upload.transcript,
         "transcript_checked": recording.upload.transcript_checked,
+        "transcript_corrected": recording.upload.transcript_corrected,
     }
 
 
@@ -1018,11 +1025,7 @@ def _voice_html(body: ET.Element, nl: Translator, recording: Recording) -> None:
     length = duration_text(recording.upload.duration)
     _html(body, "p", f"{nl._('Voice note ({duration})', duration=length)}: {recording.file}")
     if recording.upload.transcript:
-        note = (
-            N_("Transcript, checked by the learner")
-            if recording.upload.transcript_checked
-            else N_("Transcript made by a computer, not checked")
-        )
+        note = transcript_note(recording.upload)
         _html(body, "p", f"{nl._(note)}: {recording.upload.transcript}")
 
 

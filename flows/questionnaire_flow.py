@@ -15,6 +15,7 @@ from flows.i18n import RTL_LANGUAGES
 from flows.messages import Button, Event
 from flows.parsing import parse_date, parse_number
 from flows.questionnaire import Answer, Question, Questionnaire, questionnaire, valid_answer
+from flows.transcripts import offer_transcript
 from flows.uploads import ACCEPTED, VOICE_TYPES, UploadRejected, rejection_text, store_upload
 from storage.models import QuestionnaireResponse
 
@@ -214,6 +215,7 @@ class QuestionnaireFlow(Flow):
                 await ctx.invalid(rejection_text(ctx, error))
                 return
             ctx.say(ctx._("Thank you, I kept your voice note."))
+            offer_transcript(ctx, upload)
             await self.take(ctx, question, {"voice": upload.id})
         elif event.kind != "text":
             await ctx.invalid(ctx._("Please answer with text here."))

@@ -20,6 +20,7 @@ from flows.goal_content import STARR_STEPS, starr_content
 from flows.goals import feedback_lines, keep_voice, theme_name
 from flows.i18n import N_, shorten
 from flows.messages import Event, parse_id
+from flows.transcription import transcript_note
 from flows.uploads import duration_text
 from storage.models import Reflection, User
 
@@ -29,6 +30,8 @@ PAGE_SIZE = 5
 SHORT_ANSWER_WORDS = 5
 SHORT_ANSWER_CHARS = 30
 MAX_TITLE = 60
+#: The coach view shows this much of a transcript (the export holds all of it).
+TRANSCRIPT_SHOWN = 300
 VOICE_KINDS = frozenset({"voice", "audio"})
 
 #: Each STARR step: its letter, name and question.
@@ -673,6 +676,27 @@ class ReflectFlow(Flow):
             await ctx.finish()
 
 
+async def voice_lines(ctx: Context, reflection: Reflection) -> list[str]:
+    """For the coach: each voice note of a reflection, its length and its transcript
+    beside it, marked as one (made by a computer, checked or corrected by the learner)."""
+    lines = []
+    for part in STARR_STEPS:
+        letter = PARTS[part][0]
+        for key in ("voice", "followup_voice"):
+            upload_id = (reflection.extra or {}).get(key, {}).get(part)
+            upload = await ctx.uow.uploads.get(int(upload_id)) if upload_id else None
+            if upload is None:
+                continue
+            line = f"   {letter}: " + ctx._(
+                "🎤 voice note ({duration})", duration=duration_text(upload.duration or 0)
+            )
+            if upload.transcript:
+                note = ctx._(transcript_note(upload))
+                line += f"\n   {note}: “{shorten(upload.transcript, TRANSCRIPT_SHOWN)}”"
+            lines.append(line)
+    return lines
+
+
 @coachview.section(order=30)
 async def reflections_section(ctx: Context, learner: User) -> coachview.Section:
     """The learner's finished reflections, newest first, in the coach's language."""
@@ -684,6 +708,7 @@ async def reflections_section(ctx: Context, learner: User) -> coachview.Section:
         themes = ctx.t.join([theme_name(ctx, t) for t in reflection.themes])
         title = reflection.title or ctx._("(a voice note)")
         lines.append(f"{ctx.t.date(reflection.created_at)} · {title} ({themes})")
+        lines.extend(await voice_lines(ctx, reflection))
         items.append(
             coachview.Item(
                 item_type="reflection",

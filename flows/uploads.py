@@ -143,6 +143,8 @@ async def store_upload(
     sha256 = hashlib.sha256(data).hexdigest()
     existing = await ctx.uow.uploads.by_hash(owner_id=ctx.user.id, sha256=sha256)
     if existing is not None:
+        if existing.transcript is None and file.transcript:
+            existing.transcript = file.transcript
         return existing, True
     try:
         stored = ctx.files.save(data, folder=f"uploads/u{ctx.user.id}", suffix=accept[mime])
@@ -157,6 +159,7 @@ async def store_upload(
             size=stored.size,
             mime_type=mime,
             duration=duration,
+            transcript=file.transcript,
         )
     )
     return upload, False

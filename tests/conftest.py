@@ -12,12 +12,21 @@ from sqlalchemy import text
 
 from bot.config import Settings
 from bot.runtime import Runtime
+from flows import pdf
 from storage.db import create_engine, is_sqlite
 from storage.models import Base
 from tests.fake_telegram import API_URL, FILE_URL, TOKEN, FakeTelegram
 from tests.fakes import FakeClock
 
 POSTGRES_URL = os.environ.get("OPSTAP_TEST_DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def no_libreoffice(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process tests see no LibreOffice unless marked `libreoffice`: a PDF takes seconds,
+    and most export tests check other things (tests/flows/test_pdf.py checks the PDF)."""
+    if request.node.get_closest_marker("libreoffice") is None:
+        monkeypatch.setattr(pdf, "soffice", lambda: None)
 
 
 @pytest.fixture

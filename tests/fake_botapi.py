@@ -30,6 +30,10 @@ class BotApiServer:
         self.url = ""
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
+        #: Files a learner sent (served by getFile and the file URL), by file_id.
+        self.stored: dict[str, bytes] = {}
+        #: The files of each upload call (sendDocument, sendPhoto), in order, with its fields.
+        self.uploads: list[tuple[str, dict[str, Any], dict[str, bytes]]] = []
 
     # -- the learner side -------------------------------------------------------------------
     def text(self, user: int, text: str) -> dict[str, Any]:
@@ -45,6 +49,19 @@ class BotApiServer:
                 {"type": "bot_command", "offset": 0, "length": len(text.split()[0])}
             ]
         return {"update_id": next(self._update_ids), "message": message}
+
+    def file(self, content: bytes) -> dict[str, Any]:
+        """Keeps a file as if a learner's phone had sent it; returns its ids for a message."""
+        number = len(self.stored) + 1
+        self.stored[f"file-{number}"] = content
+        return {"file_id": f"file-{number}", "file_unique_id": f"unique-{number}"}
+
+    def media(self, user: int, **media: Any) -> dict[str, Any]:
+        """A message carrying a file: `voice={...}`, `photo=[...]` or `document={...}`."""
+        update = self.text(user, "")
+        del update["message"]["text"]
+        update["message"].update(media)
+        return update
 
     def press(self, user: int, data: str) -> dict[str, Any]:
         return {
@@ -93,6 +110,16 @@ class BotApiServer:
                 return list(self.updates[:100])
         if method in ("sendMessage", "editMessageText", "sendDocument", "sendPhoto"):
             return sent_message(method, params, next(self._message_ids), sender=BOT)
+        if method == "getFile":
+            file_id = str(params.get("file_id"))
+            if file_id not in self.stored:
+                return None
+            return {
+                "file_id": file_id,
+                "file_unique_id": file_id.replace("file-", "unique-"),
+                "file_size": len(self.stored[file_id]),
+                "file_path": f"files/{file_id}",
+            }
         return True
 
 
@@ -150,7 +177,10 @@ def bot_api_server() -> Iterator[BotApiServer]:
                 if len(raw) < length:  # the bot was killed while it sent: nothing was sent
                     raise ValueError("incomplete request")
                 if kind.startswith("multipart/form-data"):  # an upload: its fields, not the file
-                    params = dict(form_parts(kind, raw)[0])
+                    fields, files = form_parts(kind, raw)
+                    params = dict(fields)
+                    with state.changed:
+                        state.uploads.append((self.path.rsplit("/", 1)[-1], params, files))
                 else:
                     body = raw.decode()
                     params = json.loads(body) if body.startswith("{") else dict(parse_qsl(body))
@@ -172,6 +202,14 @@ def bot_api_server() -> Iterator[BotApiServer]:
             self.send_header("content-length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        def do_GET(self) -> None:
+            """Serves a file a learner sent (`{url}/file/bot<token>/files/<file_id>`)."""
+            content = state.stored.get(self.path.rsplit("/", 1)[-1])
+            self.send_response(200 if content is not None else 404)
+            self.send_header("content-length", str(len(content or b"")))
+            self.end_headers()
+            self.wfile.write(content or b"")
 
         def log_message(self, format: str, *args: Any) -> None:
             return

@@ -79,10 +79,11 @@ class Upload(Base):
     mime_type: Mapped[str] = mapped_column(String(100))
     id: Mapped[int] = mapped_column(primary_key=True, init=False)
     duration: Mapped[int | None] = mapped_column(default=None)  # seconds, for voice and video
-    #: What an offline speech-to-text engine heard (a voice note), corrected by the learner
-    #: when `transcript_checked`.
+    #: What an offline speech-to-text engine heard (a voice note). `transcript_checked`: the
+    #: learner saw it and kept it, or typed it anew (then also `transcript_corrected`).
     transcript: Mapped[str | None] = mapped_column(Text, default=None)
     transcript_checked: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    transcript_corrected: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     created_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
 
 

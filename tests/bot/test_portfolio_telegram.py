@@ -238,6 +238,7 @@ async def test_an_assessor_gets_every_word_and_recording_and_no_client(
         "sha256": spoken.sha256,
         "transcript": None,  # no transcription set up
         "transcript_checked": False,
+        "transcript_corrected": False,
     }
     # The stored photo has no EXIF either (removed on arrival).
     stored = next(u for u in uploads if u.kind == "photo")
