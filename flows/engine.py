@@ -107,6 +107,10 @@ class Flow:
     #: Steps whose answers live only in the conversation: when another command interrupts
     #: the flow at one of them, its place is kept as a draft (see `Context.draft`).
     draft_steps: ClassVar[frozenset[str]] = frozenset()
+    #: Its commands are listed in /help and the channel's command menu; a flow reached only
+    #: through its own buttons (the transcript check) is not, so the listed commands stay
+    #: those of PRODUCT.md.
+    listed: ClassVar[bool] = True
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Starts the flow for a command (or a deep link, with command `start`)."""
@@ -488,7 +492,7 @@ class Engine:
         return [
             (command, description)
             for flow in self.flows.values()
-            if role in flow.roles
+            if role in flow.roles and flow.listed
             for command, description in flow.commands.items()
         ]
 

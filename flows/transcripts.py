@@ -40,6 +40,7 @@ class HeardFlow(Flow):
     name = "heard"
     commands: ClassVar = {"heard": N_("Check what I heard in a voice note")}
     roles = frozenset({LEARNER})
+    listed = False  # reached through the buttons under "I heard: …"
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
         """Keeps the transcript, or asks for the right words."""

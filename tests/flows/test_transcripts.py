@@ -306,3 +306,20 @@ async def test_the_coach_and_the_export_show_the_transcript_beside_the_recording
     assert steps["situation"]["voice"]["transcript"] == "Een moeder kwam boos binnen."
     assert steps["situation"]["voice"]["transcript_corrected"] is True
     assert steps["action"]["voice"]["transcript_checked"] is False
+
+
+
+def test_heard_is_not_listed_among_the_commands(tmp_path: Path) -> None:
+    """/heard works typed and from its buttons, but the command menu and /help keep the
+    commands of PRODUCT.md."""
+    from bot.config import Settings
+    from bot.runtime import Runtime
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'o.db'}",
+        data_dir=tmp_path / "data",
+    )
+    engine = Runtime.create(settings).engine
+    assert "heard" in engine.commands
+    assert "heard" not in dict(engine.commands_for("learner"))
