@@ -308,7 +308,6 @@ async def test_the_coach_and_the_export_show_the_transcript_beside_the_recording
     assert steps["action"]["voice"]["transcript_checked"] is False
 
 
-
 def test_heard_is_not_listed_among_the_commands(tmp_path: Path) -> None:
     """/heard works typed and from its buttons, but the command menu and /help keep the
     commands of PRODUCT.md."""
