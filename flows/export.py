@@ -4,8 +4,11 @@ competence framework for Mahara and Moodle. Files are written under the data fol
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import zipfile
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -29,6 +32,8 @@ from flows.portfolio_export import (
 from flows.transcription import transcribe_missing
 from flows.uploads import CLEANED_IMAGES, without_metadata
 from storage.models import Evidence, Reflection, Upload
+
+log = logging.getLogger(__name__)
 
 #: The longest name on a portfolio.
 MAX_NAME = 120
@@ -213,22 +218,65 @@ class ExportFlow(Flow):
         await ctx.finish(menu=False)
         await self.export(ctx, bilingual=event.value == "both")
 
-    async def export(self, ctx: Context, *, bilingual: bool) -> None:
-        """Builds and sends the files."""
-        ctx.say(ctx._("I am putting your portfolio together. This can take a moment."))
-        await ctx.working("document")
-        data = await snapshot(ctx)
-        await transcribe_missing(
-            [
-                *data.uploads.values(),
-                *(p.description_voice for p in data.pieces if p.description_voice),
-            ],
-            model_dir=ctx.config.transcription_model_dir,
-            path_of=lambda upload: ctx.files.path(upload.relpath),
-            language=ctx.user.language,
-        )
+    async def build(self, ctx: Context, data: Snapshot, *, bilingual: bool) -> list[Reply]:
+        """The DOCX, its PDF and the ZIP, made once the transaction is committed (nothing is
+        locked) and in a thread (other learners are answered meanwhile)."""
         folder = f"exports/u{ctx.user.id}"
-        remove_earlier_exports(ctx, folder)
+        try:
+            docx, zips = await asyncio.to_thread(self.write_files, ctx, data, folder, bilingual)
+        except Exception as error:  # the export is made again on the next /export
+            log.error("the portfolio could not be built (%s)", type(error).__name__)
+            return [
+                ctx.message(
+                    ctx._(
+                        "Sorry, something went wrong on my side. What you saved is safe. "
+                        "Please try again."
+                    )
+                )
+            ]
+        replies = [
+            ctx.message(
+                ctx.n_(
+                    "Your portfolio with {count} piece of evidence.",
+                    "Your portfolio with {count} pieces of evidence.",
+                    len(data.pieces),
+                ),
+                file=OutFile(docx, file_name="portfolio.docx"),
+            )
+        ]
+        pdf = await portfolio_pdf(docx.read_bytes())
+        if pdf is not None:
+            kept = ctx.files.save(pdf, folder=folder, suffix=".pdf")
+            if zips[0].stat().st_size + len(pdf) + ENTRY_OVERHEAD <= self.limit:
+                with zipfile.ZipFile(zips[0], "a", compression=zipfile.ZIP_DEFLATED) as archive:
+                    archive.writestr("portfolio.pdf", pdf)
+            replies.append(
+                ctx.message(
+                    ctx._("The same portfolio as a PDF, to read or to print."),
+                    file=OutFile(ctx.files.path(kept.relpath), file_name="portfolio.pdf"),
+                )
+            )
+        for number, path in enumerate(zips, start=1):
+            name = "portfolio.zip" if len(zips) == 1 else f"portfolio-{number}of{len(zips)}.zip"
+            text = (
+                ctx._(
+                    "Everything in one ZIP: the portfolio, your files, your voice notes and "
+                    "the data (JSON)."
+                )
+                if len(zips) == 1
+                else ctx._(
+                    "Part {number} of {total} of the ZIP (the files are too big for one).",
+                    number=number,
+                    total=len(zips),
+                )
+            )
+            replies.append(ctx.message(text, file=OutFile(path, file_name=name)))
+        return replies
+
+    def write_files(
+        self, ctx: Context, data: Snapshot, folder: str, bilingual: bool
+    ) -> tuple[Path, list[Path]]:
+        """Writes the DOCX and the ZIP parts (in a worker thread: files only, no database)."""
         cleaned: dict[int, Path] = {}
 
         def attachment(upload: Upload) -> Path:
@@ -249,54 +297,33 @@ class ExportFlow(Flow):
 
         docx = build_docx(data, bilingual=bilingual, attachment=attachment)
         stored = ctx.files.save(docx, folder=folder, suffix=".docx")
-        ctx.say(
-            ctx.n_(
-                "Your portfolio with {count} piece of evidence.",
-                "Your portfolio with {count} pieces of evidence.",
-                len(data.pieces),
-            ),
-            file=OutFile(ctx.files.path(stored.relpath), file_name="portfolio.docx"),
-        )
-        zips: list[Path] = []
-
-        async def with_pdf() -> list[Reply]:
-            """The PDF beside the DOCX (and in the first ZIP), made once nothing is locked."""
-            pdf = await portfolio_pdf(docx)
-            if pdf is None:
-                return []
-            kept = ctx.files.save(pdf, folder=folder, suffix=".pdf")
-            if zips and zips[0].stat().st_size + len(pdf) + ENTRY_OVERHEAD <= self.limit:
-                with zipfile.ZipFile(zips[0], "a", compression=zipfile.ZIP_DEFLATED) as archive:
-                    archive.writestr("portfolio.pdf", pdf)
-            return [
-                ctx.message(
-                    ctx._("The same portfolio as a PDF, to read or to print."),
-                    file=OutFile(ctx.files.path(kept.relpath), file_name="portfolio.pdf"),
-                )
-            ]
-
-        ctx.after_commit(with_pdf)
         body = json.dumps(build_json(data), ensure_ascii=False, indent=2).encode()
-        parts = list(
-            zip_parts(docx=docx, data=body, snapshot=data, attachment=attachment, limit=self.limit)
+        parts = zip_parts(
+            docx=docx, data=body, snapshot=data, attachment=attachment, limit=self.limit
         )
-        for number, part in enumerate(parts, start=1):
-            stored = ctx.files.save(part, folder=folder, suffix=".zip")
-            zips.append(ctx.files.path(stored.relpath))
-            name = "portfolio.zip" if len(parts) == 1 else f"portfolio-{number}of{len(parts)}.zip"
-            text = (
-                ctx._(
-                    "Everything in one ZIP: the portfolio, your files, your voice notes and "
-                    "the data (JSON)."
-                )
-                if len(parts) == 1
-                else ctx._(
-                    "Part {number} of {total} of the ZIP (the files are too big for one).",
-                    number=number,
-                    total=len(parts),
-                )
-            )
-            ctx.say(text, file=OutFile(ctx.files.path(stored.relpath), file_name=name))
+        zips = [
+            ctx.files.path(ctx.files.save(part, folder=folder, suffix=".zip").relpath)
+            for part in parts
+        ]
+        return ctx.files.path(stored.relpath), zips
+
+    async def export(self, ctx: Context, *, bilingual: bool) -> None:
+        """Builds and sends the files."""
+        ctx.say(ctx._("I am putting your portfolio together. This can take a moment."))
+        await ctx.working("document")
+        data = await snapshot(ctx)
+        await transcribe_missing(
+            [
+                *data.uploads.values(),
+                *(p.description_voice for p in data.pieces if p.description_voice),
+            ],
+            model_dir=ctx.config.transcription_model_dir,
+            path_of=lambda upload: ctx.files.path(upload.relpath),
+            language=ctx.user.language,
+        )
+        folder = f"exports/u{ctx.user.id}"
+        remove_earlier_exports(ctx, folder)
+        ctx.after_commit(partial(self.build, ctx, data, bilingual=bilingual))
         matrix = json.dumps(mahara_matrix(), ensure_ascii=False, indent=2).encode()
         stored = ctx.files.save(matrix, folder=folder, suffix=".matrix")
         ctx.say(

@@ -89,6 +89,55 @@ async def test_the_pdf_is_made_after_the_transaction(
     ]
 
 
+async def test_the_docx_and_zip_are_built_after_the_transaction_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A long export neither holds the database nor stops the event loop for other learners;
+    when building fails, the learner gets a kind answer and nothing stored is touched."""
+    import threading
+
+    from flows import export
+
+    chat, uow = await learner(tmp_path, language="nl")
+    await uow.evidence.add(piece(1, privacy_confirmed=True))
+    open_units: list[object] = []
+    seen: list[tuple[int, bool]] = []
+
+    class Counting:
+        async def __aenter__(self) -> FakeUnitOfWork:
+            open_units.append(self)
+            return uow
+
+        async def __aexit__(self, *args: object) -> None:
+            open_units.pop()
+
+    real = export.build_docx
+
+    def build(*args: object, **kwargs: object) -> bytes:
+        seen.append((len(open_units), threading.current_thread() is threading.main_thread()))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(export, "build_docx", build)
+    chat.engine.uow_factory = Counting  # type: ignore[assignment]
+    await chat.command("export")
+    await chat.press("Samira")
+    assert seen == [(0, False)]  # no unit of work open, and not on the event loop's thread
+    assert [r.file.file_name for r in chat.last if r.file][:2] == [
+        "portfolio.docx",
+        "portfolio.zip",
+    ]
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export, "build_docx", broken)
+    with caplog.at_level(logging.ERROR):
+        await chat.command("export")  # the name is known now: straight to the files
+    assert "Sorry, er ging bij mij iets mis." in chat.said
+    assert "the portfolio could not be built (OSError)" in caplog.text
+    assert not any(r.file and r.file.file_name == "portfolio.docx" for r in chat.last)
+
+
 @pytest.mark.parametrize(
     ("program", "logged"),
     [
