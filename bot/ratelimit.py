@@ -1,12 +1,24 @@
-"""Sending within Telegram's limits: 30 messages a second overall, about one a second to a
-private chat, 20 a minute to a group; replies to a learner before scheduled messages.
+"""Sending within a channel's limits: an overall rate, a rate per person and a rate per group;
+replies to a learner before scheduled messages. One `SendBudget` per channel and process.
+
+- Telegram (`TELEGRAM`, Bot FAQ "My bot is hitting limits"): 30 messages a second overall,
+  about one a second to a private chat, 20 a minute to a group.
+- WhatsApp (`WHATSAPP`, Cloud API "Throughput" and "Pair rate limits"): 80 messages a second
+  from a business number (the default throughput), and one message every 6 seconds to the
+  same person on average. Meta lets a burst through and blocks after it (error 131056), so
+  replies may burst (a conversation's few messages) while keeping that average, and
+  scheduled messages never come closer than 6 seconds after the last one to that person.
+  Every WhatsApp recipient is a person (Opstap talks to no WhatsApp groups).
 
 `SendBudget` is the pacing itself, plain asyncio with an injectable clock, so that it can be
-tested without Telegram. `OutboxRateLimiter` puts it in front of every Bot API request of the
-process. A send made inside `bulk()` (the outbox dispatcher's) is scheduled: it waits while a
-reply is waiting for the overall budget, it never bursts into a chat (one a second, also
-after a reply), and a 429 is not retried here (the outbox reschedules it). Replies may burst
-a little into one chat (a step's two or three messages) but keep the same average.
+tested without a channel; it imports no channel library. Telegram puts it in front of every
+Bot API request (`bot.telegram.OutboxRateLimiter`), WhatsApp in front of every message it
+posts (`bot.whatsapp.GraphApi`). A send made inside `bulk()` (the outbox dispatcher's) is
+scheduled: it waits while a reply is waiting for the overall budget, it never bursts into a
+chat (one interval apart, also after a reply), and a rate-limit answer is not retried here
+(the outbox reschedules it). Replies may burst a little into one chat (a step's two or three
+messages) but keep the same average. After a channel's rate-limit answer, `hold` stops the
+whole channel or one recipient for a while.
 
 Only one process sends scheduled messages (see `bot.scheduler.Lease`), so the overall budget
 of the dispatcher's process is the budget of the bot for them; the replies of other worker
@@ -19,18 +31,19 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
-
-from telegram.error import RetryAfter
-from telegram.ext import BaseRateLimiter
 
 #: Telegram's limits (Bot FAQ, "My bot is hitting limits").
 OVERALL_PER_SECOND = 30.0
 PRIVATE = (1.0, 3)  # seconds between messages to a chat on average, and the burst allowed
 GROUP = (3.0, 20)  # 20 a minute
+#: WhatsApp's limits: the Cloud API's default throughput, and its pair rate (one message to
+#: a person every 6 seconds; Meta's documented burst is 45, then the pair is blocked).
+WHATSAPP_PER_SECOND = 80.0
+PAIR = (6.0, 20)
 
 _BULK: ContextVar[bool] = ContextVar("opstap_bulk_send", default=False)
 
@@ -51,14 +64,23 @@ def is_bulk() -> bool:
 
 @dataclass(frozen=True)
 class Limits:
+    """A channel's rates: overall per second; per person and per group, the seconds between
+    two messages on average and the burst of replies allowed. Telegram's by default."""
+
     overall: float = OVERALL_PER_SECOND
     private: tuple[float, int] = PRIVATE
     group: tuple[float, int] = GROUP
+    #: Whether some chats are groups: Telegram's negative chat ids (and @channel names).
+    groups: bool = True
 
     @classmethod
     def lifted(cls) -> Limits:
         """No waiting at all (tests and cost benchmarks on a fake Bot API)."""
         return cls(overall=1e9, private=(0.0, 1), group=(0.0, 1))
+
+
+TELEGRAM = Limits()
+WHATSAPP = Limits(overall=WHATSAPP_PER_SECOND, private=PAIR, group=PAIR, groups=False)
 
 
 class SendBudget:
@@ -76,25 +98,29 @@ class SendBudget:
         self.sleep = sleep
         self._next = 0.0  # the earliest moment of the next request overall
         self._chats: dict[int | str, deque[float]] = {}
+        self._held: dict[int | str, float] = {}  # chats held until then (a rate-limit answer)
         self._replies_waiting = 0
         self._taken = 0
 
     def _chat_limits(self, chat: int | str) -> tuple[float, int]:
-        group = isinstance(chat, str) or chat < 0
+        group = self.limits.groups and (isinstance(chat, str) or chat < 0)
         return self.limits.group if group else self.limits.private
 
     def chat_wait(self, chat: int | str, now: float, *, scheduled: bool) -> float:
         """Seconds until `chat` may get a message: on average one per interval, replies in
         bursts of at most `burst` within `burst` intervals, scheduled ones never closer than
         one interval after the chat's last message."""
+        held = self._held.get(chat, 0.0) - now
+        if held <= 0 and chat in self._held:
+            del self._held[chat]
         sent = self._chats.get(chat)
         if not sent:
-            return 0.0
+            return max(held, 0.0)
         interval, burst = self._chat_limits(chat)
         window = interval * burst
         while sent and sent[0] <= now - window:
             sent.popleft()
-        waits = [0.0]
+        waits = [0.0, held]
         if len(sent) >= burst:
             waits.append(sent[-burst] + window - now)
         if scheduled and sent:
@@ -137,53 +163,11 @@ class SendBudget:
             for key in [k for k, sent in self._chats.items() if not sent or sent[-1] < horizon]:
                 del self._chats[key]
 
-    def hold(self, seconds: float) -> None:
-        """Nothing goes for `seconds` (Telegram answered 429 with `retry_after`)."""
-        self._next = max(self._next, self.clock() + seconds)
-
-
-#: Requests that put a message into a chat (the per-chat limits count these).
-_MESSAGE_ENDPOINTS = ("send", "copyMessage", "forwardMessage")
-
-
-class OutboxRateLimiter(BaseRateLimiter[int]):
-    """python-telegram-bot's rate limiter for Opstap: a `SendBudget` in front of every
-    request; replies retry a 429 up to `max_retries` times, scheduled sends never."""
-
-    def __init__(self, *, max_retries: int = 2, limits: Limits = Limits()) -> None:
-        self.max_retries = max_retries
-        self.budget = SendBudget(limits)
-
-    async def initialize(self) -> None:
-        """Nothing to set up."""
-
-    async def shutdown(self) -> None:
-        """Nothing to release."""
-
-    async def process_request(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        """Waits for the budget, sends, and honours `retry_after`."""
-        scheduled = is_bulk()
-        chat: int | str | None = data.get("chat_id")
-        if isinstance(chat, str):
-            with contextlib.suppress(ValueError):
-                chat = int(chat)
-        if not endpoint.startswith(_MESSAGE_ENDPOINTS):
-            chat = None
-        retries = 0 if scheduled else (rate_limit_args or self.max_retries)
-        for attempt in range(retries + 1):
-            await self.budget.acquire(chat, scheduled=scheduled)
-            try:
-                return await callback(*args, **kwargs)
-            except RetryAfter as error:
-                self.budget.hold(error._retry_after.total_seconds())
-                if attempt == retries:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+    def hold(self, seconds: float, *, chat: int | str | None = None) -> None:
+        """Nothing goes for `seconds` (Telegram answered 429 with `retry_after`, WhatsApp
+        130429); with `chat`, nothing goes to that chat (WhatsApp's pair rate, 131056)."""
+        until = self.clock() + seconds
+        if chat is None:
+            self._next = max(self._next, until)
+        else:
+            self._held[chat] = max(self._held.get(chat, 0.0), until)

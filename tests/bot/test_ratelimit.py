@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Coroutine
 from typing import Any
 
-from bot.ratelimit import Limits, SendBudget
+from bot.ratelimit import TELEGRAM, WHATSAPP, Limits, SendBudget
 
 
 class FakeTime:
@@ -90,3 +90,67 @@ async def test_overall_rate_and_replies_before_scheduled_sends() -> None:
     order = [chat for _, chat in log]
     last_reply = max(i for i, chat in enumerate(order) if isinstance(chat, int) and chat >= 5000)
     assert last_reply < 15  # the replies did not wait behind 60 scheduled sends
+
+
+# -- WhatsApp, and one budget per channel ----------------------------------------------------
+async def test_whatsapp_sends_a_person_one_scheduled_message_every_six_seconds() -> None:
+    b, t, log = budget(WHATSAPP)
+    await t.run(*(send(b, t, log, "32470555666", scheduled=True) for _ in range(5)))
+    times = [at for at, _ in log]
+    assert len(log) == 5 and all(b - a >= 6.0 - 1e-9 for a, b in itertools.pairwise(times))
+
+
+async def test_whatsapp_replies_burst_but_keep_one_every_six_seconds_on_average() -> None:
+    b, t, log = budget(WHATSAPP)
+    await t.run(*(send(b, t, log, "32470555666", scheduled=False) for _ in range(30)))
+    times = [at for at, _ in log]
+    assert times[2] - times[0] < 0.2  # a step's messages go at once
+    interval, burst = WHATSAPP.private
+    assert most_in(times, interval * burst) <= burst  # never more than the pair rate allows
+    assert times[-1] >= (30 - burst) * interval - 1e-9
+
+
+async def test_whatsapp_numbers_are_people_not_groups() -> None:
+    """A wa_id is a string of digits; on Telegram a string chat is a channel name."""
+    whatsapp, _, _ = budget(WHATSAPP)
+    telegram, _, _ = budget(TELEGRAM)
+    assert whatsapp._chat_limits("32470555666") == WHATSAPP.private
+    assert telegram._chat_limits("@opstap") == TELEGRAM.group
+
+
+async def test_whatsapp_overall_rate_is_eighty_a_second() -> None:
+    b, t, log = budget(WHATSAPP)
+    await t.run(*(send(b, t, log, f"3247{n:07}", scheduled=True) for n in range(400)))
+    times = [at for at, _ in log]
+    assert most_in(times, 1.0) <= 80
+    assert times[-1] < 400 / 80 + 0.2  # and the budget is used
+
+
+async def test_a_hold_on_one_person_holds_only_them_a_hold_overall_holds_all() -> None:
+    b, t, log = budget(WHATSAPP)
+    b.hold(30.0, chat="1")  # WhatsApp answered 131056 for this person
+    await t.run(send(b, t, log, "1", scheduled=False), send(b, t, log, "2", scheduled=False))
+    assert log == [(0.0, "2"), (30.0, "1")]
+    b.hold(2.0)  # 130429: the whole number waits
+    log.clear()
+    await t.run(send(b, t, log, "3", scheduled=False))
+    assert log == [(32.0, "3")]
+
+
+async def test_each_channel_has_its_own_budget() -> None:
+    """Telegram at its 30 a second does not slow WhatsApp down, nor the other way round."""
+    t = FakeTime()
+    telegram = SendBudget(TELEGRAM, clock=t.clock, sleep=t.sleep)
+    whatsapp = SendBudget(WHATSAPP, clock=t.clock, sleep=t.sleep)
+    sent: dict[str, list[float]] = {"telegram": [], "whatsapp": []}
+
+    async def one(b: SendBudget, channel: str, chat: int | str) -> None:
+        await b.acquire(chat, scheduled=True)
+        sent[channel].append(t.now)
+
+    await t.run(
+        *(one(telegram, "telegram", n) for n in range(1, 91)),
+        *(one(whatsapp, "whatsapp", f"32{n}") for n in range(160)),
+    )
+    assert most_in(sent["telegram"], 1.0) <= 30 and max(sent["telegram"]) < 3.2
+    assert most_in(sent["whatsapp"], 1.0) <= 80 and max(sent["whatsapp"]) < 2.2

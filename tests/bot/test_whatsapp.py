@@ -467,3 +467,57 @@ def test_whatsapp_templates_prints_json_for_meta() -> None:
             },
         ],
     }
+
+
+# -- the send budget ---------------------------------------------------------------------------
+async def test_graph_sends_wait_for_the_budget_and_back_off_after_rate_limit_answers() -> None:
+    """Every message goes through WhatsApp's budget; a pair-rate answer (131056) holds that
+    person back, a throughput answer (130429) the whole number, and both are told to the
+    outbox as 'try later' (never retried here)."""
+    from bot.ratelimit import WHATSAPP, SendBudget, bulk
+    from bot.scheduler import RetryLater
+    from bot.whatsapp import PAIR_RATE_WAIT, THROUGHPUT_WAIT, GraphApi, GraphError, as_send_error
+    from tests.bot.test_ratelimit import FakeTime
+    from tests.bot.whatsapp_harness import SETTINGS
+    from tests.fake_whatsapp import FakeGraph
+
+    graph = FakeGraph()
+    t = FakeTime()
+    api = GraphApi(
+        SETTINGS,
+        transport=graph.transport,
+        budget=SendBudget(WHATSAPP, clock=t.clock, sleep=t.sleep),
+    )
+    at: list[tuple[float, str]] = []
+
+    async def send(to: str, *, scheduled: bool = True) -> None:
+        graph.last_inbound[to] = graph.now()  # inside the 24-hour window
+        try:
+            if scheduled:
+                with bulk():
+                    await api.send({"to": to, "type": "text", "text": {"body": "hi"}})
+            else:
+                await api.send({"to": to, "type": "text", "text": {"body": "hi"}})
+        except GraphError as error:
+            at.append((t.now, f"{to} refused"))
+            assert isinstance(as_send_error(error), RetryLater)
+            return
+        at.append((t.now, to))
+
+    await t.run(send(SAMIRA), send(SAMIRA))  # scheduled: six seconds apart
+    assert at == [(0.0, SAMIRA), (6.0, SAMIRA)]
+    at.clear()
+    graph.fail_next(400, 131056, "Pair rate limit hit")
+    await t.run(send(KARIM, scheduled=False))
+    await t.run(send(KARIM, scheduled=False), send("32470999000", scheduled=False))
+    (refused, who), (other, whom), (again, who_again) = at
+    assert (who, whom, who_again) == (f"{KARIM} refused", "32470999000", KARIM)
+    assert other - refused < 0.1  # somebody else is not held back
+    assert again >= refused + PAIR_RATE_WAIT
+    at.clear()
+    graph.fail_next(400, 130429, "Rate limit hit")
+    start = t.now
+    await t.run(send("32470999001", scheduled=False))
+    await t.run(send("32470999002", scheduled=False))
+    assert at[1][0] >= start + THROUGHPUT_WAIT
+    await api.close()
