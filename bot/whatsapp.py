@@ -16,9 +16,11 @@ Graph API calls. It drives the same engine as Telegram; it holds no rules and no
   access token: `GET {url}/{media_id}` gives size, type and a download URL, fetched with
   the token and a size cap; the flows check size and type as for Telegram.
 - Replies go to `{url}/{phone_id}/messages`. What WhatsApp cannot show is decided here, one
-  rule per limit: up to 3 buttons whose labels fit 20 characters are reply buttons; up to 10
-  (or 3 with a longer label) a list message, row titles cut to 24 characters at a word
-  boundary with an ellipsis and the full label as the row description (72); more become
+  rule per limit: a label longer than a title may be is replaced by the flow's short label
+  (`Button.short`) where it gave one; up to 3 buttons whose titles then fit 20 characters
+  are reply buttons; up to 10 (or 3 with a longer title) a list message, row titles cut to
+  24 characters at a word boundary with an ellipsis only when no short label fits, and the
+  full label as the row description (72) whenever the title is not the label; more become
   numbered lines in the text, remembered so that the number typed back picks the choice.
   Button ids carry the same data as Telegram's callback data. Texts are split at 4,096
   characters, the body of a message with buttons at 1,024. Files are uploaded to
@@ -389,6 +391,25 @@ def shorten(label: str, limit: int) -> str:
     return head.rstrip(" ,.;:-–") + ELLIPSIS
 
 
+def _spaced(label: str) -> str:
+    return " ".join(label.split())
+
+
+def title_of(button: Button, limit: int) -> str:
+    """A button's title within `limit`: its label when it fits, else its short label when
+    the flow gave one, else the label shortened (`shorten`)."""
+    label = _spaced(button.label)
+    if len(label) > limit and button.short:
+        return shorten(button.short, limit)
+    return shorten(label, limit)
+
+
+def cut(button: Button, limit: int) -> bool:
+    """Whether the button's title within `limit` had to be shortened with an ellipsis."""
+    label = _spaced(button.label)
+    return len(label) > limit and len(_spaced(button.short or label)) > limit
+
+
 def split_text(text: str, limit: int) -> list[str]:
     """Pieces of at most `limit` characters, cut at line breaks where possible."""
     pieces: list[str] = []
@@ -438,11 +459,11 @@ def layout(reply: Reply, t: Translator) -> Layout:
     pieces[-1:] = split_text(pieces[-1], INTERACTIVE_BODY)
     messages = [_text(piece) for piece in pieces[:-1]]
     body = {"text": pieces[-1]}
-    fits = all(len(" ".join(b.label.split())) <= BUTTON_TITLE for b in buttons)
+    fits = not any(cut(b, BUTTON_TITLE) for b in buttons)
     if len(buttons) <= MAX_REPLY_BUTTONS and fits:
         action: dict[str, Any] = {
             "buttons": [
-                {"type": "reply", "reply": {"id": b.data, "title": shorten(b.label, BUTTON_TITLE)}}
+                {"type": "reply", "reply": {"id": b.data, "title": title_of(b, BUTTON_TITLE)}}
                 for b in buttons
             ]
         }
@@ -450,9 +471,9 @@ def layout(reply: Reply, t: Translator) -> Layout:
     else:
         rows = []
         for b in buttons:
-            title = shorten(b.label, ROW_TITLE)
+            title = title_of(b, ROW_TITLE)
             row = {"id": b.data, "title": title}
-            if title != " ".join(b.label.split()):
+            if title != _spaced(b.label):
                 row["description"] = shorten(b.label, ROW_DESCRIPTION)
             rows.append(row)
         action = {
