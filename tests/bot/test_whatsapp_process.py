@@ -362,6 +362,8 @@ def test_opstap_run_carries_a_learner_from_onboarding_to_a_goal_a_reflection_and
 
     try:
         wait_for(lambda: _healthy(base))
+        # Without Telegram the heartbeat of `opstap health` is written too.
+        wait_for(lambda: (tmp_path / "data" / "heartbeat").exists())
         # Onboarding in Dutch, and in Arabic for a second learner.
         assert say("Hallo")[-1].interactive == "list"
         consent = choose("Nederlands")[-1]
