@@ -23,9 +23,9 @@ from telegram.ext import ApplicationBuilder
 
 from bench.common import Figure
 from bench.nudges import NOW, _database
-from bot.ratelimit import OVERALL_PER_SECOND, Limits, OutboxRateLimiter
+from bot.ratelimit import OVERALL_PER_SECOND, Limits
 from bot.scheduler import Dispatcher
-from bot.telegram import TelegramSender
+from bot.telegram import OutboxRateLimiter, TelegramSender
 from flows import nudges
 from flows.i18n import Translator
 from storage.models import OutboxMessage, User

@@ -34,9 +34,9 @@ from telegram.ext import (
 
 from bench.common import Figure, mean, percentile
 from bot.config import Settings
-from bot.ratelimit import Limits, OutboxRateLimiter
+from bot.ratelimit import Limits
 from bot.runtime import Runtime
-from bot.telegram import build_application
+from bot.telegram import OutboxRateLimiter, build_application
 from storage.db import create_engine
 from tests.conftest import reset_schema
 from tests.fake_telegram import API_URL, FILE_URL, TOKEN, FakeTelegram, fake_request

@@ -61,12 +61,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.set_event_loop(asyncio.new_event_loop())
     runtime = Runtime.create(settings)
     if settings.whatsapp_enabled:
-        from bot.whatsapp import serve as serve_whatsapp
+        from bot import whatsapp
 
-        if not settings.telegram_enabled:
-            serve_whatsapp(runtime)
-        else:
-            serve_whatsapp(runtime, telegram="webhook" if args.webhook else "polling")
+        whatsapp.serve(runtime, whatsapp_app(runtime, telegram_webhook=args.webhook))
         return 0
     if args.webhook:
         from bot.webhook import serve
@@ -77,6 +74,52 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     add_heartbeat(application, settings.data_dir)
     run_polling(application)
     return 0
+
+
+def whatsapp_app(runtime: Runtime, *, telegram_webhook: bool) -> Any:
+    """The server of `opstap run` with WhatsApp: alone, or with Telegram beside it by
+    webhook (its routes on the same server) or by long polling (in the same event loop).
+    The two channel rooms do not import each other; this is where they meet."""
+    from bot import whatsapp
+
+    adapter = whatsapp.register(runtime)  # before Telegram's dispatcher is built
+    if not runtime.settings.telegram_enabled:
+        from bot.health import HEARTBEAT_SECONDS, write_heartbeat
+        from bot.scheduler import AsyncioJobs
+
+        data_dir = runtime.settings.data_dir
+        jobs = AsyncioJobs()
+
+        async def beat() -> None:
+            await asyncio.to_thread(write_heartbeat, data_dir)
+
+        jobs.every(HEARTBEAT_SECONDS, beat, first=1, name="heartbeat")
+        return whatsapp.create_app(runtime, adapter, jobs=jobs)
+    from bot import telegram
+
+    application = telegram.build_application(runtime)
+    add_heartbeat(application, runtime.settings.data_dir)
+    if not telegram_webhook:
+        return whatsapp.create_app(runtime, adapter, beside=lambda: telegram.polling(application))
+    from bot.webhook import create_webhook_app, webhook_path
+
+    settings = runtime.settings
+    if settings.webhook_secret is None:  # checked in cmd_run
+        raise ConfigError("OPSTAP_WEBHOOK_SECRET is not set: it is needed for --webhook.")
+    url = str(settings.webhook_url) if settings.webhook_url else None
+    app = create_webhook_app(
+        runtime,
+        application,
+        secret=settings.webhook_secret.get_secret_value(),
+        path=webhook_path(url),
+        webhook_url=url,
+    )
+    return whatsapp.create_app(
+        runtime,
+        adapter,
+        routes_beside=app.routes,
+        beside=lambda: app.router.lifespan_context(app),
+    )
 
 
 def add_heartbeat(application: Any, data_dir: Path) -> None:
@@ -112,8 +155,7 @@ def cmd_dispatcher(settings: Settings, args: argparse.Namespace) -> int:
     """Sends the outbox and plans the nudges, and takes no updates: the one dispatcher of a
     deployment with webhook workers (docs/DEPLOYMENT.md). Several may run: one holds the
     lease and sends, the others wait to take over."""
-    from bot.scheduler import serve_dispatcher
-    from bot.telegram import build_application
+    from bot.telegram import build_application, serve_dispatcher
 
     settings.token()
     migrate(settings)

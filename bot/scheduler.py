@@ -1,4 +1,4 @@
-"""The outbox dispatcher, the planner and their wiring into python-telegram-bot's JobQueue.
+"""The outbox dispatcher, the planner and retention, and their wiring into a job queue.
 
 The outbox table is the one source of truth for scheduled messages. One repeating job claims
 due messages in a first transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL, `BEGIN IMMEDIATE`
@@ -23,31 +23,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from telegram.ext import Application, ContextTypes
 
 from bot.ratelimit import OVERALL_PER_SECOND
 from flows import nudges
 from flows.engine import Clock
 from flows.i18n import Translator
 from flows.messages import Reply
+from flows.privacy import purge
 from storage.models import OutboxMessage, User
 from storage.repositories import WAITING, SignalInfo
 from storage.uow import UnitOfWork
 
 __all__ = [
+    "AsyncioJobs",
     "Dispatcher",
+    "Jobs",
     "Lease",
+    "NotServedHere",
     "Planner",
     "Sender",
     "install",
@@ -66,6 +68,8 @@ ROUND_TIME = 10.0
 #: When the planner runs every day (programme time); it also runs at start and catches up.
 PLAN_TIME = time(0, 15)
 PLAN_CHECK_INTERVAL = 30.0  # seconds between two looks at whether planning is due
+#: When retention erases what is kept too long (programme time).
+RETENTION_TIME = time(3, 30)
 #: The advisory lock key of the one dispatcher (PostgreSQL).
 LEASE_KEY = "opstap:dispatcher"
 
@@ -487,14 +491,111 @@ class Planner:
 
 
 # -- wiring -----------------------------------------------------------------------------------
-def install(
-    application: Application[Any, Any, Any, Any, Any, Any], runtime: Any, sender: Sender
-) -> Dispatcher:
-    """Adds the dispatcher (every second) and the planner (every half minute, planning when
-    due) to the job queue; both act only while this process holds the lease. Returns the
-    dispatcher, whose `lease` is released at shutdown. `sender` is the sender of the
-    application's own channel; the other channels' senders are in `runtime.senders`, each
-    registered by its channel room with its own rate limits (the scheduler imports none)."""
+#: A job: a coroutine function without arguments.
+Job = Callable[[], Awaitable[object]]
+
+
+class Jobs(Protocol):
+    """Where the scheduler's jobs run. Telegram's room gives python-telegram-bot's JobQueue
+    (`bot.telegram.PtbJobs`); without Telegram, `AsyncioJobs` runs them as plain tasks."""
+
+    def every(self, seconds: float, job: Job, *, first: float, name: str) -> None:
+        """Runs `job` after `first` seconds, then every `seconds`."""
+
+    def daily(self, at: time, job: Job, *, name: str) -> None:
+        """Runs `job` every day at `at` (an aware time, programme time zone); a run missed
+        while the host slept is made up once, up to 12 hours late."""
+
+
+#: A daily job may run this late (a suspended host, a clock correction), once.
+DAILY_GRACE = timedelta(hours=12)
+
+
+class AsyncioJobs:
+    """`Jobs` as asyncio tasks, started and stopped with `async with`: a process without
+    python-telegram-bot's JobQueue (WhatsApp alone). A job that fails is logged by type
+    and runs again at its next time, as PTB's JobQueue does."""
+
+    def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._jobs: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.names: list[str] = []
+
+    def every(self, seconds: float, job: Job, *, first: float, name: str) -> None:
+        async def loop() -> None:
+            await asyncio.sleep(first)
+            while True:
+                await self._run(job, name)
+                await asyncio.sleep(seconds)
+
+        self._add(loop, name)
+
+    def daily(self, at: time, job: Job, *, name: str) -> None:
+        if at.tzinfo is None:
+            raise ValueError("a daily job needs an aware time")
+
+        zone = at.tzinfo
+        moment = at.replace(tzinfo=None)
+
+        async def loop() -> None:
+            def today() -> tuple[datetime, datetime]:
+                now = self.clock().astimezone(zone)
+                return now, datetime.combine(now.date(), moment, zone)
+
+            now, due = today()
+            done = now.date() if now >= due else None  # today's moment went by before start
+            while True:
+                now, due = today()
+                if done != now.date() and now >= due:
+                    done = now.date()
+                    if now - due <= DAILY_GRACE:
+                        await self._run(job, name)
+                    continue
+                later = due if now < due else due + timedelta(days=1)
+                # Look again at least every minute: the clock may jump (a suspended host).
+                await asyncio.sleep(min((later - now).total_seconds(), 60.0))
+
+        self._add(loop, name)
+
+    def _add(self, loop: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
+        self._jobs.append(loop)
+        self.names.append(name)
+        if self._tasks:  # already running
+            self._tasks.append(asyncio.create_task(loop(), name=name))
+
+    @staticmethod
+    async def _run(job: Job, name: str) -> None:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a job runner's top level: the next run must still come
+            log.error("the %s job failed (%s); it runs again later", name, type(error).__name__)
+
+    async def __aenter__(self) -> AsyncioJobs:
+        self._tasks = [
+            asyncio.create_task(loop(), name=name)
+            for loop, name in zip(self._jobs, self.names, strict=True)
+        ]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def install(jobs: Jobs, runtime: Any, sender: Sender) -> Dispatcher:
+    """Adds the dispatcher (every second), the planner (every half minute, planning when
+    due) and retention (daily at 03:30) to `jobs`; the first two act only while this
+    process holds the lease. Returns the dispatcher, whose `lease` is released at shutdown.
+    `sender` serves the users of every channel without a sender in `runtime.senders`; each
+    channel room registers its own there, with its own rate limits (the scheduler imports
+    no room and no channel library)."""
     engine = runtime.engine
     policy = runtime.nudge_policy()
     lease = Lease(runtime.db)
@@ -509,45 +610,28 @@ def install(
         reader=runtime.reader,
     )
     planner = Planner(uow_factory=runtime.uow, clock=engine.clock, policy=policy, lease=lease)
-    queue = application.job_queue
-    if queue is None:  # pragma: no cover - the job-queue extra is a dependency
-        raise RuntimeError("python-telegram-bot's job queue is not installed")
 
-    async def dispatch_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-        await dispatcher.run()
+    async def retention() -> None:
+        """Erases learners inactive for OPSTAP_RETENTION_MONTHS months, old exports,
+        orphaned uploads and old update ids (flows/privacy.py `purge`)."""
+        erased = await purge(
+            runtime.uow,
+            engine.files,
+            now=engine.clock(),
+            months=runtime.settings.retention_months,
+        )
+        log.info("retention: erased %d learners", len(erased))
 
-    async def plan_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-        await planner.run_if_due()
-
-    # Two instances may overlap: the second returns at once (the dispatcher's own lock),
-    # instead of APScheduler skipping it with a warning.
-    overlap = {"max_instances": 2, "coalesce": True, "misfire_grace_time": None}
-    queue.run_repeating(
-        dispatch_job, interval=DISPATCH_INTERVAL, first=0.5, name="outbox", job_kwargs=overlap
-    )
-    queue.run_repeating(
-        plan_job, interval=PLAN_CHECK_INTERVAL, first=1, name="planner", job_kwargs=overlap
-    )
+    jobs.every(DISPATCH_INTERVAL, dispatcher.run, first=0.5, name="outbox")
+    jobs.every(PLAN_CHECK_INTERVAL, planner.run_if_due, first=1, name="planner")
+    zone = ZoneInfo(policy.timezone)
+    jobs.daily(RETENTION_TIME.replace(tzinfo=zone), retention, name="retention_job")
     return dispatcher
 
 
-def serve_dispatcher(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Runs only the jobs (dispatcher, planner, retention) of an application built without
-    an updater, until SIGTERM or SIGINT: the `opstap dispatcher` process."""
+class NotServedHere:
+    """The outbox sender for users of a channel this process does not run (Telegram users
+    while only WhatsApp is configured): their messages wait, they are not sent elsewhere."""
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        async with application:
-            if application.post_init is not None:
-                await application.post_init(application)
-            await application.start()
-            log.info("dispatcher started; it sends while it holds the lease")
-            await stop.wait()
-            await application.stop()
-        if application.post_shutdown is not None:
-            await application.post_shutdown(application)
-
-    asyncio.run(main())
+    async def send(self, user: User, reply: Reply) -> str | None:
+        raise RetryLater(3600.0)

@@ -11,11 +11,10 @@ import logging
 import os
 import signal
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import replace
 from datetime import time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from telegram import (
@@ -50,6 +49,7 @@ from telegram.ext import (
     ChatMemberHandler,
     ContextTypes,
     ExtBot,
+    JobQueue,
     MessageHandler,
     filters,
 )
@@ -59,13 +59,20 @@ from telegram.warnings import PTBDeprecationWarning
 from bot import inbox as inbox_
 from bot.inbox import Inbox
 from bot.logsafety import protect
-from bot.ratelimit import OutboxRateLimiter, bulk
+from bot.ratelimit import TELEGRAM, Limits, SendBudget, bulk, is_bulk
 from bot.runtime import Runtime
-from bot.scheduler import OutcomeUnknown, RetryLater, SendFailed, Unreachable, install
+from bot.scheduler import (
+    DAILY_GRACE,
+    Job,
+    OutcomeUnknown,
+    RetryLater,
+    SendFailed,
+    Unreachable,
+    install,
+)
 from flows.engine import Activity
 from flows.i18n import LANGUAGES, N_
 from flows.messages import Event, FileKind, IncomingFile, Reply
-from flows.privacy import purge
 from storage.models import User
 
 # Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after and others):
@@ -74,8 +81,6 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
-#: When the daily retention job runs, in the programme time zone.
-RETENTION_TIME = time(3, 30)
 #: The updates Opstap asks Telegram for (polling and webhook alike).
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 #: Long polling: how long one getUpdates call waits for news, and the longest pause after
@@ -651,20 +656,139 @@ def build_application(
         )
     )
     application.add_error_handler(on_error)
-    if application.job_queue is not None:
-        application.job_queue.run_daily(
-            retention_job,
-            time=RETENTION_TIME.replace(tzinfo=ZoneInfo(settings.timezone)),
-            # Late (a suspended host, a clock correction): run once, up to 12 hours late.
-            job_kwargs={"misfire_grace_time": 12 * 3600, "coalesce": True},
-        )
-    dispatcher = install(application, runtime, TelegramSender(application.bot))
+    queue = application.job_queue
+    if queue is None:  # pragma: no cover - the job-queue extra is a dependency
+        raise RuntimeError("python-telegram-bot's job queue is not installed")
+    dispatcher = install(PtbJobs(queue), runtime, TelegramSender(application.bot))
     return application
+
+
+class PtbJobs:
+    """The scheduler's `Jobs` on python-telegram-bot's JobQueue (APScheduler)."""
+
+    def __init__(self, queue: JobQueue[Any]) -> None:
+        self.queue = queue
+
+    def every(self, seconds: float, job: Job, *, first: float, name: str) -> None:
+        async def callback(context: CallbackContext[Any, Any, Any, Any]) -> None:
+            await job()
+
+        # Two instances may overlap: the second returns at once (the dispatcher's own lock),
+        # instead of APScheduler skipping it with a warning.
+        overlap = {"max_instances": 2, "coalesce": True, "misfire_grace_time": None}
+        self.queue.run_repeating(
+            callback, interval=seconds, first=first, name=name, job_kwargs=overlap
+        )
+
+    def daily(self, at: time, job: Job, *, name: str) -> None:
+        async def callback(context: CallbackContext[Any, Any, Any, Any]) -> None:
+            await job()
+
+        grace = int(DAILY_GRACE.total_seconds())  # late: run once, up to 12 hours late
+        self.queue.run_daily(
+            callback,
+            time=at,
+            name=name,
+            job_kwargs={"misfire_grace_time": grace, "coalesce": True},
+        )
+
+
+def serve_dispatcher(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Runs only the jobs (dispatcher, planner, retention) of an application built without
+    an updater, until SIGTERM or SIGINT: the `opstap dispatcher` process."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with application:
+            if application.post_init is not None:
+                await application.post_init(application)
+            await application.start()
+            log.info("dispatcher started; it sends while it holds the lease")
+            await stop.wait()
+            await application.stop()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)
+
+    asyncio.run(main())
+
+
+@contextlib.asynccontextmanager
+async def polling(application: Application[Any, Any, Any, Any, Any, Any]) -> AsyncIterator[None]:
+    """Runs Telegram by long polling (into its durable inbox) beside another server in the
+    same event loop (WhatsApp's webhook), as `run_polling` does alone."""
+    stop = asyncio.Event()
+    async with application:
+        if application.post_init:
+            await application.post_init(application)
+        await application.start()
+        await accept_pending(application)
+        task = asyncio.create_task(poll(application, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await drain(application)
+            await application.stop()
+    if application.post_shutdown:
+        await application.post_shutdown(application)
+
+
+#: Requests that put a message into a chat (the per-chat limits count these).
+_MESSAGE_ENDPOINTS = ("send", "copyMessage", "forwardMessage")
+
+
+class OutboxRateLimiter(BaseRateLimiter[int]):
+    """python-telegram-bot's rate limiter for Opstap: a `SendBudget` in front of every
+    request; replies retry a 429 up to `max_retries` times, scheduled sends never."""
+
+    def __init__(self, *, max_retries: int = 2, limits: Limits = TELEGRAM) -> None:
+        self.max_retries = max_retries
+        self.budget = SendBudget(limits)
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        """Waits for the budget, sends, and honours `retry_after`."""
+        scheduled = is_bulk()
+        chat: int | str | None = data.get("chat_id")
+        if isinstance(chat, str):
+            with contextlib.suppress(ValueError):
+                chat = int(chat)
+        if not endpoint.startswith(_MESSAGE_ENDPOINTS):
+            chat = None
+        retries = 0 if scheduled else (rate_limit_args or self.max_retries)
+        for attempt in range(retries + 1):
+            await self.budget.acquire(chat, scheduled=scheduled)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as error:
+                self.budget.hold(error._retry_after.total_seconds())
+                if attempt == retries:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class TelegramSender:
     """The outbox `Sender` for Telegram users: sends through the application's bot, paced by
-    its `OutboxRateLimiter` (bot/ratelimit.py) as a scheduled send."""
+    its `OutboxRateLimiter` (below) as a scheduled send."""
 
     def __init__(self, bot: Any) -> None:
         self.bot = bot
@@ -693,19 +817,6 @@ class TelegramSender:
             raise OutcomeUnknown(str(error)) from error
         except TelegramError as error:
             raise SendFailed(str(error)) from error
-
-
-async def retention_job(context: OpstapContext) -> None:
-    """Daily: erases learners inactive for OPSTAP_RETENTION_MONTHS months, old exports,
-    orphaned uploads and old update ids (flows/privacy.py `purge`)."""
-    runtime = context.runtime
-    erased = await purge(
-        runtime.uow,
-        runtime.engine.files,
-        now=runtime.engine.clock(),
-        months=runtime.settings.retention_months,
-    )
-    log.info("retention: erased %d learners", len(erased))
 
 
 # -- the first screen and edited messages ------------------------------------------------------

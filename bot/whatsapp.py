@@ -16,9 +16,11 @@ Graph API calls. It drives the same engine as Telegram; it holds no rules and no
   access token: `GET {url}/{media_id}` gives size, type and a download URL, fetched with
   the token and a size cap; the flows check size and type as for Telegram.
 - Replies go to `{url}/{phone_id}/messages`. What WhatsApp cannot show is decided here, one
-  rule per limit: up to 3 buttons whose labels fit 20 characters are reply buttons; up to 10
-  (or 3 with a longer label) a list message, row titles cut to 24 characters at a word
-  boundary with an ellipsis and the full label as the row description (72); more become
+  rule per limit: a label longer than a title may be is replaced by the flow's short label
+  (`Button.short`) where it gave one; up to 3 buttons whose titles then fit 20 characters
+  are reply buttons; up to 10 (or 3 with a longer title) a list message, row titles cut to
+  24 characters at a word boundary with an ellipsis only when no short label fits, and the
+  full label as the row description (72) whenever the title is not the label; more become
   numbered lines in the text, remembered so that the number typed back picks the choice.
   Button ids carry the same data as Telegram's callback data. Texts are split at 4,096
   characters, the body of a message with buttons at 1,024. Files are uploaded to
@@ -48,12 +50,11 @@ import hmac
 import json
 import logging
 import mimetypes
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -62,21 +63,22 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
-from telegram.ext import Application
 
 from bot import inbox as inbox_
 from bot.config import WhatsAppSettings
 from bot.http import TooLarge, healthz, read_body
 from bot.inbox import Inbox
 from bot.logsafety import protect
+from bot.ratelimit import WHATSAPP, SendBudget, bulk, is_bulk
 from bot.scheduler import (
-    Dispatcher,
+    AsyncioJobs,
+    NotServedHere,
     OutcomeUnknown,
     RetryLater,
     SendFailed,
     Unreachable,
     Waiting,
-    plan,
+    install,
 )
 from flows import nudges
 from flows.coach.risk import REMINDERS
@@ -90,7 +92,6 @@ from flows.messages import (
     Origin,
     Reply,
 )
-from flows.privacy import purge
 from storage.models import OutboxMessage, User
 from storage.repositories import WAITING
 from storage.uow import UnitOfWork
@@ -122,8 +123,14 @@ ELLIPSIS = "…"
 REENGAGEMENT = 131047
 UNDELIVERABLE = 131026
 RATE_LIMITED = frozenset({4, 80007, 130429, 131048, 131056})
-#: Seconds to wait after a rate-limit answer (Graph gives no retry_after).
+PAIR_RATE_LIMITED = 131056
+#: Seconds until the outbox tries a message again after a rate-limit answer (Graph gives no
+#: retry_after); meanwhile this process sends nothing for THROUGHPUT_WAIT seconds after a
+#: throughput error (130429 and the like), nothing to that person for PAIR_RATE_WAIT after
+#: a pair-rate one (131056).
 RATE_LIMIT_WAIT = 60.0
+THROUGHPUT_WAIT = 2.0
+PAIR_RATE_WAIT = 30.0
 
 
 # -- webhook payloads (only what Opstap reads; everything else is ignored) ---------------------
@@ -273,8 +280,11 @@ class GraphApi:
         settings: WhatsAppSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        budget: SendBudget | None = None,
     ) -> None:
         self.phone_id = settings.phone_id
+        #: Every message posted waits for WhatsApp's send budget (bot/ratelimit.py).
+        self.budget = budget or SendBudget(WHATSAPP)
         self.client = httpx.AsyncClient(
             base_url=settings.api_url + "/",
             headers={"Authorization": f"Bearer {settings.token}"},
@@ -296,11 +306,20 @@ class GraphApi:
         return GraphError(response.status_code, code, title[:200])
 
     async def send(self, message: dict[str, Any]) -> str:
-        """Sends one message; returns its wamid."""
+        """Sends one message within the send budget (a scheduled one inside `bulk()`);
+        returns its wamid. After a rate-limit answer the budget holds back: the whole
+        number after a throughput error, this recipient after a pair-rate one."""
+        to = str(message["to"])
+        await self.budget.acquire(to, scheduled=is_bulk())
         body = {"messaging_product": "whatsapp", "recipient_type": "individual", **message}
         response = await self.client.post(f"{self.phone_id}/messages", json=body)
         if response.status_code >= 400:
-            raise self._error(response)
+            error = self._error(response)
+            if error.code == PAIR_RATE_LIMITED:
+                self.budget.hold(PAIR_RATE_WAIT, chat=to)
+            elif error.status == 429 or error.code in RATE_LIMITED:
+                self.budget.hold(THROUGHPUT_WAIT)
+            raise error
         return str(response.json()["messages"][0]["id"])
 
     async def upload(self, data: bytes, *, mime_type: str, file_name: str) -> str:
@@ -372,6 +391,25 @@ def shorten(label: str, limit: int) -> str:
     return head.rstrip(" ,.;:-–") + ELLIPSIS
 
 
+def _spaced(label: str) -> str:
+    return " ".join(label.split())
+
+
+def title_of(button: Button, limit: int) -> str:
+    """A button's title within `limit`: its label when it fits, else its short label when
+    the flow gave one, else the label shortened (`shorten`)."""
+    label = _spaced(button.label)
+    if len(label) > limit and button.short:
+        return shorten(button.short, limit)
+    return shorten(label, limit)
+
+
+def cut(button: Button, limit: int) -> bool:
+    """Whether the button's title within `limit` had to be shortened with an ellipsis."""
+    label = _spaced(button.label)
+    return len(label) > limit and len(_spaced(button.short or label)) > limit
+
+
 def split_text(text: str, limit: int) -> list[str]:
     """Pieces of at most `limit` characters, cut at line breaks where possible."""
     pieces: list[str] = []
@@ -421,11 +459,11 @@ def layout(reply: Reply, t: Translator) -> Layout:
     pieces[-1:] = split_text(pieces[-1], INTERACTIVE_BODY)
     messages = [_text(piece) for piece in pieces[:-1]]
     body = {"text": pieces[-1]}
-    fits = all(len(" ".join(b.label.split())) <= BUTTON_TITLE for b in buttons)
+    fits = not any(cut(b, BUTTON_TITLE) for b in buttons)
     if len(buttons) <= MAX_REPLY_BUTTONS and fits:
         action: dict[str, Any] = {
             "buttons": [
-                {"type": "reply", "reply": {"id": b.data, "title": shorten(b.label, BUTTON_TITLE)}}
+                {"type": "reply", "reply": {"id": b.data, "title": title_of(b, BUTTON_TITLE)}}
                 for b in buttons
             ]
         }
@@ -433,9 +471,9 @@ def layout(reply: Reply, t: Translator) -> Layout:
     else:
         rows = []
         for b in buttons:
-            title = shorten(b.label, ROW_TITLE)
+            title = title_of(b, ROW_TITLE)
             row = {"id": b.data, "title": title}
-            if title != " ".join(b.label.split()):
+            if title != _spaced(b.label):
                 row["description"] = shorten(b.label, ROW_DESCRIPTION)
             rows.append(row)
         action = {
@@ -595,10 +633,11 @@ class WhatsAppAdapter:
         settings: WhatsAppSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        budget: SendBudget | None = None,
     ) -> None:
         self.runtime = runtime
         self.settings = settings
-        self.graph = GraphApi(settings, transport=transport)
+        self.graph = GraphApi(settings, transport=transport, budget=budget)
         self.inbox = Inbox(runtime, CHANNEL)
         self._tasks: set[asyncio.Task[None]] = set()
         self.menu_words = {
@@ -912,26 +951,28 @@ class WhatsAppSender:
     async def send(self, user: User, reply: Reply) -> str | None:
         if user.chat_id is None:
             raise Unreachable("no chat")
-        engine = self.adapter.runtime.engine
-        t = engine.translator(user.language)
-        origin = reply.origin
-        template = template_for(origin)
+        t = self.adapter.runtime.engine.translator(user.language)
         try:
-            if window_open(user, engine.clock()) and not (origin and origin.template_only):
-                try:
-                    return await self.adapter.send_reply(user.chat_id, reply, t)
-                except GraphError as error:
-                    # Meta says the window is closed: certainly not delivered, so a nudge
-                    # goes as its template now (anything else waits, see as_send_error).
-                    if error.code != REENGAGEMENT or template is None:
-                        raise
-            if template is None:
-                raise Waiting("outside the 24-hour window")
-            return await self.adapter.graph.send(
-                {"to": user.chat_id, **template_message(template, user, t)}
-            )
+            with bulk():  # paced as a scheduled send (bot/ratelimit.py)
+                return await self._send(user, user.chat_id, reply, t)
         except (GraphError, httpx.HTTPError) as error:
             raise as_send_error(error) from error
+
+    async def _send(self, user: User, wa_id: str, reply: Reply, t: Translator) -> str | None:
+        origin = reply.origin
+        template = template_for(origin)
+        now = self.adapter.runtime.engine.clock()
+        if window_open(user, now) and not (origin and origin.template_only):
+            try:
+                return await self.adapter.send_reply(wa_id, reply, t)
+            except GraphError as error:
+                # Meta says the window is closed: certainly not delivered, so a nudge goes
+                # as its template now (anything else waits, see as_send_error).
+                if error.code != REENGAGEMENT or template is None:
+                    raise
+        if template is None:
+            raise Waiting("outside the 24-hour window")
+        return await self.adapter.graph.send({"to": wa_id, **template_message(template, user, t)})
 
 
 # -- the web app -------------------------------------------------------------------------------
@@ -975,138 +1016,39 @@ def routes(adapter: WhatsAppAdapter, state: dict[str, bool]) -> list[BaseRoute]:
     return [Route(PATH, verify, methods=["GET"]), Route(PATH, receive, methods=["POST"])]
 
 
-DISPATCH_INTERVAL = 1.0
-PLAN_TIME = time(0, 15)
-RETENTION_TIME = time(3, 30)
-
-
-async def _every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await job()
-        except (SQLAlchemyError, OSError):
-            log.exception("%s failed; trying again later", name)
-
-
-async def _daily(at: time, zone: ZoneInfo, job: Callable[[], Awaitable[object]]) -> None:
-    while True:
-        now = datetime.now(zone)
-        due = datetime.combine(now.date(), at, zone)
-        if due <= now:
-            due += timedelta(days=1)
-        await asyncio.sleep((due - now).total_seconds())
-        try:
-            await job()
-        except (SQLAlchemyError, OSError):
-            log.exception("a daily job failed")
-
-
-class NotServedHere:
-    """The outbox sender for users of a channel this process does not run (Telegram users
-    while only WhatsApp is configured): their messages wait, they are not sent elsewhere."""
-
-    async def send(self, user: User, reply: Reply) -> str | None:
-        raise RetryLater(3600.0)
-
-
-@asynccontextmanager
-async def scheduling(runtime: Runtime, sender: WhatsAppSender) -> AsyncIterator[Dispatcher]:
-    """Without Telegram (whose job queue does it otherwise): the outbox every second, the
-    planner at start and daily at 00:15, retention daily at 03:30."""
-    engine = runtime.engine
-    policy = runtime.nudge_policy()
-    dispatcher = Dispatcher(
-        uow_factory=runtime.uow,
-        sender=NotServedHere(),
-        clock=engine.clock,
-        translator=engine.translator,
-        policy=policy,
-        senders={CHANNEL: sender},
-    )
-    await dispatcher.recover()
-    zone = ZoneInfo(policy.timezone)
-
-    async def planning() -> None:
-        await plan(runtime.uow, engine.clock, policy)
-
-    async def retention() -> None:
-        erased = await purge(
-            runtime.uow, engine.files, now=engine.clock(), months=runtime.settings.retention_months
-        )
-        log.info("retention: erased %d learners", len(erased))
-
-    tasks = [
-        asyncio.create_task(_every(DISPATCH_INTERVAL, dispatcher.run_once, "the outbox")),
-        asyncio.create_task(_daily(PLAN_TIME, zone, planning)),
-        asyncio.create_task(_daily(RETENTION_TIME, zone, retention)),
-    ]
-    tasks.append(asyncio.create_task(planning()))
-    try:
-        yield dispatcher
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-@asynccontextmanager
-async def polling(application: Application[Any, Any, Any, Any, Any, Any]) -> AsyncIterator[None]:
-    """Runs Telegram by long polling (into its durable inbox) beside the WhatsApp webhook, in
-    the same event loop, as `bot.telegram.run_polling` does alone."""
-    from bot.telegram import accept_pending, drain, poll
-
-    stop = asyncio.Event()
-    async with application:
-        if application.post_init:
-            await application.post_init(application)
-        await application.start()
-        await accept_pending(application)
-        task = asyncio.create_task(poll(application, stop))
-        try:
-            yield
-        finally:
-            stop.set()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await drain(application)
-            await application.stop()
-    if application.post_shutdown:
-        await application.post_shutdown(application)
-
-
 def create_app(
     runtime: Runtime,
     adapter: WhatsAppAdapter,
     *,
-    telegram_webhook: Starlette | None = None,
-    telegram_polling: Application[Any, Any, Any, Any, Any, Any] | None = None,
+    routes_beside: Sequence[BaseRoute] = (),
+    beside: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+    jobs: AsyncioJobs | None = None,
 ) -> Starlette:
-    """The ASGI app: `/whatsapp`, `/healthz`, and Telegram's webhook routes when it runs by
-    webhook too. With Telegram, its job queue runs the outbox (with the WhatsApp sender in
-    `runtime.senders`); without it, `scheduling` does."""
+    """The ASGI app: `/whatsapp`, and `/healthz` or the routes of the channel served beside
+    it (Telegram's webhook). `beside` runs that channel for the app's lifetime (Telegram by
+    webhook or polling), and its job queue runs the outbox with the WhatsApp sender in
+    `runtime.senders`; without it, the scheduler's jobs run here as asyncio tasks, in
+    `jobs` beside the jobs already there (the heartbeat)."""
     sender = runtime.senders.get(CHANNEL)
     if not isinstance(sender, WhatsAppSender):
-        raise ValueError("register the WhatsApp sender in runtime.senders before Telegram")
+        raise ValueError("register the WhatsApp sender in runtime.senders first (`register`)")
     state = {"accepting": False}
-    extra = list(telegram_webhook.routes) if telegram_webhook else [healthz(runtime, state)]
+    extra = list(routes_beside) if routes_beside else [healthz(runtime, state)]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(adapter.close)
-            if telegram_webhook is not None:
-                await stack.enter_async_context(
-                    telegram_webhook.router.lifespan_context(telegram_webhook)
-                )
-            elif telegram_polling is not None:
-                await stack.enter_async_context(polling(telegram_polling))
+            if beside is not None:
+                await stack.enter_async_context(beside())
             else:
                 stack.push_async_callback(runtime.close)
-                await stack.enter_async_context(scheduling(runtime, sender))
+                here = jobs if jobs is not None else AsyncioJobs()
+                dispatcher = install(here, runtime, NotServedHere())
+                await dispatcher.recover()
+                if dispatcher.lease is not None:
+                    stack.push_async_callback(dispatcher.lease.release)
+                await stack.enter_async_context(here)
             await adapter.accept_pending()
             state["accepting"] = True
             log.info("WhatsApp webhook ready at %s", PATH)
@@ -1120,44 +1062,23 @@ def create_app(
     return Starlette(routes=[*routes(adapter, state), *extra], lifespan=lifespan)
 
 
-def build(
-    runtime: Runtime,
-    *,
-    telegram: Literal["webhook", "polling"] | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> Starlette:
-    """The app of `opstap run` with WhatsApp: alone, or beside Telegram by webhook or polling."""
+def register(
+    runtime: Runtime, *, transport: httpx.AsyncBaseTransport | None = None
+) -> WhatsAppAdapter:
+    """The adapter of `opstap run` with WhatsApp, its sender registered in `runtime.senders`
+    (before another channel builds the dispatcher that uses it)."""
     adapter = WhatsAppAdapter(runtime, runtime.settings.whatsapp(), transport=transport)
     runtime.senders[CHANNEL] = WhatsAppSender(adapter)
-    if telegram is None:
-        return create_app(runtime, adapter)
-    from bot.telegram import build_application
-
-    if telegram == "polling":
-        return create_app(runtime, adapter, telegram_polling=build_application(runtime))
-    from bot.webhook import create_webhook_app, webhook_path
-
-    settings = runtime.settings
-    if settings.webhook_secret is None:  # checked by the CLI
-        raise ValueError("a webhook secret is required")
-    url = str(settings.webhook_url) if settings.webhook_url else None
-    telegram_app = create_webhook_app(
-        runtime,
-        build_application(runtime),
-        secret=settings.webhook_secret.get_secret_value(),
-        path=webhook_path(url),
-        webhook_url=url,
-    )
-    return create_app(runtime, adapter, telegram_webhook=telegram_app)
+    return adapter
 
 
-def serve(runtime: Runtime, *, telegram: Literal["webhook", "polling"] | None = None) -> None:
+def serve(runtime: Runtime, app: Starlette) -> None:
     """Serves the app with uvicorn on OPSTAP_LISTEN:OPSTAP_PORT until SIGTERM or SIGINT."""
     import uvicorn
 
     settings = runtime.settings
     config = uvicorn.Config(
-        build(runtime, telegram=telegram),
+        app,
         host=settings.listen,
         port=settings.port,
         proxy_headers=True,

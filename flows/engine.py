@@ -237,9 +237,7 @@ class Context:
         )
         if self.t.rtl:
             text = right_to_left(text)
-            rows = tuple(
-                tuple(Button(right_to_left(b.label), b.data) for b in row) for row in rows
-            )
+            rows = tuple(tuple(b.rtl() for b in row) for row in rows)
         return Reply(text=text, buttons=rows, file=file, replace=replace, rtl=self.t.rtl)
 
     async def flush(self) -> None:
@@ -264,16 +262,17 @@ class Context:
         replies take the place of this call among the event's replies."""
         self.later.append((len(self.replies), job))
 
-    def button(self, label: str, value: str) -> Button:
-        """A button for the current question; `value` must hold no personal data."""
+    def button(self, label: str, value: str, *, short: str | None = None) -> Button:
+        """A button for the current question; `value` must hold no personal data. `short`
+        is a short label for channels with small buttons (WhatsApp), where `label` is long."""
         data = f"{self.conversation.seq}:{value}"
         if len(data.encode()) > MAX_CALLBACK_BYTES:
             raise ValueError(f"callback data too long: {value!r}")
-        return Button(label=label, data=data)
+        return Button(label=label, data=data, short=short)
 
-    def command_button(self, label: str, command: str) -> Button:
+    def command_button(self, label: str, command: str, *, short: str | None = None) -> Button:
         """A button that runs a command, as if the user typed it."""
-        return Button(label=label, data=f"/{command}")
+        return Button(label=label, data=f"/{command}", short=short)
 
     def back_button(self) -> Button:
         """The "back" button, which returns to the previous question."""
@@ -845,7 +844,7 @@ class Engine:
         if not suggested:
             return
         if ctx.t.rtl:
-            suggested = [Button(right_to_left(b.label), b.data) for b in suggested]
+            suggested = [b.rtl() for b in suggested]
         index = ctx.replies.index(menu)
         rows = tuple((button,) for button in suggested) + menu.buttons
         ctx.replies[index] = replace(menu, buttons=rows)

@@ -601,8 +601,20 @@ class EvidenceFlow(Flow):
                 "An assessor may not see clients."
             ),
             buttons=[
-                [ctx.button(ctx._("No, no client can be recognised"), "yes")],
-                [ctx.button(ctx._("Yes, I still have to remove that"), "no")],
+                [
+                    ctx.button(
+                        ctx._("No, no client can be recognised"),
+                        "yes",
+                        short=ctx._("No client visible"),
+                    )
+                ],
+                [
+                    ctx.button(
+                        ctx._("Yes, I still have to remove that"),
+                        "no",
+                        short=ctx._("Yes, still to remove"),
+                    )
+                ],
                 [ctx.way_out_button()],
             ],
         )

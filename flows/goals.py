@@ -279,14 +279,20 @@ class GoalFlow(Flow):
         lines += await feedback_lines(ctx, item_type="goal", item_id=goal.id)
         if goal.outcome is None:
             buttons = [
-                [ctx.button(ctx._("Look back now"), "lookback")],
+                [ctx.button(ctx._("Look back now"), "lookback", short=ctx._("Look back"))],
                 [ctx.button(ctx._("Change my goal"), "change")],
                 [ctx.button(ctx._("Keep it"), "keep")],
             ]
         else:
             lines.append(ctx._("You looked back on it already. Next week you can set a new goal."))
             buttons = [
-                [ctx.button(ctx._("Reflect on it with STARR"), "reflect")],
+                [
+                    ctx.button(
+                        ctx._("Reflect on it with STARR"),
+                        "reflect",
+                        short=ctx._("Reflect with STARR"),
+                    )
+                ],
                 [ctx.button(ctx._("OK"), "keep")],
             ]
         ctx.say("\n".join(lines), buttons=buttons)
@@ -377,7 +383,9 @@ class GoalFlow(Flow):
             lines.append(f"{number}. {example.text.get(ctx.user.language)}")
             buttons.append(ctx.button(str(number), f"ex:{example.id}"))
         rows = [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
-        rows.append([ctx.button(ctx._("✏️ Write my own goal"), "own")])
+        rows.append(
+            [ctx.button(ctx._("✏️ Write my own goal"), "own", short=ctx._("✏️ My own goal"))]
+        )
         rows.append([ctx.way_out_button()])
         ctx.say("\n".join(lines), buttons=rows)
 
@@ -680,7 +688,15 @@ class GoalFlow(Flow):
 
     async def ask_after(self, ctx: Context) -> None:
         """Offers a STARR reflection on it, then the next goal."""
-        rows = [[ctx.button(ctx._("Reflect on it with STARR"), "reflect")]]
+        rows = [
+            [
+                ctx.button(
+                    ctx._("Reflect on it with STARR"),
+                    "reflect",
+                    short=ctx._("Reflect with STARR"),
+                )
+            ]
+        ]
         if await ctx.uow.goals.of_week(learner_id=ctx.user.id, week=this_week(ctx)) is None:
             rows.append([ctx.button(ctx._("Set my next goal"), "next")])
         rows.append([ctx.button(ctx._("Not now"), "later")])
@@ -734,7 +750,7 @@ class CheckinFlow(Flow):
                 [ctx.button(ctx._("Done!"), "done")],
                 [ctx.button(ctx._("Busy with it"), "busy")],
                 [ctx.button(ctx._("I am stuck"), "stuck")],
-                [ctx.button(ctx._("No time this week"), "no_time")],
+                [ctx.button(ctx._("No time this week"), "no_time", short=ctx._("No time"))],
                 [ctx.way_out_button()],
             ],
         )
@@ -781,7 +797,7 @@ class CheckinFlow(Flow):
         ctx.say(
             ctx._("Great, well done! Shall we look back on it now?"),
             buttons=[
-                [ctx.button(ctx._("Look back now"), "now")],
+                [ctx.button(ctx._("Look back now"), "now", short=ctx._("Look back"))],
                 [ctx.button(ctx._("Later"), "later")],
             ],
         )

@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from flows.i18n import right_to_left
+
 EventKind = Literal[
     "text",
     "edit",
@@ -122,10 +124,18 @@ class Event:
 
 @dataclass(frozen=True)
 class Button:
-    """A button: its visible label and the opaque data it sends back (at most 64 bytes)."""
+    """A button: its visible label, the opaque data it sends back (at most 64 bytes), and
+    optionally a short label for a channel with small buttons (WhatsApp: 20 characters
+    for a reply button, 24 for a list row) where the label is longer."""
 
     label: str
     data: str
+    short: str | None = None
+
+    def rtl(self) -> Button:
+        """The button with its labels marked right to left."""
+        short = right_to_left(self.short) if self.short else None
+        return Button(right_to_left(self.label), self.data, short)
 
 
 @dataclass(frozen=True)

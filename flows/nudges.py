@@ -792,7 +792,15 @@ def render_digest(messages: Sequence[OutboxMessage], translator: Translator) -> 
         name = (message.payload.get("params") or {}).get("name")
         if isinstance(learner_id, int) and isinstance(name, str):
             rows.append((Button(name, f"/atrisk {learner_id}"),))
-    rows.append((Button(translator._("Who needs attention"), "/atrisk"),))
+    rows.append(
+        (
+            Button(
+                translator._("Who needs attention"),
+                "/atrisk",
+                short=translator._("Needs attention"),
+            ),
+        )
+    )
     return Reply(text="\n".join(lines), buttons=tuple(rows), rtl=translator.rtl)
 
 

@@ -306,11 +306,19 @@ class PortfolioFlow(Flow):
                 note.seen_at = ctx.now
         buttons = []
         if piece.privacy_confirmed is False:
-            buttons.append([ctx.button(ctx._("Client details are removed"), "privacy")])
+            buttons.append(
+                [
+                    ctx.button(
+                        ctx._("Client details are removed"),
+                        "privacy",
+                        short=ctx._("Details removed"),
+                    )
+                ]
+            )
         if reflection is None:
             buttons.append([ctx.button(ctx._("Link a reflection"), "reflect")])
         buttons.append([ctx.button(ctx._("Change this piece"), "edit")])
-        buttons.append([ctx.button(ctx._("Delete this piece"), "delete")])
+        buttons.append([ctx.button(ctx._("Delete this piece"), "delete", short=ctx._("Delete"))])
         buttons.append([ctx.way_out_button()])
         ctx.say("\n".join(lines), buttons=buttons)
 

@@ -169,8 +169,20 @@ class Settings(Flow):
         ctx.say(
             ctx._("How often may I write to you?"),
             buttons=[
-                [ctx.button(ctx._("Normal: up to 4 messages a week"), "normal")],
-                [ctx.button(ctx._("Light: up to 2 messages a week"), "light")],
+                [
+                    ctx.button(
+                        ctx._("Normal: up to 4 messages a week"),
+                        "normal",
+                        short=ctx._("Normal: 4 a week"),
+                    )
+                ],
+                [
+                    ctx.button(
+                        ctx._("Light: up to 2 messages a week"),
+                        "light",
+                        short=ctx._("Light: 2 a week"),
+                    )
+                ],
                 [ctx.way_out_button()],
             ],
         )
@@ -207,7 +219,13 @@ class Pause(Flow):
             ctx.say(
                 text,
                 buttons=[
-                    [ctx.button(ctx._("Start my messages again"), "resume")],
+                    [
+                        ctx.button(
+                            ctx._("Start my messages again"),
+                            "resume",
+                            short=ctx._("Restart messages"),
+                        )
+                    ],
                     [ctx.button(ctx._("Keep the pause"), "keep")],
                 ],
             )
@@ -220,7 +238,7 @@ class Pause(Flow):
                     ctx.button(ctx._("2 weeks"), "2"),
                     ctx.button(ctx._("4 weeks"), "4"),
                 ],
-                [ctx.button(ctx._("Until I start again"), "open")],
+                [ctx.button(ctx._("Until I start again"), "open", short=ctx._("Until I restart"))],
                 [ctx.button(ctx._("No break"), "keep")],
             ],
         )

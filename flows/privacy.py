@@ -382,7 +382,7 @@ class Delete(Flow):
         await ctx.begin(self, "first", data={"resume": place})
 
     def _keep(self, ctx: Context) -> Button:
-        return ctx.button(ctx._("No, keep my data"), "keep")
+        return ctx.button(ctx._("No, keep my data"), "keep", short=ctx._("Keep my data"))
 
     async def ask_first(self, ctx: Context) -> None:
         ctx.say(

@@ -194,7 +194,15 @@ class ReflectFlow(Flow):
             rows += [[ctx.button(ctx._(label), f"p:{key}")] for key, label in PROMPTS.items()]
         rows.append([ctx.button(ctx._("Show an example"), "example")])
         if ctx.data.get("return") != "view":  # a saved reflection is no draft
-            rows.append([ctx.button(ctx._("Stop for now, keep as draft"), "pause")])
+            rows.append(
+                [
+                    ctx.button(
+                        ctx._("Stop for now, keep as draft"),
+                        "pause",
+                        short=ctx._("Keep as draft"),
+                    )
+                ]
+            )
         if ctx.conversation.history:
             rows.append([ctx.way_out_button()])
         ctx.say(text, buttons=rows)
@@ -519,7 +527,11 @@ class ReflectFlow(Flow):
                 count,
             ),
             buttons=[
-                [ctx.button(ctx._("Write a new reflection"), "new")],
+                [
+                    ctx.button(
+                        ctx._("Write a new reflection"), "new", short=ctx._("New reflection")
+                    )
+                ],
                 [ctx.button(ctx._("My reflections"), "list")],
             ],
         )
@@ -567,7 +579,9 @@ class ReflectFlow(Flow):
             nav.append(ctx.button(ctx._("Next »"), "next"))
         if nav:
             rows.append(nav)
-        rows.append([ctx.button(ctx._("Write a new reflection"), "new")])
+        rows.append(
+            [ctx.button(ctx._("Write a new reflection"), "new", short=ctx._("New reflection"))]
+        )
         ctx.say(
             ctx._("Your reflections (page {page} of {pages}):", page=page + 1, pages=pages),
             buttons=rows,

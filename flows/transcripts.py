@@ -92,7 +92,7 @@ class HeardFlow(Flow):
         """Asks the learner to type what they said."""
         ctx.say(
             ctx._("Please type what you said in the voice note. I keep your words."),
-            buttons=[[ctx.button(ctx._("Keep what I heard"), "keep")]],
+            buttons=[[ctx.button(ctx._("Keep what I heard"), "keep", short=ctx._("Keep it"))]],
         )
 
     async def on_fix(self, ctx: Context, event: Event) -> None:

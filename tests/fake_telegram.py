@@ -266,8 +266,8 @@ def fake_request(telegram: FakeTelegram) -> HTTPXRequest:
 @asynccontextmanager
 async def running_bot(runtime: Any, telegram: FakeTelegram) -> AsyncIterator[BotHarness]:
     """Starts the real Application on the fake Bot API (post_init included) and stops it."""
-    from bot.ratelimit import Limits, OutboxRateLimiter
-    from bot.telegram import build_application
+    from bot.ratelimit import Limits
+    from bot.telegram import OutboxRateLimiter, build_application
 
     app = build_application(
         runtime,

@@ -479,7 +479,8 @@ async def test_scheduled_sends_are_not_retried_here_replies_are(
 
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
 
-    from bot.ratelimit import Limits, OutboxRateLimiter, bulk
+    from bot.ratelimit import Limits, bulk
+    from bot.telegram import OutboxRateLimiter
 
     limiter = OutboxRateLimiter(max_retries=2, limits=Limits(overall=1000.0))
     calls: list[int] = []
@@ -627,3 +628,53 @@ async def test_a_pause_holds_session_reminders_too(runtime: Runtime, clock: Fake
     assert found["session"].status == "expired" or found["session"].due_at > clock.now
     assert found["written"].status == "sent"  # what the coach wrote by hand still goes
     assert len(sender.sent) == 1
+
+
+# -- the job queue without Telegram ------------------------------------------------------------
+async def test_asyncio_jobs_repeat_survive_a_failing_run_and_stop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bot.scheduler import AsyncioJobs
+
+    runs: list[str] = []
+
+    async def flaky() -> None:
+        runs.append("flaky")
+        if len(runs) == 1:
+            raise OSError("the disk said no")
+
+    jobs = AsyncioJobs()
+    jobs.every(0.01, flaky, first=0.0, name="flaky")
+    async with jobs:
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if len(runs) >= 3:
+                break
+    count = len(runs)
+    await asyncio.sleep(0.05)
+    assert count >= 3 and len(runs) == count  # it went on after the failure, then stopped
+    assert "the flaky job failed (OSError)" in caplog.text
+    assert "the disk said no" not in caplog.text
+
+
+async def test_asyncio_jobs_run_a_daily_job_once_at_its_time_not_at_start() -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.scheduler import AsyncioJobs
+
+    zone = ZoneInfo("Europe/Brussels")
+    now = datetime.now(zone)
+    runs: list[str] = []
+
+    async def job() -> None:
+        runs.append("ran")
+
+    jobs = AsyncioJobs(clock=lambda: datetime.now(UTC))
+    jobs.daily((now + timedelta(seconds=0.3)).timetz(), job, name="soon")
+    jobs.daily((now - timedelta(hours=1)).timetz(), job, name="passed before start")
+    async with jobs:
+        await asyncio.sleep(0.1)
+        assert runs == []
+        await asyncio.sleep(0.5)
+    assert runs == ["ran"]
+    assert jobs.names == ["soon", "passed before start"]

@@ -142,6 +142,104 @@ def test_labels_are_cut_at_a_word_boundary_with_an_ellipsis() -> None:
     assert shorten("Competentiegerichtheidsdossier", 20) == "Competentiegerichth…"
 
 
+def test_a_short_label_makes_reply_buttons_and_list_titles_that_are_not_cut() -> None:
+    def reply(*buttons: Button) -> Reply:
+        return Reply("Pick one", buttons=tuple((b,) for b in buttons))
+
+    back = Button("« Back", "3:back")
+    draft = Button("Stop for now, keep as draft", "3:pause", short="Keep as draft")
+    fitted = layout(reply(Button("Show an example", "3:example"), draft, back), EN)
+    interactive = fitted.messages[-1]["interactive"]
+    assert interactive["type"] == "button"  # the short label fits 20: reply buttons
+    titles = [b["reply"]["title"] for b in interactive["action"]["buttons"]]
+    assert titles == ["Show an example", "Keep as draft", "« Back"]
+    # Without the short label, the same three need a list, and the title is cut.
+    plain = layout(reply(Button(draft.label, draft.data), back), EN).messages[-1]
+    assert plain["interactive"]["type"] == "list"
+    assert plain["interactive"]["action"]["sections"][0]["rows"][0]["title"].endswith("…")
+    # In a list the short label is the title and the full label the description.
+    many = [Button(f"Day {n}", f"3:{n}") for n in range(5)]
+    rows = layout(reply(*many, draft), EN).messages[-1]["interactive"]["action"]["sections"]
+    assert rows[0]["rows"][-1] == {
+        "id": "3:pause",
+        "title": "Keep as draft",
+        "description": "Stop for now, keep as draft",
+    }
+    # A label that fits keeps its full words; a short label is only for a long one.
+    assert (
+        layout(reply(Button("Yes", "3:y", short="Y")), EN).messages[-1]["interactive"]["action"][
+            "buttons"
+        ][0]["reply"]["title"]
+        == "Yes"
+    )
+
+
+def literal_button_labels() -> list[tuple[str, str | None, str]]:
+    """Every button the flows make with a literal label: the label, its short label (or
+    None) and where it is, read from the source (`ctx.button(ctx._("..."), ..., short=...)`,
+    `ctx.command_button(...)`, `Button(t._("..."), ...)`)."""
+    import ast
+
+    import flows
+
+    def literal(node: ast.expr | None) -> str | None:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "_"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            return node.args[0].value
+        return None
+
+    labels: list[tuple[str, str | None, str]] = []
+    root = Path(flows.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            if name not in ("button", "command_button", "Button"):
+                continue
+            label = literal(node.args[0])
+            if label is None:
+                continue
+            short = next((literal(k.value) for k in node.keywords if k.arg == "short"), None)
+            labels.append((label, short, f"{path.relative_to(root.parent)}:{node.lineno}"))
+    return labels
+
+
+def test_no_button_label_of_the_flows_is_cut_on_whatsapp_in_any_language() -> None:
+    """A label longer than a list row's title (24) in some language needs a short label,
+    and a short label fits a reply button (20) in every language: WhatsApp never shows a
+    flow's own button cut with an ellipsis."""
+    from bot.whatsapp import BUTTON_TITLE, ROW_TITLE, cut
+    from flows.i18n import LANGUAGES
+
+    labels = literal_button_labels()
+    assert len(labels) > 100  # the scan finds the flows' buttons
+    problems = []
+    for label, short, where in labels:
+        for language in LANGUAGES:
+            t = Translator(language)
+            shown = t._(label) if "{" not in label else label
+            button = Button(shown, "x", t._(short) if short else None)
+            if cut(button, ROW_TITLE):
+                problems.append(f"{where} {language}: {shown!r} needs a short label")
+            if short and len(t._(short)) > BUTTON_TITLE:
+                problems.append(f"{where} {language}: short {t._(short)!r} is over 20")
+    assert problems == []
+
+
+def test_the_label_check_finds_a_long_label_without_a_short_one() -> None:
+    from bot.whatsapp import ROW_TITLE, cut
+
+    assert cut(Button("Stop for now, keep as draft, and more", "x"), ROW_TITLE)
+    assert not cut(Button("Stop for now, keep as draft, and more", "x", "Keep"), ROW_TITLE)
+
+
 def test_buttons_become_reply_buttons_a_list_or_numbered_lines() -> None:
     def reply(*labels: str) -> Reply:
         return Reply(
@@ -467,3 +565,57 @@ def test_whatsapp_templates_prints_json_for_meta() -> None:
             },
         ],
     }
+
+
+# -- the send budget ---------------------------------------------------------------------------
+async def test_graph_sends_wait_for_the_budget_and_back_off_after_rate_limit_answers() -> None:
+    """Every message goes through WhatsApp's budget; a pair-rate answer (131056) holds that
+    person back, a throughput answer (130429) the whole number, and both are told to the
+    outbox as 'try later' (never retried here)."""
+    from bot.ratelimit import WHATSAPP, SendBudget, bulk
+    from bot.scheduler import RetryLater
+    from bot.whatsapp import PAIR_RATE_WAIT, THROUGHPUT_WAIT, GraphApi, GraphError, as_send_error
+    from tests.bot.test_ratelimit import FakeTime
+    from tests.bot.whatsapp_harness import SETTINGS
+    from tests.fake_whatsapp import FakeGraph
+
+    graph = FakeGraph()
+    t = FakeTime()
+    api = GraphApi(
+        SETTINGS,
+        transport=graph.transport,
+        budget=SendBudget(WHATSAPP, clock=t.clock, sleep=t.sleep),
+    )
+    at: list[tuple[float, str]] = []
+
+    async def send(to: str, *, scheduled: bool = True) -> None:
+        graph.last_inbound[to] = graph.now()  # inside the 24-hour window
+        try:
+            if scheduled:
+                with bulk():
+                    await api.send({"to": to, "type": "text", "text": {"body": "hi"}})
+            else:
+                await api.send({"to": to, "type": "text", "text": {"body": "hi"}})
+        except GraphError as error:
+            at.append((t.now, f"{to} refused"))
+            assert isinstance(as_send_error(error), RetryLater)
+            return
+        at.append((t.now, to))
+
+    await t.run(send(SAMIRA), send(SAMIRA))  # scheduled: six seconds apart
+    assert at == [(0.0, SAMIRA), (6.0, SAMIRA)]
+    at.clear()
+    graph.fail_next(400, 131056, "Pair rate limit hit")
+    await t.run(send(KARIM, scheduled=False))
+    await t.run(send(KARIM, scheduled=False), send("32470999000", scheduled=False))
+    (refused, who), (other, whom), (again, who_again) = at
+    assert (who, whom, who_again) == (f"{KARIM} refused", "32470999000", KARIM)
+    assert other - refused < 0.1  # somebody else is not held back
+    assert again >= refused + PAIR_RATE_WAIT
+    at.clear()
+    graph.fail_next(400, 130429, "Rate limit hit")
+    start = t.now
+    await t.run(send("32470999001", scheduled=False))
+    await t.run(send("32470999002", scheduled=False))
+    assert at[1][0] >= start + THROUGHPUT_WAIT
+    await api.close()

@@ -85,18 +85,49 @@ def graph() -> Iterator[tuple[FakeGraph, str]]:
         yield fake, url
 
 
-def seed_silent_learner(database: Path) -> None:
-    """A learner who last wrote three days ago, with a goal prompt due now."""
+#: Loaded by the `opstap` process through PYTHONPATH: no public holidays, so that a nudge the
+#: test expects now is not held because the run falls on a Belgian holiday (the programme
+#: holidays live in the test's database, which has none).
+NO_HOLIDAYS = """
+import holidays
+
+def _no_holidays(*args, **kwargs):
+    return holidays.HolidayBase()
+
+holidays.country_holidays = _no_holidays
+"""
+
+
+def pin_holidays(env: dict[str, str], tmp_path: Path) -> None:
+    """The process sees no public holidays (see NO_HOLIDAYS)."""
+    folder = tmp_path / "pinned"
+    folder.mkdir(exist_ok=True)
+    (folder / "sitecustomize.py").write_text(NO_HOLIDAYS)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
+
+
+def seed_silent_learner(
+    database: Path,
+    wa_id: str = SILENT,
+    *,
+    language: str = "fr",
+    name: str = "Karim",
+    kind: str = nudges.GOAL_PROMPT,
+    message: str = nudges.VARIANTS[nudges.GOAL_PROMPT]["a"],
+    buttons: list[list[str]] | None = None,
+) -> None:
+    """A learner who last wrote three days ago (outside the 24-hour window), with a
+    scheduled message due now: by default the goal prompt."""
     engine = create_engine(f"sqlite:///{database}")
     with Session(engine) as session:
         now = datetime.now(UTC)
         user = User(
             channel="whatsapp",
-            external_id=SILENT,
-            chat_id=SILENT,
-            language="fr",
+            external_id=wa_id,
+            chat_id=wa_id,
+            language=language,
             language_chosen=True,
-            display_name="Karim",
+            display_name=name,
             status="active",
             consent_version=1,
             consent_at=now - timedelta(days=10),
@@ -117,11 +148,13 @@ def seed_silent_learner(database: Path) -> None:
         session.add(
             OutboxMessage(
                 user_id=user.id,
-                kind=nudges.GOAL_PROMPT,
-                dedup_key=f"goal_prompt:{user.id}:test",
+                kind=kind,
+                dedup_key=f"{kind}:{user.id}:test",
                 due_at=now - timedelta(minutes=1),
                 payload=payload(
-                    nudges.VARIANTS[nudges.GOAL_PROMPT]["a"], buttons=[nudges.SET_GOAL]
+                    message,
+                    buttons=buttons if buttons is not None else [nudges.SET_GOAL],
+                    **({"name": name} if kind == "coach_reminder" else {}),
                 ),
             )
         )
@@ -156,6 +189,7 @@ def test_opstap_run_serves_a_whatsapp_learner(
         OPSTAP_DATA_DIR=str(tmp_path / "data"),
         OPSTAP_PORT=str(port),
     )
+    pin_holidays(env, tmp_path)
     subprocess.run(
         [sys.executable, "-m", "bot", "migrate"], env=env, cwd=tmp_path, check=True, timeout=120
     )
@@ -239,6 +273,182 @@ def test_opstap_run_serves_a_whatsapp_learner(
     assert process.returncode in (0, -signal.SIGTERM), stderr
     assert "Application shutdown complete." in stderr
     for secret in (TOKEN, APP_SECRET, VERIFY_TOKEN, "Samira", "Childcare assistant"):
+        assert secret not in stderr
+
+
+DUTCH = "32470222333"
+ARABIC = "32470444555"
+AWAY = "32470999111"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64
+
+
+def whatsapp_only(api_url: str, database: Path, tmp_path: Path, port: int) -> dict[str, str]:
+    """The environment of `opstap run` with only the WhatsApp settings (no Telegram)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
+    env.update(
+        OPSTAP_WHATSAPP_TOKEN=TOKEN,
+        OPSTAP_WHATSAPP_PHONE_ID=PHONE_ID,
+        OPSTAP_WHATSAPP_APP_SECRET=APP_SECRET,
+        OPSTAP_WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
+        OPSTAP_WHATSAPP_API_URL=api_url,
+        OPSTAP_DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+        OPSTAP_DATA_DIR=str(tmp_path / "data"),
+        OPSTAP_PORT=str(port),
+    )
+    pin_holidays(env, tmp_path)
+    return env
+
+
+def test_opstap_run_carries_a_learner_from_onboarding_to_a_goal_a_reflection_and_evidence(
+    graph: tuple[FakeGraph, str], tmp_path: Path
+) -> None:
+    """The issue's "done when", through the real process on WhatsApp alone: onboarding in
+    Dutch and in Arabic, a goal, a STARR reflection with a voice note, a photo as evidence,
+    a duplicate delivery handled once, a forged one refused, and a coach's reminder to a
+    learner outside the 24-hour window sent as its template, in her language."""
+    import sqlite3
+
+    from flows.coach.risk import REMINDERS
+
+    fake, api_url = graph
+    port = free_port()
+    database = tmp_path / "journey.db"
+    env = whatsapp_only(api_url, database, tmp_path, port)
+    subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"], env=env, cwd=tmp_path, check=True, timeout=120
+    )
+    _, reminder, buttons = REMINDERS["goal"]
+    seed_silent_learner(
+        database,
+        AWAY,
+        language="tr",
+        name="Ayşe",
+        kind="coach_reminder",
+        message=reminder,
+        buttons=buttons,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    poster = Poster(f"{base}/whatsapp")
+    nl = Translator("nl")
+
+    def send(wa_id: str, notification: dict) -> list[Sent]:  # type: ignore[type-arg]
+        """Posts a notification and returns the answer (see the first test's `send`)."""
+        start = len(fake.to(wa_id))
+        response = poster.post(notification)
+        assert response.status_code == 200, response.text
+        wait_for(lambda: fake.to(wa_id)[start:])
+        count = -1
+        while count != len(fake.sent):
+            count = len(fake.sent)
+            time.sleep(0.4)
+        return fake.to(wa_id)[start:]
+
+    def say(text: str) -> list[Sent]:
+        return send(DUTCH, fake.text(DUTCH, text))
+
+    def choose(label: str) -> list[Sent]:
+        return send(DUTCH, fake.choose(DUTCH, label))
+
+    def texts(sent: list[Sent]) -> str:
+        return "\n".join(s.text for s in sent)
+
+    try:
+        wait_for(lambda: _healthy(base))
+        # Without Telegram the heartbeat of `opstap health` is written too.
+        wait_for(lambda: (tmp_path / "data" / "heartbeat").exists())
+        # Onboarding in Dutch, and in Arabic for a second learner.
+        assert say("Hallo")[-1].interactive == "list"
+        consent = choose("Nederlands")[-1]
+        assert consent.interactive == "button"
+        choose(consent.titles[0])
+        assert nl._("Nice to meet you, {name}!", name="Samira") in texts(say("Samira"))
+        assert send(ARABIC, fake.text(ARABIC, "مرحبا"))[-1].interactive == "list"
+        consent = send(ARABIC, fake.choose(ARABIC, "العربية"))[-1]
+        send(ARABIC, fake.choose(ARABIC, consent.titles[0]))
+        assert "كريم" in texts(send(ARABIC, fake.text(ARABIC, "كريم")))
+        # A goal: a theme, a suggestion, a day, a first step, how sure.
+        themes = say("/goal")[-1]
+        assert themes.interactive == "list"
+        suggestions = choose(themes.titles[0])[-1]
+        days = choose(suggestions.titles[0])[-1]
+        choose(days.titles[0])
+        step = "Ik vraag het dinsdag aan mijn collega."
+        assert say(step)[-1].titles[:5] == ["1", "2", "3", "4", "5"]
+        assert step in texts(choose("4"))
+        # Meta delivers the same message again: handled once, answered once.
+        again = fake.text(DUTCH, "/help")
+        assert "/goal" in texts(send(DUTCH, again))
+        before = len(fake.to(DUTCH))
+        assert poster.post(again).status_code == 200
+        time.sleep(2)
+        assert len(fake.to(DUTCH)) == before
+        # A forged delivery is refused and handled not at all.
+        forged = Poster(f"{base}/whatsapp", secret="forged").post(fake.text(DUTCH, "/delete"))
+        assert forged.status_code == 403
+        # A STARR reflection that starts with a voice note.
+        assert "(1/5)" in texts(say("/reflect"))
+        assert "(2/5)" in texts(send(DUTCH, fake.voice(DUTCH, OGG)))
+        say("Mijn teamverantwoordelijke vroeg me om alleen met de moeder te praten.")
+        long = "Ik sprak met de moeder in een rustige kamer en luisterde eerst naar haar verhaal."
+        say(long)
+        say(long)
+        choose(nl._("What did you learn about yourself?"))
+        themes = say(long)[-1]
+        assert "Begeleiden" in themes.titles and nl._("Done") in themes.titles
+        choose("Begeleiden")  # the theme names come from flows/content, not the catalogs
+        choose(nl._("Done"))
+        assert "🎤" in texts(choose(nl._("Done")))  # the summary shows the voice note
+        choose(nl._("💾 Save"))
+        say("/cancel")
+        # A photo as evidence: fetched through its media id, then the questions about it.
+        sent = send(DUTCH, fake.photo(DUTCH, JPEG, caption="Onze leeshoek"))
+        thanks = "Thank you! Let us add this to your portfolio as a piece of evidence."
+        assert nl._(thanks) in texts(sent)
+        kinds = fake.to(DUTCH)[-1]
+        assert kinds.type == "text" and nl._("Reply with the number of your choice.") in kinds.text
+        title = say(fake.number_of(DUTCH, "Casusbespreking"))[-1]
+        assert title.text == nl._("Give it a short title, in a few words.")
+        say("Onze leeshoek")
+        # The coach's reminder to the learner who has not written for three days: outside
+        # the window, so it goes as the approved template, in Turkish, with her name.
+        template = wait_for(
+            lambda: next((s for s in fake.sent if s.to == AWAY and s.type == "template"), None)
+        )
+        body = template.payload["template"]
+        assert body["name"] == "opstap_coach_goal" and body["language"] == {"code": "tr"}
+        assert body["components"][0]["parameters"] == [{"type": "text", "text": "Ayşe"}]
+        assert [s for s in fake.sent if s.to == AWAY and s.type != "template"] == []
+        assert fake.refused == []
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode in (0, -signal.SIGTERM), stderr
+    assert "Application shutdown complete." in stderr
+    with closing(sqlite3.connect(database)) as db:
+        users = dict(db.execute("SELECT external_id, language FROM users").fetchall())
+        assert (users[DUTCH], users[ARABIC]) == ("nl", "ar")
+        ((goal_step,),) = db.execute("SELECT first_step FROM goals").fetchall()
+        assert goal_step == step
+        ((status, extra),) = db.execute("SELECT status, extra FROM reflections").fetchall()
+        kinds_stored = dict(db.execute("SELECT kind, size FROM uploads").fetchall())
+        assert status == "done" and "voice" in json.loads(extra)
+        assert kinds_stored["photo"] == len(JPEG) and "voice" in kinds_stored
+        (outbox_status,) = db.execute(
+            "SELECT status FROM outbox WHERE kind = 'coach_reminder'"
+        ).fetchone()
+        assert outbox_status in ("sent", "delivered", "read")
+        (handled,) = db.execute("SELECT count(*) FROM inbox_updates").fetchone()
+        assert handled == 0  # every stored delivery was handled, none is left
+    assert len(fake.media_requests) == 2  # the voice note and the photo, once each
+    for secret in (TOKEN, APP_SECRET, VERIFY_TOKEN, "Samira", "Onze leeshoek", step):
         assert secret not in stderr
 
 

@@ -13,6 +13,7 @@ import httpx
 from starlette.applications import Starlette
 
 from bot.config import WhatsAppSettings
+from bot.ratelimit import Limits, SendBudget
 from bot.runtime import Runtime
 from bot.scheduler import Dispatcher, DispatchResult
 from bot.whatsapp import CHANNEL, WhatsAppAdapter, WhatsAppSender, routes, template_definitions
@@ -88,7 +89,10 @@ class WhatsAppHarness:
 
 @asynccontextmanager
 async def running_whatsapp(runtime: Runtime, graph: FakeGraph) -> AsyncIterator[WhatsAppHarness]:
-    adapter = WhatsAppAdapter(runtime, SETTINGS, transport=graph.transport)
+    # The pacing is tested with a fake clock (tests/bot/test_ratelimit.py); here it would
+    # only make the tests wait in real time.
+    budget = SendBudget(Limits.lifted())
+    adapter = WhatsAppAdapter(runtime, SETTINGS, transport=graph.transport, budget=budget)
     sender = WhatsAppSender(adapter)
     runtime.senders[CHANNEL] = sender
     app = Starlette(routes=routes(adapter, {"accepting": True}))
