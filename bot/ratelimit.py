@@ -8,6 +8,16 @@ reply is waiting for the overall budget, it never bursts into a chat (one a seco
 after a reply), and a 429 is not retried here (the outbox reschedules it). Replies may burst
 a little into one chat (a step's two or three messages) but keep the same average.
 
+The overall budget keeps an ideal schedule, one request every 1/30 s: a wake-up that comes
+late (a busy event loop, the gap between two dispatcher rounds) is made up by the next
+requests, as long as the schedule is at most `Limits.catch_up` seconds behind (further
+behind, it starts again from now), so the rate reached is the rate configured. A hard cap
+on top counts the requests of the last second: never more than 30 in any one second,
+whatever the schedule says. Both keep a margin of `Limits.guard` (20 ms a second) for the
+jitter between the moment a request leaves and the moment Telegram counts it: 30 in any
+1.02 s, 29.4 a second sustained. Scheduled requests wait for the overall budget one at a
+time, so a released slot is used at once instead of by the first of thirty woken waiters.
+
 Only one process sends scheduled messages (see `bot.scheduler.Lease`), so the overall budget
 of the dispatcher's process is the budget of the bot for them; the replies of other worker
 processes are paced by their own budget.
@@ -17,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -54,11 +65,31 @@ class Limits:
     overall: float = OVERALL_PER_SECOND
     private: tuple[float, int] = PRIVATE
     group: tuple[float, int] = GROUP
+    #: How far the overall schedule may fall behind and still be made up (seconds).
+    catch_up: float = 0.5
+    #: Seconds added to every second, for the jitter on the way to Telegram.
+    guard: float = 0.02
 
     @classmethod
     def lifted(cls) -> Limits:
         """No waiting at all (tests and cost benchmarks on a fake Bot API)."""
         return cls(overall=1e9, private=(0.0, 1), group=(0.0, 1))
+
+    @property
+    def per_second(self) -> int | None:
+        """The most requests in any one second (None: no cap, the limits are lifted)."""
+        cap = math.floor(self.overall)
+        return cap if 0 < cap <= 100_000 else None
+
+    @property
+    def window(self) -> float:
+        """The span of the hard cap: one second and the guard."""
+        return 1.0 + self.guard
+
+    @property
+    def interval(self) -> float:
+        """The ideal time between two requests."""
+        return self.window / self.overall
 
 
 class SendBudget:
@@ -74,9 +105,12 @@ class SendBudget:
         self.limits = limits
         self.clock = clock
         self.sleep = sleep
-        self._next = 0.0  # the earliest moment of the next request overall
+        self._next = -math.inf  # the ideal moment of the next request overall
+        cap = limits.per_second
+        self._last_second: deque[float] | None = deque(maxlen=cap) if cap else None
         self._chats: dict[int | str, deque[float]] = {}
         self._replies_waiting = 0
+        self._queue = asyncio.Lock()
         self._taken = 0
 
     def _chat_limits(self, chat: int | str) -> tuple[float, int]:
@@ -106,29 +140,58 @@ class SendBudget:
         waiting_as_reply = False
         try:
             while True:
-                now = self.clock()
                 if chat is not None:
-                    wait = self.chat_wait(chat, now, scheduled=scheduled)
+                    wait = self.chat_wait(chat, self.clock(), scheduled=scheduled)
                     if wait > 0:
                         await self.sleep(wait)
                         continue
-                if not scheduled and not waiting_as_reply:
-                    waiting_as_reply = True
-                    self._replies_waiting += 1
-                wait = self._next - now
-                if scheduled and self._replies_waiting:
-                    wait = max(wait, 1 / self.limits.overall)
-                if wait > 0:
-                    await self.sleep(wait)
+                if not scheduled:
+                    if not waiting_as_reply:
+                        waiting_as_reply = True
+                        self._replies_waiting += 1
+                    if await self._overall(chat, scheduled=False):
+                        return
                     continue
-                self._take(chat, now)
-                return
+                # Scheduled requests wait for the overall budget one at a time, in order:
+                # thirty waiters woken for every slot would only delay the one that won it.
+                async with self._queue:
+                    if await self._overall(chat, scheduled=True):
+                        return
         finally:
             if waiting_as_reply:
                 self._replies_waiting -= 1
 
+    async def _overall(self, chat: int | str | None, *, scheduled: bool) -> bool:
+        """Waits for the overall budget and takes it; False when `chat` must wait first."""
+        while True:
+            now = self.clock()
+            if chat is not None and self.chat_wait(chat, now, scheduled=scheduled) > 0:
+                return False
+            wait = max(self._next - now, self._cap_wait(now))
+            if scheduled and self._replies_waiting:
+                wait = max(wait, self.limits.interval)
+            if wait <= 0:
+                self._take(chat, now)
+                return True
+            await self.sleep(wait)
+
+    def _cap_wait(self, now: float) -> float:
+        """Seconds until one more request keeps the last second within the cap."""
+        recent = self._last_second
+        if recent is None or len(recent) < (recent.maxlen or 0):
+            return 0.0
+        return recent[0] + self.limits.window - now
+
     def _take(self, chat: int | str | None, now: float) -> None:
-        self._next = max(self._next, now) + 1 / self.limits.overall
+        # The next slot follows this one on the ideal schedule, not on `now`: a late
+        # wake-up does not push every later request back. A schedule more than `catch_up`
+        # behind (the budget was idle, or the process stalled) starts again from now, so
+        # an idle budget never releases a flood.
+        if now - self._next > self.limits.catch_up:
+            self._next = now
+        self._next += self.limits.interval
+        if self._last_second is not None:
+            self._last_second.append(now)
         if chat is not None:
             self._chats.setdefault(chat, deque()).append(now)
         self._taken += 1
