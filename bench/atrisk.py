@@ -30,6 +30,7 @@ from bench.common import Figure
 from flows.coach.risk import RISK_KINDS
 from storage.db import create_engine, create_sessionmaker
 from storage.models import Base, Group, Membership, Signal, User
+from storage.risk_summary import backfill
 from storage.uow import SqlUnitOfWork
 
 BUDGET_MS = 100.0
@@ -132,6 +133,8 @@ async def seed(url: str, learners: int, now: datetime, *, coaches: int = COACHES
                 rows = []
         if rows:
             await connection.execute(insert(Signal), rows)
+        # The signals went in directly: the summaries are built as the migration does.
+        await connection.run_sync(backfill)
     if engine.dialect.name == "postgresql":  # statistics, as autovacuum keeps them
         async with engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")

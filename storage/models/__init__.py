@@ -9,6 +9,7 @@ from storage.models.coach import (
     GroupSession,
     PromptAnswer,
     RiskSnooze,
+    RiskSummary,
 )
 from storage.models.core import (
     Conversation,
@@ -57,6 +58,7 @@ __all__ = [
     "QuestionnaireResponse",
     "Reflection",
     "RiskSnooze",
+    "RiskSummary",
     "Signal",
     "ThemeLevel",
     "Upload",

@@ -1,5 +1,5 @@
-"""The coach workspace: coach invitations, the access log, sessions, risk snoozes and group
-reflection prompts."""
+"""The coach workspace: coach invitations, the access log, sessions, risk snoozes and
+summaries, and group reflection prompts."""
 
 from __future__ import annotations
 
@@ -68,6 +68,34 @@ class RiskSnooze(Base):
     )
     coach_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     until: Mapped[datetime]
+
+
+class RiskSummary(Base):
+    """What the risk view needs of one learner's signals, one row per learner, kept up to
+    date in the transaction that records each signal (`storage.risk_summary`), so /atrisk
+    reads one row per learner instead of ten index lookups."""
+
+    __tablename__ = "risk_summaries"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: The last signal of each kind the risk view reads.
+    last_session_absent: Mapped[datetime | None] = mapped_column(default=None)
+    last_session_present: Mapped[datetime | None] = mapped_column(default=None)
+    last_asked_for_coach: Mapped[datetime | None] = mapped_column(default=None)
+    last_checkin_no_time: Mapped[datetime | None] = mapped_column(default=None)
+    last_checkin_stuck: Mapped[datetime | None] = mapped_column(default=None)
+    last_coach_contact: Mapped[datetime | None] = mapped_column(default=None)
+    #: The last goal reached or partly reached.
+    last_goal_outcome: Mapped[datetime | None] = mapped_column(default=None)
+    #: The goals missed after it (at most 90 days before the newest), as UTC times in one
+    #: fixed-width ISO format, oldest first, separated by spaces: they compare as text.
+    missed: Mapped[str] = mapped_column(Text, default="")
+    #: The barriers named in the intake, in the order of their signals, separated by spaces.
+    barriers: Mapped[str] = mapped_column(Text, default="")
+    #: The time of the last barrier signal folded in (an earlier one makes a recount).
+    barriers_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class GroupPrompt(Base):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import bindparam, func, or_, select, text
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -21,13 +21,11 @@ from storage.models import (
     OutboxMessage,
     PromptAnswer,
     RiskSnooze,
+    RiskSummary,
     Signal,
     User,
 )
-
-GOAL_OUTCOMES = ("goal_reached", "goal_partly")
-GOAL_MISSED = "goal_missed"
-BARRIER = "barrier"
+from storage.risk_summary import LAST_COLUMNS, missed_since
 
 
 @dataclass
@@ -165,47 +163,13 @@ class SqlCoachingRepository(_Sql):
         """Every active learner of the coach, with the last signal of each of `kinds`, the
         goals missed in a row since `since` and the intake barriers.
 
-        One query, one row per learner; every per-learner value is a correlated subquery that
-        the index on signals (user_id, kind, at) answers with a single seek.
+        One query, one row per learner: the learner's risk summary (`storage.risk_summary`,
+        kept up to date with every signal) joined to their membership, so no signal is read.
         """
-        lasts = [
-            select(func.max(Signal.at))
-            .where(Signal.user_id == User.id, Signal.kind == kind)
-            .scalar_subquery()
-            for kind in kinds
-        ]
-        # The goals missed since the last reached or partly reached goal (and since `since`).
-        # Each last outcome is one seek per learner, correlated to the learner rather than to
-        # each missed row, and they bound the range of the missed-goal scan: the database
-        # works them out once per learner instead of once per missed goal.
-        missed = Signal.__table__.alias("missed")
-        floor = bindparam("streak_floor", since - timedelta(seconds=1), type_=Signal.at.type)
-        outcome_bounds = []
-        for kind in GOAL_OUTCOMES:
-            outcome = Signal.__table__.alias(f"outcome_{kind}")
-            last_outcome = (
-                select(func.max(outcome.c.at))
-                .where(outcome.c.user_id == User.id, outcome.c.kind == kind)
-                .correlate(User)
-                .scalar_subquery()
-            )
-            outcome_bounds.append(missed.c.at > func.coalesce(last_outcome, floor))
-        streak = (
-            select(func.count())
-            .where(
-                missed.c.user_id == User.id,
-                missed.c.kind == GOAL_MISSED,
-                missed.c.at >= since,
-                *outcome_bounds,
-            )
-            .scalar_subquery()
-        )
-        barrier = Signal.__table__.alias("barrier")
-        barriers = (
-            select(func.aggregate_strings(barrier.c.details["barrier"].as_string(), " "))
-            .where(barrier.c.user_id == User.id, barrier.c.kind == BARRIER)
-            .scalar_subquery()
-        )
+        unknown = [kind for kind in kinds if kind not in LAST_COLUMNS]
+        if unknown:
+            raise ValueError(f"the risk summary keeps no last time of {unknown}")
+        lasts = [getattr(RiskSummary, LAST_COLUMNS[kind]) for kind in kinds]
         query = (
             select(
                 User.id,
@@ -215,24 +179,21 @@ class SqlCoachingRepository(_Sql):
                 Group.id,
                 Group.name,
                 RiskSnooze.until,
-                streak,
-                barriers,
+                RiskSummary.missed,
+                RiskSummary.barriers,
                 *lasts,
             )
             .select_from(Membership)
             .join(Group, Group.id == Membership.group_id)
             .join(User, User.id == Membership.learner_id)
             .outerjoin(RiskSnooze, RiskSnooze.learner_id == User.id)
+            .outerjoin(RiskSummary, RiskSummary.user_id == User.id)
             .where(Group.coach_id == coach_id, Membership.left_at.is_(None))
         )
         # Plain rows through the connection: no ORM loading for 10,000 tuples. The raw
         # connection does not autoflush: contacts and snoozes of this update must count.
         await self.session.flush()
         connection = await self.session.connection()
-        if connection.dialect.name == "postgresql":
-            # The planner's cost estimate of the per-learner subqueries is high enough to
-            # switch on JIT compilation, which costs more than the whole query.
-            await connection.execute(text("SET LOCAL jit = off"))
         facts = []
         for row in await connection.execute(query):
             fact = LearnerFacts(
@@ -243,7 +204,7 @@ class SqlCoachingRepository(_Sql):
                 group_id=row[4],
                 group_name=row[5],
                 snoozed_until=row[6],
-                missed_in_a_row=int(row[7] or 0),
+                missed_in_a_row=missed_since(row[7], since) if row[7] else 0,
             )
             for barrier_id in (row[8] or "").split():
                 if barrier_id not in fact.barriers:

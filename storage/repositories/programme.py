@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Feedback, Group, Membership, Preferences, Signal, Upload
+from storage.risk_summary import summarise
 
 
 class GroupRepository(Protocol):
@@ -130,6 +131,7 @@ class SqlUploadRepository(_SqlRepository):
 class SqlSignalRepository(_SqlRepository):
     async def add(self, signal: Signal) -> Signal:
         self.session.add(signal)
+        await summarise(self.session, [(signal.user_id, signal.kind, signal.at, signal.details)])
         return signal
 
     async def of_user(self, user_id: int, *, since: datetime | None = None) -> list[Signal]:

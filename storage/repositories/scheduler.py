@@ -23,6 +23,7 @@ from storage.models import (
     Signal,
     User,
 )
+from storage.risk_summary import summarise
 
 #: Users the scheduler never plans for.
 NOT_PLANNED = ("left", "unreachable", "declined")
@@ -370,6 +371,7 @@ class SqlSchedulerRepository:
                     for s in signals
                 ],
             )
+            await summarise(self.session, [(s.user_id, s.kind, s.at, s.details) for s in signals])
 
     async def holidays(self, *, start: date, end: date) -> list[ProgrammeHoliday]:
         query = (

@@ -11,6 +11,7 @@ from flows import signals
 from flows.coach.risk import RISK_KINDS
 from storage.db import create_engine, create_sessionmaker
 from storage.models import Group, Membership, RiskSnooze, Signal, User
+from storage.repositories import SqlSignalRepository
 from storage.uow import SqlUnitOfWork
 from tests.fakes import FakeUnitOfWork
 
@@ -129,8 +130,9 @@ async def store(session: AsyncSession, users, groups, members, events) -> None: 
     session.add_all(groups)
     await session.flush()
     session.add_all(members)
+    signals = SqlSignalRepository(session)  # keeps the risk summary, as the flows do
     for user_id, kind, days, details in events:
-        session.add(
+        await signals.add(
             Signal(user_id=user_id, kind=kind, at=NOW - timedelta(days=days), details=details)
         )
     session.add(RiskSnooze(learner_id=4, coach_id=1, until=NOW + timedelta(days=7)))

@@ -1,7 +1,7 @@
 """transcripts: whether the learner typed the transcript of a voice note themselves
 
 Revision ID: 0019_transcripts
-Revises: 0017_answer_edits
+Revises: 0018_risk_summary
 Create Date: 2026-12-03 09:30:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0019_transcripts'
-down_revision: str | Sequence[str] | None = '0017_answer_edits'
+down_revision: str | Sequence[str] | None = '0018_risk_summary'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
