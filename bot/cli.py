@@ -101,19 +101,9 @@ def whatsapp_app(runtime: Runtime, *, telegram_webhook: bool) -> Any:
     add_heartbeat(application, runtime.settings.data_dir)
     if not telegram_webhook:
         return whatsapp.create_app(runtime, adapter, beside=lambda: telegram.polling(application))
-    from bot.webhook import create_webhook_app, webhook_path
+    from bot.webhook import app_from_settings
 
-    settings = runtime.settings
-    if settings.webhook_secret is None:  # checked in cmd_run
-        raise ConfigError("OPSTAP_WEBHOOK_SECRET is not set: it is needed for --webhook.")
-    url = str(settings.webhook_url) if settings.webhook_url else None
-    app = create_webhook_app(
-        runtime,
-        application,
-        secret=settings.webhook_secret.get_secret_value(),
-        path=webhook_path(url),
-        webhook_url=url,
-    )
+    app = app_from_settings(runtime, application)
     return whatsapp.create_app(
         runtime,
         adapter,

@@ -30,6 +30,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from telegram.ext import Application
 
+from bot.config import ConfigError
 from bot.http import TooLarge, healthz, read_body
 from bot.runtime import Runtime
 from bot.telegram import ALLOWED_UPDATES, accept, accept_pending, drain, raw_user_key
@@ -114,6 +115,23 @@ def create_webhook_app(
     )
 
 
+def app_from_settings(
+    runtime: Runtime, application: Application[Any, Any, Any, Any, Any, Any]
+) -> Starlette:
+    """The Telegram webhook app with the secret, path and URL the settings give."""
+    settings = runtime.settings
+    if settings.webhook_secret is None:  # checked in cmd_run
+        raise ConfigError("OPSTAP_WEBHOOK_SECRET is not set: it is needed for --webhook.")
+    url = str(settings.webhook_url) if settings.webhook_url else None
+    return create_webhook_app(
+        runtime,
+        application,
+        secret=settings.webhook_secret.get_secret_value(),
+        path=webhook_path(url),
+        webhook_url=url,
+    )
+
+
 def serve(runtime: Runtime) -> None:
     """Runs the webhook app with uvicorn until SIGTERM or SIGINT (`opstap run --webhook`)."""
     import uvicorn
@@ -121,16 +139,7 @@ def serve(runtime: Runtime) -> None:
     from bot.telegram import build_application
 
     settings = runtime.settings
-    assert settings.webhook_secret is not None
-    url = str(settings.webhook_url) if settings.webhook_url else None
-    application = build_application(runtime)
-    app = create_webhook_app(
-        runtime,
-        application,
-        secret=settings.webhook_secret.get_secret_value(),
-        path=webhook_path(url),
-        webhook_url=url,
-    )
+    app = app_from_settings(runtime, build_application(runtime))
     config = uvicorn.Config(
         app,
         host=settings.listen,

@@ -162,6 +162,28 @@ def seed_silent_learner(
     engine.dispose()
 
 
+def start(arguments: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """`opstap ARGUMENTS` as a real process, its output kept for `stop`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", *arguments],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    """Stops the process as systemd does (SIGTERM), checks it shut down cleanly and
+    returns what it logged."""
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode in (0, -signal.SIGTERM), stderr[-3000:]
+    assert "Application shutdown complete." in stderr, stderr[-3000:]
+    return stderr
+
+
 def wait_for(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -178,30 +200,12 @@ def test_opstap_run_serves_a_whatsapp_learner(
     fake, api_url = graph
     port = free_port()
     database = tmp_path / "wa.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
-    env.update(
-        OPSTAP_WHATSAPP_TOKEN=TOKEN,
-        OPSTAP_WHATSAPP_PHONE_ID=PHONE_ID,
-        OPSTAP_WHATSAPP_APP_SECRET=APP_SECRET,
-        OPSTAP_WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
-        OPSTAP_WHATSAPP_API_URL=api_url,
-        OPSTAP_DATABASE_URL=f"sqlite+aiosqlite:///{database}",
-        OPSTAP_DATA_DIR=str(tmp_path / "data"),
-        OPSTAP_PORT=str(port),
-    )
-    pin_holidays(env, tmp_path)
+    env = whatsapp_only(api_url, database, tmp_path, port)
     subprocess.run(
         [sys.executable, "-m", "bot", "migrate"], env=env, cwd=tmp_path, check=True, timeout=120
     )
     seed_silent_learner(database)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start(["run"], env, tmp_path)
     base = f"http://127.0.0.1:{port}"
     poster = Poster(f"{base}/whatsapp")
 
@@ -268,10 +272,7 @@ def test_opstap_run_serves_a_whatsapp_learner(
         assert [s for s in fake.sent if s.to == SILENT and s.type != "template"] == []
         assert fake.refused == []
     finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-    assert process.returncode in (0, -signal.SIGTERM), stderr
-    assert "Application shutdown complete." in stderr
+        stderr = stop(process)
     for secret in (TOKEN, APP_SECRET, VERIFY_TOKEN, "Samira", "Childcare assistant"):
         assert secret not in stderr
 
@@ -327,14 +328,7 @@ def test_opstap_run_carries_a_learner_from_onboarding_to_a_goal_a_reflection_and
         message=reminder,
         buttons=buttons,
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start(["run"], env, tmp_path)
     base = f"http://127.0.0.1:{port}"
     poster = Poster(f"{base}/whatsapp")
     nl = Translator("nl")
@@ -428,10 +422,7 @@ def test_opstap_run_carries_a_learner_from_onboarding_to_a_goal_a_reflection_and
         assert [s for s in fake.sent if s.to == AWAY and s.type != "template"] == []
         assert fake.refused == []
     finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-    assert process.returncode in (0, -signal.SIGTERM), stderr
-    assert "Application shutdown complete." in stderr
+        stderr = stop(process)
     with closing(sqlite3.connect(database)) as db:
         users = dict(db.execute("SELECT external_id, language FROM users").fetchall())
         assert (users[DUTCH], users[ARABIC]) == ("nl", "ar")
@@ -481,10 +472,7 @@ def test_one_process_serves_telegram_and_whatsapp_together(
         OPSTAP_DATA_DIR=str(tmp_path / "data"),
         OPSTAP_PORT=str(port),
     )
-    command = [sys.executable, "-m", "bot", "run", *(["--webhook"] if mode == "webhook" else [])]
-    process = subprocess.Popen(
-        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = start(["run", *(["--webhook"] if mode == "webhook" else [])], env, tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _healthy(base), timeout=60)
@@ -509,10 +497,7 @@ def test_one_process_serves_telegram_and_whatsapp_together(
         else:
             wait_for(lambda: any(m == "getUpdates" for m, _ in BotApi.calls))
     finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-    assert process.returncode in (0, -signal.SIGTERM), stderr
-    assert "Application shutdown complete." in stderr, stderr[-3000:]
+        stderr = stop(process)
     methods = {method for method, _ in BotApi.calls}
     assert ("setWebhook" in methods) == (mode == "webhook")
     assert "setMyCommands" in methods  # Telegram's post_init ran
