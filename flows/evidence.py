@@ -22,6 +22,7 @@ from flows.evidence_content import content, parse_period, show_period
 from flows.goals import VOICE_KINDS, keep_voice
 from flows.i18n import N_, shorten
 from flows.messages import Button, Event, parse_id
+from flows.parsing import parse_choices
 from flows.uploads import UploadRejected, rejection_text, store_upload
 from storage.models import Evidence, Reflection, User
 
@@ -515,17 +516,21 @@ class EvidenceFlow(Flow):
         value = event.value or ""
         theme = framework().theme(ctx.data["theme"])
         chosen: list[str] = ctx.data.setdefault("competences", [])
-        if (
-            value.startswith("c:")
-            and value[2:].isdigit()
-            and int(value[2:]) < len(theme.competences)
-        ):
-            competence = theme.competences[int(value[2:])].id
-            if competence in chosen:
-                chosen.remove(competence)
-            else:
-                chosen.append(competence)
-            await ctx.repeat(replace=True)
+        count = len(theme.competences)
+        if event.kind == "text":  # "1 3" typed instead of tapped
+            numbers = parse_choices(event.text, count) or []
+        elif value.startswith("c:") and value[2:].isdigit() and int(value[2:]) < count:
+            numbers = [int(value[2:]) + 1]
+        else:
+            numbers = []
+        if numbers:  # each number switches its competence on or off
+            for number in dict.fromkeys(numbers):
+                competence = theme.competences[number - 1].id
+                if competence in chosen:
+                    chosen.remove(competence)
+                else:
+                    chosen.append(competence)
+            await ctx.repeat(replace=event.kind != "text")
         elif value == "themes":
             await ctx.back()
         elif value == "done":

@@ -14,6 +14,7 @@ from flows.engine import Context, Flow
 from flows.goal_content import goal_library
 from flows.i18n import N_, shorten
 from flows.messages import Button, Event
+from flows.parsing import parse_choices
 from flows.transcripts import offer_transcript
 from flows.uploads import ACCEPTED, VOICE_TYPES, UploadRejected, rejection_text, store_upload
 from storage.models import Goal, User
@@ -395,7 +396,11 @@ class GoalFlow(Flow):
         if value == "own":
             await ctx.go("own")
             return
-        if event.kind == "text" or event.kind in VOICE_KINDS:
+        examples = goal_library().themes[ctx.data["theme"]].examples
+        typed = parse_choices(event.text, len(examples)) if event.kind == "text" else None
+        if typed is not None and len(typed) == 1:  # "2" typed instead of tapped
+            value = f"ex:{examples[typed[0] - 1].id}"
+        elif event.kind == "text" or event.kind in VOICE_KINDS:
             await self.on_own(ctx, event)
             return
         example = goal_library().themes[ctx.data["theme"]].example(value.removeprefix("ex:"))

@@ -206,3 +206,18 @@ def parse_number(text: str) -> float | None:
         return float(plain.replace(",", "."))
     number = number_words().get(_word_key(plain))
     return float(number) if number is not None else None
+
+
+#: Words between typed numbers ("1 en 3", "1 et 3", "1 ve 3", "1 و 3").
+_AND_WORDS = frozenset({"en", "et", "and", "ve", "و"})
+
+
+def parse_choices(text: str, count: int) -> list[int] | None:
+    """The numbers of choices typed instead of tapped ("2", "1 3", "1, 3 en 4", "twee",
+    "٢"), each from 1 to `count`, in the order typed; None when the text is anything else,
+    so that a goal typed in words stays a goal."""
+    words = [w for w in re.split(r"[\s,;+&/]+", _plain(text).rstrip(".")) if w not in _AND_WORDS]
+    numbers = [int(w) if w.isdigit() else number_words().get(_word_key(w), 0) for w in words]
+    if not words or not all(1 <= n <= count for n in numbers):
+        return None
+    return numbers

@@ -23,6 +23,7 @@ from flows.evidence_content import (
 )
 from flows.i18n import N_, shorten
 from flows.messages import Event, OutFile, parse_id
+from flows.parsing import parse_choices
 from storage.models import CvEntry, Evidence
 
 CV_KINDS = {"work": N_("Work"), "volunteering": N_("Volunteering"), "training": N_("Training")}
@@ -245,6 +246,11 @@ class PortfolioFlow(Flow):
 
     async def on_pieces(self, ctx: Context, event: Event) -> None:
         value = event.value or ""
+        if event.kind == "text":  # the piece's number typed instead of tapped
+            pieces = {p.number: p.id for p in await ctx.uow.evidence.of_learner(ctx.user.id)}
+            typed = parse_choices(event.text, max(pieces, default=0))
+            if typed is not None and len(typed) == 1 and typed[0] in pieces:
+                value = f"p:{pieces[typed[0]]}"
         if value.startswith("p:") and (piece := parse_id(value[2:])) is not None:
             ctx.data["piece"] = piece
             await ctx.go("piece")

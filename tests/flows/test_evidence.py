@@ -70,6 +70,34 @@ async def answer_all(
         await chat.press(privacy)
 
 
+async def test_competence_numbers_typed_instead_of_tapped_switch_them(tmp_path: Path) -> None:
+    """On WhatsApp a learner may type "1 en 3" under the numbered competences: both switch
+    on, typed again they switch off; other text gets the kind hint, nothing chosen."""
+    chat, uow = await learner(tmp_path)
+    await chat.command("evidence")
+    await chat.file("photo", PNG)
+    await chat.press("Neighbourhood, reading or culture project")
+    await chat.text("Reading corner")
+    await chat.press("Skip")
+    await chat.text("03/2025")
+    await chat.text("De Buurt vzw")
+    await chat.text("volunteer")
+    await chat.press("1. Social map")
+    await chat.text("1 en 3")
+    marked = [b.label for r in chat.last for b in r.flat_buttons]
+    assert "\u2713 1" in marked and "\u2713 3" in marked and "2" in marked
+    await chat.text("3")
+    assert "3" in [b.label for r in chat.last for b in r.flat_buttons]
+    await chat.text("the first one")
+    assert chat.said.startswith("Please tap a number.")
+    await chat.press("Done")
+    for _ in range(5):
+        await chat.press("Yes")
+    await chat.press("No, no client can be recognised")
+    (piece,) = uow.evidence.rows
+    assert piece.competences == ["social_map.purpose"]
+
+
 async def test_a_photo_becomes_piece_one_with_everything_asked(tmp_path: Path) -> None:
     chat, uow = await learner(tmp_path)
     await chat.command("evidence")

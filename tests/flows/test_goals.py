@@ -111,6 +111,32 @@ async def test_setting_a_goal_from_the_library(chat: ChatDriver, uow: FakeUnitOf
     assert signal.details == {"week": "2026-W10", "goal_id": goal.id}
 
 
+async def test_a_number_typed_instead_of_tapped_takes_that_example(
+    chat: ChatDriver, uow: FakeUnitOfWork
+) -> None:
+    """On WhatsApp a learner may type "2" under a list of numbers: it is example 2, not a
+    goal called "2"; a goal typed in words stays the learner's own."""
+    await chat.command("goal")
+    await chat.press("Communication")
+    await chat.text("2")
+    assert "Today (Tuesday)" in [b.label for b in chat.last[-1].flat_buttons]
+    await chat.press("Thursday")
+    await chat.press("Skip")
+    await chat.press("4")
+    (goal,) = uow.goals.rows
+    assert goal.example_id == "practise_dutch"
+    assert goal.text.startswith("Have one conversation in Dutch")
+    await chat.command("goal")
+    await chat.press("Change my goal")
+    await chat.press("Communication")
+    await chat.text("2 keer per week Nederlands spreken")
+    await chat.press("Thursday")
+    await chat.press("Skip")
+    await chat.press("4")
+    (goal,) = uow.goals.rows
+    assert (goal.example_id, goal.text) == (None, "2 keer per week Nederlands spreken")
+
+
 async def test_one_goal_a_week_can_be_changed_not_doubled(
     chat: ChatDriver, uow: FakeUnitOfWork
 ) -> None:

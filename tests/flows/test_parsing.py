@@ -9,7 +9,14 @@ from babel.dates import format_date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.parsing import LANGUAGES, parse_date, parse_month, parse_number, parse_time
+from flows.parsing import (
+    LANGUAGES,
+    parse_choices,
+    parse_date,
+    parse_month,
+    parse_number,
+    parse_time,
+)
 
 TODAY = date(2026, 12, 2)
 
@@ -149,3 +156,24 @@ def test_every_number_word_up_to_sixty_reads_back(number: int, language: str) ->
 
     assert parse_number(num2words(number, lang=language)) == number
     assert parse_number(str(number)) == number
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("2", [2]),
+        ("1 3", [1, 3]),
+        ("1, 3 en 4", [1, 3, 4]),
+        ("deux et trois", [2, 3]),
+        ("bir ve üç", [1, 3]),
+        ("٢ و ٤", [2, 4]),
+        ("1.", [1]),
+        ("6", None),  # not a choice
+        ("0", None),
+        ("", None),
+        ("2 keer per week Nederlands spreken", None),  # a goal in words stays a goal
+        ("Ask my boss", None),
+    ],
+)
+def test_choices_typed_as_numbers(typed: str, expected: list[int] | None) -> None:
+    assert parse_choices(typed, 5) == expected

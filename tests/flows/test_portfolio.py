@@ -671,6 +671,19 @@ def mahara_reads(xml: bytes, names: set[str]) -> dict[str, object]:
     return {"journal": journal.findtext(f"{{{atom}}}title"), "posts": posts, "files": files}
 
 
+async def test_a_piece_number_typed_instead_of_tapped_opens_it(tmp_path: Path) -> None:
+    chat, uow = await learner(tmp_path)
+    await uow.evidence.add(piece(1, privacy_confirmed=True))
+    await uow.evidence.add(piece(2, privacy_confirmed=True))
+    await chat.command("portfolio")
+    await chat.press("My evidence")
+    await chat.text("2")
+    assert chat.said.startswith("2. ")
+    await chat.press("« Back")
+    await chat.text("7")
+    assert chat.said.startswith("Please tap one of the buttons.")
+
+
 async def test_the_zip_is_a_leap2a_export_mahara_can_import(tmp_path: Path) -> None:
     chat, uow = await learner(tmp_path)
     await add_portfolio(uow, tmp_path, 1)
