@@ -29,7 +29,7 @@ from flows.engine import COACH, Context, Flow
 from flows.i18n import N_, Translator
 from flows.messages import Event, parse_id
 from storage.models import Signal
-from storage.repositories import LearnerFacts
+from storage.repositories import LearnerFacts, RiskRules
 
 WINDOW = timedelta(days=28)
 RECENT = timedelta(days=14)
@@ -217,14 +217,24 @@ def order(risks: list[Risk]) -> list[Risk]:
     return sorted(risks, key=key)
 
 
-async def risks_of(ctx: Context, *, coach_id: int, group_id: int | None = None) -> list[Risk]:
-    """Every active learner of a coach (or of one of their groups), ordered by risk."""
-    facts = await ctx.uow.coaching.risk_facts(
-        coach_id=coach_id, since=ctx.now - WINDOW, kinds=RISK_KINDS
+#: The rules above as data, for the database's ordering (`CoachingRepository.risk_page`).
+RULES = RiskRules(
+    weights=WEIGHTS,
+    barriers=tuple(BARRIER_LABELS),
+    silent=timedelta(days=7),
+    silent_long=timedelta(days=14),
+    recent=RECENT,
+    contact=timedelta(days=7),
+    window=WINDOW,
+)
+
+
+async def risk_page(ctx: Context, *, page: int) -> tuple[list[Risk], bool]:
+    """One page of the coach's active learners, ordered by risk, and whether more follow."""
+    facts, more = await ctx.uow.coaching.risk_page(
+        coach_id=ctx.user.id, now=ctx.now, rules=RULES, offset=page * PAGE, limit=PAGE
     )
-    if group_id is not None:
-        facts = [f for f in facts if f.group_id == group_id]
-    return order([assess(f, now=ctx.now) for f in facts])
+    return [assess(f, now=ctx.now) for f in facts], more
 
 
 def last_contact(ctx: Context, facts: LearnerFacts) -> str:
@@ -275,13 +285,15 @@ class AtRisk(Flow):
 
     async def ask_list(self, ctx: Context) -> None:
         """One page: each learner with score, reasons and last contact; a button each."""
-        risks = await risks_of(ctx, coach_id=ctx.user.id)
-        if not risks:
+        page = ctx.data.get("page", 0)
+        shown, more = await risk_page(ctx, page=page)
+        if not shown and page:  # the list got shorter since the last page
+            page = ctx.data["page"] = 0
+            shown, more = await risk_page(ctx, page=page)
+        if not shown:
             ctx.say(ctx._("No learners in your groups yet. Send them /invite."))
             await ctx.finish(menu=False)
             return
-        page = ctx.data.get("page", 0)
-        shown = risks[page * PAGE : (page + 1) * PAGE]
         lines = [ctx._("Your learners, who needs attention first:")]
         buttons = []
         for index, risk in enumerate(shown, start=page * PAGE + 1):
@@ -298,7 +310,7 @@ class AtRisk(Flow):
                 learner_id=risk.facts.learner_id,
                 group_id=risk.facts.group_id,
             )
-        if len(risks) > (page + 1) * PAGE:
+        if more:
             buttons.append([ctx.button(ctx._("More"), "more")])
         ctx.say("\n".join(lines), buttons=buttons)
 
