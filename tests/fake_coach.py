@@ -152,6 +152,10 @@ class FakeCoaching:
         ranked = order([assess(f, now=now) for f in facts])
         return [r.facts for r in ranked[offset : offset + limit]], len(ranked) > offset + limit
 
+    async def has_learners(self, *, coach_id: int) -> bool:
+        groups = {g.id for g in self.uow.groups.rows if g.coach_id == coach_id}
+        return any(m.group_id in groups and m.left_at is None for m in self.uow.memberships.rows)
+
     async def snooze(self, *, learner_id: int, coach_id: int, until: datetime) -> None:
         self.snoozes[learner_id] = RiskSnooze(
             learner_id=learner_id, coach_id=coach_id, until=until

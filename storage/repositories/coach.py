@@ -89,6 +89,7 @@ class CoachingRepository(Protocol):
     async def risk_page(
         self, *, coach_id: int, now: datetime, rules: RiskRules, offset: int, limit: int
     ) -> tuple[list[LearnerFacts], bool]: ...
+    async def has_learners(self, *, coach_id: int) -> bool: ...
     async def snooze(self, *, learner_id: int, coach_id: int, until: datetime) -> None: ...
     async def members(
         self, group_id: int, *, include_left: bool = False
@@ -330,22 +331,31 @@ class SqlCoachingRepository(_Sql):
             + when(r.last_coach_contact > now - rules.contact, w["recent_contact"])
         )
         snoozed = case((RiskSnooze.until > now, 1), else_=0)
+        # The coach's learners first: PostgreSQL would otherwise sort everyone's summary
+        # in the hope of finding the page's learners early (a plan that takes 1 s at
+        # 100,000 learners of 200,000).
+        mine = (
+            select(Membership.learner_id, Membership.group_id)
+            .join(Group, Group.id == Membership.group_id)
+            .where(Group.coach_id == coach_id, Membership.left_at.is_(None))
+            .cte("mine")
+        )
+        if postgres:
+            mine = mine.prefix_with("MATERIALIZED")
         # Ordered by the label: the expression a second time would be computed twice.
         scored = greatest(score, 0).label("score")
         query = (
-            select(Membership.learner_id, Membership.group_id, scored)
-            .select_from(Membership)
-            .join(Group, Group.id == Membership.group_id)
-            .join(User, User.id == Membership.learner_id)
+            select(mine.c.learner_id, mine.c.group_id, scored)
+            .select_from(mine)
+            .join(User, User.id == mine.c.learner_id)
             .outerjoin(RiskSnooze, RiskSnooze.learner_id == User.id)
             .outerjoin(r, r.user_id == User.id)
-            .where(Group.coach_id == coach_id, Membership.left_at.is_(None))
             .order_by(
                 snoozed,
                 desc(scored.name),
                 User.last_seen_at.asc().nulls_first(),
-                Membership.learner_id,
-                Membership.group_id,
+                mine.c.learner_id,
+                mine.c.group_id,
             )
             .offset(offset)
             .limit(limit + 1)
@@ -369,6 +379,16 @@ class SqlCoachingRepository(_Sql):
             fact.score = int(points)
             page.append(fact)
         return page, more
+
+    async def has_learners(self, *, coach_id: int) -> bool:
+        """Whether the coach has an active learner in one of their groups."""
+        active = (
+            select(Membership.id)
+            .join(Group, Group.id == Membership.group_id)
+            .where(Group.coach_id == coach_id, Membership.left_at.is_(None))
+        )
+        query = select(active.exists())
+        return bool(await self.session.scalar(query))
 
     async def snooze(self, *, learner_id: int, coach_id: int, until: datetime) -> None:
         existing = await self.session.get(RiskSnooze, learner_id)
