@@ -273,15 +273,18 @@ class SqlCoachingRepository(_Sql):
 
         since = stamp(now - rules.window)
         length = func.length(r.missed)
-        streak = [
-            when(
-                and_(
-                    length >= 27 * k - 1, func.substr(r.missed, length - 27 * k + 2, 26) >= since
-                ),
-                1,
-            )
-            for k in range(1, w["goal_missed_max"] // w["goal_missed"] + 1)
-        ]
+
+        def newest(k: int) -> Any:
+            """The k-th newest missed goal (26 characters and a space each), or ''/NULL."""
+            if postgres:
+                return case((length >= 27 * k - 1, func.substr(r.missed, length - 27 * k + 2, 26)))
+            return func.substr(r.missed, 1 - 27 * k, 26)  # from the end; '' before the start
+
+        # Nested: the older ones are only looked at when the newer one is in the window.
+        streak: Any = literal(0)
+        for k in range(w["goal_missed_max"] // w["goal_missed"], 0, -1):
+            streak = case((newest(k) >= since, 1 + streak), else_=0)
+        never = datetime(1, 1, 1, tzinfo=UTC)  # before any signal, for a missing one
         padded = literal(" ") + r.barriers + literal(" ")
         found = [
             when(and_(find(r.barriers, b) > 0, find(padded, f" {b} ") > 0), 1)
@@ -297,37 +300,24 @@ class SqlCoachingRepository(_Sql):
         else:
             barrier_weight = literal(0)
         score = (
-            when(User.status == "unreachable", w["blocked"])
+            case({"unreachable": w["blocked"], "paused": w["paused"]}, value=User.status, else_=0)
             + case(
                 (User.last_seen_at <= now - rules.silent_long, w["silent_long"]),
                 (User.last_seen_at <= now - rules.silent, w["silent"]),
                 else_=0,
             )
-            + (w["goal_missed"] * sum(streak[1:], streak[0]) if streak else literal(0))
+            + w["goal_missed"] * streak
             + when(
-                and_(
-                    r.last_session_absent.is_not(None),
-                    or_(
-                        r.last_session_present.is_(None),
-                        r.last_session_absent > r.last_session_present,
-                    ),
-                ),
+                r.last_session_absent > func.coalesce(r.last_session_present, never),
                 w["session_absent"],
             )
             + when(
-                and_(
-                    r.last_asked_for_coach.is_not(None),
-                    or_(
-                        r.last_coach_contact.is_(None),
-                        r.last_coach_contact < r.last_asked_for_coach,
-                    ),
-                ),
+                r.last_asked_for_coach > func.coalesce(r.last_coach_contact, never),
                 w["asked_for_coach"],
             )
             + when(r.last_checkin_no_time >= now - rules.recent, w["no_time"])
             + when(r.last_checkin_stuck >= now - rules.recent, w["stuck"])
             + barrier_weight
-            + when(User.status == "paused", w["paused"])
             + when(r.last_coach_contact > now - rules.contact, w["recent_contact"])
         )
         snoozed = case((RiskSnooze.until > now, 1), else_=0)
