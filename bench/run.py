@@ -27,6 +27,7 @@ SCALES = {
         "planning_learners": 500,
         "ceiling_messages": 200,
         "atrisk_learners": 200,
+        "atrisk_large": 1_000,
     },
     "full": {
         "learners": 40,
@@ -36,6 +37,7 @@ SCALES = {
         "planning_learners": 100_000,
         "ceiling_messages": 5_000,
         "atrisk_learners": 10_000,
+        "atrisk_large": 100_000,
     },
 }
 
@@ -93,7 +95,11 @@ async def run_all(scale: str, postgres: str | None = None) -> list[Figure]:
         ),
         Figure("planning", "nudges due in quiet hours", scheduler["due_in_quiet_hours"], "", 0),
     ]
-    figures += await atrisk.run(learners=int(sizes["atrisk_learners"]), postgres=postgres)
+    figures += await atrisk.run(
+        learners=int(sizes["atrisk_learners"]),
+        large=int(sizes["atrisk_large"]),
+        postgres=postgres,
+    )
     return figures
 
 
@@ -102,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--json", type=Path, default=Path("bench/results.json"))
     parser.add_argument(
-        "--postgres", help="a PostgreSQL URL for the two-worker benchmark (tables replaced)"
+        "--postgres",
+        help="a PostgreSQL URL for the two-worker and /atrisk benchmarks (tables replaced)",
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()

@@ -41,6 +41,7 @@ class Runtime:
         sessionmaker = create_sessionmaker(db)
         engine = Engine(
             uow_factory=lambda: SqlUnitOfWork(sessionmaker),
+            reader_factory=lambda: SqlUnitOfWork(sessionmaker, read_only=True),
             flows=build_flows(default_flows()),
             config=FlowConfig(
                 timezone=settings.timezone,

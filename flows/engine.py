@@ -66,7 +66,7 @@ Sender = Callable[[list[Reply]], Awaitable[None]]
 #: Shows the user that a long job runs ("sending a file…"), until the event's reply goes out.
 #: The kind is "document", "photo" or "typing"; a channel without such a sign ignores it.
 Activity = Callable[[str], Awaitable[None]]
-#: Work that needs no database, run after the event's transaction (see `Context.after_commit`).
+#: Work that needs no write lock, run after the event's transaction (`Context.after_commit`).
 Later = Callable[[], Awaitable[list[Reply]]]
 ButtonRows = Sequence[Sequence[Button]] | Sequence[Button]
 
@@ -258,8 +258,9 @@ class Context:
 
     def after_commit(self, job: Later) -> None:
         """Runs `job` after this event's transaction is committed, for long work that needs no
-        database (converting a file with another program): no lock is held meanwhile. Its
-        replies take the place of this call among the event's replies."""
+        write lock (converting a file with another program, or a long read in
+        `engine.reader()`): no lock is held meanwhile. Its replies take the place of this call
+        among the event's replies."""
         self.later.append((len(self.replies), job))
 
     def button(self, label: str, value: str, *, short: str | None = None) -> Button:
@@ -468,6 +469,9 @@ class Engine:
     flows: dict[str, Flow]
     config: FlowConfig = field(default_factory=FlowConfig)
     clock: Clock = field(default=lambda: datetime.now().astimezone())
+    #: Read-only units of work (on SQLite without the write lock), for long reads after an
+    #: event's transaction (`Context.after_commit`); by default `uow_factory`.
+    reader_factory: Callable[[], UnitOfWork] | None = None
     files: FileStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -481,6 +485,10 @@ class Engine:
                 self.commands[command] = flow
             for prefix in flow.deep_links:
                 self.deep_links[prefix] = flow
+
+    def reader(self) -> UnitOfWork:
+        """A new read-only unit of work."""
+        return (self.reader_factory or self.uow_factory)()
 
     def translator(self, language: str) -> Translator:
         """A translator for a language in the programme time zone."""

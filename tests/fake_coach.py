@@ -19,7 +19,7 @@ from storage.models import (
     Signal,
     User,
 )
-from storage.repositories import LearnerFacts
+from storage.repositories import LearnerFacts, RiskRules
 
 
 class _Table:
@@ -140,6 +140,21 @@ class FakeCoaching:
                         fact.missed_in_a_row = 0
                 facts.append(fact)
         return facts
+
+    async def risk_page(
+        self, *, coach_id: int, now: datetime, rules: RiskRules, offset: int, limit: int
+    ) -> tuple[list[LearnerFacts], bool]:
+        from flows.coach.risk import RISK_KINDS, assess, order
+
+        facts = await self.risk_facts(
+            coach_id=coach_id, since=now - rules.window, kinds=RISK_KINDS
+        )
+        ranked = order([assess(f, now=now) for f in facts])
+        return [r.facts for r in ranked[offset : offset + limit]], len(ranked) > offset + limit
+
+    async def has_learners(self, *, coach_id: int) -> bool:
+        groups = {g.id for g in self.uow.groups.rows if g.coach_id == coach_id}
+        return any(m.group_id in groups and m.left_at is None for m in self.uow.memberships.rows)
 
     async def snooze(self, *, learner_id: int, coach_id: int, until: datetime) -> None:
         self.snoozes[learner_id] = RiskSnooze(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from flows.engine import Context
 from storage.models import AccessLog, Group, Membership, User
+from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,10 @@ async def record(
     group_id: int | None = None,
     allowed: bool = True,
     detail: str | None = None,
+    uow: UnitOfWork | None = None,
 ) -> None:
-    """Writes one access-log row for the current coach."""
-    await ctx.uow.access_log.add(
+    """Writes one access-log row for the current coach (in `uow`, by default the event's)."""
+    await (uow or ctx.uow).access_log.add(
         AccessLog(
             coach_id=ctx.user.id,
             what=action,

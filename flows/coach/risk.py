@@ -21,15 +21,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import ClassVar
 
 from flows import signals
 from flows.coach.access import coached, record
 from flows.engine import COACH, Context, Flow
 from flows.i18n import N_, Translator
-from flows.messages import Event, parse_id
+from flows.messages import Event, Reply, parse_id
 from storage.models import Signal
-from storage.repositories import LearnerFacts
+from storage.repositories import LearnerFacts, RiskRules
+from storage.uow import UnitOfWork
 
 WINDOW = timedelta(days=28)
 RECENT = timedelta(days=14)
@@ -217,14 +219,27 @@ def order(risks: list[Risk]) -> list[Risk]:
     return sorted(risks, key=key)
 
 
-async def risks_of(ctx: Context, *, coach_id: int, group_id: int | None = None) -> list[Risk]:
-    """Every active learner of a coach (or of one of their groups), ordered by risk."""
-    facts = await ctx.uow.coaching.risk_facts(
-        coach_id=coach_id, since=ctx.now - WINDOW, kinds=RISK_KINDS
+#: The rules above as data, for the database's ordering (`CoachingRepository.risk_page`).
+RULES = RiskRules(
+    weights=WEIGHTS,
+    barriers=tuple(BARRIER_LABELS),
+    silent=timedelta(days=7),
+    silent_long=timedelta(days=14),
+    recent=RECENT,
+    contact=timedelta(days=7),
+    window=WINDOW,
+)
+
+
+async def risk_page(
+    ctx: Context, *, page: int, uow: UnitOfWork | None = None
+) -> tuple[list[Risk], bool]:
+    """One page of the coach's active learners, ordered by risk, and whether more follow
+    (read in `uow`, by default the event's)."""
+    facts, more = await (uow or ctx.uow).coaching.risk_page(
+        coach_id=ctx.user.id, now=ctx.now, rules=RULES, offset=page * PAGE, limit=PAGE
     )
-    if group_id is not None:
-        facts = [f for f in facts if f.group_id == group_id]
-    return order([assess(f, now=ctx.now) for f in facts])
+    return [assess(f, now=ctx.now) for f in facts], more
 
 
 def last_contact(ctx: Context, facts: LearnerFacts) -> str:
@@ -274,14 +289,26 @@ class AtRisk(Flow):
         await ctx.begin(self, step, data={"page": 0, "learner_id": found.learner.id})
 
     async def ask_list(self, ctx: Context) -> None:
-        """One page: each learner with score, reasons and last contact; a button each."""
-        risks = await risks_of(ctx, coach_id=ctx.user.id)
-        if not risks:
+        """One page: each learner with score, reasons and last contact; a button each.
+
+        The list is read after the event's transaction, in a read-only unit of work: on
+        SQLite the query holds no write lock, so no learner's update waits for it. It then
+        sees this event's contacts and snoozes, committed."""
+        if not await ctx.uow.coaching.has_learners(coach_id=ctx.user.id):
             ctx.say(ctx._("No learners in your groups yet. Send them /invite."))
             await ctx.finish(menu=False)
             return
-        page = ctx.data.get("page", 0)
-        shown = risks[page * PAGE : (page + 1) * PAGE]
+        ctx.after_commit(partial(self.list_page, ctx, ctx.data.get("page", 0)))
+
+    async def list_page(self, ctx: Context, page: int) -> list[Reply]:
+        """The page's message; the access log records each learner shown."""
+        async with ctx.engine.reader() as reader:
+            shown, more = await risk_page(ctx, page=page, uow=reader)
+            if not shown and page:  # the list got shorter since the last page
+                page = 0
+                shown, more = await risk_page(ctx, page=page, uow=reader)
+        if not shown:  # their last learner left meanwhile
+            return [ctx.message(ctx._("No learners in your groups yet. Send them /invite."))]
         lines = [ctx._("Your learners, who needs attention first:")]
         buttons = []
         for index, risk in enumerate(shown, start=page * PAGE + 1):
@@ -292,15 +319,19 @@ class AtRisk(Flow):
             lines.append(f"{index}. {name} ({risk.facts.group_name}) - {why}")
             lines.append("   " + last_contact(ctx, risk.facts))
             buttons.append([ctx.button(f"{index}. {name}", f"l:{risk.facts.learner_id}")])
-            await record(
-                ctx,
-                "atrisk_list",
-                learner_id=risk.facts.learner_id,
-                group_id=risk.facts.group_id,
-            )
-        if len(risks) > (page + 1) * PAGE:
+        if more:
             buttons.append([ctx.button(ctx._("More"), "more")])
-        ctx.say("\n".join(lines), buttons=buttons)
+        async with ctx.engine.uow_factory() as uow:  # a short write: the rows only
+            for risk in shown:
+                await record(
+                    ctx,
+                    "atrisk_list",
+                    learner_id=risk.facts.learner_id,
+                    group_id=risk.facts.group_id,
+                    uow=uow,
+                )
+            await uow.commit()
+        return [ctx.message("\n".join(lines), buttons=buttons)]
 
     async def on_list(self, ctx: Context, event: Event) -> None:
         """Shows the next page, or the actions for the chosen learner."""

@@ -3,12 +3,12 @@ the set-based queries of the risk view and the group statistics."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, case, desc, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -25,7 +25,7 @@ from storage.models import (
     Signal,
     User,
 )
-from storage.risk_summary import LAST_COLUMNS, missed_since
+from storage.risk_summary import LAST_COLUMNS, missed_since, stamp
 
 
 @dataclass
@@ -42,6 +42,23 @@ class LearnerFacts:
     last: dict[str, datetime] = field(default_factory=dict)  # the last signal of each kind
     missed_in_a_row: int = 0  # goals missed in the window since the last one (partly) reached
     barriers: list[str] = field(default_factory=list)
+    #: The score the database gave them, when it ordered the list (`risk_page`).
+    score: int | None = None
+
+
+@dataclass(frozen=True)
+class RiskRules:
+    """The risk score's rules as plain data (flows/coach/risk.py owns them), so that the
+    database can order a coach's learners by score without loading them all."""
+
+    weights: Mapping[str, int]
+    #: The barrier ids that count.
+    barriers: tuple[str, ...]
+    silent: timedelta = timedelta(days=7)
+    silent_long: timedelta = timedelta(days=14)
+    recent: timedelta = timedelta(days=14)
+    contact: timedelta = timedelta(days=7)
+    window: timedelta = timedelta(days=28)
 
 
 class CoachInviteRepository(Protocol):
@@ -69,6 +86,10 @@ class CoachingRepository(Protocol):
     async def risk_facts(
         self, *, coach_id: int, since: datetime, kinds: Sequence[str]
     ) -> list[LearnerFacts]: ...
+    async def risk_page(
+        self, *, coach_id: int, now: datetime, rules: RiskRules, offset: int, limit: int
+    ) -> tuple[list[LearnerFacts], bool]: ...
+    async def has_learners(self, *, coach_id: int) -> bool: ...
     async def snooze(self, *, learner_id: int, coach_id: int, until: datetime) -> None: ...
     async def members(
         self, group_id: int, *, include_left: bool = False
@@ -158,10 +179,16 @@ class SqlCoachingRepository(_Sql):
         )
 
     async def risk_facts(
-        self, *, coach_id: int, since: datetime, kinds: Sequence[str]
+        self,
+        *,
+        coach_id: int,
+        since: datetime,
+        kinds: Sequence[str],
+        learner_ids: Collection[int] | None = None,
     ) -> list[LearnerFacts]:
-        """Every active learner of the coach, with the last signal of each of `kinds`, the
-        goals missed in a row since `since` and the intake barriers.
+        """Every active learner of the coach (or those of `learner_ids`), with the last
+        signal of each of `kinds`, the goals missed in a row since `since` and the intake
+        barriers.
 
         One query, one row per learner: the learner's risk summary (`storage.risk_summary`,
         kept up to date with every signal) joined to their membership, so no signal is read.
@@ -190,6 +217,8 @@ class SqlCoachingRepository(_Sql):
             .outerjoin(RiskSummary, RiskSummary.user_id == User.id)
             .where(Group.coach_id == coach_id, Membership.left_at.is_(None))
         )
+        if learner_ids is not None:
+            query = query.where(Membership.learner_id.in_(sorted(learner_ids)))
         # Plain rows through the connection: no ORM loading for 10,000 tuples. The raw
         # connection does not autoflush: contacts and snoozes of this update must count.
         await self.session.flush()
@@ -214,6 +243,142 @@ class SqlCoachingRepository(_Sql):
                     fact.last[kind] = _aware(last)
             facts.append(fact)
         return facts
+
+    async def risk_page(
+        self, *, coach_id: int, now: datetime, rules: RiskRules, offset: int, limit: int
+    ) -> tuple[list[LearnerFacts], bool]:
+        """One page of the coach's active learners in risk order (snoozed last, highest
+        score first, longest silent first, then by id), and whether more follow.
+
+        The database scores every learner from their summary with the rules of
+        `flows.coach.risk.assess` (the tests compare the two) and keeps the top of the list
+        (a sorter of `offset + limit + 1` rows); only the page is loaded, with its facts.
+        Scoring is plain comparisons of each row's columns with bound times: the k-th
+        newest missed goal is a fixed slice from the end of the summary's text (its stamps
+        have a fixed width, and at most three count); a barrier is looked for with
+        `instr` first, and only where it occurs as a whole word.
+        """
+        w = rules.weights
+        r = RiskSummary
+        connection = await self.session.connection()
+        postgres = connection.dialect.name == "postgresql"
+        find = func.strpos if postgres else func.instr
+        # Two-argument min and max (SQLite's scalar min/max, PostgreSQL's LEAST/GREATEST).
+        least = func.least if postgres else func.min
+        greatest = func.greatest if postgres else func.max
+        now = now.astimezone(UTC)
+
+        def when(condition: Any, weight: int) -> Any:
+            return case((condition, weight), else_=0)
+
+        since = stamp(now - rules.window)
+        length = func.length(r.missed)
+
+        def newest(k: int) -> Any:
+            """The k-th newest missed goal (26 characters and a space each), or ''/NULL."""
+            if postgres:
+                return case((length >= 27 * k - 1, func.substr(r.missed, length - 27 * k + 2, 26)))
+            return func.substr(r.missed, 1 - 27 * k, 26)  # from the end; '' before the start
+
+        # Nested: the older ones are only looked at when the newer one is in the window.
+        streak: Any = literal(0)
+        for k in range(w["goal_missed_max"] // w["goal_missed"], 0, -1):
+            streak = case((newest(k) >= since, 1 + streak), else_=0)
+        never = datetime(1, 1, 1, tzinfo=UTC)  # before any signal, for a missing one
+        padded = literal(" ") + r.barriers + literal(" ")
+        found = [
+            when(and_(find(r.barriers, b) > 0, find(padded, f" {b} ") > 0), 1)
+            for b in rules.barriers
+        ]
+        if found:
+            # Most learners name no barrier or one: those need no search.
+            barrier_weight = w["barrier"] * case(
+                (or_(r.barriers.is_(None), r.barriers == ""), 0),
+                (r.barriers.in_(rules.barriers), 1),
+                else_=least(sum(found[1:], found[0]), w["barrier_max"]),
+            )
+        else:
+            barrier_weight = literal(0)
+        score = (
+            case({"unreachable": w["blocked"], "paused": w["paused"]}, value=User.status, else_=0)
+            + case(
+                (User.last_seen_at <= now - rules.silent_long, w["silent_long"]),
+                (User.last_seen_at <= now - rules.silent, w["silent"]),
+                else_=0,
+            )
+            + w["goal_missed"] * streak
+            + when(
+                r.last_session_absent > func.coalesce(r.last_session_present, never),
+                w["session_absent"],
+            )
+            + when(
+                r.last_asked_for_coach > func.coalesce(r.last_coach_contact, never),
+                w["asked_for_coach"],
+            )
+            + when(r.last_checkin_no_time >= now - rules.recent, w["no_time"])
+            + when(r.last_checkin_stuck >= now - rules.recent, w["stuck"])
+            + barrier_weight
+            + when(r.last_coach_contact > now - rules.contact, w["recent_contact"])
+        )
+        snoozed = case((RiskSnooze.until > now, 1), else_=0)
+        # The coach's learners first: PostgreSQL would otherwise sort everyone's summary
+        # in the hope of finding the page's learners early (a plan that takes 1 s at
+        # 100,000 learners of 200,000).
+        mine = (
+            select(Membership.learner_id, Membership.group_id)
+            .join(Group, Group.id == Membership.group_id)
+            .where(Group.coach_id == coach_id, Membership.left_at.is_(None))
+            .cte("mine")
+        )
+        if postgres:
+            mine = mine.prefix_with("MATERIALIZED")
+        # Ordered by the label: the expression a second time would be computed twice.
+        scored = greatest(score, 0).label("score")
+        query = (
+            select(mine.c.learner_id, mine.c.group_id, scored)
+            .select_from(mine)
+            .join(User, User.id == mine.c.learner_id)
+            .outerjoin(RiskSnooze, RiskSnooze.learner_id == User.id)
+            .outerjoin(r, r.user_id == User.id)
+            .order_by(
+                snoozed,
+                desc(scored.name),
+                User.last_seen_at.asc().nulls_first(),
+                mine.c.learner_id,
+                mine.c.group_id,
+            )
+            .offset(offset)
+            .limit(limit + 1)
+        )
+        await self.session.flush()  # contacts and snoozes of this update count
+        rows = (await connection.execute(query)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if not rows:
+            return [], more
+        facts = await self.risk_facts(
+            coach_id=coach_id,
+            since=now - rules.window,
+            kinds=tuple(LAST_COLUMNS),
+            learner_ids={row[0] for row in rows},
+        )
+        by_place = {(f.learner_id, f.group_id): f for f in facts}
+        page = []
+        for learner_id, group_id, points in rows:
+            fact = by_place[(learner_id, group_id)]
+            fact.score = int(points)
+            page.append(fact)
+        return page, more
+
+    async def has_learners(self, *, coach_id: int) -> bool:
+        """Whether the coach has an active learner in one of their groups."""
+        active = (
+            select(Membership.id)
+            .join(Group, Group.id == Membership.group_id)
+            .where(Group.coach_id == coach_id, Membership.left_at.is_(None))
+        )
+        query = select(active.exists())
+        return bool(await self.session.scalar(query))
 
     async def snooze(self, *, learner_id: int, coach_id: int, until: datetime) -> None:
         existing = await self.session.get(RiskSnooze, learner_id)

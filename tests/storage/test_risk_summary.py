@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flows import signals as S
-from flows.coach.risk import RISK_KINDS, WINDOW, assess, order
+from flows.coach.risk import RISK_KINDS, RULES, WINDOW, assess, order
 from storage.db import create_engine, create_sessionmaker
 from storage.models import (
     Group,
@@ -242,6 +242,27 @@ async def check(url: str, history: list[tuple[int, str, int, int, str | None]], 
             found = await uow.coaching.risk_facts(coach_id=1, since=NOW - WINDOW, kinds=RISK_KINDS)
         sqlite = engine.dialect.name == "sqlite"
         compare(found, expected, exact_barriers=sqlite)
+        # The database's order (scored in SQL, one page at a time) is the flows' order.
+        for later in (timedelta(0), timedelta(hours=5), timedelta(days=3), timedelta(days=9)):
+            now = NOW + later
+            async with engine.connect() as connection:
+                facts = await reference_facts(
+                    connection, coach_id=1, since=now - WINDOW, kinds=RISK_KINDS
+                )
+            wanted = [
+                (r.facts.learner_id, r.score) for r in order([assess(f, now=now) for f in facts])
+            ]
+            async with SqlUnitOfWork(sessionmaker, read_only=True) as uow:
+                pages = []
+                for offset in range(0, LEARNERS, 2):
+                    page, more = await uow.coaching.risk_page(
+                        coach_id=1, now=now, rules=RULES, offset=offset, limit=2
+                    )
+                    assert more == (offset + 2 < LEARNERS)
+                    for f in page:  # the database's score is the flows' score
+                        assert f.score == assess(f, now=now).score, (f, now)
+                    pages += [(f.learner_id, f.score) for f in page]
+            assert pages == wanted, now
         async with engine.begin() as connection:
             await connection.run_sync(backfill)
         async with SqlUnitOfWork(sessionmaker, read_only=True) as uow:
@@ -329,6 +350,14 @@ def test_a_late_missed_goal_counts_only_after_the_last_outcome(database_url: str
         (3, S.GOAL_MISSED, 7, 0, None),  # at the moment of the outcome: not after it
         (3, S.GOAL_REACHED, 7, 0, None),
         (3, S.GOAL_MISSED, 2, 0, None),
+        (4, S.CHECKIN_STUCK, 14, 0, None),  # exactly 14 days: still recent
+        (4, S.COACH_CONTACT, 7, 0, None),  # exactly 7 days: no longer recent
+        (4, S.BARRIER, 50, 0, "time"),
+        (4, S.BARRIER, 50, 0, "shifts"),
+        (4, S.BARRIER, 50, 0, "distance"),
+        (4, S.BARRIER, 50, 0, "work_family"),  # a fourth barrier counts for nothing
+        (1, S.BARRIER, 3, 0, "overtime"),  # unknown, though it holds a known id ("time")
+        (1, S.BARRIER, 2, 0, "cost"),
     ]
     for seed in range(6):
         run(check(database_url, history, seed))
