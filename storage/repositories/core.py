@@ -5,15 +5,14 @@ Repositories read and write through the session; they never commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import flag_modified
 
 from storage.models import Conversation, InboxUpdate, OutboxMessage, ProcessedUpdate, User
 
@@ -27,7 +26,7 @@ class UserRepository(Protocol):
 class ConversationRepository(Protocol):
     async def get(self, user_id: int) -> Conversation | None: ...
     async def add(self, conversation: Conversation) -> Conversation: ...
-    async def save(self, conversation: Conversation) -> None: ...
+    async def save(self, conversation: Conversation, columns: Collection[str]) -> None: ...
 
 
 class UpdateLog(Protocol):
@@ -86,21 +85,37 @@ class SqlUserRepository:
 
 
 class SqlConversationRepository:
+    """The conversation state, read once and written once per event.
+
+    The conversation is not kept in the session: flows change it all through an event, and
+    the session would write each change at its next query (autoflush) and again at the end.
+    The engine writes the columns that changed with `save`, in one UPDATE.
+    """
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def get(self, user_id: int) -> Conversation | None:
-        return await self.session.get(Conversation, user_id)
-
-    async def add(self, conversation: Conversation) -> Conversation:
-        self.session.add(conversation)
+        conversation = await self.session.get(Conversation, user_id)
+        if conversation is not None:
+            self.session.expunge(conversation)
         return conversation
 
-    async def save(self, conversation: Conversation) -> None:
-        """Marks the JSON state as changed, which in-place edits do not do by themselves."""
-        flag_modified(conversation, "data")
-        flag_modified(conversation, "history")
-        flag_modified(conversation, "drafts")
+    async def add(self, conversation: Conversation) -> Conversation:
+        table = Conversation.__table__
+        values = {column.key: getattr(conversation, column.key) for column in table.columns}
+        await self.session.execute(insert(Conversation).values(values))
+        return conversation
+
+    async def save(self, conversation: Conversation, columns: Collection[str]) -> None:
+        """Writes the named columns of a conversation read with `get` or `add`."""
+        values = {column: getattr(conversation, column) for column in columns}
+        await self.session.execute(
+            update(Conversation)
+            .where(Conversation.user_id == conversation.user_id)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
 
 
 class SqlUpdateLog:
