@@ -184,6 +184,9 @@ async def _run(*, learners: int, url: str, echo_url: str, folder: Path) -> list[
     opstap_times: list[float] = []
     echo_times: list[float] = []
     durable_times: list[float] = []
+    # CPU of the whole process (the database driver's thread included): steadier than wall
+    # time on a shared machine.
+    opstap_cpu = durable_cpu = 0.0
     statements = [0, False]  # SQL statements while Opstap handles an update; counting on
 
     def count(*args: Any) -> None:
@@ -205,16 +208,20 @@ async def _run(*, learners: int, url: str, echo_url: str, folder: Path) -> list[
                     durable_update = Update.de_json(
                         durable_api.text(learner.user_id, ANSWER), durable.bot
                     )
+                    cpu = time.process_time()
                     before_durable = time.perf_counter()
                     await durable.process_update(durable_update)
                     start = time.perf_counter()
+                    durable_cpu += time.process_time() - cpu
                     durable_times.append(start - before_durable)
                     await echo.process_update(echo_update)
                     middle = time.perf_counter()
+                    cpu = time.process_time()
                     statements[1] = True
                     await opstap.process_update(opstap_update)
                     statements[1] = False
                     end = time.perf_counter()
+                    opstap_cpu += time.process_time() - cpu
                     echo_times.append(middle - start)
                     opstap_times.append(end - middle)
                     update = learner.next_update(opstap_api.sent(before))
@@ -242,6 +249,13 @@ async def _run(*, learners: int, url: str, echo_url: str, folder: Path) -> list[
         Figure(name, "SQL statements per Opstap update", per_update, "", better="none"),
         Figure(name, "update cost / durable echo (means)", durable_ratio, "x", target=1.5),
         Figure(name, "update cost / bare echo (means, the floor)", ratio, "x", better="none"),
+        Figure(
+            name,
+            "CPU per update / durable echo's (all updates)",
+            opstap_cpu / durable_cpu if durable_cpu else 0.0,
+            "x",
+            better="none",
+        ),
         Figure(
             name,
             "ratio of the medians",
