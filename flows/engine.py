@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from flows.i18n import LANGUAGES, Translator, right_to_left
+from flows.i18n import LANGUAGES, Translator, right_to_left, translator
 from flows.menu_words import wanted_command
 from flows.messages import (
     MAX_CALLBACK_BYTES,
@@ -484,7 +484,7 @@ class Engine:
 
     def translator(self, language: str) -> Translator:
         """A translator for a language in the programme time zone."""
-        return Translator(language, timezone=self.config.timezone)
+        return translator(language, self.config.timezone)
 
     def commands_for(self, role: str) -> list[tuple[str, str]]:
         """The commands (name, source description) a role may use, in registration order."""
