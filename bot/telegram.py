@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from telegram import (
     BotCommand,
     BotCommandScopeChat,
+    CallbackQuery,
     ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -299,26 +300,42 @@ async def on_button(update: Update, context: OpstapContext) -> None:
     query = update.callback_query
     if query is None:
         return
+    # Answered while the flows work: the button stops spinning a round trip sooner, and the
+    # update waits for one Bot API call less.
+    answering = asyncio.create_task(answer_press(query, update.update_id))
     try:
-        await query.answer()
-    except BadRequest:  # too old, or answered by an earlier attempt: the press still counts
-        log.info("update %d: the button press could not be answered", update.update_id)
-    message = query.message if isinstance(query.message, Message) else None
-    if message is None or message.chat.type != ChatType.PRIVATE:
-        return
-    async with chat_activity(context, message.chat_id) as activity:
-        replies = await context.runtime.engine.handle(
-            channel=CHANNEL,
-            external_id=str(query.from_user.id),
-            chat_id=str(message.chat_id),
-            event=Event(kind="button", value=query.data or ""),
-            update_id=update.update_id,
-            language_hint=language_hint(query.from_user),
-            send=lambda early: send_replies(context, message.chat_id, early),
-            activity=activity,
-        )
+        message = query.message if isinstance(query.message, Message) else None
+        if message is None or message.chat.type != ChatType.PRIVATE:
+            return
+        async with chat_activity(context, message.chat_id) as activity:
+            replies = await context.runtime.engine.handle(
+                channel=CHANNEL,
+                external_id=str(query.from_user.id),
+                chat_id=str(message.chat_id),
+                event=Event(kind="button", value=query.data or ""),
+                update_id=update.update_id,
+                language_hint=language_hint(query.from_user),
+                send=lambda early: send_replies(context, message.chat_id, early),
+                activity=activity,
+            )
+    finally:
+        await answering
     inbox_.mark_handled()
     await send_replies(context, message.chat_id, replies, pressed=message)
+
+
+async def answer_press(query: CallbackQuery, update_id: int) -> None:
+    """Answers a button press (Telegram then stops its spinner). A failure is only logged:
+    the press still counts, and failing the update after its transaction would lose the
+    replies."""
+    try:
+        await query.answer()
+    except TelegramError as error:  # too old, answered by an earlier attempt, a network error
+        log.info(
+            "update %d: the button press could not be answered (%s)",
+            update_id,
+            type(error).__name__,
+        )
 
 
 async def on_my_chat_member(update: Update, context: OpstapContext) -> None:

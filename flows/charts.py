@@ -20,6 +20,7 @@ import io
 import json
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -194,12 +195,36 @@ def render(chart: Chart) -> bytes:
     return buffer.getvalue()
 
 
+#: PNGs drawn lately by this process, by their contents (numbers and words, nothing that names
+#: a learner): learners at the same point get the same chart without drawing it again.
+_DRAWN: OrderedDict[str, bytes] = OrderedDict()
+DRAWN_KEPT = 64
+_DRAWN_LOCK = threading.Lock()
+
+
+def drawn(chart: Chart) -> bytes:
+    """The chart's PNG, drawn unless the same contents were drawn lately."""
+    key = chart.key()
+    with _DRAWN_LOCK:
+        png = _DRAWN.get(key)
+        if png is not None:
+            _DRAWN.move_to_end(key)
+            return png
+    png = render(chart)
+    with _DRAWN_LOCK:
+        _DRAWN[key] = png
+        while len(_DRAWN) > DRAWN_KEPT:
+            _DRAWN.popitem(last=False)
+    return png
+
+
 async def chart_file(files: FileStore, chart: Chart, *, owner_id: int) -> Path:
-    """The chart's PNG in the file store, drawn (in a thread, not to hold up other users)
-    only when these contents were not drawn yet for this user."""
+    """The chart's PNG in the file store, written (in a thread, not to hold up other users)
+    only when these contents were not written yet for this user, and drawn only when they
+    were not drawn lately for anyone."""
     path = files.path(f"charts/u{owner_id}/{chart.key()}.png")
     if not path.exists():
-        await asyncio.to_thread(_write, path, lambda: render(chart))
+        await asyncio.to_thread(_write, path, lambda: drawn(chart))
     return path
 
 
@@ -217,6 +242,7 @@ __all__ = [
     "Chart",
     "Flyer",
     "chart_file",
+    "drawn",
     "flyer_files",
     "number",
     "render",

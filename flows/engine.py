@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from flows.i18n import LANGUAGES, Translator, right_to_left
+from flows.i18n import LANGUAGES, Translator, right_to_left, translator
 from flows.menu_words import wanted_command
 from flows.messages import (
     MAX_CALLBACK_BYTES,
@@ -492,7 +492,7 @@ class Engine:
 
     def translator(self, language: str) -> Translator:
         """A translator for a language in the programme time zone."""
-        return Translator(language, timezone=self.config.timezone)
+        return translator(language, self.config.timezone)
 
     def commands_for(self, role: str) -> list[tuple[str, str]]:
         """The commands (name, source description) a role may use, in registration order."""
@@ -589,11 +589,12 @@ class Engine:
                 await uow.outbox.mark_answered(user.id, at=now, since=now - ANSWER_WINDOW)
             if user.status == "unreachable":  # they unblocked the bot and wrote again
                 user.status = "active"
-            user.last_seen_at = now
+            if _seen_moved(user, now):
+                user.last_seen_at = now
             conversation = await uow.conversations.get(user.id)
             if conversation is None:
                 conversation = await uow.conversations.add(Conversation(user_id=user.id))
-            before = _snapshot(conversation)
+            before = _state(conversation)
             place = (conversation.flow, conversation.step)
             ctx = Context(
                 engine=self,
@@ -613,8 +614,10 @@ class Engine:
                 # For the log: where the learner was (never what they said).
                 error.add_note(f"opstap place: {conversation.flow}/{conversation.step}")
                 raise
-            if _snapshot(conversation) != before:
-                await uow.conversations.save(conversation)
+            after = _state(conversation)
+            changed = [column for column, value in after.items() if before[column] != value]
+            if changed:
+                await uow.conversations.save(conversation, changed)
             await uow.commit()
         for index, job in reversed(ctx.later):
             ctx.replies[index:index] = await job()
@@ -876,20 +879,32 @@ def _answer_ref(
     return None
 
 
-def _snapshot(conversation: Conversation) -> str:
-    """The conversation state as text, to notice in-place changes of its JSON fields."""
-    state = [conversation.flow, conversation.step, conversation.seq]
-    return json.dumps(
-        [
-            state,
-            conversation.data,
-            conversation.history,
-            conversation.drafts,
-            conversation.last_answer,
-        ],
-        sort_keys=True,
-        default=str,
-    )
+#: The columns of a conversation the engine writes back when they changed: plain values, and
+#: JSON documents (compared as text, since flows change them in place).
+_PLAIN = ("flow", "step", "seq", "updated_at")
+_DOCUMENTS = ("data", "history", "drafts", "last_answer")
+
+
+def _state(conversation: Conversation) -> dict[str, object]:
+    """The conversation's columns, to write only those an event changed."""
+    state: dict[str, object] = {column: getattr(conversation, column) for column in _PLAIN}
+    for column in _DOCUMENTS:
+        state[column] = json.dumps(getattr(conversation, column), sort_keys=True, default=str)
+    return state
+
+
+#: `last_seen_at` moves on in steps of this much: every report that reads it counts in days
+#: or hours, and a learner answering a question a second does not rewrite their user row.
+SEEN_STEP = timedelta(minutes=1)
+
+
+def _seen_moved(user: User, now: datetime) -> bool:
+    """Whether this event moves the user's `last_seen_at`: a minute after the stored one, or
+    sooner when something happened since that it must be after (a nudge)."""
+    seen = user.last_seen_at
+    if seen is None or now - seen >= SEEN_STEP:
+        return True
+    return user.nudged_at is not None and user.nudged_at >= seen
 
 
 def build_flows(flows: Iterable[Flow]) -> dict[str, Flow]:

@@ -224,3 +224,10 @@ class Translator:
         """Names a weekday at the start of a label or button ("Woensdag")."""
         name = str(self.locale.days["stand-alone"]["wide"][index])
         return name[:1].upper() + name[1:]
+
+
+@cache
+def translator(language: str, timezone: str = "Europe/Brussels") -> Translator:
+    """The translator of a language and time zone, made once: it keeps nothing of a learner,
+    and making one (the locale's data) costs more than handling a short answer."""
+    return Translator(language, timezone=timezone)

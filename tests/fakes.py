@@ -88,7 +88,7 @@ class FakeConversations:
         self.rows[conversation.user_id] = conversation
         return conversation
 
-    async def save(self, conversation: Conversation) -> None:
+    async def save(self, conversation: Conversation, columns: Collection[str]) -> None:
         self.rows[conversation.user_id] = conversation
 
 

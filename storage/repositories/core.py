@@ -5,17 +5,23 @@ Repositories read and write through the session; they never commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import flag_modified
 
-from storage.models import Conversation, InboxUpdate, OutboxMessage, ProcessedUpdate, User
+from storage.models import (
+    Base,
+    Conversation,
+    InboxUpdate,
+    OutboxMessage,
+    ProcessedUpdate,
+    User,
+)
 
 
 class UserRepository(Protocol):
@@ -27,7 +33,7 @@ class UserRepository(Protocol):
 class ConversationRepository(Protocol):
     async def get(self, user_id: int) -> Conversation | None: ...
     async def add(self, conversation: Conversation) -> Conversation: ...
-    async def save(self, conversation: Conversation) -> None: ...
+    async def save(self, conversation: Conversation, columns: Collection[str]) -> None: ...
 
 
 class UpdateLog(Protocol):
@@ -67,12 +73,10 @@ class SqlUserRepository:
         """The user, with their conversation loaded in the same query: the engine needs both
         for every update, and `SqlConversationRepository.get` then finds the conversation in
         the session without another round trip to the database."""
-        query = (
-            select(User, Conversation)
-            .outerjoin(Conversation, Conversation.user_id == User.id)
-            .where(User.channel == channel, User.external_id == external_id)
+        found = await self.session.execute(
+            _USER_AND_CONVERSATION, {"channel": channel, "external_id": external_id}
         )
-        row = (await self.session.execute(query)).one_or_none()
+        row = found.one_or_none()
         if row is None:
             return None
         if row[1] is not None:  # the identity map holds objects weakly: keep it for the session
@@ -86,21 +90,35 @@ class SqlUserRepository:
 
 
 class SqlConversationRepository:
+    """The conversation state, read once and written once per event.
+
+    The conversation is not kept in the session: flows change it all through an event, and
+    the session would write each change at its next query (autoflush) and again at the end.
+    The engine writes the columns that changed with `save`, in one UPDATE.
+    """
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def get(self, user_id: int) -> Conversation | None:
-        return await self.session.get(Conversation, user_id)
-
-    async def add(self, conversation: Conversation) -> Conversation:
-        self.session.add(conversation)
+        conversation = await self.session.get(Conversation, user_id)
+        if conversation is not None:
+            self.session.expunge(conversation)
         return conversation
 
-    async def save(self, conversation: Conversation) -> None:
-        """Marks the JSON state as changed, which in-place edits do not do by themselves."""
-        flag_modified(conversation, "data")
-        flag_modified(conversation, "history")
-        flag_modified(conversation, "drafts")
+    async def add(self, conversation: Conversation) -> Conversation:
+        values = {c.key: getattr(conversation, c.key) for c in _CONVERSATIONS.columns}
+        await self.session.execute(insert(_CONVERSATIONS).values(values))
+        return conversation
+
+    async def save(self, conversation: Conversation, columns: Collection[str]) -> None:
+        """Writes the named columns of a conversation read with `get` or `add`."""
+        values = {column: getattr(conversation, column) for column in columns}
+        await self.session.execute(
+            update(_CONVERSATIONS)
+            .where(_CONVERSATIONS.c.user_id == conversation.user_id)
+            .values(values)
+        )
 
 
 class SqlUpdateLog:
@@ -121,16 +139,30 @@ class SqlUpdateLog:
         handles it (and if the first rolls back, the second gets it). Its row in the durable
         inbox goes in the same transaction: handled and no longer waiting are one fact.
         """
-        await self.session.execute(delete(InboxUpdate).where(InboxUpdate.update_id == update_id))
-        values = {"update_id": update_id, "processed_at": at}
-        if self.session.get_bind().dialect.name == "postgresql":
-            statement: Any = postgresql_insert(ProcessedUpdate).values(values)
-        else:
-            statement = sqlite_insert(ProcessedUpdate).values(values)
-        statement = statement.on_conflict_do_nothing(index_elements=["update_id"]).returning(
-            ProcessedUpdate.update_id
-        )
-        return (await self.session.execute(statement)).first() is not None
+        await self.session.execute(_HANDLED_FROM_INBOX, {"update_id": update_id})
+        claim = _CLAIMS[self.session.get_bind().dialect.name == "postgresql"]
+        claimed = await self.session.execute(claim, {"update_id": update_id, "processed_at": at})
+        return claimed.first() is not None
+
+
+# The statements of every update, built once (on core tables: no ORM bookkeeping to do).
+_USER_AND_CONVERSATION = (
+    select(User, Conversation)
+    .outerjoin(Conversation, Conversation.user_id == User.id)
+    .where(User.channel == bindparam("channel"), User.external_id == bindparam("external_id"))
+)
+_INBOX = Base.metadata.tables[InboxUpdate.__tablename__]
+_PROCESSED = Base.metadata.tables[ProcessedUpdate.__tablename__]
+_CONVERSATIONS = Base.metadata.tables[Conversation.__tablename__]
+_HANDLED_FROM_INBOX = delete(_INBOX).where(_INBOX.c.update_id == bindparam("update_id"))
+#: INSERT ... ON CONFLICT DO NOTHING RETURNING, for SQLite (False) and PostgreSQL (True).
+_CLAIMS = {
+    postgres: dialect_insert(_PROCESSED)
+    .values(update_id=bindparam("update_id"), processed_at=bindparam("processed_at"))
+    .on_conflict_do_nothing(index_elements=["update_id"])
+    .returning(_PROCESSED.c.update_id)
+    for postgres, dialect_insert in ((False, sqlite_insert), (True, postgresql_insert))
+}
 
 
 class SqlInboxRepository:

@@ -8,11 +8,13 @@ the letters joined, the labels and title on the right and the bars growing to th
 from __future__ import annotations
 
 import io
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from flows import charts
 from flows.charts import MEANINGS, Bar, Chart, chart_file, number, render
 from storage.files import FileStore
 from tests.fakes import ChatDriver, fake_engine
@@ -151,3 +153,23 @@ async def test_no_qr_code_with_a_placeholder_when_the_bot_name_is_unknown(
     assert not [r for r in chat.last if r.file is not None]
     assert "<bot>" not in chat.said
     assert "/start join_" in chat.said
+
+
+async def test_the_same_contents_are_drawn_once_for_everyone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawings: list[Chart] = []
+
+    def draw(shown: Chart) -> bytes:
+        drawings.append(shown)
+        return render(shown)
+
+    monkeypatch.setattr(charts, "render", draw)
+    monkeypatch.setattr(charts, "_DRAWN", OrderedDict())
+    files = FileStore(tmp_path)
+    mine = await chart_file(files, chart(value=1.5), owner_id=7)
+    theirs = await chart_file(files, chart(value=1.5), owner_id=8)
+    assert mine != theirs and mine.read_bytes() == theirs.read_bytes()
+    assert theirs.parent == tmp_path / "charts" / "u8"  # each learner's own file, erased with them
+    await chart_file(files, chart(value=2.5), owner_id=8)
+    assert len(drawings) == 2
