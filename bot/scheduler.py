@@ -72,6 +72,8 @@ PLAN_CHECK_INTERVAL = 30.0  # seconds between two looks at whether planning is d
 RETENTION_TIME = time(3, 30)
 #: The advisory lock key of the one dispatcher (PostgreSQL).
 LEASE_KEY = "opstap:dispatcher"
+#: A new lease holder waits this long before it sends: the cap's window and a margin.
+LEASE_SETTLE = 1.5
 
 
 # -- sending ----------------------------------------------------------------------------------
@@ -118,12 +120,20 @@ class Lease:
     On PostgreSQL it is a session advisory lock held on a connection of its own: taken at the
     first round that finds it free, kept while that connection lives, and freed by
     PostgreSQL when the process dies. SQLite runs one process: it always holds the lease.
+
+    A process that takes the lease holds it for `settle` seconds before it tells so: the
+    last messages of the dispatcher before it (killed, or stopped) have left their
+    second by then, and the two never share one second of the budget.
     """
 
-    def __init__(self, engine: AsyncEngine, *, key: str = LEASE_KEY) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, key: str = LEASE_KEY, settle: float = LEASE_SETTLE
+    ) -> None:
         self.engine = engine
         self.key = key
+        self.settle = settle
         self._connection: AsyncConnection | None = None
+        self._since = 0.0  # when this process took the lease (event loop time)
 
     @property
     def shared(self) -> bool:
@@ -136,7 +146,7 @@ class Lease:
         if self._connection is not None:
             try:
                 await self._connection.execute(text("SELECT 1"))
-                return True
+                return asyncio.get_running_loop().time() >= self._since + self.settle
             except DBAPIError:
                 log.warning("lost the dispatcher lease (its connection broke)")
                 await self._drop()
@@ -154,8 +164,9 @@ class Lease:
             await connection.close()
             return False
         self._connection = connection
+        self._since = asyncio.get_running_loop().time()
         log.info("this process is now the dispatcher")
-        return True
+        return self.settle <= 0
 
     async def release(self) -> None:
         """Gives the lease up (at shutdown), so that another process takes over at once."""

@@ -16,13 +16,15 @@ import pytest
 from sqlalchemy import select
 
 from bot.runtime import Runtime
-from bot.scheduler import Dispatcher
+from bot.scheduler import Dispatcher, Lease
 from bot.telegram import TelegramSender
 from flows import nudges
 from flows import signals as S
 from flows.messages import Event, Reply
+from storage.db import create_engine
 from storage.models import Group, Membership, OutboxMessage, Preferences, Signal, User
 from storage.repositories import payload
+from tests.conftest import POSTGRES_URL
 from tests.fake_telegram import FakeTelegram, running_bot
 from tests.fakes import FakeClock
 
@@ -678,3 +680,27 @@ async def test_asyncio_jobs_run_a_daily_job_once_at_its_time_not_at_start() -> N
         await asyncio.sleep(0.5)
     assert runs == ["ran"]
     assert jobs.names == ["soon", "passed before start"]
+
+
+@pytest.mark.skipif(
+    not (POSTGRES_URL or "").startswith("postgresql"), reason="SQLite needs no lease"
+)
+async def test_a_new_lease_holder_waits_a_second_before_it_sends(database_url: str) -> None:
+    """The one before it may have sent its last messages just now (killed, or stopped):
+    a process that takes the lease sends only after the cap's window went by."""
+    engine = create_engine(database_url)
+    first = Lease(engine, settle=0.3)
+    second = Lease(engine, settle=0.3)
+    try:
+        assert not await first.held()  # taken, but not yet sending
+        assert not await second.held()  # another process holds it
+        await asyncio.sleep(0.35)
+        assert await first.held() and not await second.held()
+        await first.release()
+        assert not await second.held()  # taken over: it waits too
+        await asyncio.sleep(0.35)
+        assert await second.held()
+    finally:
+        await first.release()
+        await second.release()
+        await engine.dispose()
