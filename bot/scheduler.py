@@ -203,10 +203,6 @@ class _Send:
     reply: Reply
 
 
-#: Claimed after every other kind: scheduled messages wait for what people wrote.
-SCHEDULED_KINDS = (*nudges.NUDGE_KINDS, *nudges.COACH_KINDS, "session_reminder")
-
-
 @dataclass
 class Dispatcher:
     """Claims due outbox messages, sends them and records what happened."""
@@ -326,7 +322,7 @@ class Dispatcher:
             if held:  # no zero entries: empty counts mean an idle round
                 result.counts["held"] += held
             messages = await uow.scheduler.claim_due(
-                now=now, limit=self.batch, user_ids=self.user_ids, later_kinds=SCHEDULED_KINDS
+                now=now, limit=self.batch, user_ids=self.user_ids, scheduled_last=True
             )
             if not messages and not result.counts["held"]:
                 if recovered:
@@ -400,31 +396,41 @@ class Dispatcher:
         return found
 
     async def _record(self, outcomes: list[Outcome], result: DispatchResult) -> None:
+        """Records what happened, in one transaction: the messages sent (nearly all of
+        them) in a few statements for the round, the others one by one."""
+        sent = {o[0]: o[3] for o in outcomes if o[1] == "sent"}
+        others = [o for o in outcomes if o[1] != "sent"]
         async with self.uow_factory() as uow:
             now = self.clock()
-            messages = {m.id: m for m in await uow.scheduler.messages([o[0] for o in outcomes])}
-            recipients = await uow.scheduler.recipients([m.user_id for m in messages.values()])
-            for message_id, outcome, retry_after, ref in outcomes:
-                message = messages[message_id]
-                user = recipients.get(message.user_id, (None, None))[0]
-                result.counts[outcome] += 1
-                if outcome == "sent" and user is not None:
-                    await nudges.record_sent(uow, message, user, now=now)
-                    message.channel_message_id = ref
-                elif outcome == "waiting":
-                    message.status, message.claimed_at = WAITING, now
-                    message.error = "waits until the recipient writes"
-                elif outcome == "retry":
-                    message.status, message.claimed_at = "pending", None
-                    message.due_at = now + timedelta(seconds=retry_after)
-                    message.error = f"rate limited: retry after {retry_after:g} s"
-                elif outcome == "blocked" and user is not None:
-                    await nudges.record_blocked(uow, message, user, now=now, policy=self.policy)
-                elif outcome == "unknown":
-                    message.status, message.error = "unknown", "outcome unknown"
-                else:
-                    message.status, message.error = "failed", "refused by the channel"
+            result.counts["sent"] += len(sent)
+            await nudges.record_sent_many(uow, sent, now=now)
+            if others:
+                await self._record_others(uow, others, result, now=now)
             await uow.commit()
+
+    async def _record_others(
+        self, uow: UnitOfWork, outcomes: list[Outcome], result: DispatchResult, *, now: datetime
+    ) -> None:
+        """The rarer outcomes, each on its own model."""
+        messages = {m.id: m for m in await uow.scheduler.messages([o[0] for o in outcomes])}
+        recipients = await uow.scheduler.recipients([m.user_id for m in messages.values()])
+        for message_id, outcome, retry_after, _ref in outcomes:
+            message = messages[message_id]
+            user = recipients.get(message.user_id, (None, None))[0]
+            result.counts[outcome] += 1
+            if outcome == "waiting":
+                message.status, message.claimed_at = WAITING, now
+                message.error = "waits until the recipient writes"
+            elif outcome == "retry":
+                message.status, message.claimed_at = "pending", None
+                message.due_at = now + timedelta(seconds=retry_after)
+                message.error = f"rate limited: retry after {retry_after:g} s"
+            elif outcome == "blocked" and user is not None:
+                await nudges.record_blocked(uow, message, user, now=now, policy=self.policy)
+            elif outcome == "unknown":
+                message.status, message.error = "unknown", "outcome unknown"
+            else:
+                message.status, message.error = "failed", "refused by the channel"
 
 
 def _detached(user: User) -> User:

@@ -67,6 +67,7 @@ from storage.repositories.scheduler import (
     Planned,
     ReportRow,
     SchedulerRepository,
+    SentRow,
     SignalInfo,
     SqlSchedulerRepository,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "ReportRow",
     "ResponseRepository",
     "SchedulerRepository",
+    "SentRow",
     "SessionRepository",
     "SignalInfo",
     "SignalRepository",
