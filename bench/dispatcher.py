@@ -71,6 +71,7 @@ async def run(*, messages: int) -> list[Figure]:
                 else Planned(
                     user_id=1 + n % chats,
                     kind="notice",
+                    scheduled=False,  # a notice a flow wrote, not planned
                     dedup_key=f"bench:{n}",
                     due_at=NOW - timedelta(minutes=1),
                     payload=payload("Welcome back! Your messages start again."),

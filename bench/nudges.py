@@ -170,6 +170,7 @@ async def run(*, learners: int, messages: int) -> dict[str, float]:
                 else Planned(
                     user_id=1 + n % learners,
                     kind="notice",
+                    scheduled=False,  # a notice a flow wrote, not planned
                     dedup_key=f"bench:{n}",
                     due_at=NOW - timedelta(minutes=1),
                     payload=payload("Welcome back! Your messages start again."),

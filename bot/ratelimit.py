@@ -24,11 +24,14 @@ The overall budget keeps an ideal schedule, one request every 1/30 s: a wake-up 
 late (a busy event loop, the gap between two dispatcher rounds) is made up by the next
 requests, as long as the schedule is at most `Limits.catch_up` seconds behind (further
 behind, it starts again from now), so the rate reached is the rate configured. A hard cap
-on top counts the requests of the last second: never more than 30 in any one second,
-whatever the schedule says. Both keep a margin of `Limits.guard` (20 ms a second) for the
-jitter between the moment a request leaves and the moment Telegram counts it: 30 in any
-1.02 s, 29.4 a second sustained. Scheduled requests wait for the overall budget one at a
-time, so a released slot is used at once instead of by the first of thirty woken waiters.
+on top never lets more than 30 requests count at once: a request made through `request`
+counts from the moment it may go until a second after its answer came. Telegram counts it
+somewhere in between (a busy event loop or a slow network may hold it back after it was
+let go, and bunch it with later ones), so no second there holds more than 30 either,
+whatever the schedule and the network do; a slow answer lowers the rate a little
+instead. Both keep a margin of `Limits.guard` (20 ms a second): 29.4 a second sustained.
+Scheduled requests wait for the overall budget one at a time, so a released slot is used at
+once instead of by the first of thirty woken waiters.
 
 Only one process sends scheduled messages (see `bot.scheduler.Lease`), so the overall budget
 of the dispatcher's process is the budget of the bot for them; the replies of other worker
@@ -42,7 +45,7 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -128,8 +131,10 @@ class SendBudget:
         self.clock = clock
         self.sleep = sleep
         self._next = -math.inf  # the ideal moment of the next request overall
-        cap = limits.per_second
-        self._last_second: deque[float] | None = deque(maxlen=cap) if cap else None
+        self._cap = limits.per_second
+        #: The requests that count against the cap: when each one ended (inf while it is
+        #: still on its way), for those in flight or ended less than a window ago.
+        self._recent: list[list[float]] = []
         self._chats: dict[int | str, deque[float]] = {}
         self._held: dict[int | str, float] = {}  # chats held until then (a rate-limit answer)
         self._replies_waiting = 0
@@ -161,8 +166,24 @@ class SendBudget:
             waits.append(sent[-1] + interval - now)
         return max(waits)
 
+    @contextlib.asynccontextmanager
+    async def request(self, chat: int | str | None, *, scheduled: bool) -> AsyncIterator[None]:
+        """Waits for the budget, and counts the request made inside against the cap until
+        a window after it ended: the moment it reached the other side lies somewhere
+        between the two, so no window there can hold more than the cap either."""
+        ended = await self._acquire(chat, scheduled=scheduled)
+        try:
+            yield
+        finally:
+            ended[0] = self.clock()
+
     async def acquire(self, chat: int | str | None, *, scheduled: bool) -> None:
-        """Waits until a request to `chat` (None: not to a chat) may go, and counts it."""
+        """Waits until a request to `chat` (None: not to a chat) may go, and counts it as
+        made at once (`request` counts it until it ended)."""
+        ended = await self._acquire(chat, scheduled=scheduled)
+        ended[0] = self.clock()
+
+    async def _acquire(self, chat: int | str | None, *, scheduled: bool) -> list[float]:
         waiting_as_reply = False
         try:
             while True:
@@ -175,40 +196,46 @@ class SendBudget:
                     if not waiting_as_reply:
                         waiting_as_reply = True
                         self._replies_waiting += 1
-                    if await self._overall(chat, scheduled=False):
-                        return
+                    if (ended := await self._overall(chat, scheduled=False)) is not None:
+                        return ended
                     continue
                 # Scheduled requests wait for the overall budget one at a time, in order:
                 # thirty waiters woken for every slot would only delay the one that won it.
                 async with self._queue:
-                    if await self._overall(chat, scheduled=True):
-                        return
+                    if (ended := await self._overall(chat, scheduled=True)) is not None:
+                        return ended
         finally:
             if waiting_as_reply:
                 self._replies_waiting -= 1
 
-    async def _overall(self, chat: int | str | None, *, scheduled: bool) -> bool:
-        """Waits for the overall budget and takes it; False when `chat` must wait first."""
+    async def _overall(self, chat: int | str | None, *, scheduled: bool) -> list[float] | None:
+        """Waits for the overall budget and takes it; returns the request's end time to
+        fill in, or None when `chat` must wait first."""
         while True:
             now = self.clock()
             if chat is not None and self.chat_wait(chat, now, scheduled=scheduled) > 0:
-                return False
+                return None
             wait = max(self._next - now, self._cap_wait(now))
             if scheduled and self._replies_waiting:
                 wait = max(wait, self.limits.interval)
             if wait <= 0:
-                self._take(chat, now)
-                return True
+                return self._take(chat, now)
             await self.sleep(wait)
 
     def _cap_wait(self, now: float) -> float:
-        """Seconds until one more request keeps the last second within the cap."""
-        recent = self._last_second
-        if recent is None or len(recent) < (recent.maxlen or 0):
+        """Seconds until one more request keeps every window within the cap: until one of
+        the requests counted ended a window ago (a slot of the schedule, while they are
+        all still on their way)."""
+        if self._cap is None:
             return 0.0
-        return recent[0] + self.limits.window - now
+        window = self.limits.window
+        self._recent = recent = [r for r in self._recent if r[0] + window > now]
+        if len(recent) < self._cap:
+            return 0.0
+        first = min(r[0] for r in recent)
+        return first + window - now if first < math.inf else self.limits.interval
 
-    def _take(self, chat: int | str | None, now: float) -> None:
+    def _take(self, chat: int | str | None, now: float) -> list[float]:
         # The next slot follows this one on the ideal schedule, not on `now`: a late
         # wake-up does not push every later request back. A schedule more than `catch_up`
         # behind (the budget was idle, or the process stalled) starts again from now, so
@@ -216,8 +243,9 @@ class SendBudget:
         if now - self._next > self.limits.catch_up:
             self._next = now
         self._next += self.limits.interval
-        if self._last_second is not None:
-            self._last_second.append(now)
+        ended = [math.inf]
+        if self._cap is not None:
+            self._recent.append(ended)
         if chat is not None:
             self._chats.setdefault(chat, deque()).append(now)
         self._taken += 1
@@ -225,6 +253,7 @@ class SendBudget:
             horizon = now - max(i * b for i, b in (self.limits.private, self.limits.group))
             for key in [k for k, sent in self._chats.items() if not sent or sent[-1] < horizon]:
                 del self._chats[key]
+        return ended
 
     def hold(self, seconds: float, *, chat: int | str | None = None) -> None:
         """Nothing goes for `seconds` (Telegram answered 429 with `retry_after`, WhatsApp

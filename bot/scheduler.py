@@ -72,6 +72,8 @@ PLAN_CHECK_INTERVAL = 30.0  # seconds between two looks at whether planning is d
 RETENTION_TIME = time(3, 30)
 #: The advisory lock key of the one dispatcher (PostgreSQL).
 LEASE_KEY = "opstap:dispatcher"
+#: A new lease holder waits this long before it sends: the cap's window and a margin.
+LEASE_SETTLE = 1.5
 
 
 # -- sending ----------------------------------------------------------------------------------
@@ -118,12 +120,20 @@ class Lease:
     On PostgreSQL it is a session advisory lock held on a connection of its own: taken at the
     first round that finds it free, kept while that connection lives, and freed by
     PostgreSQL when the process dies. SQLite runs one process: it always holds the lease.
+
+    A process that takes the lease holds it for `settle` seconds before it tells so: the
+    last messages of the dispatcher before it (killed, or stopped) have left their
+    second by then, and the two never share one second of the budget.
     """
 
-    def __init__(self, engine: AsyncEngine, *, key: str = LEASE_KEY) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, key: str = LEASE_KEY, settle: float = LEASE_SETTLE
+    ) -> None:
         self.engine = engine
         self.key = key
+        self.settle = settle
         self._connection: AsyncConnection | None = None
+        self._since = 0.0  # when this process took the lease (event loop time)
 
     @property
     def shared(self) -> bool:
@@ -136,7 +146,7 @@ class Lease:
         if self._connection is not None:
             try:
                 await self._connection.execute(text("SELECT 1"))
-                return True
+                return asyncio.get_running_loop().time() >= self._since + self.settle
             except DBAPIError:
                 log.warning("lost the dispatcher lease (its connection broke)")
                 await self._drop()
@@ -154,8 +164,9 @@ class Lease:
             await connection.close()
             return False
         self._connection = connection
+        self._since = asyncio.get_running_loop().time()
         log.info("this process is now the dispatcher")
-        return True
+        return self.settle <= 0
 
     async def release(self) -> None:
         """Gives the lease up (at shutdown), so that another process takes over at once."""
@@ -190,10 +201,6 @@ class _Send:
     ids: tuple[int, ...]
     user: User
     reply: Reply
-
-
-#: Claimed after every other kind: scheduled messages wait for what people wrote.
-SCHEDULED_KINDS = (*nudges.NUDGE_KINDS, *nudges.COACH_KINDS, "session_reminder")
 
 
 @dataclass
@@ -315,7 +322,7 @@ class Dispatcher:
             if held:  # no zero entries: empty counts mean an idle round
                 result.counts["held"] += held
             messages = await uow.scheduler.claim_due(
-                now=now, limit=self.batch, user_ids=self.user_ids, later_kinds=SCHEDULED_KINDS
+                now=now, limit=self.batch, user_ids=self.user_ids, scheduled_last=True
             )
             if not messages and not result.counts["held"]:
                 if recovered:
@@ -389,31 +396,41 @@ class Dispatcher:
         return found
 
     async def _record(self, outcomes: list[Outcome], result: DispatchResult) -> None:
+        """Records what happened, in one transaction: the messages sent (nearly all of
+        them) in a few statements for the round, the others one by one."""
+        sent = {o[0]: o[3] for o in outcomes if o[1] == "sent"}
+        others = [o for o in outcomes if o[1] != "sent"]
         async with self.uow_factory() as uow:
             now = self.clock()
-            messages = {m.id: m for m in await uow.scheduler.messages([o[0] for o in outcomes])}
-            recipients = await uow.scheduler.recipients([m.user_id for m in messages.values()])
-            for message_id, outcome, retry_after, ref in outcomes:
-                message = messages[message_id]
-                user = recipients.get(message.user_id, (None, None))[0]
-                result.counts[outcome] += 1
-                if outcome == "sent" and user is not None:
-                    await nudges.record_sent(uow, message, user, now=now)
-                    message.channel_message_id = ref
-                elif outcome == "waiting":
-                    message.status, message.claimed_at = WAITING, now
-                    message.error = "waits until the recipient writes"
-                elif outcome == "retry":
-                    message.status, message.claimed_at = "pending", None
-                    message.due_at = now + timedelta(seconds=retry_after)
-                    message.error = f"rate limited: retry after {retry_after:g} s"
-                elif outcome == "blocked" and user is not None:
-                    await nudges.record_blocked(uow, message, user, now=now, policy=self.policy)
-                elif outcome == "unknown":
-                    message.status, message.error = "unknown", "outcome unknown"
-                else:
-                    message.status, message.error = "failed", "refused by the channel"
+            result.counts["sent"] += len(sent)
+            await nudges.record_sent_many(uow, sent, now=now)
+            if others:
+                await self._record_others(uow, others, result, now=now)
             await uow.commit()
+
+    async def _record_others(
+        self, uow: UnitOfWork, outcomes: list[Outcome], result: DispatchResult, *, now: datetime
+    ) -> None:
+        """The rarer outcomes, each on its own model."""
+        messages = {m.id: m for m in await uow.scheduler.messages([o[0] for o in outcomes])}
+        recipients = await uow.scheduler.recipients([m.user_id for m in messages.values()])
+        for message_id, outcome, retry_after, _ref in outcomes:
+            message = messages[message_id]
+            user = recipients.get(message.user_id, (None, None))[0]
+            result.counts[outcome] += 1
+            if outcome == "waiting":
+                message.status, message.claimed_at = WAITING, now
+                message.error = "waits until the recipient writes"
+            elif outcome == "retry":
+                message.status, message.claimed_at = "pending", None
+                message.due_at = now + timedelta(seconds=retry_after)
+                message.error = f"rate limited: retry after {retry_after:g} s"
+            elif outcome == "blocked" and user is not None:
+                await nudges.record_blocked(uow, message, user, now=now, policy=self.policy)
+            elif outcome == "unknown":
+                message.status, message.error = "unknown", "outcome unknown"
+            else:
+                message.status, message.error = "failed", "refused by the channel"
 
 
 def _detached(user: User) -> User:

@@ -793,9 +793,9 @@ class OutboxRateLimiter(BaseRateLimiter[int]):
             chat = None
         retries = 0 if scheduled else (rate_limit_args or self.max_retries)
         for attempt in range(retries + 1):
-            await self.budget.acquire(chat, scheduled=scheduled)
             try:
-                return await callback(*args, **kwargs)
+                async with self.budget.request(chat, scheduled=scheduled):
+                    return await callback(*args, **kwargs)
             except RetryAfter as error:
                 self.budget.hold(error._retry_after.total_seconds())
                 if attempt == retries:

@@ -310,9 +310,9 @@ class GraphApi:
         returns its wamid. After a rate-limit answer the budget holds back: the whole
         number after a throughput error, this recipient after a pair-rate one."""
         to = str(message["to"])
-        await self.budget.acquire(to, scheduled=is_bulk())
         body = {"messaging_product": "whatsapp", "recipient_type": "individual", **message}
-        response = await self.client.post(f"{self.phone_id}/messages", json=body)
+        async with self.budget.request(to, scheduled=is_bulk()):
+            response = await self.client.post(f"{self.phone_id}/messages", json=body)
         if response.status_code >= 400:
             error = self._error(response)
             if error.code == PAIR_RATE_LIMITED:

@@ -432,6 +432,7 @@ class Context:
         expires_in: timedelta | None = None,
         buttons: list[list[str]] | None = None,
         about: int | None = None,
+        scheduled: bool = False,
         **params: Any,
     ) -> bool:
         """Queues a message for another user (or later for this one), sent by the outbox.
@@ -439,7 +440,8 @@ class Context:
         `message` is an English source string marked with N_; it is translated into the
         recipient's language when sent. `about` is the id of the learner the message is about
         when that is not the recipient (a coach notice naming them, a text they relayed): the
-        message is erased with that learner. Returns False if the dedup key was already used.
+        message is erased with that learner. `scheduled`: planned ahead (a session reminder),
+        sent after what people wrote. Returns False if the dedup key was already used.
         """
         due = due_at or self.now
         self._notices += 1
@@ -456,6 +458,7 @@ class Context:
                 payload=payload(message, buttons=buttons, **params),
                 expires_at=due + expires_in if expires_in else None,
                 about_user_id=about if about != user_id else None,
+                scheduled=scheduled,
             )
         )
         return added is not None

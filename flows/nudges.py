@@ -910,6 +910,26 @@ async def record_sent(
         )
 
 
+async def record_sent_many(
+    uow: UnitOfWork, refs: Mapping[int, str | None], *, now: datetime
+) -> int:
+    """`record_sent` for many messages at once (by outbox id, with the channel's message id):
+    a few statements for a whole dispatcher round. Returns how many were recorded."""
+    sent = await uow.scheduler.mark_sent(refs, now=now)
+    nudged = [row for row in sent if row.kind in NUDGE_KINDS]
+    if nudged:
+        await uow.scheduler.mark_nudged([row.user_id for row in nudged], now=now)
+        await uow.scheduler.add_signals(
+            [
+                SignalInfo(
+                    row.user_id, S.NUDGE_SENT, now, {"kind": row.kind, "variant": row.variant}
+                )
+                for row in nudged
+            ]
+        )
+    return len(sent)
+
+
 async def record_blocked(
     uow: UnitOfWork, message: OutboxMessage, user: User, *, now: datetime, policy: NudgePolicy
 ) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,7 +33,14 @@ from storage.models import (
     Upload,
     User,
 )
-from storage.repositories import LearnerInfo, LearnerPrefs, Planned, ReportRow, SignalInfo
+from storage.repositories import (
+    LearnerInfo,
+    LearnerPrefs,
+    Planned,
+    ReportRow,
+    SentRow,
+    SignalInfo,
+)
 from storage.repositories.privacy import LinkedRows, tombstone_counts
 from storage.repositories.scheduler import NOT_PLANNED
 from tests import fake_coach
@@ -624,7 +631,7 @@ class FakeScheduler:
         now: datetime,
         limit: int,
         user_ids: Collection[int] | None = None,
-        later_kinds: Collection[str] = (),
+        scheduled_last: bool = False,
     ) -> list[OutboxMessage]:
         due = [
             m
@@ -633,7 +640,7 @@ class FakeScheduler:
             and m.due_at <= now
             and (user_ids is None or m.user_id in user_ids)
         ]
-        return sorted(due, key=lambda m: (m.kind in later_kinds, m.due_at, m.id))[:limit]
+        return sorted(due, key=lambda m: (scheduled_last and m.scheduled, m.due_at, m.id))[:limit]
 
     async def work_waiting(
         self,
@@ -672,6 +679,21 @@ class FakeScheduler:
 
     async def messages(self, ids: Collection[int]) -> list[OutboxMessage]:
         return [m for m in self.unit.outbox.rows if m.id in ids]
+
+    async def mark_sent(self, refs: Mapping[int, str | None], *, now: datetime) -> list[SentRow]:
+        found = []
+        for m in self.unit.outbox.rows:
+            if m.id in refs:
+                m.status, m.sent_at, m.error = "sent", now, None
+                m.channel_message_id = refs[m.id]
+                found.append(SentRow(m.id, m.user_id, m.kind, m.variant))
+        return found
+
+    async def mark_nudged(self, user_ids: Collection[int], *, now: datetime) -> None:
+        for user_id in set(user_ids):
+            user = await self.unit.users.get(user_id)
+            if user is not None:
+                user.nudged_at = now
 
     async def recipients(
         self, user_ids: Collection[int]

@@ -61,6 +61,7 @@ async def plan_reminders(ctx: Context, session: GroupSession, learner: User, gro
             learner.id,
             message,
             kind="session_reminder",
+            scheduled=True,  # after what people wrote
             dedup_key=f"session:{session.id}:{learner.id}:{label}",
             due_at=due,
             expires_in=session.starts_at - due,

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, utcnow
@@ -105,7 +106,11 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_due", "status", "due_at"),
+        # The dispatcher's claim: what people wrote, then what the scheduler planned.
+        Index("ix_outbox_status_scheduled_due", "status", "scheduled", "due_at"),
+    )
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -131,3 +136,6 @@ class OutboxMessage(Base):
     channel_message_id: Mapped[str | None] = mapped_column(String(128), index=True, default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     read_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: Planned by the scheduler (a nudge, a coach notice, a session reminder): it goes after
+    #: every message a person wrote (a coach's text, a relayed answer) that is due.
+    scheduled: Mapped[bool] = mapped_column(default=False, server_default=sa_false())

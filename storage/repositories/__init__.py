@@ -68,6 +68,7 @@ from storage.repositories.scheduler import (
     Planned,
     ReportRow,
     SchedulerRepository,
+    SentRow,
     SignalInfo,
     SqlSchedulerRepository,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "ResponseRepository",
     "RiskRules",
     "SchedulerRepository",
+    "SentRow",
     "SessionRepository",
     "SignalInfo",
     "SignalRepository",

@@ -4,12 +4,12 @@ holidays and the nudge report. It never commits."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, false, func, insert, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,6 +58,7 @@ class Planned:
     expires_at: datetime | None = None
     status: str = "pending"
     variant: str | None = None
+    scheduled: bool = True
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -69,6 +70,7 @@ class Planned:
             "expires_at": self.expires_at,
             "status": self.status,
             "variant": self.variant,
+            "scheduled": self.scheduled,
             "attempts": 0,
             "created_at": self.created_at,
             "about_user_id": self.about_user_id,
@@ -92,6 +94,7 @@ class Planned:
             variant=self.variant,
             created_at=self.created_at,
             about_user_id=self.about_user_id,
+            scheduled=self.scheduled,
         )
 
 
@@ -115,6 +118,16 @@ class SignalInfo:
     kind: str
     at: datetime
     details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SentRow:
+    """An outbox message recorded as sent."""
+
+    id: int
+    user_id: int
+    kind: str
+    variant: str | None
 
 
 @dataclass(frozen=True)
@@ -160,7 +173,7 @@ class SchedulerRepository(Protocol):
         now: datetime,
         limit: int,
         user_ids: Collection[int] | None = None,
-        later_kinds: Collection[str] = (),
+        scheduled_last: bool = False,
     ) -> list[OutboxMessage]: ...
     async def release_held(self, *, now: datetime) -> int: ...
     async def work_waiting(
@@ -171,6 +184,10 @@ class SchedulerRepository(Protocol):
         user_ids: Collection[int] | None = None,
     ) -> bool: ...
     async def messages(self, ids: Collection[int]) -> list[OutboxMessage]: ...
+    async def mark_sent(
+        self, refs: Mapping[int, str | None], *, now: datetime
+    ) -> list[SentRow]: ...
+    async def mark_nudged(self, user_ids: Collection[int], *, now: datetime) -> None: ...
     async def recipients(
         self, user_ids: Collection[int]
     ) -> dict[int, tuple[User, Preferences | None]]: ...
@@ -413,17 +430,15 @@ class SqlSchedulerRepository:
         now: datetime,
         limit: int,
         user_ids: Collection[int] | None = None,
-        later_kinds: Collection[str] = (),
+        scheduled_last: bool = False,
     ) -> list[OutboxMessage]:
-        """Locks due pending messages, oldest first, but `later_kinds` (scheduled nudges)
-        after every other kind (what people wrote); other dispatchers skip them."""
+        """Locks due pending messages, oldest first; with `scheduled_last`, what the
+        scheduler planned after what people wrote. Other dispatchers skip them."""
         o = OutboxMessage
-        # Two index-ordered reads (status, due_at) that stop at the limit, rather than one
-        # ordered by an expression, which would sort every due row of a large backlog.
+        # Two index-ordered reads (status, scheduled, due_at) that stop at the limit: a
+        # seek each, however many planned nudges of a morning backlog are due.
         parts: list[Any] = (
-            [o.kind.not_in(list(later_kinds)), o.kind.in_(list(later_kinds))]
-            if later_kinds
-            else [None]
+            [o.scheduled == false(), o.scheduled == true()] if scheduled_last else [None]
         )
         found: list[OutboxMessage] = []
         for part in parts:
@@ -491,6 +506,36 @@ class SqlSchedulerRepository:
     async def messages(self, ids: Collection[int]) -> list[OutboxMessage]:
         query = select(OutboxMessage).where(OutboxMessage.id.in_(list(ids)))
         return list(await self.session.scalars(query.order_by(OutboxMessage.id)))
+
+    async def mark_sent(self, refs: Mapping[int, str | None], *, now: datetime) -> list[SentRow]:
+        """Records the messages `refs` names as sent (with the channel's message id), in
+        one statement; returns those still there (a learner erased meanwhile takes theirs)."""
+        if not refs:
+            return []
+        table: Any = OutboxMessage.__table__
+        o = table.c
+        named = {key: ref for key, ref in refs.items() if ref is not None}
+        statement = (
+            update(table)
+            .where(o.id.in_(list(refs)))
+            .values(
+                status="sent",
+                sent_at=now,
+                error=None,
+                channel_message_id=case(named, value=o.id, else_=None) if named else None,
+            )
+            .returning(o.id, o.user_id, o.kind, o.variant)
+        )
+        rows = await self.session.execute(statement)
+        return [SentRow(*row) for row in rows]
+
+    async def mark_nudged(self, user_ids: Collection[int], *, now: datetime) -> None:
+        """The learners got a nudge now: their answer window starts."""
+        if user_ids:
+            table: Any = User.__table__
+            await self.session.execute(
+                update(table).where(table.c.id.in_(sorted(set(user_ids)))).values(nudged_at=now)
+            )
 
     async def end_pauses(self, *, now: datetime) -> list[int]:
         """Learners whose pause ran out are active again; returns their ids."""

@@ -258,3 +258,38 @@ async def test_a_429_hold_still_stops_everything() -> None:
     first_after = min(at for at, chat in log if isinstance(chat, int) and chat >= 100)
     last_before = max(at for at, chat in log if isinstance(chat, int) and chat < 100)
     assert first_after >= last_before + 3.0 - 1e-6
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    latencies=st.lists(
+        st.one_of(st.floats(0.0, 0.05), st.floats(0.2, 1.5)), min_size=1, max_size=40
+    ),
+    lateness=st.lists(st.one_of(st.just(0.0), st.floats(0.2, 1.0)), min_size=1, max_size=20),
+    where=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40),
+)
+def test_a_slow_network_does_not_bunch_more_than_thirty_into_a_second(
+    latencies: list[float], lateness: list[float], where: list[float]
+) -> None:
+    """A request reaches Telegram somewhere between the moment it may go and its answer
+    (a busy loop or a slow connection holds some back, and they arrive together with later
+    ones): counted until a second after its answer, no second at the other side holds
+    more than 30."""
+
+    async def scenario() -> list[float]:
+        t = LateTime(lambda n: lateness[n % len(lateness)])
+        b = SendBudget(Limits(), clock=t.clock, sleep=t.sleep)
+        arrivals: list[float] = []
+
+        async def one(n: int) -> None:
+            async with b.request(1000 + n, scheduled=True):
+                latency = latencies[n % len(latencies)]
+                arrivals.append(t.now + where[n % len(where)] * latency)
+                await t.sleep(latency)
+
+        await t.run(*(one(n) for n in range(150)))
+        return arrivals
+
+    arrivals = asyncio.run(scenario())
+    assert len(arrivals) == 150
+    assert most_in(arrivals, 1.0) <= 30

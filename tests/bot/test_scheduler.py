@@ -16,13 +16,15 @@ import pytest
 from sqlalchemy import select
 
 from bot.runtime import Runtime
-from bot.scheduler import Dispatcher
+from bot.scheduler import Dispatcher, Lease
 from bot.telegram import TelegramSender
 from flows import nudges
 from flows import signals as S
 from flows.messages import Event, Reply
+from storage.db import create_engine
 from storage.models import Group, Membership, OutboxMessage, Preferences, Signal, User
 from storage.repositories import payload
+from tests.conftest import POSTGRES_URL
 from tests.fake_telegram import FakeTelegram, running_bot
 from tests.fakes import FakeClock
 
@@ -678,3 +680,84 @@ async def test_asyncio_jobs_run_a_daily_job_once_at_its_time_not_at_start() -> N
         await asyncio.sleep(0.5)
     assert runs == ["ran"]
     assert jobs.names == ["soon", "passed before start"]
+
+
+@pytest.mark.skipif(
+    not (POSTGRES_URL or "").startswith("postgresql"), reason="SQLite needs no lease"
+)
+async def test_a_new_lease_holder_waits_a_second_before_it_sends(database_url: str) -> None:
+    """The one before it may have sent its last messages just now (killed, or stopped):
+    a process that takes the lease sends only after the cap's window went by."""
+    engine = create_engine(database_url)
+    first = Lease(engine, settle=0.3)
+    second = Lease(engine, settle=0.3)
+    try:
+        assert not await first.held()  # taken, but not yet sending
+        assert not await second.held()  # another process holds it
+        await asyncio.sleep(0.35)
+        assert await first.held() and not await second.held()
+        await first.release()
+        assert not await second.held()  # taken over: it waits too
+        await asyncio.sleep(0.35)
+        assert await second.held()
+    finally:
+        await first.release()
+        await second.release()
+        await engine.dispose()
+
+
+async def test_what_people_wrote_goes_before_a_planned_backlog(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    """A morning backlog of planned nudges is due first; a coach's text written after it
+    still goes in the next round (claimed by the index on `scheduled`, not by kind)."""
+    _, learner = await people(runtime)
+    policy = nudges.NudgePolicy()
+    async with runtime.uow() as uow:
+        others = [
+            await uow.users.add(
+                User(channel="telegram", external_id=f"b{n}", chat_id=f"{200 + n}", language="en")
+            )
+            for n in range(5)
+        ]
+        await uow.scheduler.insert_planned(
+            [
+                nudges.planned_message(
+                    kind=nudges.CHECKIN,
+                    user_id=user.id,
+                    key=f"backlog:{user.id}",
+                    due=clock.now - timedelta(hours=1),
+                    now=clock.now,
+                    policy=policy,
+                )
+                for user in others
+            ]
+        )
+        await uow.commit()
+    await queue(runtime, learner, "written", clock.now, kind="coach_message")
+    found = await rows(runtime)
+    assert found["written"].scheduled is False
+    assert all(found[f"backlog:{user.id}"].scheduled for user in others)
+    sender = Recorder()
+    first = dispatcher(runtime, sender)
+    first.batch = 1
+    await first.run_once()
+    assert (await rows(runtime))["written"].status == "sent"
+
+
+@pytest.mark.skipif(
+    not (POSTGRES_URL or "").startswith("postgresql"), reason="SQLite writes one at a time"
+)
+async def test_two_claims_at_once_take_different_messages(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    """Two dispatchers claiming at the same moment (a lease handover) lock different rows:
+    the second skips what the first holds, in one statement each."""
+    _, learner = await people(runtime)
+    for n in range(10):
+        await queue(runtime, learner, f"m{n}", clock.now - timedelta(minutes=n))
+    async with runtime.uow() as one, runtime.uow() as two:
+        first = await one.scheduler.claim_due(now=clock.now, limit=6, scheduled_last=True)
+        second = await two.scheduler.claim_due(now=clock.now, limit=10, scheduled_last=True)
+        assert len(first) == 6 and len(second) == 4
+        assert not {m.id for m in first} & {m.id for m in second}
