@@ -8,7 +8,7 @@ zone, or the programme's) and stored in UTC.
 
 At send time the dispatcher asks `decide` whether a claimed message may go now: it may have
 expired, become pointless (the goal was set meanwhile) or fall in quiet hours, a day off, a
-holiday or a pause (then it is deferred, never sent at night). `record_sent`,
+holiday or a pause (then it is deferred, never sent at night). `record_sent_many`,
 `record_blocked` and friends store what happened.
 """
 
@@ -893,28 +893,12 @@ def still_relevant(message: OutboxMessage, user: User, signals: Sequence[SignalI
     return True
 
 
-async def record_sent(
-    uow: UnitOfWork, message: OutboxMessage, user: User, *, now: datetime
-) -> None:
-    """A message went out: nudges count for the answer window and the coach's timeline."""
-    message.status, message.sent_at, message.error = "sent", now, None
-    if message.kind in NUDGE_KINDS:
-        user.nudged_at = now
-        await uow.signals.add(
-            Signal(
-                user_id=user.id,
-                kind=S.NUDGE_SENT,
-                at=now,
-                details={"kind": message.kind, "variant": message.variant},
-            )
-        )
-
-
 async def record_sent_many(
     uow: UnitOfWork, refs: Mapping[int, str | None], *, now: datetime
 ) -> int:
-    """`record_sent` for many messages at once (by outbox id, with the channel's message id):
-    a few statements for a whole dispatcher round. Returns how many were recorded."""
+    """Messages went out (by outbox id, with the channel's message id): nudges count for the
+    answer window and the coach's timeline. A few statements for a whole dispatcher round;
+    returns how many were recorded."""
     sent = await uow.scheduler.mark_sent(refs, now=now)
     nudged = [row for row in sent if row.kind in NUDGE_KINDS]
     if nudged:

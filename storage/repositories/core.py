@@ -15,7 +15,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
-    Base,
     Conversation,
     InboxUpdate,
     OutboxMessage,
@@ -151,9 +150,9 @@ _USER_AND_CONVERSATION = (
     .outerjoin(Conversation, Conversation.user_id == User.id)
     .where(User.channel == bindparam("channel"), User.external_id == bindparam("external_id"))
 )
-_INBOX = Base.metadata.tables[InboxUpdate.__tablename__]
-_PROCESSED = Base.metadata.tables[ProcessedUpdate.__tablename__]
-_CONVERSATIONS = Base.metadata.tables[Conversation.__tablename__]
+_INBOX: Any = InboxUpdate.__table__
+_PROCESSED: Any = ProcessedUpdate.__table__
+_CONVERSATIONS: Any = Conversation.__table__
 _HANDLED_FROM_INBOX = delete(_INBOX).where(_INBOX.c.update_id == bindparam("update_id"))
 #: INSERT ... ON CONFLICT DO NOTHING RETURNING, for SQLite (False) and PostgreSQL (True).
 _CLAIMS = {

@@ -419,13 +419,12 @@ async def test_a_reply_after_a_nudge_counts_as_an_answer(tmp_path: Path) -> None
     engine, uow = fake_engine(tmp_path, clock=clock)
     chat = ChatDriver(engine, language="en")
     await chat.command("start")
-    user = uow.users.rows[1]
     message = nudges.message_for(
         kind=nudges.CHECKIN, user_id=1, key="k", due=clock.now, now=clock.now, policy=POLICY
     )
     await uow.outbox.add(message)
     clock.advance(hours=1)
-    await nudges.record_sent(uow, message, user, now=clock.now)
+    await nudges.record_sent_many(uow, {message.id: None}, now=clock.now)
     assert any(s.kind == S.NUDGE_SENT for s in uow.signals.rows)
     clock.advance(hours=3)
     await chat.text("hello")
