@@ -82,7 +82,7 @@ from bot.scheduler import (
 )
 from flows import nudges
 from flows.coach.risk import REMINDERS
-from flows.i18n import LANGUAGES, N_, Translator
+from flows.i18n import LANGUAGES, N_, Translator, shorten
 from flows.messages import (
     MAX_FILE_BYTES,
     Button,
@@ -117,7 +117,6 @@ TEXT_BODY = 4096
 INTERACTIVE_BODY = 1024
 CAPTION = 1024
 TEMPLATE_BUTTON = 25
-ELLIPSIS = "…"
 
 #: Graph error codes (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes)
 REENGAGEMENT = 131047
@@ -379,18 +378,6 @@ def as_send_error(error: Exception) -> Exception:
 
 
 # -- what fits ---------------------------------------------------------------------------------
-def shorten(label: str, limit: int) -> str:
-    """The label cut to `limit` characters at a word boundary, with an ellipsis; a single
-    word longer than the limit is cut inside (there is no boundary to cut at)."""
-    label = " ".join(label.split())
-    if len(label) <= limit:
-        return label
-    room = label[: limit - len(ELLIPSIS) + 1]
-    cut = room.rfind(" ")
-    head = room[:cut] if cut > 0 else room[: limit - len(ELLIPSIS)]
-    return head.rstrip(" ,.;:-–") + ELLIPSIS
-
-
 def _spaced(label: str) -> str:
     return " ".join(label.split())
 
