@@ -24,6 +24,7 @@ SCALES = {
         "memory_learners": 50,
         "dispatch_messages": 90,
         "worker_messages": 90,
+        "worker_replies": 120,
         "planning_learners": 500,
         "ceiling_messages": 200,
         "atrisk_learners": 200,
@@ -34,6 +35,7 @@ SCALES = {
         "memory_learners": 10_000,
         "dispatch_messages": 1_800,
         "worker_messages": 1_800,
+        "worker_replies": 600,
         "planning_learners": 100_000,
         "ceiling_messages": 5_000,
         "atrisk_learners": 10_000,
@@ -49,6 +51,7 @@ async def run_all(scale: str, postgres: str | None = None) -> list[Figure]:
     figures += await memory.run(learners=sizes["memory_learners"])
     figures += await dispatcher.run(messages=int(sizes["dispatch_messages"]))
     figures += await workers.run(postgres=postgres, messages=int(sizes["worker_messages"]))
+    figures += await workers.replies(postgres=postgres, learners=int(sizes["worker_replies"]))
     scheduler = await nudges.run(
         learners=int(sizes["planning_learners"]), messages=int(sizes["ceiling_messages"])
     )

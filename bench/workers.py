@@ -1,10 +1,14 @@
-"""Two `opstap dispatcher` processes on one PostgreSQL database, as deployed: the combined
-send rate they reach at a small Bot API server, and the messages that arrived twice.
+"""Two Opstap processes on one PostgreSQL database, as deployed, at a small Bot API server.
 
-    python -m bench.workers --postgres postgresql+asyncpg://... [--messages 900]
+- Two `opstap dispatcher` processes: the combined send rate they reach, and the messages
+  that arrived twice. One holds the dispatcher lease and sends, the other waits.
+- Two `opstap run --webhook` workers, each given half of a burst of learners writing at
+  once: the combined rate of their replies, which share the bot's one send schedule in the
+  database (`bot.scheduler.SharedSchedule`).
 
-Both processes are started by the benchmark and run until every message is sent; one holds
-the dispatcher lease and sends, the other waits. Without `--postgres` it is skipped with a
+    python -m bench.workers --postgres postgresql+asyncpg://... [--messages 900] [--replies 300]
+
+The processes are started by the benchmark. Without `--postgres` it is skipped with a
 printed reason (SQLite runs one process). The database's tables are dropped and recreated.
 """
 
@@ -23,6 +27,8 @@ from collections import Counter
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
+
 from bench.common import Figure
 from tests.bot.test_dispatcher_process import (
     TEXT,
@@ -32,6 +38,7 @@ from tests.bot.test_dispatcher_process import (
     seed,
     statuses,
 )
+from tests.bot.test_webhook_process import SECRET, free_port
 from tests.fake_telegram import TOKEN
 
 BUDGET = 30.0
@@ -104,12 +111,114 @@ async def run(*, postgres: str | None, messages: int) -> list[Figure]:
     ]
 
 
+def _update(n: int) -> dict[str, object]:
+    """A new learner's /start."""
+    chat = 5_000_000 + n
+    return {
+        "update_id": n + 1,
+        "message": {
+            "message_id": 1,
+            "date": 1_700_000_000,
+            "chat": {"id": chat, "type": "private"},
+            "from": {"id": chat, "is_bot": False, "first_name": "L"},
+            "text": "/start",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+        },
+    }
+
+
+async def replies(*, postgres: str | None, learners: int) -> list[Figure]:
+    """Two webhook workers answer a burst of learners: together within 30 a second."""
+    name = "two workers"
+    if not postgres:
+        print("two webhook workers: skipped, no PostgreSQL given (make bench POSTGRES=URL)")
+        return []
+    BotApi.sends = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BotApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    api = f"http://127.0.0.1:{server.server_address[1]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
+    ports = [free_port(), free_port()]
+    with tempfile.TemporaryDirectory() as folder:
+        env.update(
+            OPSTAP_TELEGRAM_TOKEN=TOKEN,
+            OPSTAP_TELEGRAM_API_URL=f"{api}/bot",
+            OPSTAP_TELEGRAM_FILE_URL=f"{api}/file/bot",
+            OPSTAP_DATABASE_URL=postgres,
+            OPSTAP_DATA_DIR=str(Path(folder) / "data"),
+            OPSTAP_WEBHOOK_URL="https://opstap.example.org/tg",
+            OPSTAP_WEBHOOK_SECRET=SECRET,
+        )
+        await fresh_database(postgres)
+        subprocess.run([sys.executable, "-m", "bot", "migrate"], env=env, check=True)  # noqa: ASYNC221
+        processes = [
+            subprocess.Popen(  # noqa: ASYNC220
+                [sys.executable, "-m", "bot", "run", "--webhook"],
+                env={**env, "OPSTAP_PORT": str(port)},
+                cwd=folder,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for port in ports
+        ]
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                for port in ports:
+                    for _ in range(300):
+                        try:
+                            await client.get(f"http://127.0.0.1:{port}/healthz")
+                            break
+                        except httpx.TransportError:
+                            await asyncio.sleep(0.1)
+                await asyncio.sleep(2.0)  # both set up (commands, descriptions)
+                BotApi.sends = []
+                headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+                answers = await asyncio.gather(
+                    *(
+                        client.post(
+                            f"http://127.0.0.1:{ports[n % 2]}/tg", json=_update(n), headers=headers
+                        )
+                        for n in range(learners)
+                    )
+                )
+            accepted = sum(1 for answer in answers if answer.status_code == 200)
+            deadline = time.monotonic() + 3 * learners / BUDGET + 60
+            while time.monotonic() < deadline:
+                await asyncio.sleep(1.0)
+                if len({chat for _, chat, _ in BotApi.sends}) >= learners:
+                    break
+            await asyncio.sleep(2.0)
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                process.wait(timeout=60)
+            server.shutdown()
+            server.server_close()
+    times = sorted(at for at, _, _ in BotApi.sends)
+    answered = len({chat for _, chat, _ in BotApi.sends})
+    return [
+        Figure(name, f"updates accepted of {learners:,}", accepted, "", learners, "higher"),
+        Figure(name, f"learners answered of {learners:,}", answered, "", learners, "higher"),
+        Figure(
+            name,
+            "combined reply rate of two webhook workers (most in one second)",
+            most_in_a_second(times),
+            "/s",
+            BUDGET,
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.workers", description=__doc__)
     parser.add_argument("--postgres", help="a PostgreSQL URL (its tables are replaced)")
     parser.add_argument("--messages", type=int, default=900)
+    parser.add_argument("--replies", type=int, default=300, help="learners writing at once")
     args = parser.parse_args()
-    for figure in asyncio.run(run(postgres=args.postgres, messages=args.messages)):
+    figures = asyncio.run(run(postgres=args.postgres, messages=args.messages))
+    figures += asyncio.run(replies(postgres=args.postgres, learners=args.replies))
+    for figure in figures:
         print(f"{figure.name}: {figure.value:,.1f} {figure.unit} (target {figure.target:g})")
 
 

@@ -33,9 +33,10 @@ instead. Both keep a margin of `Limits.guard` (20 ms a second): 29.4 a second su
 Scheduled requests wait for the overall budget one at a time, so a released slot is used at
 once instead of by the first of thirty woken waiters.
 
-Only one process sends scheduled messages (see `bot.scheduler.Lease`), so the overall budget
-of the dispatcher's process is the budget of the bot for them; the replies of other worker
-processes are paced by their own budget.
+Only one process sends scheduled messages (see `bot.scheduler.Lease`). On PostgreSQL several
+worker processes may reply, so each budget also takes every request's slot from the bot's
+one schedule in the database (`shared`, a `bot.scheduler.SharedSchedule`): all processes
+together keep to the overall rate. SQLite runs one process and needs none.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ GROUP = (3.0, 20)  # 20 a minute
 #: a person every 6 seconds, with bursts of up to 45 that borrow from the time after).
 WHATSAPP_PER_SECOND = 80.0
 PAIR = (6.0, 45)
+
+#: How often a request that woke up late for its shared slot takes a new one.
+SHARED_TRIES = 3
 
 _BULK: ContextVar[bool] = ContextVar("opstap_bulk_send", default=False)
 
@@ -112,6 +116,13 @@ class Limits:
         """The ideal time between two requests."""
         return self.window / self.overall
 
+    @property
+    def shared_interval(self) -> float:
+        """The time between two slots of the schedule shared by processes: 5% more than
+        `interval`, for the requests a busy process lets go a little late, and bunched
+        with the next ones of another process (28 a second for Telegram)."""
+        return self.interval * 1.05
+
 
 TELEGRAM = Limits()
 WHATSAPP = Limits(overall=WHATSAPP_PER_SECOND, private=PAIR, group=PAIR, groups=False)
@@ -126,8 +137,11 @@ class SendBudget:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        shared: Callable[[], Awaitable[float]] | None = None,
     ) -> None:
         self.limits = limits
+        #: The bot's schedule shared with other processes: takes a slot, returns the wait.
+        self.shared = shared
         self.clock = clock
         self.sleep = sleep
         self._next = -math.inf  # the ideal moment of the next request overall
@@ -197,13 +211,13 @@ class SendBudget:
                         waiting_as_reply = True
                         self._replies_waiting += 1
                     if (ended := await self._overall(chat, scheduled=False)) is not None:
-                        return ended
+                        return await self._shared_slot(ended)
                     continue
                 # Scheduled requests wait for the overall budget one at a time, in order:
                 # thirty waiters woken for every slot would only delay the one that won it.
                 async with self._queue:
                     if (ended := await self._overall(chat, scheduled=True)) is not None:
-                        return ended
+                        return await self._shared_slot(ended)
         finally:
             if waiting_as_reply:
                 self._replies_waiting -= 1
@@ -221,6 +235,25 @@ class SendBudget:
             if wait <= 0:
                 return self._take(chat, now)
             await self.sleep(wait)
+
+    async def _shared_slot(self, ended: list[float]) -> list[float]:
+        """Waits for this request's slot in the schedule shared with other processes, if
+        any; a request given up while it waits no longer counts against the cap."""
+        if self.shared is None:
+            return ended
+        try:
+            for _ in range(SHARED_TRIES):
+                slot = self.clock() + await self.shared()
+                if slot > self.clock():
+                    await self.sleep(slot - self.clock())
+                # Woken well after the slot (a busy event loop): going now would bunch with
+                # the other processes' next requests, so this one takes a later slot.
+                if self.clock() - slot <= self.limits.interval:
+                    break
+        except BaseException:
+            ended[0] = self.clock()
+            raise
+        return ended
 
     def _cap_wait(self, now: float) -> float:
         """Seconds until one more request keeps every window within the cap: until one of

@@ -52,6 +52,7 @@ __all__ = [
     "NotServedHere",
     "Planner",
     "Sender",
+    "SharedSchedule",
     "install",
     "plan",
 ]
@@ -183,6 +184,90 @@ class Lease:
         if connection is not None:
             with contextlib.suppress(DBAPIError):  # already broken
                 await connection.close()
+
+
+class SharedSchedule:
+    """The overall send budget of the bot, shared by every process on PostgreSQL.
+
+    One row per channel (`send_schedule`) holds the moment the next request may go. Each
+    request takes the next slot in one statement: one interval after the slot before, and
+    never before now (an idle schedule releases no burst). It returns how long to wait for
+    that slot, so the requests of all processes together keep one interval apart: 30 a
+    second for Telegram, however many workers reply. Replies and scheduled messages take
+    slots in the order they ask, and the dispatcher asks one slot at a time, so a reply in
+    another process waits at most a slot or two behind the dispatcher's messages.
+
+    It uses a connection of its own, one statement at a time. When the database does not
+    answer within `timeout` seconds, the request goes on the process's own budget only
+    (logged once): a broken bookkeeping connection must not stop the replies.
+    """
+
+    def __init__(
+        self, engine: AsyncEngine, channel: str, interval: float, *, timeout: float = 2.0
+    ) -> None:
+        self.engine = engine
+        self.channel = channel
+        self.interval = interval
+        self.timeout = timeout
+        self._connection: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+        self._failing = False
+
+    @classmethod
+    def for_engine(
+        cls, engine: AsyncEngine, channel: str, interval: float
+    ) -> SharedSchedule | None:
+        """A shared schedule on PostgreSQL; None on SQLite (one process)."""
+        return cls(engine, channel, interval) if engine.dialect.name == "postgresql" else None
+
+    async def __call__(self) -> float:
+        """Takes the next slot; returns the seconds to wait for it."""
+        async with self._lock:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    wait = await self._take()
+            except (DBAPIError, OSError, TimeoutError) as error:
+                if not self._failing:
+                    log.warning(
+                        "shared send schedule unavailable (%s): pacing this process alone",
+                        type(error).__name__,
+                    )
+                self._failing = True
+                await self._drop()
+                return 0.0
+        if self._failing:
+            log.info("shared send schedule available again")
+            self._failing = False
+        return max(wait, 0.0)
+
+    async def _take(self) -> float:
+        if self._connection is None:
+            connection = await self.engine.connect()
+            self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        wait = await self._connection.scalar(
+            _TAKE_SLOT, {"channel": self.channel, "interval": self.interval}
+        )
+        return float(wait or 0.0)
+
+    async def close(self) -> None:
+        await self._drop()
+
+    async def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(DBAPIError, OSError):  # already broken
+                await connection.close()
+
+
+_TAKE_SLOT = text(
+    """
+    INSERT INTO send_schedule (channel, next_at)
+    VALUES (:channel, clock_timestamp() + make_interval(secs => :interval))
+    ON CONFLICT (channel) DO UPDATE SET next_at =
+        GREATEST(send_schedule.next_at, clock_timestamp()) + make_interval(secs => :interval)
+    RETURNING EXTRACT(EPOCH FROM next_at - clock_timestamp()) - :interval
+    """
+)
 
 
 # -- dispatching ------------------------------------------------------------------------------

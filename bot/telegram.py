@@ -68,6 +68,7 @@ from bot.scheduler import (
     OutcomeUnknown,
     RetryLater,
     SendFailed,
+    SharedSchedule,
     Unreachable,
     install,
 )
@@ -643,7 +644,13 @@ def build_application(
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         .context_types(ContextTypes(context=OpstapContext, bot_data=BotData))
-        .rate_limiter(rate_limiter or OutboxRateLimiter(max_retries=2))
+        .rate_limiter(
+            rate_limiter
+            or OutboxRateLimiter(
+                max_retries=2,
+                shared=SharedSchedule.for_engine(runtime.db, CHANNEL, TELEGRAM.shared_interval),
+            )
+        )
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
@@ -764,15 +771,24 @@ class OutboxRateLimiter(BaseRateLimiter[int]):
     """python-telegram-bot's rate limiter for Opstap: a `SendBudget` in front of every
     request; replies retry a 429 up to `max_retries` times, scheduled sends never."""
 
-    def __init__(self, *, max_retries: int = 2, limits: Limits = TELEGRAM) -> None:
+    def __init__(
+        self,
+        *,
+        max_retries: int = 2,
+        limits: Limits = TELEGRAM,
+        shared: SharedSchedule | None = None,
+    ) -> None:
         self.max_retries = max_retries
-        self.budget = SendBudget(limits)
+        self.shared = shared
+        self.budget = SendBudget(limits, shared=shared)
 
     async def initialize(self) -> None:
         """Nothing to set up."""
 
     async def shutdown(self) -> None:
-        """Nothing to release."""
+        """Closes the connection of the shared schedule, if any."""
+        if self.shared is not None:
+            await self.shared.close()
 
     async def process_request(
         self,

@@ -76,6 +76,7 @@ from bot.scheduler import (
     OutcomeUnknown,
     RetryLater,
     SendFailed,
+    SharedSchedule,
     Unreachable,
     Waiting,
     install,
@@ -624,6 +625,9 @@ class WhatsAppAdapter:
     ) -> None:
         self.runtime = runtime
         self.settings = settings
+        if budget is None:  # one budget for every process of the bot (PostgreSQL)
+            shared = SharedSchedule.for_engine(runtime.db, CHANNEL, WHATSAPP.shared_interval)
+            budget = SendBudget(WHATSAPP, shared=shared)
         self.graph = GraphApi(settings, transport=transport, budget=budget)
         self.inbox = Inbox(runtime, CHANNEL)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -634,6 +638,8 @@ class WhatsAppAdapter:
 
     async def close(self) -> None:
         await self.graph.close()
+        if isinstance(self.graph.budget.shared, SharedSchedule):
+            await self.graph.budget.shared.close()
 
     # -- in ---------------------------------------------------------------------------
     async def receive(self, notification: Notification) -> None:

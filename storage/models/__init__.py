@@ -16,6 +16,7 @@ from storage.models.core import (
     InboxUpdate,
     OutboxMessage,
     ProcessedUpdate,
+    SendSchedule,
     User,
 )
 from storage.models.evidence import CvEntry, Evidence
@@ -59,6 +60,7 @@ __all__ = [
     "Reflection",
     "RiskSnooze",
     "RiskSummary",
+    "SendSchedule",
     "Signal",
     "ThemeLevel",
     "Upload",

@@ -139,3 +139,14 @@ class OutboxMessage(Base):
     #: Planned by the scheduler (a nudge, a coach notice, a session reminder): it goes after
     #: every message a person wrote (a coach's text, a relayed answer) that is due.
     scheduled: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+
+
+class SendSchedule(Base):
+    """The bot's one send schedule per channel, shared by every process on PostgreSQL: the
+    moment the next request may go (`bot.scheduler.SharedSchedule`). SQLite runs one process
+    and keeps its schedule in memory."""
+
+    __tablename__ = "send_schedule"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    next_at: Mapped[datetime]

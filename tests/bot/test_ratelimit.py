@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
+import math
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -293,3 +295,34 @@ def test_a_slow_network_does_not_bunch_more_than_thirty_into_a_second(
     arrivals = asyncio.run(scenario())
     assert len(arrivals) == 150
     assert most_in(arrivals, 1.0) <= 30
+
+
+async def test_every_request_waits_for_its_slot_in_the_shared_schedule() -> None:
+    """Another process took slots already: this one's requests wait for the shared slots,
+    and a request given up while it waits no longer counts against the cap."""
+    time = FakeTime()
+    slots: list[float] = []
+
+    async def shared() -> float:  # the bot's schedule, half taken by another process
+        start = max([time.now, *(s + 2 * TELEGRAM.interval for s in slots[-1:])])
+        slots.append(start)
+        return start - time.now
+
+    b = SendBudget(TELEGRAM, clock=time.clock, sleep=time.sleep, shared=shared)
+    log: list[tuple[float, object]] = []
+    await time.run(*(send(b, time, log, n, scheduled=n % 2 == 0) for n in range(40)))
+    sent = sorted(at for at, _ in log)
+    assert len(sent) == 40 and len(slots) == 40
+    assert most_in(sent, 1.0) <= 15  # every other slot was the other process's
+    assert sent[-1] >= 39 * 2 * TELEGRAM.interval - 1e-9
+
+    async def given_up() -> None:
+        task = asyncio.create_task(b.acquire(1, scheduled=False))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    await time.run(given_up())
+    assert all(ended[0] < math.inf for ended in b._recent)

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from bot.ratelimit import TELEGRAM, SendBudget
 from bot.runtime import Runtime
-from bot.scheduler import Dispatcher, Lease
+from bot.scheduler import Dispatcher, Lease, SharedSchedule
 from bot.telegram import TelegramSender
 from flows import nudges
 from flows import signals as S
@@ -761,3 +762,52 @@ async def test_two_claims_at_once_take_different_messages(
         second = await two.scheduler.claim_due(now=clock.now, limit=10, scheduled_last=True)
         assert len(first) == 6 and len(second) == 4
         assert not {m.id for m in first} & {m.id for m in second}
+
+
+@pytest.mark.skipif(
+    not (POSTGRES_URL or "").startswith("postgresql"), reason="SQLite runs one process"
+)
+async def test_two_processes_keep_one_overall_rate_together(schema: str) -> None:
+    """Two workers replying at once, each with its own budget and engine, share the bot's
+    one schedule in the database: together they keep to 30 a second."""
+    engines = [create_engine(schema), create_engine(schema)]
+    schedules = [SharedSchedule(engine, "telegram", TELEGRAM.interval) for engine in engines]
+    budgets = [SendBudget(TELEGRAM, shared=shared) for shared in schedules]
+    sent: list[float] = []
+
+    async def reply(budget: SendBudget, chat: int) -> None:
+        await budget.acquire(chat, scheduled=False)
+        sent.append(asyncio.get_running_loop().time())
+
+    try:
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(
+            *(reply(budgets[n % 2], n) for n in range(60)),
+        )
+        assert len(sent) == 60
+        # Alone, each budget would let its 30 go at once; together they take two seconds.
+        assert max(sent) - started >= 59 * TELEGRAM.interval - 0.05
+        sent.sort()
+        assert max(sum(1 for t in sent if s <= t < s + 1.0) for s in sent) <= 31
+    finally:
+        for shared in schedules:
+            await shared.close()
+        for engine in engines:
+            await engine.dispose()
+
+
+async def test_a_broken_shared_schedule_leaves_the_process_its_own_budget(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A database that does not answer must not stop the replies: they go on the
+    process's own budget, and the log says so once."""
+    engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    shared = SharedSchedule(engine, "telegram", TELEGRAM.interval, timeout=1.0)
+    try:
+        assert await shared() == 0.0
+        assert await shared() == 0.0
+    finally:
+        await shared.close()
+        await engine.dispose()
+    warnings = [r for r in caplog.records if "shared send schedule" in r.getMessage()]
+    assert len(warnings) == 1
