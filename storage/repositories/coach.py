@@ -259,10 +259,11 @@ class SqlCoachingRepository(_Sql):
         The database scores every learner from their summary with the rules of
         `flows.coach.risk.assess` (the tests compare the two) and keeps the top of the list
         (a sorter of `offset + limit + 1` rows); only the page is loaded, with its facts.
-        Scoring is plain comparisons of each row's columns with bound times: the k-th
-        newest missed goal is a fixed slice from the end of the summary's text (its stamps
-        have a fixed width, and at most three count); a barrier is looked for with
-        `instr` first, and only where it occurs as a whole word.
+        Scoring is plain comparisons of each row's columns with bound times: the three
+        newest missed goals and the number of counted barriers are columns of the summary
+        (derived whenever it changes). Rules that need more missed goals read them as fixed
+        slices from the end of the summary's text (its stamps have a fixed width); rules
+        that count other barriers search the text for each as a whole word.
         """
         w = rules.weights
         r = RiskSummary
