@@ -101,6 +101,10 @@ def _summary(user_id: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
         missed="",
         barriers="",
         barriers_at=None,
+        missed_1=None,
+        missed_2=None,
+        missed_3=None,
+        barrier_count=0,
     )
     for row in sorted(rows, key=lambda r: r["at"]):
         fold(summary, row["kind"], row["at"], row["details"])

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +45,28 @@ BARRIER = "barrier"
 KINDS = frozenset({*LAST_COLUMNS, *GOAL_OUTCOMES, GOAL_MISSED, BARRIER})
 #: How long before the newest missed goal the older ones are kept.
 MISSED_KEPT = timedelta(days=90)
+#: The summary's columns of the newest missed goals, newest first.
+NEWEST_MISSED = ("missed_1", "missed_2", "missed_3")
+#: The barrier ids that count in the risk score (flows/signals.py `BARRIERS`, the risk
+#: view's `BARRIER_LABELS`; a test keeps them equal): `barrier_count` counts these. When the
+#: rules name other ones, /atrisk searches the `barriers` text instead.
+COUNTED_BARRIERS = frozenset(
+    {
+        "time",
+        "shifts",
+        "work_family",
+        "distance",
+        "no_support_home",
+        "no_support_employer",
+        "cost",
+        "admission",
+        "language",
+        "health",
+        "fear",
+        "school_memories",
+        "digital",
+    }
+)
 
 
 def stamp(at: datetime) -> str:
@@ -56,6 +78,16 @@ def missed_since(missed: str, since: datetime) -> int:
     """How many of the stored missed goals lie at or after `since`."""
     floor = stamp(since)
     return sum(1 for at in missed.split() if at >= floor)
+
+
+def derive(summary: Any) -> None:
+    """Sets the columns derived from `missed` and `barriers` (the newest missed goals as
+    times, the number of different counted barriers)."""
+    entries = summary.missed.split()
+    for k, column in enumerate(NEWEST_MISSED, start=1):
+        at = datetime.fromisoformat(entries[-k]).replace(tzinfo=UTC) if k <= len(entries) else None
+        setattr(summary, column, at)
+    summary.barrier_count = len(set(summary.barriers.split()) & COUNTED_BARRIERS)
 
 
 def barrier_of(details: Mapping[str, Any] | None) -> str | None:
@@ -79,6 +111,10 @@ class _Row:
     missed: str = ""
     barriers: str = ""
     barriers_at: datetime | None = None
+    missed_1: datetime | None = None
+    missed_2: datetime | None = None
+    missed_3: datetime | None = None
+    barrier_count: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def values(self) -> dict[str, Any]:
@@ -89,6 +125,8 @@ class _Row:
             "missed": self.missed,
             "barriers": self.barriers,
             "barriers_at": self.barriers_at,
+            **{column: getattr(self, column) for column in NEWEST_MISSED},
+            "barrier_count": self.barrier_count,
         }
 
 
@@ -108,11 +146,13 @@ def fold(summary: Any, kind: str, at: datetime, details: Mapping[str, Any] | Non
             entries = sorted([*summary.missed.split(), stamp(at)])
             floor = stamp(datetime.fromisoformat(entries[-1]).replace(tzinfo=UTC) - MISSED_KEPT)
             summary.missed = " ".join(e for e in entries if e >= floor)
+            derive(summary)
     elif kind in GOAL_OUTCOMES:
         summary.last_goal_outcome = outcome = _later(summary.last_goal_outcome, at)
         cut = stamp(outcome)
         kept = [e for e in summary.missed.split() if e > cut]
         summary.missed = " ".join(kept)
+        derive(summary)
     elif kind == BARRIER:
         barrier = barrier_of(details)
         if barrier is None:
@@ -121,6 +161,7 @@ def fold(summary: Any, kind: str, at: datetime, details: Mapping[str, Any] | Non
             return False
         summary.barriers = f"{summary.barriers} {barrier}".strip()
         summary.barriers_at = at
+        derive(summary)
     return True
 
 
@@ -153,6 +194,7 @@ async def summarise(
         row.barriers, row.barriers_at = "", None
         for at, details in await session.execute(query):
             fold(row, BARRIER, at, details)
+        derive(row)
 
 
 async def _locked(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, RiskSummary]:
@@ -169,16 +211,25 @@ def _insert_ignore(session: AsyncSession) -> Any:
     return sqlite.insert(RiskSummary).on_conflict_do_nothing(index_elements=["user_id"])
 
 
-def backfill(connection: Connection, *, batch: int = 5000) -> int:
+def backfill(connection: Connection, *, batch: int = 5000, target: Table | None = None) -> int:
     """Builds every learner's summary from the signals table (replacing what is there);
-    returns the number of summaries."""
+    returns the number of summaries. `target` is the summary table as a migration knows
+    it (only its columns are written); by default today's model."""
     table = Signal.__table__
     query = (
         select(table.c.user_id, table.c.kind, table.c.at, table.c.details)
         .where(table.c.kind.in_(sorted(KINDS)))
         .order_by(table.c.user_id, table.c.at, table.c.id)
     )
-    connection.execute(delete(RiskSummary))
+    summaries: Any = RiskSummary.__table__ if target is None else target
+    names = set(summaries.c.keys())
+
+    def insert_rows(rows: list[dict[str, Any]]) -> None:
+        connection.execute(
+            insert(summaries), [{k: v for k, v in row.items() if k in names} for row in rows]
+        )
+
+    connection.execute(delete(summaries))
     rows: list[dict[str, Any]] = []
     current: _Row | None = None
     count = 0
@@ -190,10 +241,10 @@ def backfill(connection: Connection, *, batch: int = 5000) -> int:
             count += 1
         fold(current, kind, at, details)  # in order: never asks for a recount
         if len(rows) >= batch:
-            connection.execute(insert(RiskSummary), rows)
+            insert_rows(rows)
             rows = []
     if current is not None:
         rows.append(current.values())
     if rows:
-        connection.execute(insert(RiskSummary), rows)
+        insert_rows(rows)
     return count

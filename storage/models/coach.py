@@ -96,6 +96,13 @@ class RiskSummary(Base):
     barriers: Mapped[str] = mapped_column(Text, default="")
     #: The time of the last barrier signal folded in (an earlier one makes a recount).
     barriers_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: Derived from `missed` and `barriers` whenever they change (`storage.risk_summary`),
+    #: so /atrisk compares columns instead of searching text: the newest, second and
+    #: third newest missed goal, and how many different counted barriers were named.
+    missed_1: Mapped[datetime | None] = mapped_column(default=None)
+    missed_2: Mapped[datetime | None] = mapped_column(default=None)
+    missed_3: Mapped[datetime | None] = mapped_column(default=None)
+    barrier_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class GroupPrompt(Base):

@@ -4,9 +4,11 @@ BEGIN IMMEDIATE; the file store keeps files under generated names."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -14,7 +16,8 @@ from sqlalchemy import text
 from storage.db import create_engine, is_sqlite
 from storage.files import FileStore
 from storage.migrate import upgrade
-from storage.models import Base
+from storage.models import Base, RiskSummary
+from storage.models.base import UTCDateTime
 from tests.conftest import reset_schema
 
 
@@ -71,3 +74,70 @@ def test_file_store_uses_generated_names_and_refuses_escapes(tmp_path: Path) -> 
         store.path("../../etc/passwd")
     with pytest.raises(ValueError):
         store.save(b"x", folder="evidence", suffix="/../../x")
+
+
+async def test_the_risk_summary_is_built_and_derived_on_upgrade(database_url: str) -> None:
+    """From before the summary (0017): 0018 builds it from the signals into its own columns,
+    0021 derives the newest missed goals and the counted barriers from it."""
+    await reset_schema(database_url)
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.drop_all)
+        await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    await engine.dispose()
+    await asyncio.to_thread(upgrade, database_url, "0017_answer_edits")
+    users = sa.table(
+        "users",
+        *(sa.column(name) for name in ("id", "channel", "external_id", "language", "role")),
+        *(sa.column(name) for name in ("status", "language_chosen")),
+        sa.column("created_at", UTCDateTime),
+    )
+    signals = sa.table(
+        "signals",
+        sa.column("user_id"),
+        sa.column("kind"),
+        sa.column("at", UTCDateTime),
+        sa.column("details", sa.JSON),
+    )
+    start = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    history = [
+        *(("goal_missed", start + timedelta(days=d), {}) for d in (1, 2, 3, 4)),
+        ("barrier", start, {"barrier": "time"}),
+        ("barrier", start, {"barrier": "unknown_barrier"}),
+        ("barrier", start, {"barrier": "cost"}),
+        ("barrier", start, {"barrier": "time"}),
+    ]
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.insert(users),
+            [
+                {
+                    "id": i,
+                    "channel": "b",
+                    "external_id": str(i),
+                    "language": "nl",
+                    "role": "learner",
+                    "status": "active",
+                    "language_chosen": False,
+                    "created_at": start,
+                }
+                for i in (1, 2)
+            ],
+        )
+        await connection.execute(
+            sa.insert(signals),
+            [{"user_id": 1, "kind": k, "at": at, "details": d} for k, at, d in history],
+        )
+    await engine.dispose()
+    await asyncio.to_thread(upgrade, database_url)
+    engine = create_engine(database_url)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(sa.select(RiskSummary.__table__))).mappings().all()
+    await engine.dispose()
+    assert [row["user_id"] for row in rows] == [1]
+    (row,) = rows
+    assert [row["missed_1"], row["missed_2"], row["missed_3"]] == [
+        start + timedelta(days=d) for d in (4, 3, 2)
+    ]
+    assert row["barrier_count"] == 2  # time and cost; time once, the unknown one not

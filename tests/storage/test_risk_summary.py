@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flows import signals as S
-from flows.coach.risk import RISK_KINDS, RULES, WINDOW, assess, order
+from flows.coach.risk import BARRIER_LABELS, RISK_KINDS, RULES, WINDOW, assess, order
 from storage.db import create_engine, create_sessionmaker
 from storage.models import (
     Group,
@@ -29,7 +30,7 @@ from storage.models import (
 )
 from storage.repositories import LearnerFacts
 from storage.repositories.scheduler import SignalInfo
-from storage.risk_summary import backfill
+from storage.risk_summary import COUNTED_BARRIERS, backfill
 from storage.uow import SqlUnitOfWork
 from tests.conftest import reset_schema
 
@@ -262,9 +263,23 @@ async def check(url: str, history: list[tuple[int, str, int, int, str | None]], 
                     for f in page:  # the database's score is the flows' score
                         assert f.score == assess(f, now=now).score, (f, now)
                     pages += [(f.learner_id, f.score) for f in page]
+                # Rules that name another barrier: the barriers text is searched instead of
+                # the summary's count, with the same result.
+                searched, _ = await uow.coaching.risk_page(
+                    coach_id=1, now=now, rules=SEARCHED, offset=0, limit=LEARNERS
+                )
+                assert [(f.learner_id, f.score) for f in searched] == wanted, now
             assert pages == wanted, now
         async with engine.begin() as connection:
             await connection.run_sync(backfill)
+        async with SqlUnitOfWork(sessionmaker, read_only=True) as uow:  # the derived columns too
+            page, _ = await uow.coaching.risk_page(
+                coach_id=1, now=NOW, rules=RULES, offset=0, limit=LEARNERS
+            )
+        facts = await _reference(engine, NOW)
+        assert [(f.learner_id, f.score) for f in page] == [
+            (r.facts.learner_id, r.score) for r in order([assess(f, now=NOW) for f in facts])
+        ]
         async with SqlUnitOfWork(sessionmaker, read_only=True) as uow:
             rebuilt = await uow.coaching.risk_facts(
                 coach_id=1, since=NOW - WINDOW, kinds=RISK_KINDS
@@ -272,6 +287,19 @@ async def check(url: str, history: list[tuple[int, str, int, int, str | None]], 
         compare(rebuilt, expected, exact_barriers=sqlite)
     finally:
         await engine.dispose()
+
+
+#: The risk rules with one more barrier that no learner names.
+SEARCHED = replace(RULES, barriers=(*RULES.barriers, "never_named"))
+
+
+async def _reference(engine: Any, now: datetime) -> list[LearnerFacts]:
+    async with engine.connect() as connection:
+        return await reference_facts(connection, coach_id=1, since=now - WINDOW, kinds=RISK_KINDS)
+
+
+def test_the_summary_counts_the_barriers_the_risk_view_names() -> None:
+    assert COUNTED_BARRIERS == set(BARRIER_LABELS) == set(S.BARRIERS)
 
 
 def compare(

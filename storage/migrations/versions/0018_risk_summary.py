@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('risk_summaries',
+    summaries = op.create_table('risk_summaries',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('last_session_absent', UTCDateTime(), nullable=True),
     sa.Column('last_session_present', UTCDateTime(), nullable=True),
@@ -36,9 +36,10 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_risk_summaries_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_risk_summaries'))
     )
-    # The signals so far. This uses today's model of the two tables: a later migration
-    # that changes either must not rely on running this one's backfill unchanged.
-    backfill(op.get_bind())
+    # The signals so far, into the columns of this revision (0021 adds derived ones). This
+    # reads signals with today's model: a later migration that changes the signals table
+    # must not rely on running this one's backfill unchanged.
+    backfill(op.get_bind(), target=summaries)
 
 
 def downgrade() -> None:
