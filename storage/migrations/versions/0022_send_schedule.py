@@ -1,7 +1,7 @@
 """send schedule: one overall send budget per channel, shared by every process
 
-Revision ID: 0021_send_schedule
-Revises: 0020_outbox_scheduled
+Revision ID: 0022_send_schedule
+Revises: 0021_risk_summary_derived
 Create Date: 2026-12-03 16:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from storage.models.base import UTCDateTime
 
-revision: str = '0021_send_schedule'
-down_revision: str | Sequence[str] | None = '0020_outbox_scheduled'
+revision: str = '0022_send_schedule'
+down_revision: str | Sequence[str] | None = '0021_risk_summary_derived'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
