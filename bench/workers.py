@@ -44,24 +44,35 @@ from tests.fake_telegram import TOKEN
 BUDGET = 30.0
 
 
+def _bot_api() -> tuple[ThreadingHTTPServer, str]:
+    """The small Bot API server, recording from empty, and its URL."""
+    BotApi.sends = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BotApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _environment(api: str, postgres: str, folder: str) -> dict[str, str]:
+    """The processes' environment: this one's without OPSTAP_ settings, and the bench's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
+    env.update(
+        OPSTAP_TELEGRAM_TOKEN=TOKEN,
+        OPSTAP_TELEGRAM_API_URL=f"{api}/bot",
+        OPSTAP_TELEGRAM_FILE_URL=f"{api}/file/bot",
+        OPSTAP_DATABASE_URL=postgres,
+        OPSTAP_DATA_DIR=str(Path(folder) / "data"),
+    )
+    return env
+
+
 async def run(*, postgres: str | None, messages: int) -> list[Figure]:
     name = "two workers"
     if not postgres:
         print("two workers: skipped, no PostgreSQL given (make bench POSTGRES=URL)")
         return []
-    BotApi.sends = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BotApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    api = f"http://127.0.0.1:{server.server_address[1]}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
+    server, api = _bot_api()
     with tempfile.TemporaryDirectory() as folder:
-        env.update(
-            OPSTAP_TELEGRAM_TOKEN=TOKEN,
-            OPSTAP_TELEGRAM_API_URL=f"{api}/bot",
-            OPSTAP_TELEGRAM_FILE_URL=f"{api}/file/bot",
-            OPSTAP_DATABASE_URL=postgres,
-            OPSTAP_DATA_DIR=str(Path(folder) / "data"),
-        )
+        env = _environment(api, postgres, folder)
         await fresh_database(postgres)
         # Blocking process calls are fine here: nothing else runs in this loop meanwhile.
         subprocess.run([sys.executable, "-m", "bot", "migrate"], env=env, check=True)  # noqa: ASYNC221
@@ -133,19 +144,11 @@ async def replies(*, postgres: str | None, learners: int) -> list[Figure]:
     if not postgres:
         print("two webhook workers: skipped, no PostgreSQL given (make bench POSTGRES=URL)")
         return []
-    BotApi.sends = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BotApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    api = f"http://127.0.0.1:{server.server_address[1]}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
+    server, api = _bot_api()
     ports = [free_port(), free_port()]
     with tempfile.TemporaryDirectory() as folder:
+        env = _environment(api, postgres, folder)
         env.update(
-            OPSTAP_TELEGRAM_TOKEN=TOKEN,
-            OPSTAP_TELEGRAM_API_URL=f"{api}/bot",
-            OPSTAP_TELEGRAM_FILE_URL=f"{api}/file/bot",
-            OPSTAP_DATABASE_URL=postgres,
-            OPSTAP_DATA_DIR=str(Path(folder) / "data"),
             OPSTAP_WEBHOOK_URL="https://opstap.example.org/tg",
             OPSTAP_WEBHOOK_SECRET=SECRET,
         )
