@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -25,7 +24,6 @@ import threading
 import time
 from collections import Counter
 from http.server import ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 
@@ -33,13 +31,13 @@ from bench.common import Figure
 from tests.bot.test_dispatcher_process import (
     TEXT,
     BotApi,
+    environment,
     fresh_database,
     most_in_a_second,
     seed,
     statuses,
 )
 from tests.bot.test_webhook_process import SECRET, free_port
-from tests.fake_telegram import TOKEN
 
 BUDGET = 30.0
 
@@ -52,19 +50,6 @@ def _bot_api() -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def _environment(api: str, postgres: str, folder: str) -> dict[str, str]:
-    """The processes' environment: this one's without OPSTAP_ settings, and the bench's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
-    env.update(
-        OPSTAP_TELEGRAM_TOKEN=TOKEN,
-        OPSTAP_TELEGRAM_API_URL=f"{api}/bot",
-        OPSTAP_TELEGRAM_FILE_URL=f"{api}/file/bot",
-        OPSTAP_DATABASE_URL=postgres,
-        OPSTAP_DATA_DIR=str(Path(folder) / "data"),
-    )
-    return env
-
-
 async def run(*, postgres: str | None, messages: int) -> list[Figure]:
     name = "two workers"
     if not postgres:
@@ -72,7 +57,7 @@ async def run(*, postgres: str | None, messages: int) -> list[Figure]:
         return []
     server, api = _bot_api()
     with tempfile.TemporaryDirectory() as folder:
-        env = _environment(api, postgres, folder)
+        env = environment(api, postgres, folder)
         await fresh_database(postgres)
         # Blocking process calls are fine here: nothing else runs in this loop meanwhile.
         subprocess.run([sys.executable, "-m", "bot", "migrate"], env=env, check=True)  # noqa: ASYNC221
@@ -147,7 +132,7 @@ async def replies(*, postgres: str | None, learners: int) -> list[Figure]:
     server, api = _bot_api()
     ports = [free_port(), free_port()]
     with tempfile.TemporaryDirectory() as folder:
-        env = _environment(api, postgres, folder)
+        env = environment(api, postgres, folder)
         env.update(
             OPSTAP_WEBHOOK_URL="https://opstap.example.org/tg",
             OPSTAP_WEBHOOK_SECRET=SECRET,

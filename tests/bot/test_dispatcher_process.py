@@ -87,6 +87,20 @@ def bot_api() -> Iterator[str]:
     server.server_close()
 
 
+def environment(api: str, url: str, folder: str | Path) -> dict[str, str]:
+    """An Opstap process's environment: this one's without OPSTAP_ settings, the Bot API at
+    `api`, the database at `url` and its files in `folder`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
+    env.update(
+        OPSTAP_TELEGRAM_TOKEN=TOKEN,
+        OPSTAP_TELEGRAM_API_URL=f"{api}/bot",
+        OPSTAP_TELEGRAM_FILE_URL=f"{api}/file/bot",
+        OPSTAP_DATABASE_URL=url,
+        OPSTAP_DATA_DIR=str(Path(folder) / "data"),
+    )
+    return env
+
+
 async def fresh_database(url: str) -> None:
     engine = create_engine(url)
     async with engine.begin() as connection:
@@ -157,14 +171,7 @@ def test_two_dispatcher_processes_share_one_budget_and_take_over(
     bot_api: str, tmp_path: Path
 ) -> None:
     url = POSTGRES_URL or ""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
-    env.update(
-        OPSTAP_TELEGRAM_TOKEN=TOKEN,
-        OPSTAP_TELEGRAM_API_URL=f"{bot_api}/bot",
-        OPSTAP_TELEGRAM_FILE_URL=f"{bot_api}/file/bot",
-        OPSTAP_DATABASE_URL=url,
-        OPSTAP_DATA_DIR=str(tmp_path / "data"),
-    )
+    env = environment(bot_api, url, tmp_path)
     asyncio.run(fresh_database(url))
     migrated = subprocess.run(
         [sys.executable, "-m", "bot", "migrate"], env=env, capture_output=True, text=True

@@ -21,13 +21,18 @@ from storage.models.base import UTCDateTime
 from tests.conftest import reset_schema
 
 
-async def test_migrations_match_the_models(database_url: str) -> None:
+async def empty(database_url: str) -> None:
+    """A database without any table, not even Alembic's."""
     await reset_schema(database_url)
     engine = create_engine(database_url)
     async with engine.begin() as connection:
         await connection.run_sync(Base.metadata.drop_all)
         await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     await engine.dispose()
+
+
+async def test_migrations_match_the_models(database_url: str) -> None:
+    await empty(database_url)
     await asyncio.to_thread(upgrade, database_url)
     await asyncio.to_thread(upgrade, database_url)  # a second run changes nothing
     engine = create_engine(database_url)
@@ -79,12 +84,7 @@ def test_file_store_uses_generated_names_and_refuses_escapes(tmp_path: Path) -> 
 async def test_the_risk_summary_is_built_and_derived_on_upgrade(database_url: str) -> None:
     """From before the summary (0017): 0018 builds it from the signals into its own columns,
     0021 derives the newest missed goals and the counted barriers from it."""
-    await reset_schema(database_url)
-    engine = create_engine(database_url)
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.drop_all)
-        await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    await engine.dispose()
+    await empty(database_url)
     await asyncio.to_thread(upgrade, database_url, "0017_answer_edits")
     users = sa.table(
         "users",
