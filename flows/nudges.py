@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -64,6 +64,8 @@ SILENT_ORDER: tuple[str, ...] = (
     CHECKIN,
     LOOKBACK,
 )
+_RANK = {kind: n for n, kind in enumerate(NUDGE_KINDS)}
+_SILENT_RANK = {kind: n for n, kind in enumerate(SILENT_ORDER)}
 #: Notices to a coach about a learner; they go as one digest per coach and day.
 COACH_KINDS: tuple[str, ...] = (COACH_INACTIVE_14, COACH_INACTIVE_21, COACH_BLOCKED)
 
@@ -121,6 +123,8 @@ VARIANTS: dict[str, dict[str, str]] = {
         ),
     },
 }
+
+_SORTED_VARIANTS = {kind: sorted(wordings) for kind, wordings in VARIANTS.items()}
 
 #: Wordings no longer planned, kept in the catalogs so that rows already queued with them are
 #: still sent in the learner's language.
@@ -202,10 +206,11 @@ def parse_hhmm(value: str) -> time | None:
     return time(h, m)
 
 
+@lru_cache(maxsize=8192)
 def local_moment(day: date, at: time, tz: ZoneInfo) -> datetime:
     """A wall-clock time on a local day, in UTC. A time the spring clock change skips is read
     with the offset before the change, so it lands after the gap (02:30 -> 03:30); a time
-    that occurs twice in autumn is the first one."""
+    that occurs twice in autumn is the first one. (Cached: learners share a few times.)"""
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
 
 
@@ -284,7 +289,13 @@ def paused(prefs: Preferences | LearnerPrefs | None, at: datetime) -> bool:
 def spread_offset(user_id: int, policy: NudgePolicy, *, minutes: int | None = None) -> timedelta:
     """A recipient's stable place in the sending window: whole seconds in [0, minutes)."""
     window = policy.spread_minutes if minutes is None else minutes
-    return timedelta(seconds=int(_unit(policy.seed, "spread", user_id) * window * 60))
+    return _offset(policy.seed, user_id, window)
+
+
+@lru_cache(maxsize=2**17)
+def _offset(seed: str, user_id: int, minutes: int) -> timedelta:
+    """(Cached: every daily round asks it again for every learner.)"""
+    return timedelta(seconds=int(_unit(seed, "spread", user_id) * minutes * 60))
 
 
 def next_allowed(
@@ -382,7 +393,7 @@ def choose_variant(kind: str, user_id: int, dedup_key: str, policy: NudgePolicy)
         and _unit(policy.seed, kind, user_id) < (policy.holdout)
     ):
         return HOLDOUT
-    variants = sorted(VARIANTS[kind])
+    variants = _SORTED_VARIANTS[kind]
     return variants[int(_unit(policy.seed, dedup_key) * len(variants))]
 
 
@@ -393,6 +404,65 @@ class Plan:
 
     messages: list[Planned] = field(default_factory=list)
     signals: list[SignalInfo] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _GoalWeek:
+    """The week a goal was set in (its check-in or look back may fall in the next one)."""
+
+    week: str
+    end: date  # six days after the goal day
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Day:
+    """A day of the planning horizon, as seen by learners with one goal weekday."""
+
+    day: date
+    week: str
+    sunday: date
+    meta: dict[str, Any]  # {"week": week}
+    goal_day: bool
+    checkin: _GoalWeek | None  # the goal week whose check-in falls on this day
+    lookback: _GoalWeek | None  # the one whose look back does
+
+
+@lru_cache(maxsize=1024)
+def _horizon(today: date, days: int, goal_weekday: int) -> tuple[_Day, ...]:
+    """The days a round plans for, the same for every learner with this goal weekday: the
+    check-in comes two days and the look back four days after the goal day, which may be in
+    the next ISO week; both belong to the week the goal was set in. (Cached: the meta dicts
+    are shared and must not be changed.)"""
+    horizon = []
+    for offset in range(days):
+        day = today + timedelta(days=offset)
+        monday = day - timedelta(days=day.weekday())
+        checkin = lookback = None
+        for goal_monday in (monday, monday - timedelta(days=7)):
+            goal_date = goal_monday + timedelta(days=goal_weekday)
+            goal = _GoalWeek(
+                iso_week(goal_monday),
+                goal_date + timedelta(days=6),
+                {"week": iso_week(goal_monday)},
+            )
+            if day == goal_date + timedelta(days=2):
+                checkin = goal
+            if day == goal_date + timedelta(days=4):
+                lookback = goal
+        week = iso_week(day)
+        horizon.append(
+            _Day(
+                day=day,
+                week=week,
+                sunday=monday + timedelta(days=6),
+                meta={"week": week},
+                goal_day=day.weekday() == goal_weekday,
+                checkin=checkin,
+                lookback=lookback,
+            )
+        )
+    return tuple(horizon)
 
 
 @dataclass
@@ -452,13 +522,15 @@ def plan_learner(
     coach_prefs: LearnerPrefs | None = None,
     counts: Mapping[str, int] | None = None,
     planned: Mapping[str, datetime] | None = None,
+    notified: Collection[str] = (),
 ) -> Plan:
     """Plans the nudges of one learner for today and tomorrow (local days).
 
     `counts` holds the nudges already planned per ISO week ("2026-W10"), for the weekly limit;
     `coach_prefs` the coach's own preferences (their digest time), when they set any;
     `planned` the nudges already planned (dedup key: due time), so that a later round does
-    not give a day that already has its message a second one.
+    not give a day that already has its message a second one; `notified` the keys of the
+    coach notices about this learner already planned, which are not built again.
     """
     plan = Plan()
     prefs = learner.prefs
@@ -475,42 +547,46 @@ def plan_learner(
     candidates: list[_Candidate] = []
 
     goal_day = min(max(prefs.goal_weekday, 0), 6)
-    for offset in range(policy.horizon_days):
-        day = today + timedelta(days=offset)
-        week = iso_week(day)
-        monday = day - timedelta(days=day.weekday())
-        sunday = monday + timedelta(days=6)
-        meta = {"week": week}
-        if day == monday + timedelta(days=goal_day) and week not in weeks_set:
+    for slot in _horizon(today, policy.horizon_days, goal_day):
+        if slot.goal_day and slot.week not in weeks_set:
             candidates.append(
-                _Candidate(GOAL_PROMPT, f"{GOAL_PROMPT}:{uid}:{week}", day, sunday, meta)
+                _Candidate(
+                    GOAL_PROMPT,
+                    f"{GOAL_PROMPT}:{uid}:{slot.week}",
+                    slot.day,
+                    slot.sunday,
+                    slot.meta,
+                )
             )
-        # The check-in two days and the look back four days after the goal day, which may
-        # fall in the next ISO week; both belong to the week the goal was set in.
-        for goal_monday in (monday, monday - timedelta(days=7)):
-            goal_week = iso_week(goal_monday)
-            goal_date = goal_monday + timedelta(days=goal_day)
-            if goal_week not in weeks_set:
-                continue
-            end = goal_date + timedelta(days=6)
-            goal_meta = {"week": goal_week}
-            if day == goal_date + timedelta(days=2) and goal_week not in weeks_followed_up:
-                candidates.append(
-                    _Candidate(CHECKIN, f"{CHECKIN}:{uid}:{goal_week}", day, end, goal_meta)
+        if (
+            slot.checkin is not None
+            and slot.checkin.week in weeks_set
+            and slot.checkin.week not in weeks_followed_up
+        ):
+            goal = slot.checkin
+            candidates.append(
+                _Candidate(CHECKIN, f"{CHECKIN}:{uid}:{goal.week}", slot.day, goal.end, goal.meta)
+            )
+        if (
+            slot.lookback is not None
+            and slot.lookback.week in weeks_set
+            and slot.lookback.week not in weeks_looked_back
+        ):
+            goal = slot.lookback
+            candidates.append(
+                _Candidate(
+                    LOOKBACK, f"{LOOKBACK}:{uid}:{goal.week}", slot.day, goal.end, goal.meta
                 )
-            if day == goal_date + timedelta(days=4) and goal_week not in weeks_looked_back:
-                candidates.append(
-                    _Candidate(LOOKBACK, f"{LOOKBACK}:{uid}:{goal_week}", day, end, goal_meta)
-                )
+            )
         if policy.long_break_days and calendar.after_long_break(
-            day, length=policy.long_break_days
+            slot.day, length=policy.long_break_days
         ):
             candidates.append(
                 _Candidate(
                     WELCOME_BACK,
-                    f"{WELCOME_BACK}:{uid}:holiday:{day.isoformat()}",
-                    day,
-                    day + timedelta(days=2),
+                    f"{WELCOME_BACK}:{uid}:holiday:{slot.day.isoformat()}",
+                    slot.day,
+                    slot.day + timedelta(days=2),
                     {"reason": "holiday"},
                 )
             )
@@ -537,13 +613,13 @@ def plan_learner(
     if prefs.paused_until is not None and timedelta(0) <= now - prefs.paused_until <= timedelta(
         days=3
     ):
-        day = prefs.paused_until.astimezone(tz).date()
+        ended = prefs.paused_until.astimezone(tz).date()
         candidates.append(
             _Candidate(
                 WELCOME_BACK,
-                f"{WELCOME_BACK}:{uid}:pause:{day.isoformat()}",
-                max(day, today),
-                max(day, today) + timedelta(days=2),
+                f"{WELCOME_BACK}:{uid}:pause:{ended.isoformat()}",
+                max(ended, today),
+                max(ended, today) + timedelta(days=2),
                 {"reason": "pause"},
             )
         )
@@ -572,16 +648,17 @@ def plan_learner(
         )
     if coach_notice is not None:
         kind, days = coach_notice
+        notice_key = f"{kind}:{uid}:{since}"
         contacted = any(
             s.kind == S.COACH_CONTACT and now - s.at < COACH_CONTACT_QUIET for s in signals
         )
-        if coach_id is not None and not contacted:
+        if coach_id is not None and not contacted and notice_key not in notified:
             notice_due = digest_moment(now, coach_id, coach_prefs, calendar, policy)
             plan.messages.append(
                 planned_message(
                     kind=kind,
                     user_id=coach_id,
-                    key=f"{kind}:{uid}:{since}",
+                    key=notice_key,
                     due=notice_due,
                     now=now,
                     policy=policy,
@@ -604,7 +681,7 @@ def plan_learner(
     place = spread_offset(uid, policy)
     early = timedelta(minutes=policy.spread_minutes) / 2
     used: dict[str, int] = defaultdict(int, counts or {})
-    order = {kind: n for n, kind in enumerate(SILENT_ORDER if quiet_days >= 7 else NUDGE_KINDS)}
+    order = _SILENT_RANK if quiet_days >= 7 else _RANK
     seen: set[str] = set(planned or ())
     taken: set[date] = {due.astimezone(tz).date() for due in (planned or {}).values()}
     for candidate in sorted(candidates, key=lambda c: (order[c.kind], c.day)):
@@ -703,6 +780,7 @@ async def plan_batch(
     already = await uow.scheduler.planned_nudges(
         ids, start=now - timedelta(days=1), kinds=NUDGE_KINDS
     )
+    notified = await uow.scheduler.notices_about(ids, kinds=COACH_KINDS)
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     for week, start, end in state.weeks:
         found = await uow.scheduler.nudge_counts(ids, start=start, end=end, kinds=NUDGE_KINDS)
@@ -721,6 +799,7 @@ async def plan_batch(
             coach_prefs=coach_prefs.get(coaches.get(learner.id, 0)),
             counts=counts.get(learner.id),
             planned=already.get(learner.id),
+            notified=notified.get(learner.id, ()),
         )
         messages += plan.messages
         new_signals += plan.signals

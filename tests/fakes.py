@@ -586,6 +586,15 @@ class FakeScheduler:
                 found.setdefault(m.user_id, {})[m.dedup_key] = m.due_at
         return found
 
+    async def notices_about(
+        self, user_ids: Collection[int], *, kinds: Collection[str]
+    ) -> dict[int, set[str]]:
+        found: dict[int, set[str]] = {}
+        for m in self.unit.outbox.rows:
+            if m.about_user_id in user_ids and m.kind in kinds:
+                found.setdefault(m.about_user_id, set()).add(m.dedup_key)
+        return found
+
     async def insert_planned(self, messages: Sequence[Planned]) -> set[str]:
         inserted = set()
         for message in messages:

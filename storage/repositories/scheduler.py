@@ -161,6 +161,9 @@ class SchedulerRepository(Protocol):
     async def planned_nudges(
         self, user_ids: Collection[int], *, start: datetime, kinds: Collection[str]
     ) -> dict[int, dict[str, datetime]]: ...
+    async def notices_about(
+        self, user_ids: Collection[int], *, kinds: Collection[str]
+    ) -> dict[int, set[str]]: ...
     async def insert_planned(self, messages: Sequence[Planned]) -> set[str]: ...
     async def add_signals(self, signals: Sequence[SignalInfo]) -> None: ...
     async def holidays(self, *, start: date, end: date) -> list[ProgrammeHoliday]: ...
@@ -345,16 +348,32 @@ class SqlSchedulerRepository:
         """Per learner, the nudges due from `start` on that are still to go (dedup key: due
         time), so that planning again keeps one message a day."""
         o = OutboxMessage.__table__.c
-        query = select(o.user_id, o.dedup_key, o.due_at).where(
-            *_id_range(o.user_id, user_ids),
-            o.kind.in_(list(kinds)),
-            o.due_at >= start,
-            o.status.in_(("pending", "claimed", "sent")),
+        # The status is checked here, not in SQL: with it in the WHERE clause SQLite (which
+        # has no statistics) takes the (status, due_at) index and reads every pending row of
+        # everyone for each batch, so that planning grows with the square of the learners.
+        query = select(o.user_id, o.dedup_key, o.due_at, o.status).where(
+            *_id_range(o.user_id, user_ids), o.kind.in_(list(kinds)), o.due_at >= start
         )
         found: dict[int, dict[str, datetime]] = {}
         for row in (await self.session.execute(query)).all():
+            if row.status not in ("pending", "claimed", "sent"):
+                continue
             due = row.due_at if row.due_at.tzinfo else row.due_at.replace(tzinfo=UTC)
             found.setdefault(row.user_id, {})[row.dedup_key] = due
+        return found
+
+    async def notices_about(
+        self, user_ids: Collection[int], *, kinds: Collection[str]
+    ) -> dict[int, set[str]]:
+        """Per learner, the dedup keys of the coach notices about them, whatever became of
+        them: a key that is there cannot be planned again (the keys are unique)."""
+        o = OutboxMessage.__table__.c
+        query = select(o.about_user_id, o.dedup_key).where(
+            *_id_range(o.about_user_id, user_ids), o.kind.in_(list(kinds))
+        )
+        found: dict[int, set[str]] = {}
+        for row in (await self.session.execute(query)).all():
+            found.setdefault(row.about_user_id, set()).add(row.dedup_key)
         return found
 
     async def insert_planned(self, messages: Sequence[Planned]) -> set[str]:

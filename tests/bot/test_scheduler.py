@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.ratelimit import TELEGRAM, SendBudget
 from bot.runtime import Runtime
@@ -309,7 +309,42 @@ async def test_planning_twice_on_the_database_gives_no_duplicates(
     assert start <= missed < start + timedelta(hours=1)
     async with runtime.uow() as uow:
         flags = [s for s in await uow.signals.of_user(learner) if s.kind == S.INACTIVE]
+        # What the next round reads so that it does not build the coach's notice again.
+        notified = await uow.scheduler.notices_about([learner], kinds=nudges.COACH_KINDS)
     assert len(flags) == 1
+    notice = next(m for m in found.values() if m.kind == nudges.COACH_INACTIVE_14)
+    assert notified == {learner: {notice.dedup_key}}
+
+
+async def test_planning_reads_each_batch_by_its_learners_not_everyones_queue(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    """SQLite has no statistics to choose an index by: a planning read that could use the
+    (status, due_at) index would read every pending message of everyone for each batch, and
+    planning would grow with the square of the learners."""
+    if not runtime.settings.database_url.startswith("sqlite"):
+        pytest.skip("the query plans of SQLite")
+    await people(runtime)
+    statements: list[tuple[str, object]] = []
+
+    def keep(conn: object, cursor: object, statement: str, params: object, *rest: object) -> None:
+        if statement.startswith("SELECT") and " outbox" in statement:
+            statements.append((statement, params))
+
+    engine = runtime.db.sync_engine
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        from bot.scheduler import plan
+
+        await plan(runtime.uow, clock, runtime.nudge_policy())
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    assert statements
+    async with runtime.db.connect() as connection:
+        for statement, params in statements:
+            result = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+            plans = " ".join(str(row[-1]) for row in result)
+            assert "ix_outbox_status" not in plans and "SCAN outbox" not in plans, statement
 
 
 def test_terminal_prints_due_messages_and_the_report(tmp_path: Path) -> None:

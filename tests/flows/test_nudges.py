@@ -467,3 +467,13 @@ def test_a_coach_who_just_had_contact_is_not_told_again() -> None:
     assert nudges.INACTIVE_14 in kinds(quiet)  # the learner still hears from Opstap
     long_ago = SignalInfo(7, S.COACH_CONTACT, monday - timedelta(days=9), {"how": "called"})
     assert nudges.COACH_INACTIVE_14 in kinds(plan_at(monday, who, [long_ago], coach_id=3))
+
+
+def test_a_coach_notice_already_planned_is_not_built_again() -> None:
+    monday = datetime(2026, 3, 16, 6, tzinfo=UTC)
+    who = learner(last_seen_at=monday - timedelta(days=15))
+    first = plan_at(monday, who, coach_id=3)
+    notice = next(m for m in first.messages if m.kind == nudges.COACH_INACTIVE_14)
+    again = plan_at(monday + timedelta(days=1), who, coach_id=3, notified={notice.dedup_key})
+    assert nudges.COACH_INACTIVE_14 not in kinds(again)
+    assert nudges.INACTIVE_14 in kinds(again)  # the learner's own nudge is planned as before
