@@ -167,6 +167,11 @@ PLANNING_SIGNALS = (
 #: A coach who had contact this recently is not told again that the learner is silent.
 COACH_CONTACT_QUIET = timedelta(days=7)
 HISTORY = timedelta(days=21)
+#: Nudges whose key comes back day after day until the learner acts (the inactivity ladder, a
+#: reflection after a reached goal): planning reads their keys this far back, so that it does
+#: not build them again every day.
+LINGERING = (INACTIVE_7, INACTIVE_14, REFLECT)
+LINGER = timedelta(days=14)
 HOLDOUT = "holdout"
 BATCH = 2000  # learners per planning batch (and per transaction in the bot)
 
@@ -521,15 +526,16 @@ def plan_learner(
     coach_id: int | None = None,
     coach_prefs: LearnerPrefs | None = None,
     counts: Mapping[str, int] | None = None,
-    planned: Mapping[str, datetime] | None = None,
+    planned: Mapping[str, datetime | None] | None = None,
     notified: Collection[str] = (),
 ) -> Plan:
     """Plans the nudges of one learner for today and tomorrow (local days).
 
     `counts` holds the nudges already planned per ISO week ("2026-W10"), for the weekly limit;
     `coach_prefs` the coach's own preferences (their digest time), when they set any;
-    `planned` the nudges already planned (dedup key: due time), so that a later round does
-    not give a day that already has its message a second one; `notified` the keys of the
+    `planned` the nudges already planned (dedup key: due time, or None for one no longer to
+    go), so that a later round does not build them again nor give a day that already has its
+    message a second one; `notified` the keys of the
     coach notices about this learner already planned, which are not built again.
     """
     plan = Plan()
@@ -683,7 +689,9 @@ def plan_learner(
     used: dict[str, int] = defaultdict(int, counts or {})
     order = _SILENT_RANK if quiet_days >= 7 else _RANK
     seen: set[str] = set(planned or ())
-    taken: set[date] = {due.astimezone(tz).date() for due in (planned or {}).values()}
+    taken: set[date] = {
+        due.astimezone(tz).date() for due in (planned or {}).values() if due is not None
+    }
     for candidate in sorted(candidates, key=lambda c: (order[c.kind], c.day)):
         if candidate.key in seen:
             continue
@@ -778,7 +786,11 @@ async def plan_batch(
     coaches = await uow.scheduler.coaches_of(ids)
     coach_prefs = await uow.scheduler.preferences_of(set(coaches.values()))
     already = await uow.scheduler.planned_nudges(
-        ids, start=now - timedelta(days=1), kinds=NUDGE_KINDS
+        ids,
+        start=now - timedelta(days=1),
+        kinds=NUDGE_KINDS,
+        lingering=LINGERING,
+        lingering_since=now - LINGER,
     )
     notified = await uow.scheduler.notices_about(ids, kinds=COACH_KINDS)
     counts: dict[int, dict[str, int]] = defaultdict(dict)

@@ -573,17 +573,20 @@ class FakeScheduler:
         return counts
 
     async def planned_nudges(
-        self, user_ids: Collection[int], *, start: datetime, kinds: Collection[str]
-    ) -> dict[int, dict[str, datetime]]:
-        found: dict[int, dict[str, datetime]] = {}
+        self,
+        user_ids: Collection[int],
+        *,
+        start: datetime,
+        kinds: Collection[str],
+        lingering: Collection[str] = (),
+        lingering_since: datetime | None = None,
+    ) -> dict[int, dict[str, datetime | None]]:
+        found: dict[int, dict[str, datetime | None]] = {}
         for m in self.unit.outbox.rows:
-            if (
-                m.user_id in user_ids
-                and m.kind in kinds
-                and m.due_at >= start
-                and m.status in ("pending", "claimed", "sent")
-            ):
-                found.setdefault(m.user_id, {})[m.dedup_key] = m.due_at
+            since = lingering_since if m.kind in lingering and lingering_since else start
+            if m.user_id in user_ids and m.kind in kinds and m.due_at >= min(start, since):
+                live = m.status in ("pending", "claimed", "sent")
+                found.setdefault(m.user_id, {})[m.dedup_key] = m.due_at if live else None
         return found
 
     async def notices_about(

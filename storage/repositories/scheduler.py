@@ -159,8 +159,14 @@ class SchedulerRepository(Protocol):
         kinds: Collection[str],
     ) -> dict[int, int]: ...
     async def planned_nudges(
-        self, user_ids: Collection[int], *, start: datetime, kinds: Collection[str]
-    ) -> dict[int, dict[str, datetime]]: ...
+        self,
+        user_ids: Collection[int],
+        *,
+        start: datetime,
+        kinds: Collection[str],
+        lingering: Collection[str] = (),
+        lingering_since: datetime | None = None,
+    ) -> dict[int, dict[str, datetime | None]]: ...
     async def notices_about(
         self, user_ids: Collection[int], *, kinds: Collection[str]
     ) -> dict[int, set[str]]: ...
@@ -343,22 +349,32 @@ class SqlSchedulerRepository:
         return {row[0]: row[1] for row in (await self.session.execute(query)).all()}
 
     async def planned_nudges(
-        self, user_ids: Collection[int], *, start: datetime, kinds: Collection[str]
-    ) -> dict[int, dict[str, datetime]]:
-        """Per learner, the nudges due from `start` on that are still to go (dedup key: due
-        time), so that planning again keeps one message a day."""
+        self,
+        user_ids: Collection[int],
+        *,
+        start: datetime,
+        kinds: Collection[str],
+        lingering: Collection[str] = (),
+        lingering_since: datetime | None = None,
+    ) -> dict[int, dict[str, datetime | None]]:
+        """Per learner, the nudges due from `start` on (from `lingering_since` for the
+        `lingering` kinds), by dedup key: the due time of those still to go, None for the
+        others (cancelled, held, failed), whose key is taken but not their day."""
         o = OutboxMessage.__table__.c
+        window = o.due_at >= start
+        if lingering and lingering_since is not None:
+            window = or_(window, and_(o.kind.in_(list(lingering)), o.due_at >= lingering_since))
         # The status is checked here, not in SQL: with it in the WHERE clause SQLite (which
         # has no statistics) takes the (status, due_at) index and reads every pending row of
         # everyone for each batch, so that planning grows with the square of the learners.
         query = select(o.user_id, o.dedup_key, o.due_at, o.status).where(
-            *_id_range(o.user_id, user_ids), o.kind.in_(list(kinds)), o.due_at >= start
+            *_id_range(o.user_id, user_ids), o.kind.in_(list(kinds)), window
         )
-        found: dict[int, dict[str, datetime]] = {}
+        found: dict[int, dict[str, datetime | None]] = {}
         for row in (await self.session.execute(query)).all():
-            if row.status not in ("pending", "claimed", "sent"):
-                continue
-            due = row.due_at if row.due_at.tzinfo else row.due_at.replace(tzinfo=UTC)
+            due: datetime | None = None
+            if row.status in ("pending", "claimed", "sent"):
+                due = row.due_at if row.due_at.tzinfo else row.due_at.replace(tzinfo=UTC)
             found.setdefault(row.user_id, {})[row.dedup_key] = due
         return found
 

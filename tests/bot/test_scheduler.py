@@ -24,7 +24,7 @@ from flows import signals as S
 from flows.messages import Event, Reply
 from storage.db import create_engine
 from storage.models import Group, Membership, OutboxMessage, Preferences, Signal, User
-from storage.repositories import payload
+from storage.repositories import Planned, payload
 from tests.conftest import POSTGRES_URL
 from tests.fake_telegram import FakeTelegram, running_bot
 from tests.fakes import FakeClock
@@ -316,6 +316,41 @@ async def test_planning_twice_on_the_database_gives_no_duplicates(
     assert notified == {learner: {notice.dedup_key}}
 
 
+async def test_a_later_round_offers_the_database_no_key_it_already_holds(
+    runtime: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The nudges of a silent learner and the coach's notice are planned once; the rounds of
+    the next days do not build them again to have them refused by their unique keys."""
+    _, learner = await people(runtime)
+    clock.now = datetime(2026, 3, 16, 6, tzinfo=UTC)  # a Monday
+    async with runtime.uow() as uow:
+        user = await uow.users.get(learner)
+        assert user is not None
+        user.last_seen_at = clock.now - timedelta(days=15)
+        await uow.commit()
+    policy = runtime.nudge_policy()
+    from bot.scheduler import plan
+    from storage.repositories.scheduler import SqlSchedulerRepository
+
+    offered: list[str] = []
+    insert = SqlSchedulerRepository.insert_planned
+
+    async def keep(self: SqlSchedulerRepository, messages: list[Planned]) -> set[str]:
+        offered.extend(m.dedup_key for m in messages)
+        return await insert(self, messages)
+
+    monkeypatch.setattr(SqlSchedulerRepository, "insert_planned", keep)
+    await plan(runtime.uow, clock, policy)
+    first = set(offered)
+    assert {nudges.INACTIVE_14, nudges.COACH_INACTIVE_14} <= {k.split(":")[0] for k in first}
+    for days in range(1, 5):
+        offered.clear()
+        clock.now = datetime(2026, 3, 16, 6, tzinfo=UTC) + timedelta(days=days)
+        await plan(runtime.uow, clock, policy)
+        assert not set(offered) & first, days
+        first |= set(offered)
+
+
 async def test_planning_reads_each_batch_by_its_learners_not_everyones_queue(
     runtime: Runtime, clock: FakeClock
 ) -> None:
@@ -374,7 +409,7 @@ from bot.config import load_settings
 from bot.runtime import Runtime
 from flows import nudges
 from storage.models import OutboxMessage, Preferences
-from storage.repositories import payload
+from storage.repositories import Planned, payload
 
 async def main():
     runtime = Runtime.create(load_settings())
