@@ -816,11 +816,12 @@ async def plan_batch(
         messages += plan.messages
         new_signals += plan.signals
     await uow.scheduler.add_signals(new_signals)
-    inserted = await uow.scheduler.insert_planned(messages)
+    held = await uow.scheduler.insert_planned([m for m in messages if m.status == "held"])
+    sent = await uow.scheduler.insert_planned([m for m in messages if m.status != "held"])
     result.signals += len(new_signals)
     result.learners += len(learners)
-    result.planned += sum(1 for m in messages if m.dedup_key in inserted)
-    result.held += sum(1 for m in messages if m.dedup_key in inserted and m.status == "held")
+    result.planned += held + sent
+    result.held += held
     return learners[-1].id
 
 

@@ -598,11 +598,11 @@ class FakeScheduler:
                 found.setdefault(m.about_user_id, set()).add(m.dedup_key)
         return found
 
-    async def insert_planned(self, messages: Sequence[Planned]) -> set[str]:
-        inserted = set()
+    async def insert_planned(self, messages: Sequence[Planned]) -> int:
+        inserted = 0
         for message in messages:
             if await self.unit.outbox.add(message.model()) is not None:
-                inserted.add(message.dedup_key)
+                inserted += 1
         return inserted
 
     async def add_signals(self, signals: Sequence[SignalInfo]) -> None:

@@ -170,7 +170,7 @@ class SchedulerRepository(Protocol):
     async def notices_about(
         self, user_ids: Collection[int], *, kinds: Collection[str]
     ) -> dict[int, set[str]]: ...
-    async def insert_planned(self, messages: Sequence[Planned]) -> set[str]: ...
+    async def insert_planned(self, messages: Sequence[Planned]) -> int: ...
     async def add_signals(self, signals: Sequence[SignalInfo]) -> None: ...
     async def holidays(self, *, start: date, end: date) -> list[ProgrammeHoliday]: ...
     async def add_holiday(self, holiday: ProgrammeHoliday) -> bool: ...
@@ -392,26 +392,26 @@ class SqlSchedulerRepository:
             found.setdefault(row.about_user_id, set()).add(row.dedup_key)
         return found
 
-    async def insert_planned(self, messages: Sequence[Planned]) -> set[str]:
-        """Inserts messages whose dedup key is new; returns the keys that were inserted."""
+    async def insert_planned(self, messages: Sequence[Planned]) -> int:
+        """Inserts messages whose dedup key is new; returns how many were inserted."""
         if not messages:
-            return set()
+            return 0
         rows = [m.as_row() for m in messages]
         table: Any = OutboxMessage.__table__
-        statement: Any
         if self._dialect == "postgresql":
-            statement = pg_insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])
-        elif self._dialect == "sqlite":
-            statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            statement = insert(table)
-        inserted: set[str] = set()
-        for start in range(0, len(rows), 2000):
-            result = await self.session.execute(
-                statement.returning(table.c.dedup_key), rows[start : start + 2000]
-            )
-            inserted.update(result.scalars().all())
-        return inserted
+            statement: Any = pg_insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])
+            inserted = 0
+            for start in range(0, len(rows), 2000):
+                result = await self.session.execute(
+                    statement.returning(table.c.id), rows[start : start + 2000]
+                )
+                inserted += len(result.all())
+            return inserted
+        # SQLite counts the rows an executemany inserted (those refused count 0); with
+        # RETURNING the same insert costs three times as much.
+        statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])
+        result = await self.session.execute(statement, rows)
+        return int(getattr(result, "rowcount", 0))
 
     async def add_signals(self, signals: Sequence[SignalInfo]) -> None:
         """Records many signals in one statement."""

@@ -335,7 +335,7 @@ async def test_a_later_round_offers_the_database_no_key_it_already_holds(
     offered: list[str] = []
     insert = SqlSchedulerRepository.insert_planned
 
-    async def keep(self: SqlSchedulerRepository, messages: list[Planned]) -> set[str]:
+    async def keep(self: SqlSchedulerRepository, messages: list[Planned]) -> int:
         offered.extend(m.dedup_key for m in messages)
         return await insert(self, messages)
 
@@ -881,3 +881,23 @@ async def test_a_broken_shared_schedule_leaves_the_process_its_own_budget(
         await engine.dispose()
     warnings = [r for r in caplog.records if "shared send schedule" in r.getMessage()]
     assert len(warnings) == 1
+
+
+async def test_inserting_planned_messages_counts_only_the_new_keys(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _, learner = await people(runtime)
+    policy = nudges.NudgePolicy()
+
+    def planned(key: str) -> Planned:
+        return nudges.planned_message(
+            kind=nudges.CHECKIN, user_id=learner, key=key, due=clock.now, now=clock.now,
+            policy=policy, meta={"week": "2026-W10"},
+        )  # fmt: skip
+
+    async with runtime.uow() as uow:
+        assert await uow.scheduler.insert_planned([planned("a"), planned("b")]) == 2
+        assert await uow.scheduler.insert_planned([planned("a"), planned("c")]) == 1
+        assert await uow.scheduler.insert_planned([]) == 0
+        await uow.commit()
+    assert sorted(k for k in await rows(runtime) if len(k) == 1) == ["a", "b", "c"]
