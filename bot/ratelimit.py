@@ -46,7 +46,7 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -137,11 +137,13 @@ class SendBudget:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        shared: Callable[[], Awaitable[float]] | None = None,
+        shared: Callable[[float], Coroutine[Any, Any, float]] | None = None,
     ) -> None:
         self.limits = limits
-        #: The bot's schedule shared with other processes: takes a slot, returns the wait.
+        #: The bot's schedule shared with other processes: takes a slot (at least the given
+        #: seconds from now), returns the wait.
         self.shared = shared
+        self._holding: set[asyncio.Task[float]] = set()  # holds on their way to `shared`
         self.clock = clock
         self.sleep = sleep
         self._next = -math.inf  # the ideal moment of the next request overall
@@ -243,7 +245,7 @@ class SendBudget:
             return ended
         try:
             for _ in range(SHARED_TRIES):
-                slot = self.clock() + await self.shared()
+                slot = self.clock() + await self.shared(0.0)
                 if slot > self.clock():
                     await self.sleep(slot - self.clock())
                 # Woken well after the slot (a busy event loop): going now would bunch with
@@ -294,5 +296,10 @@ class SendBudget:
         until = self.clock() + seconds
         if chat is None:
             self._next = max(self._next, until)
+            if self.shared is not None:
+                # The other processes hold too: the platform counts the bot, not a worker.
+                task = asyncio.get_running_loop().create_task(self.shared(seconds))
+                self._holding.add(task)
+                task.add_done_callback(self._holding.discard)
         else:
             self._held[chat] = max(self._held.get(chat, 0.0), until)

@@ -220,12 +220,13 @@ class SharedSchedule:
         """A shared schedule on PostgreSQL; None on SQLite (one process)."""
         return cls(engine, channel, interval) if engine.dialect.name == "postgresql" else None
 
-    async def __call__(self) -> float:
-        """Takes the next slot; returns the seconds to wait for it."""
+    async def __call__(self, hold: float = 0.0) -> float:
+        """Takes the next slot, at least `hold` seconds from now (the platform asked every
+        process to wait: a 429 answer); returns the seconds to wait for it."""
         async with self._lock:
             try:
                 async with asyncio.timeout(self.timeout):
-                    wait = await self._take()
+                    wait = await self._take(hold)
             except (DBAPIError, OSError, TimeoutError) as error:
                 if not self._failing:
                     log.warning(
@@ -240,12 +241,12 @@ class SharedSchedule:
             self._failing = False
         return max(wait, 0.0)
 
-    async def _take(self) -> float:
+    async def _take(self, hold: float) -> float:
         if self._connection is None:
             connection = await self.engine.connect()
             self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
         wait = await self._connection.scalar(
-            _TAKE_SLOT, {"channel": self.channel, "interval": self.interval}
+            _TAKE_SLOT, {"channel": self.channel, "interval": self.interval, "hold": hold}
         )
         return float(wait or 0.0)
 
@@ -262,9 +263,10 @@ class SharedSchedule:
 _TAKE_SLOT = text(
     """
     INSERT INTO send_schedule (channel, next_at)
-    VALUES (:channel, clock_timestamp() + make_interval(secs => :interval))
+    VALUES (:channel, clock_timestamp() + make_interval(secs => CAST(:hold AS float8) + :interval))
     ON CONFLICT (channel) DO UPDATE SET next_at =
-        GREATEST(send_schedule.next_at, clock_timestamp()) + make_interval(secs => :interval)
+        GREATEST(send_schedule.next_at, clock_timestamp() + make_interval(secs => :hold))
+        + make_interval(secs => :interval)
     RETURNING EXTRACT(EPOCH FROM next_at - clock_timestamp()) - :interval
     """
 )

@@ -303,8 +303,8 @@ async def test_every_request_waits_for_its_slot_in_the_shared_schedule() -> None
     time = FakeTime()
     slots: list[float] = []
 
-    async def shared() -> float:  # the bot's schedule, half taken by another process
-        start = max([time.now, *(s + 2 * TELEGRAM.interval for s in slots[-1:])])
+    async def shared(hold: float) -> float:  # the bot's schedule, half taken by another
+        start = max([time.now + hold, *(s + 2 * TELEGRAM.interval for s in slots[-1:])])
         slots.append(start)
         return start - time.now
 
@@ -326,3 +326,20 @@ async def test_every_request_waits_for_its_slot_in_the_shared_schedule() -> None
 
     await time.run(given_up())
     assert all(ended[0] < math.inf for ended in b._recent)
+
+
+async def test_a_rate_limit_answer_holds_the_shared_schedule_too() -> None:
+    """Telegram counts the bot, not the worker: a 429 in one process pushes the slots of
+    every process back by its `retry_after`."""
+    time = FakeTime()
+    holds: list[float] = []
+
+    async def shared(hold: float) -> float:
+        holds.append(hold)
+        return 0.0
+
+    b = SendBudget(TELEGRAM, clock=time.clock, sleep=time.sleep, shared=shared)
+    b.hold(3.0, chat="1")  # one chat (WhatsApp's pair rate): the others are not held
+    b.hold(3.0)
+    await time.run(b.acquire(2, scheduled=False))
+    assert holds == [3.0, 0.0] and time.now >= 3.0

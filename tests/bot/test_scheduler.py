@@ -866,6 +866,23 @@ async def test_two_processes_keep_one_overall_rate_together(schema: str) -> None
             await engine.dispose()
 
 
+@pytest.mark.skipif(
+    not (POSTGRES_URL or "").startswith("postgresql"), reason="SQLite runs one process"
+)
+async def test_a_rate_limit_answer_in_one_process_holds_the_other_too(schema: str) -> None:
+    engines = [create_engine(schema), create_engine(schema)]
+    schedules = [SharedSchedule(engine, "telegram", TELEGRAM.interval) for engine in engines]
+    try:
+        assert await schedules[1](0.0) < 0.5  # the other worker sends at once
+        assert await schedules[0](2.0) >= 1.9  # Telegram answered 429, retry after 2 s
+        assert await schedules[1](0.0) >= 1.9  # and it waits as well
+    finally:
+        for shared in schedules:
+            await shared.close()
+        for engine in engines:
+            await engine.dispose()
+
+
 async def test_a_broken_shared_schedule_leaves_the_process_its_own_budget(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -874,8 +891,8 @@ async def test_a_broken_shared_schedule_leaves_the_process_its_own_budget(
     engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
     shared = SharedSchedule(engine, "telegram", TELEGRAM.interval, timeout=1.0)
     try:
-        assert await shared() == 0.0
-        assert await shared() == 0.0
+        assert await shared(0.0) == 0.0
+        assert await shared(0.0) == 0.0
     finally:
         await shared.close()
         await engine.dispose()
