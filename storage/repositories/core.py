@@ -143,9 +143,10 @@ class SqlUpdateLog:
             # One round trip: the inbox row goes in a data-modifying CTE of the same statement.
             claimed = await self.session.execute(_CLAIM_FROM_INBOX_POSTGRESQL, values)
             return claimed.first() is not None
-        # SQLite has no data-modifying CTE. The claim counts the rows it inserted (0 on a
-        # conflict) rather than fetching a RETURNING row, one thread hop less for aiosqlite.
-        await self.session.execute(_HANDLED_FROM_INBOX, {"update_id": update_id})
+        # On SQLite a trigger on processed_updates deletes the inbox row (no data-modifying
+        # CTE there). The claim counts the rows it inserted itself (0 on a conflict; the
+        # trigger's are not counted) rather than fetching a RETURNING row: one thread hop less
+        # for aiosqlite.
         claimed = await self.session.execute(_CLAIM_SQLITE, values)
         return bool(getattr(claimed, "rowcount", 0))
 
@@ -160,7 +161,8 @@ _INBOX: Any = InboxUpdate.__table__
 _PROCESSED: Any = ProcessedUpdate.__table__
 _CONVERSATIONS: Any = Conversation.__table__
 _HANDLED_FROM_INBOX = delete(_INBOX).where(_INBOX.c.update_id == bindparam("update_id"))
-#: INSERT ... ON CONFLICT DO NOTHING, on SQLite: `rowcount` says whether it inserted.
+#: INSERT ... ON CONFLICT DO NOTHING, on SQLite: `rowcount` says whether it inserted. The
+#: trigger `processed_updates_leave_inbox` (storage/models/core.py) deletes the inbox row.
 _CLAIM_SQLITE = (
     sqlite_insert(_PROCESSED)
     .values(update_id=bindparam("update_id"), processed_at=bindparam("processed_at"))

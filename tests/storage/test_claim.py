@@ -1,14 +1,18 @@
 """The claim of an update: recorded once, its inbox row gone in the same transaction, and of
 two units of work racing on one update only one gets it (the other once the first rolls back).
-Runs on SQLite and, with OPSTAP_TEST_DATABASE_URL, on PostgreSQL (one statement there)."""
+Runs on SQLite and, with OPSTAP_TEST_DATABASE_URL, on PostgreSQL. The claim is one statement
+on both: SQLite's inbox row goes by a trigger, PostgreSQL's in a CTE of the claim."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 
 from bot.runtime import Runtime
+from storage.db import create_engine
+from storage.migrate import upgrade
 from storage.models import InboxUpdate, ProcessedUpdate
 from tests.fakes import FakeClock
 
@@ -79,3 +83,44 @@ async def test_of_two_racing_claims_the_second_gets_it_only_after_a_rollback(
 
     async with runtime.uow() as first:
         assert not await first.updates.claim(9, at=clock.now)
+
+
+async def test_the_claim_is_one_statement_after_begin(runtime: Runtime, clock: FakeClock) -> None:
+    """SQLite: the inbox row goes by the trigger; PostgreSQL: in the claim's CTE."""
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split()[0])
+
+    event.listen(runtime.db.sync_engine, "before_cursor_execute", record)
+    try:
+        async with runtime.uow() as uow:
+            assert await uow.updates.claim(11, at=clock.now)
+    finally:
+        event.remove(runtime.db.sync_engine, "before_cursor_execute", record)
+    assert [s for s in statements if s != "BEGIN"] in (["INSERT"], ["WITH"])
+
+
+async def test_migrated_sqlite_has_the_trigger(tmp_path: Path) -> None:
+    """A database built by the migrations deletes a claimed update's inbox row as well."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}"
+    await asyncio.to_thread(upgrade, url)
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO inbox_updates (update_id, channel, payload, received_at,"
+                    " attempts) VALUES (3, 'telegram', '{}', '2026-01-01 00:00:00', 0)"
+                )
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO processed_updates (update_id, processed_at)"
+                    " VALUES (3, '2026-01-01 00:00:00')"
+                )
+            )
+            left = await connection.scalar(text("SELECT count(*) FROM inbox_updates"))
+    finally:
+        await engine.dispose()
+    assert left == 0
