@@ -113,10 +113,9 @@ class SqlConversationRepository:
     async def save(self, conversation: Conversation, columns: Collection[str]) -> None:
         """Writes the named columns of a conversation read with `get` or `add`."""
         values = {column: getattr(conversation, column) for column in columns}
+        # The SET clause is the parameters' columns: one statement, compiled once per set.
         await self.session.execute(
-            update(_CONVERSATIONS)
-            .where(_CONVERSATIONS.c.user_id == conversation.user_id)
-            .values(values)
+            _SAVE_CONVERSATION, {"saved_user_id": conversation.user_id, **values}
         )
 
 
@@ -160,6 +159,9 @@ _USER_AND_CONVERSATION = (
 _INBOX: Any = InboxUpdate.__table__
 _PROCESSED: Any = ProcessedUpdate.__table__
 _CONVERSATIONS: Any = Conversation.__table__
+_SAVE_CONVERSATION = update(_CONVERSATIONS).where(
+    _CONVERSATIONS.c.user_id == bindparam("saved_user_id")
+)
 _HANDLED_FROM_INBOX = delete(_INBOX).where(_INBOX.c.update_id == bindparam("update_id"))
 #: INSERT ... ON CONFLICT DO NOTHING, on SQLite: `rowcount` says whether it inserted. The
 #: trigger `processed_updates_leave_inbox` (storage/models/core.py) deletes the inbox row.
