@@ -11,9 +11,11 @@ import logging
 import os
 import signal
 import warnings
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import replace
 from datetime import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -74,7 +76,7 @@ from bot.scheduler import (
 )
 from flows.engine import Activity
 from flows.i18n import LANGUAGES, N_
-from flows.messages import Event, FileKind, IncomingFile, Reply
+from flows.messages import Event, FileKind, IncomingFile, OutFile, Reply
 from storage.models import User
 
 # Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after and others):
@@ -201,25 +203,81 @@ async def send_replies(
                 log.info("could not edit message, sending a new one: %s", error)
         if reply.file is not None:
             caption = reply.text if len(reply.text) <= MessageLimit.CAPTION_LENGTH else None
-            with reply.file.path.open("rb") as handle:
-                if reply.file.kind == "photo":
-                    await context.bot.send_photo(
-                        chat_id, handle, caption=caption, reply_markup=markup
-                    )
-                else:
-                    await context.bot.send_document(
-                        chat_id,
-                        handle,
-                        filename=reply.file.file_name,
-                        caption=caption,
-                        reply_markup=markup,
-                    )
+            known = reply.file.kind == "photo" and await send_known_photo(
+                context, chat_id, reply.file.path, caption=caption, markup=markup
+            )
+            if not known:
+                await send_file(context, chat_id, reply.file, caption=caption, markup=markup)
             if caption is not None:
                 continue
         pieces = split_text(reply.text)
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
             await context.bot.send_message(chat_id, piece, reply_markup=markup if last else None)
+
+
+#: Photos sent lately, by (path, size, modification time): Telegram's file id of each, so the
+#: same chart shown again goes by its id instead of being uploaded again (Telegram keeps a
+#: bot's files). Charts are stored under their content's digest; size and time guard others.
+PHOTO_IDS: OrderedDict[tuple[str, int, int], str] = OrderedDict()
+PHOTO_IDS_KEPT = 10_000
+
+
+def _photo_key(path: Path) -> tuple[str, int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return (str(path), status.st_size, status.st_mtime_ns)
+
+
+async def send_known_photo(
+    context: OpstapContext,
+    chat_id: int,
+    path: Path,
+    *,
+    caption: str | None,
+    markup: InlineKeyboardMarkup | None,
+) -> bool:
+    """Sends a photo sent before by its Telegram file id; False when it is not known (or
+    Telegram no longer takes the id): then it must be uploaded."""
+    key = _photo_key(path)
+    file_id = PHOTO_IDS.get(key) if key is not None else None
+    if key is None or file_id is None:
+        return False
+    try:
+        await context.bot.send_photo(chat_id, file_id, caption=caption, reply_markup=markup)
+    except BadRequest as error:
+        log.info("a known photo was refused, uploading it again: %s", error)
+        PHOTO_IDS.pop(key, None)
+        return False
+    PHOTO_IDS.move_to_end(key)
+    return True
+
+
+async def send_file(
+    context: OpstapContext,
+    chat_id: int,
+    file: OutFile,
+    *,
+    caption: str | None,
+    markup: InlineKeyboardMarkup | None,
+) -> None:
+    """Uploads a photo or a document; remembers a photo's file id for the next time."""
+    with file.path.open("rb") as handle:
+        if file.kind == "photo":
+            key = _photo_key(file.path)
+            sent = await context.bot.send_photo(
+                chat_id, handle, caption=caption, reply_markup=markup
+            )
+            if key is not None and sent.photo:
+                PHOTO_IDS[key] = sent.photo[-1].file_id
+                while len(PHOTO_IDS) > PHOTO_IDS_KEPT:
+                    PHOTO_IDS.popitem(last=False)
+        else:
+            await context.bot.send_document(
+                chat_id, handle, filename=file.file_name, caption=caption, reply_markup=markup
+            )
 
 
 def language_hint(user: TelegramUser | None) -> str | None:

@@ -6,15 +6,46 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
 from flows.competences import CONTENT, Texts, framework
-from storage.models import Evidence, Reflection
+
+
+class ShowsThemes(Protocol):
+    """What counts of a reflection (or a piece) for the coverage of the themes."""
+
+    @property
+    def themes(self) -> list[Any]: ...
+    @property
+    def competences(self) -> list[Any]: ...
+
+
+class Piece(ShowsThemes, Protocol):
+    """What the portfolio checks read of a piece of evidence: a stored `Evidence`, or the
+    lighter `PieceFacts` of `uow.evidence.portfolio_facts`."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def organisation(self) -> str | None: ...
+    @property
+    def period_start(self) -> str | None: ...
+    @property
+    def period_end(self) -> str | None: ...
+    @property
+    def checks(self) -> dict[str, Any]: ...
+    @property
+    def privacy_confirmed(self) -> bool | None: ...
+
 
 #: About this many pieces of evidence make a portfolio (DOMAIN.md, "The EVC portfolio").
 AIM = 5
@@ -102,13 +133,13 @@ def _last_month(value: str) -> str:
     return value if len(value) == 7 else f"{value}-12"
 
 
-def period_end(evidence: Evidence) -> str | None:
+def period_end(evidence: Piece) -> str | None:
     """The last month the evidence covers, as YYYY-MM."""
     value = evidence.period_end or evidence.period_start
     return _last_month(value) if value else None
 
 
-def is_old(evidence: Evidence, *, now: datetime) -> bool:
+def is_old(evidence: Piece, *, now: datetime) -> bool:
     """True when the evidence ends more than five years ago, or the learner said so."""
     if evidence.checks.get("current") == "no":
         return True
@@ -149,7 +180,7 @@ class Coverage:
     competences: dict[str, int]
 
 
-def coverage(pieces: list[Evidence], reflections: list[Reflection]) -> Coverage:
+def coverage(pieces: Sequence[Piece], reflections: Sequence[ShowsThemes]) -> Coverage:
     """Counts evidence and finished reflections per theme, and evidence per competence."""
     themes = [theme.id for theme in framework().themes]
     per_theme = {theme: 0 for theme in themes}
@@ -167,13 +198,13 @@ def coverage(pieces: list[Evidence], reflections: list[Reflection]) -> Coverage:
     return Coverage(per_theme, per_reflection, dict(per_competence))
 
 
-def place_of(piece: Evidence) -> str:
+def place_of(piece: Piece) -> str:
     """The context of a piece, for comparing: its organisation, ignoring case and spaces."""
     return " ".join((piece.organisation or "").split()).casefold()
 
 
 def warnings(
-    pieces: list[Evidence], reflections: list[Reflection], *, now: datetime
+    pieces: Sequence[Piece], reflections: Sequence[ShowsThemes], *, now: datetime
 ) -> list[Warning]:
     """What an assessor would miss, computed from the data, most urgent first."""
     found: list[Warning] = []

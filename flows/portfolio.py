@@ -114,8 +114,8 @@ class PortfolioFlow(Flow):
     async def ask_overview(self, ctx: Context) -> None:
         """Coverage per theme, the aim, warnings with next steps, and a chart."""
         language = ctx.user.language
-        pieces = await ctx.uow.evidence.of_learner(ctx.user.id)
-        reflections = await ctx.uow.reflections.done_of(ctx.user.id)
+        facts = await ctx.uow.evidence.portfolio_facts(ctx.user.id)
+        pieces, reflections = facts.pieces, facts.reflections
         counts = coverage(pieces, reflections)
         lines = [ctx._("Your portfolio"), ctx._("Per theme: pieces of evidence / reflections")]
         for number, theme in enumerate(framework().themes, start=1):
@@ -207,9 +207,8 @@ class PortfolioFlow(Flow):
     # tips ------------------------------------------------------------------------------
     async def ask_tips(self, ctx: Context) -> None:
         """Every next step, not only the first few of the overview."""
-        pieces = await ctx.uow.evidence.of_learner(ctx.user.id)
-        reflections = await ctx.uow.reflections.done_of(ctx.user.id)
-        found = warnings(pieces, reflections, now=ctx.now)
+        facts = await ctx.uow.evidence.portfolio_facts(ctx.user.id)
+        found = warnings(facts.pieces, facts.reflections, now=ctx.now)
         lines = [ctx._("What to do next:")]
         lines += [f"\u2022 {warning_text(ctx, w)}" for w in first_tips(found, limit=None)]
         ctx.say("\n".join(lines), buttons=[[ctx.way_out_button()]])

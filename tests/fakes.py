@@ -36,7 +36,10 @@ from storage.models import (
 from storage.repositories import (
     LearnerInfo,
     LearnerPrefs,
+    PieceFacts,
     Planned,
+    PortfolioFacts,
+    ReflectionFacts,
     ReportRow,
     SentRow,
     SignalInfo,
@@ -327,6 +330,10 @@ class FakeGoals(FakeTable):
 
 
 class FakeEvidence(FakeTable):
+    def __init__(self, reflections: FakeReflections) -> None:
+        super().__init__()
+        self.reflections = reflections
+
     async def add(self, evidence: Evidence) -> Evidence:
         return self._store(evidence)
 
@@ -344,6 +351,24 @@ class FakeEvidence(FakeTable):
 
     async def delete(self, evidence: Evidence) -> None:
         self.rows.remove(evidence)
+
+    async def portfolio_facts(self, learner_id: int) -> PortfolioFacts:
+        pieces = [
+            PieceFacts(
+                number=e.number,
+                kind=e.kind,
+                organisation=e.organisation,
+                period_start=e.period_start,
+                period_end=e.period_end,
+                themes=e.themes,
+                competences=e.competences,
+                checks=e.checks,
+                privacy_confirmed=e.privacy_confirmed,
+            )
+            for e in await self.of_learner(learner_id)
+        ]
+        done = await self.reflections.done_of(learner_id)
+        return PortfolioFacts(pieces, [ReflectionFacts(r.themes, r.competences) for r in done])
 
 
 class FakeCv(FakeTable):
@@ -771,7 +796,7 @@ class FakeUnitOfWork:
         fake_coach.attach(self)
         self.responses = FakeResponses()
         self.goals = FakeGoals()
-        self.evidence = FakeEvidence()
+        self.evidence = FakeEvidence(self.reflections)
         self.cv = FakeCv()
         self.access_log = FakeAccessLog()
         self.privacy = FakePrivacy(self)

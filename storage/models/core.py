@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import DDL, BigInteger, ForeignKey, Index, String, UniqueConstraint, event
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -72,6 +72,20 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
+
+
+#: On SQLite, recording an update takes it out of the durable inbox in the same statement
+#: (SQLite has no data-modifying CTE; PostgreSQL's claim does it with one, see
+#: `SqlUpdateLog.claim`). Migration 0023 creates the same trigger.
+PROCESSED_LEAVES_INBOX = (
+    "CREATE TRIGGER processed_updates_leave_inbox AFTER INSERT ON processed_updates "
+    "BEGIN DELETE FROM inbox_updates WHERE update_id = NEW.update_id; END"
+)
+event.listen(
+    ProcessedUpdate.__table__,
+    "after_create",
+    DDL(PROCESSED_LEAVES_INBOX).execute_if(dialect="sqlite"),
+)
 
 
 class InboxUpdate(Base):

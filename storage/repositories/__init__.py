@@ -29,6 +29,9 @@ from storage.repositories.core import (
 from storage.repositories.evidence import (
     CvRepository,
     EvidenceRepository,
+    PieceFacts,
+    PortfolioFacts,
+    ReflectionFacts,
     SqlCvRepository,
     SqlEvidenceRepository,
 )
@@ -92,10 +95,13 @@ __all__ = [
     "LinkedRows",
     "MembershipRepository",
     "OutboxRepository",
+    "PieceFacts",
     "Planned",
+    "PortfolioFacts",
     "PreferencesRepository",
     "PrivacyRepository",
     "PromptRepository",
+    "ReflectionFacts",
     "ReflectionRepository",
     "ReportRow",
     "ResponseRepository",

@@ -113,10 +113,9 @@ class SqlConversationRepository:
     async def save(self, conversation: Conversation, columns: Collection[str]) -> None:
         """Writes the named columns of a conversation read with `get` or `add`."""
         values = {column: getattr(conversation, column) for column in columns}
+        # The SET clause is the parameters' columns: one statement, compiled once per set.
         await self.session.execute(
-            update(_CONVERSATIONS)
-            .where(_CONVERSATIONS.c.user_id == conversation.user_id)
-            .values(values)
+            _SAVE_CONVERSATION, {"saved_user_id": conversation.user_id, **values}
         )
 
 
@@ -138,10 +137,17 @@ class SqlUpdateLog:
         handles it (and if the first rolls back, the second gets it). Its row in the durable
         inbox goes in the same transaction: handled and no longer waiting are one fact.
         """
-        await self.session.execute(_HANDLED_FROM_INBOX, {"update_id": update_id})
-        claim = _CLAIMS[self.session.get_bind().dialect.name == "postgresql"]
-        claimed = await self.session.execute(claim, {"update_id": update_id, "processed_at": at})
-        return claimed.first() is not None
+        values = {"update_id": update_id, "processed_at": at}
+        if self.session.get_bind().dialect.name == "postgresql":
+            # One round trip: the inbox row goes in a data-modifying CTE of the same statement.
+            claimed = await self.session.execute(_CLAIM_FROM_INBOX_POSTGRESQL, values)
+            return claimed.first() is not None
+        # On SQLite a trigger on processed_updates deletes the inbox row (no data-modifying
+        # CTE there). The claim counts the rows it inserted itself (0 on a conflict; the
+        # trigger's are not counted) rather than fetching a RETURNING row: one thread hop less
+        # for aiosqlite.
+        claimed = await self.session.execute(_CLAIM_SQLITE, values)
+        return bool(getattr(claimed, "rowcount", 0))
 
 
 # The statements of every update, built once (on core tables: no ORM bookkeeping to do).
@@ -153,15 +159,27 @@ _USER_AND_CONVERSATION = (
 _INBOX: Any = InboxUpdate.__table__
 _PROCESSED: Any = ProcessedUpdate.__table__
 _CONVERSATIONS: Any = Conversation.__table__
+_SAVE_CONVERSATION = update(_CONVERSATIONS).where(
+    _CONVERSATIONS.c.user_id == bindparam("saved_user_id")
+)
 _HANDLED_FROM_INBOX = delete(_INBOX).where(_INBOX.c.update_id == bindparam("update_id"))
-#: INSERT ... ON CONFLICT DO NOTHING RETURNING, for SQLite (False) and PostgreSQL (True).
-_CLAIMS = {
-    postgres: dialect_insert(_PROCESSED)
+#: INSERT ... ON CONFLICT DO NOTHING, on SQLite: `rowcount` says whether it inserted. The
+#: trigger `processed_updates_leave_inbox` (storage/models/core.py) deletes the inbox row.
+_CLAIM_SQLITE = (
+    sqlite_insert(_PROCESSED)
+    .values(update_id=bindparam("update_id"), processed_at=bindparam("processed_at"))
+    .on_conflict_do_nothing(index_elements=["update_id"])
+)
+#: On PostgreSQL the inbox row's DELETE and the claim in one statement: WITH gone AS (DELETE
+#: ...) INSERT ... ON CONFLICT DO NOTHING RETURNING. The DELETE runs even when the INSERT
+#: inserts nothing; the caller then rolls back, as before.
+_CLAIM_FROM_INBOX_POSTGRESQL = (
+    postgresql_insert(_PROCESSED)
     .values(update_id=bindparam("update_id"), processed_at=bindparam("processed_at"))
     .on_conflict_do_nothing(index_elements=["update_id"])
     .returning(_PROCESSED.c.update_id)
-    for postgres, dialect_insert in ((False, sqlite_insert), (True, postgresql_insert))
-}
+    .add_cte(_HANDLED_FROM_INBOX.cte("handled_from_inbox"))
+)
 
 
 class SqlInboxRepository:

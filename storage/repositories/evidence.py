@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import CvEntry, Evidence
+from storage.models import CvEntry, Evidence, Reflection
+
+
+@dataclass(frozen=True, slots=True)
+class PieceFacts:
+    """What the portfolio checks read of a piece of evidence."""
+
+    number: int
+    kind: str
+    organisation: str | None
+    period_start: str | None
+    period_end: str | None
+    themes: list[Any]
+    competences: list[Any]
+    checks: dict[str, Any]
+    privacy_confirmed: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReflectionFacts:
+    """What the portfolio checks read of a finished reflection."""
+
+    themes: list[Any]
+    competences: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioFacts:
+    """A learner's evidence (by number) and finished reflections, as the portfolio counts them."""
+
+    pieces: list[PieceFacts]
+    reflections: list[ReflectionFacts]
 
 
 class EvidenceRepository(Protocol):
@@ -17,6 +49,7 @@ class EvidenceRepository(Protocol):
     async def by_upload(self, *, learner_id: int, upload_id: int) -> Evidence | None: ...
     async def next_number(self, learner_id: int) -> int: ...
     async def delete(self, evidence: Evidence) -> None: ...
+    async def portfolio_facts(self, learner_id: int) -> PortfolioFacts: ...
 
 
 class CvRepository(Protocol):
@@ -56,6 +89,65 @@ class SqlEvidenceRepository:
 
     async def delete(self, evidence: Evidence) -> None:
         await self.session.delete(evidence)
+
+    async def portfolio_facts(self, learner_id: int) -> PortfolioFacts:
+        """The facts of the portfolio overview and its next steps, in one statement (both
+        screens need the evidence and the finished reflections, on every visit)."""
+        pieces: list[PieceFacts] = []
+        reflections: list[ReflectionFacts] = []
+        for row in await self.session.execute(_PORTFOLIO_FACTS, {"learner_id": learner_id}):
+            if row.piece:
+                pieces.append(
+                    PieceFacts(
+                        number=row.number,
+                        kind=row.kind,
+                        organisation=row.organisation,
+                        period_start=row.period_start,
+                        period_end=row.period_end,
+                        themes=row.themes or [],
+                        competences=row.competences or [],
+                        checks=row.checks or {},
+                        privacy_confirmed=row.privacy_confirmed,
+                    )
+                )
+            else:
+                reflections.append(ReflectionFacts(row.themes or [], row.competences or []))
+        return PortfolioFacts(pieces, reflections)
+
+
+_EVIDENCE: Any = Evidence.__table__
+_REFLECTIONS: Any = Reflection.__table__
+#: A learner's evidence rows (`piece` true, by number) UNION ALL their finished reflections'
+#: themes and competences (the columns' types are those of the first SELECT).
+_PORTFOLIO_FACTS = union_all(
+    select(
+        literal(True).label("piece"),
+        _EVIDENCE.c.number,
+        _EVIDENCE.c.kind,
+        _EVIDENCE.c.organisation,
+        _EVIDENCE.c.period_start,
+        _EVIDENCE.c.period_end,
+        _EVIDENCE.c.themes,
+        _EVIDENCE.c.competences,
+        _EVIDENCE.c.checks,
+        _EVIDENCE.c.privacy_confirmed,
+    ).where(_EVIDENCE.c.learner_id == bindparam("learner_id")),
+    select(
+        literal(False),
+        null(),
+        null(),
+        null(),
+        null(),
+        null(),
+        _REFLECTIONS.c.themes,
+        _REFLECTIONS.c.competences,
+        null(),
+        null(),
+    ).where(
+        _REFLECTIONS.c.learner_id == bindparam("learner_id"),
+        _REFLECTIONS.c.status == "done",
+    ),
+).order_by("piece", "number")
 
 
 class SqlCvRepository:
