@@ -152,7 +152,7 @@ async def run(*, learners: int, messages: int) -> dict[str, float]:
             planning += time.perf_counter() - started
             planning_cpu += time.process_time() - cpu
             planned += result.planned
-        again = await plan(factory, lambda: WEEK[-1], policy)
+        again = await plan(factory, lambda: WEEK[-1], policy, full=True)
         spread = await _spread(factory, policy)
 
         async with factory() as unit:

@@ -543,20 +543,27 @@ async def plan(
     policy: nudges.NudgePolicy,
     *,
     batch: int = nudges.BATCH,
+    full: bool = False,
 ) -> nudges.PlanningResult:
-    """Plans the nudges of every learner, one transaction per batch, so that updates are
-    never kept waiting long (SQLite has one writer at a time)."""
+    """Plans the nudges of the learners due (of every learner when `full`), one
+    transaction per batch, so that updates are never kept waiting long (SQLite has one
+    writer at a time)."""
     now = clock()
     result = nudges.PlanningResult()
     async with uow_factory() as uow:
-        state = await nudges.start_planning(uow, now=now, policy=policy)
+        state = await nudges.start_planning(uow, now=now, policy=policy, full=full)
         await uow.commit()
     after: int | None = 0
     while after is not None:
         async with uow_factory() as uow:
             after = await nudges.plan_batch(uow, state, result, after_id=after, size=batch)
             await uow.commit()
-    log.info("planned %d nudges for %d learners", result.planned, result.learners)
+    log.info(
+        "planned %d nudges for %d learners (%s round)",
+        result.planned,
+        result.learners,
+        "full" if full else "daily",
+    )
     return result
 
 
@@ -589,7 +596,10 @@ class Planner:
             return None
         async with self._busy:
             now = self.clock()
-            result = await plan(self.uow_factory, lambda: now, self.policy)
+            # A process's first round reads everyone: the policy or the code may have
+            # changed since the planning days were found.
+            full = self.planned_on is None
+            result = await plan(self.uow_factory, lambda: now, self.policy, full=full)
             self.planned_on = now.astimezone(ZoneInfo(self.policy.timezone)).date()
             return result
 

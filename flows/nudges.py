@@ -3,8 +3,11 @@
 The planner is pure logic over signals, preferences and users: `plan_learner` decides for one
 learner, `run_planning` runs it over every learner in batches (set-based reads, one bulk insert
 per batch). Every planned message carries a dedup key per learner, kind and period, so planning
-twice plans nothing twice. Times are computed in the learner's local wall time (their own time
-zone, or the programme's) and stored in UTC.
+twice plans nothing twice. Each round also finds every learner's next planning day by planning
+the days ahead (`next_planning_day`); the daily rounds read only the learners whose day came or
+whose data changed since (storage's `PlanningState`), the first round of a process all of
+them. Times are computed in the learner's local wall time (their own time zone, or the
+programme's) and stored in UTC.
 
 At send time the dispatcher asks `decide` whether a claimed message may go now: it may have
 expired, become pointless (the goal was set meanwhile) or fall in quiet hours, a day off, a
@@ -172,6 +175,9 @@ HISTORY = timedelta(days=21)
 #: not build them again every day.
 LINGERING = (INACTIVE_7, INACTIVE_14, REFLECT)
 LINGER = timedelta(days=14)
+#: How many days ahead the planner looks for a learner's next planning day; a learner with
+#: nothing in sight then is read again the day after.
+LOOKAHEAD_DAYS = 8
 HOLDOUT = "holdout"
 BATCH = 2000  # learners per planning batch (and per transaction in the bot)
 
@@ -545,11 +551,19 @@ def plan_learner(
     tz = time_zone(prefs, policy)
     today = now.astimezone(tz).date()
     uid = learner.id
-    weeks_set = {s.details.get("week") for s in signals if s.kind == S.GOAL_SET}
-    weeks_reached = {s.details.get("week") for s in signals if s.kind == S.GOAL_REACHED}
-    weeks_looked_back = {s.details.get("week") for s in signals if s.kind in LOOKBACK_SIGNALS}
-    weeks_checked = {s.details.get("week") for s in signals if s.kind in CHECKIN_SIGNALS}
-    weeks_followed_up = weeks_reached | weeks_looked_back | weeks_checked
+    weeks_set: set[Any] = set()
+    weeks_looked_back: set[Any] = set()
+    weeks_followed_up: set[Any] = set()  # reached, looked back at or checked in on
+    for s in signals:
+        if s.kind == S.GOAL_SET:
+            weeks_set.add(s.details.get("week"))
+        elif s.kind == S.GOAL_REACHED:
+            weeks_followed_up.add(s.details.get("week"))
+        if s.kind in LOOKBACK_SIGNALS:
+            weeks_looked_back.add(s.details.get("week"))
+            weeks_followed_up.add(s.details.get("week"))
+        elif s.kind in CHECKIN_SIGNALS:
+            weeks_followed_up.add(s.details.get("week"))
     candidates: list[_Candidate] = []
 
     goal_day = min(max(prefs.goal_weekday, 0), 6)
@@ -632,9 +646,10 @@ def plan_learner(
 
     # The inactivity ladder: 7 days a nudge, 14 another one and the coach, 21 the coach again.
     last = learner.last_seen_at or learner.consent_at or learner.created_at
-    quiet_days = (today - last.astimezone(tz).date()).days
-    since = last.astimezone(tz).date().isoformat()
-    meta = {"since": last.isoformat()}
+    last_day = last.astimezone(tz).date()
+    quiet_days = (today - last_day).days
+    since = last_day.isoformat()
+    meta = {"since": last.isoformat()} if quiet_days >= 7 else {}
     name = learner.display_name or f"#{uid}"
     coach_notice: tuple[str, int] | None = None
     if quiet_days >= 21:
@@ -689,13 +704,15 @@ def plan_learner(
     used: dict[str, int] = defaultdict(int, counts or {})
     order = _SILENT_RANK if quiet_days >= 7 else _RANK
     seen: set[str] = set(planned or ())
-    taken: set[date] = {
-        due.astimezone(tz).date() for due in (planned or {}).values() if due is not None
-    }
+    taken: set[date] | None = None  # the local days that have their message (found once)
     for candidate in sorted(candidates, key=lambda c: (order[c.kind], c.day)):
         if candidate.key in seen:
             continue
         seen.add(candidate.key)
+        if taken is None:
+            taken = {
+                due.astimezone(tz).date() for due in (planned or {}).values() if due is not None
+            }
         # One nudge a day: a later candidate for a day already taken moves to its next day.
         due: datetime | None = None
         day = candidate.day
@@ -739,17 +756,92 @@ class PlanningResult:
     signals: int = 0
 
 
+def next_planning_day(
+    learner: LearnerInfo,
+    signals: Sequence[SignalInfo],
+    plan: Plan,
+    *,
+    now: datetime,
+    calendar: Calendar,
+    policy: NudgePolicy,
+    coach_id: int | None = None,
+    coach_prefs: LearnerPrefs | None = None,
+    counts: Mapping[str, int] | None = None,
+    planned: Mapping[str, datetime | None] | None = None,
+    notified: Collection[str] = (),
+) -> date:
+    """The first programme day after this round's whose round can give the learner anything,
+    found by planning the days ahead (at this round's time of day) with what the round read
+    and what it planned (`plan`); the day after LOOKAHEAD_DAYS when none can. As long as
+    nothing it read changes (the triggers of `PlanningState` watch that), the rounds before
+    that day would give this learner nothing, so they need not read them."""
+    tz = time_zone(learner.prefs, policy)
+    known_signals = [*signals, *plan.signals]
+    known_planned: dict[str, datetime | None] = dict(planned or {})
+    known_counts: dict[str, int] = defaultdict(int, counts or {})
+    known_notified = set(notified)
+    for message in plan.messages:
+        if message.kind in COACH_KINDS:
+            known_notified.add(message.dedup_key)
+            continue
+        live = message.status != "held"
+        known_planned[message.dedup_key] = message.due_at if live else None
+        if live:
+            known_counts[iso_week(message.due_at.astimezone(tz).date())] += 1
+    programme = ZoneInfo(policy.timezone)
+    local = now.astimezone(programme)
+    moment = local.time().replace(microsecond=0)
+    oldest_signal = min((s.at for s in known_signals), default=None)
+    oldest_due = min((due for due in known_planned.values() if due is not None), default=None)
+    for ahead in range(1, LOOKAHEAD_DAYS + 1):
+        day = local.date() + timedelta(days=ahead)
+        at = local_moment(day, moment, programme)
+        recent, lingering = at - timedelta(days=1), at - LINGER
+        # What that round's reads would find (most of the time, all of it).
+        seen_signals: Sequence[SignalInfo] = known_signals
+        if oldest_signal is not None and oldest_signal < at - HISTORY:
+            seen_signals = [s for s in known_signals if s.at >= at - HISTORY]
+        seen_planned: Mapping[str, datetime | None] = known_planned
+        if oldest_due is not None and oldest_due < recent:
+            seen_planned = {
+                key: due
+                for key, due in known_planned.items()
+                if due is None
+                or due >= (lingering if key.split(":", 1)[0] in LINGERING else recent)
+            }
+        trial = plan_learner(
+            learner,
+            seen_signals,
+            now=at,
+            calendar=calendar,
+            policy=policy,
+            coach_id=coach_id,
+            coach_prefs=coach_prefs,
+            counts=known_counts,
+            planned=seen_planned,
+            notified=known_notified,
+        )
+        if trial.messages or trial.signals:
+            return day
+    return local.date() + timedelta(days=LOOKAHEAD_DAYS + 1)
+
+
 @dataclass(frozen=True)
 class PlanningRound:
-    """What one planning round shares between its batches."""
+    """What one planning round shares between its batches. A full round reads every
+    learner; the others only those whose planning day came (`PlanningState`)."""
 
     now: datetime
     policy: NudgePolicy
     calendar: Calendar
     weeks: tuple[tuple[str, datetime, datetime], ...]
+    today: date  # in the programme's time zone
+    full: bool = False
 
 
-async def start_planning(uow: UnitOfWork, *, now: datetime, policy: NudgePolicy) -> PlanningRound:
+async def start_planning(
+    uow: UnitOfWork, *, now: datetime, policy: NudgePolicy, full: bool = False
+) -> PlanningRound:
     """Ends pauses that ran out (RESUMED signals) and loads the calendar for a round."""
     tz = ZoneInfo(policy.timezone)
     today = now.astimezone(tz).date()
@@ -767,16 +859,21 @@ async def start_planning(uow: UnitOfWork, *, now: datetime, policy: NudgePolicy)
         )
         for n in range(2)
     )
-    return PlanningRound(now=now, policy=policy, calendar=calendar, weeks=weeks)
+    return PlanningRound(
+        now=now, policy=policy, calendar=calendar, weeks=weeks, today=today, full=full
+    )
 
 
 async def plan_batch(
     uow: UnitOfWork, state: PlanningRound, result: PlanningResult, *, after_id: int, size: int
 ) -> int | None:
-    """Plans for the next `size` learners after `after_id` (set-based reads, one bulk
-    insert); returns the last id, or None when there are no more learners."""
+    """Plans for the next `size` learners after `after_id` whose planning day came (all of
+    them in a full round), with set-based reads and one bulk insert, and records each one's
+    next planning day; returns the last id, or None when there are no more learners."""
     now, policy = state.now, state.policy
-    learners = await uow.scheduler.learners(after_id=after_id, limit=size)
+    learners = await uow.scheduler.learners(
+        after_id=after_id, limit=size, due_on=None if state.full else state.today
+    )
     if not learners:
         return None
     ids = [learner.id for learner in learners]
@@ -800,24 +897,29 @@ async def plan_batch(
             counts[user_id][week] = count
     messages: list[Planned] = []
     new_signals: list[SignalInfo] = []
+    days: list[tuple[int, date, int]] = []
     for learner in learners:
-        plan = plan_learner(
-            learner,
-            by_user.get(learner.id, ()),
-            now=now,
-            calendar=state.calendar,
-            policy=policy,
-            coach_id=coaches.get(learner.id),
-            coach_prefs=coach_prefs.get(coaches.get(learner.id, 0)),
-            counts=counts.get(learner.id),
-            planned=already.get(learner.id),
-            notified=notified.get(learner.id, ()),
-        )
+        inputs: dict[str, Any] = {
+            "now": now,
+            "calendar": state.calendar,
+            "policy": policy,
+            "coach_id": coaches.get(learner.id),
+            "coach_prefs": coach_prefs.get(coaches.get(learner.id, 0)),
+            "counts": counts.get(learner.id),
+            "planned": already.get(learner.id),
+            "notified": notified.get(learner.id, ()),
+        }
+        signals = by_user.get(learner.id, ())
+        plan = plan_learner(learner, signals, **inputs)
         messages += plan.messages
         new_signals += plan.signals
+        # Each signal added below counts once in the version (its trigger).
+        version = learner.planning_version + len(plan.signals)
+        days.append((learner.id, next_planning_day(learner, signals, plan, **inputs), version))
     await uow.scheduler.add_signals(new_signals)
     held = await uow.scheduler.insert_planned([m for m in messages if m.status == "held"])
     sent = await uow.scheduler.insert_planned([m for m in messages if m.status != "held"])
+    await uow.scheduler.set_planning_days(days)
     result.signals += len(new_signals)
     result.learners += len(learners)
     result.planned += held + sent
@@ -826,12 +928,18 @@ async def plan_batch(
 
 
 async def run_planning(
-    uow: UnitOfWork, *, now: datetime, policy: NudgePolicy, batch: int = BATCH
+    uow: UnitOfWork,
+    *,
+    now: datetime,
+    policy: NudgePolicy,
+    batch: int = BATCH,
+    full: bool = True,
 ) -> PlanningResult:
-    """Plans for every reachable learner in one unit of work; the caller commits. (The bot
-    commits batch by batch instead: see bot/scheduler.py.)"""
+    """Plans for every reachable learner (without `full`, for those due) in one unit of
+    work; the caller commits. (The bot commits batch by batch instead: see
+    bot/scheduler.py.)"""
     result = PlanningResult()
-    state = await start_planning(uow, now=now, policy=policy)
+    state = await start_planning(uow, now=now, policy=policy, full=full)
     after: int | None = 0
     while after is not None:
         after = await plan_batch(uow, state, result, after_id=after, size=batch)

@@ -499,7 +499,11 @@ class FakeScheduler:
         self.unit = unit
         self.holiday_rows = FakeTable()
 
-    async def learners(self, *, after_id: int, limit: int) -> list[LearnerInfo]:
+    async def learners(
+        self, *, after_id: int, limit: int, due_on: date | None = None
+    ) -> list[LearnerInfo]:
+        """Every learner, whatever `due_on` says: the fakes have no triggers to make a
+        learner due, so every round here is a full one."""
         users = sorted(
             (
                 u
@@ -622,6 +626,9 @@ class FakeScheduler:
             if m.about_user_id in user_ids and m.kind in kinds:
                 found.setdefault(m.about_user_id, set()).add(m.dedup_key)
         return found
+
+    async def set_planning_days(self, days: Sequence[tuple[int, date, int]]) -> None:
+        pass
 
     async def insert_planned(self, messages: Sequence[Planned]) -> int:
         inserted = 0

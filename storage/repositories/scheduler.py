@@ -18,6 +18,7 @@ from storage.models import (
     Group,
     Membership,
     OutboxMessage,
+    PlanningState,
     Preferences,
     ProgrammeHoliday,
     Signal,
@@ -110,6 +111,7 @@ class LearnerInfo:
     status: str
     prefs: LearnerPrefs
     display_name: str | None = None
+    planning_version: int = 0  # of their `PlanningState`, as read
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +146,10 @@ class ReportRow:
 
 
 class SchedulerRepository(Protocol):
-    async def learners(self, *, after_id: int, limit: int) -> list[LearnerInfo]: ...
+    async def learners(
+        self, *, after_id: int, limit: int, due_on: date | None = None
+    ) -> list[LearnerInfo]: ...
+    async def set_planning_days(self, days: Sequence[tuple[int, date, int]]) -> None: ...
     async def signals_of(
         self, user_ids: Collection[int], *, since: datetime, kinds: Collection[str]
     ) -> list[SignalInfo]: ...
@@ -205,11 +210,16 @@ class SchedulerRepository(Protocol):
 
 
 def _id_range(column: Any, user_ids: Collection[int]) -> list[Any]:
-    """Conditions for a batch of user ids: a range (cheap, and the planner's batches are
-    ranges), so rows of other users inside it may come back; callers look rows up by id."""
+    """Conditions for a batch of user ids: a range when they fill most of it (cheap: a
+    full round's batches are ranges), so rows of other users inside it may come back, and
+    callers look rows up by id; the ids themselves when they are sparse (a round that reads
+    only the learners due)."""
     if not user_ids:
         return [column.is_(None)]
-    return [column >= min(user_ids), column <= max(user_ids)]
+    low, high = min(user_ids), max(user_ids)
+    if len(user_ids) * 4 >= (high - low + 1) * 3:
+        return [column >= low, column <= high]
+    return [column.in_(list(user_ids))]
 
 
 def _preference_columns() -> tuple[Any, ...]:
@@ -254,10 +264,14 @@ class SqlSchedulerRepository:
     def _dialect(self) -> str:
         return self.session.get_bind().dialect.name
 
-    async def learners(self, *, after_id: int, limit: int) -> list[LearnerInfo]:
-        """Consented learners who can be reached, by id, in batches."""
+    async def learners(
+        self, *, after_id: int, limit: int, due_on: date | None = None
+    ) -> list[LearnerInfo]:
+        """Consented learners who can be reached, by id, in batches; with `due_on`, only
+        those whose planning day (`PlanningState`) is that day or earlier, or not set."""
         p = Preferences.__table__.c
         u = User.__table__.c
+        state = PlanningState.__table__.c
         query = (
             select(
                 u.id,
@@ -267,9 +281,14 @@ class SqlSchedulerRepository:
                 u.last_seen_at,
                 u.status,
                 u.display_name,
+                state.version,
                 *_preference_columns(),
             )
-            .select_from(User.__table__.outerjoin(Preferences.__table__, p.user_id == u.id))
+            .select_from(
+                User.__table__.outerjoin(Preferences.__table__, p.user_id == u.id).outerjoin(
+                    PlanningState.__table__, state.user_id == u.id
+                )
+            )
             .where(
                 u.role == "learner",
                 u.consent_version.is_not(None),
@@ -279,6 +298,8 @@ class SqlSchedulerRepository:
             .order_by(u.id)
             .limit(limit)
         )
+        if due_on is not None:
+            query = query.where(or_(state.plan_on.is_(None), state.plan_on <= due_on))
         rows = (await self.session.execute(query)).all()
         return [
             LearnerInfo(
@@ -290,9 +311,28 @@ class SqlSchedulerRepository:
                 status=row.status,
                 prefs=_prefs(row),
                 display_name=row.display_name,
+                planning_version=row.version or 0,
             )
             for row in rows
         ]
+
+    async def set_planning_days(self, days: Sequence[tuple[int, date, int]]) -> None:
+        """Records (learner, next planning day, version read) where the version is still
+        the one read: a learner whose inputs changed meanwhile stays due."""
+        if not days:
+            return
+        table: Any = PlanningState.__table__
+        insert_: Any = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        statement = insert_(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={"plan_on": statement.excluded.plan_on},
+            where=table.c.version == statement.excluded.version,
+        )
+        await self.session.execute(
+            statement,
+            [{"user_id": uid, "plan_on": day, "version": version} for uid, day, version in days],
+        )
 
     async def signals_of(
         self, user_ids: Collection[int], *, since: datetime, kinds: Collection[str]
