@@ -569,9 +569,9 @@ async def plan(
 
 @dataclass
 class Planner:
-    """Plans at start and once a day after PLAN_TIME (programme time); a day whose planning
-    time went by unseen (a suspended host, a clock set forward) is planned at the next look.
-    Only the lease holder plans."""
+    """Plans at start (every learner) and once a day after PLAN_TIME (programme time; the
+    learners due); a day whose planning time went by unseen (a suspended host, a clock set
+    forward) is planned at the next look. Only the lease holder plans."""
 
     uow_factory: Callable[[], UnitOfWork]
     clock: Clock

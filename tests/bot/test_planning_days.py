@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, text, update
 
 from bot.runtime import Runtime
-from bot.scheduler import plan
+from bot.scheduler import Planner, plan
 from flows import nudges
 from flows import signals as S
 from storage.db import create_engine
@@ -220,3 +220,18 @@ async def test_migrated_sqlite_has_the_planning_triggers(tmp_path: Path) -> None
     finally:
         await engine.dispose()
     assert [tuple(row) for row in rows] == [(5, None, 1)]
+
+
+async def test_a_process_reads_everyone_first_then_only_those_due(runtime: Runtime) -> None:
+    """The policy or the code may have changed while no process ran: a process's first
+    round reads every learner, the next day's only those due."""
+    await _people(runtime)
+    policy = runtime.nudge_policy()
+    await plan(runtime.uow, lambda: START, policy)
+    now = [START + timedelta(days=1)]
+    planner = Planner(uow_factory=runtime.uow, clock=lambda: now[0], policy=policy)
+    first = await planner.run_if_due()
+    now[0] += timedelta(days=1)
+    second = await planner.run_if_due()
+    assert first is not None and first.learners == LEARNERS
+    assert second is not None and second.learners < LEARNERS
