@@ -33,6 +33,8 @@ ATTEMPTS = 3
 PAUSES = (0.5, 2.0)
 #: Updates of different users handled at the same time (each holds a database connection).
 CONCURRENCY = 16
+#: Pauses between tries at sending the replies of an update already handled (see `deliver`).
+SEND_PAUSES = (1.0, 4.0, 15.0)
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -74,6 +76,48 @@ def mark_handled() -> None:
     attempt = _CURRENT.get()
     if attempt is not None:
         attempt.handled = True
+
+
+async def deliver(
+    update_id: int,
+    replies: Sequence[Any],
+    send: Callable[[Any], Awaitable[object]],
+    *,
+    transient: Callable[[BaseException], bool],
+) -> None:
+    """Sends the replies of an update whose transaction committed, one by one, in order.
+
+    Handling the update again would give nothing (it is claimed), so a failure here must not
+    go back to the inbox: a `transient` one (the network, the channel's server) is tried
+    again from the reply that failed, after SEND_PAUSES; when they run out it is logged, and
+    what the learner sent stays stored. Any other error is raised as before.
+    """
+    remaining = list(replies)
+    failures = 0
+    while remaining:
+        try:
+            await send(remaining[0])
+        except Exception as error:
+            if not transient(error):
+                raise
+            failures += 1
+            if failures > len(SEND_PAUSES):
+                log.warning(
+                    "update %d: %d replies failed to send after %d tries: %s",
+                    update_id,
+                    len(remaining),
+                    failures,
+                    describe(error),
+                )
+                return
+            log.info(
+                "update %d: a reply failed to send (%s), trying again",
+                update_id,
+                type(error).__name__,
+            )
+            await asyncio.sleep(SEND_PAUSES[failures - 1])
+            continue
+        remaining.pop(0)
 
 
 def where(error: BaseException) -> str:

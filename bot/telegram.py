@@ -216,6 +216,35 @@ async def send_replies(
             await context.bot.send_message(chat_id, piece, reply_markup=markup if last else None)
 
 
+def transient(error: BaseException) -> bool:
+    """A send failure worth trying again: the network, Telegram's servers, its flood wait.
+    Not a refused request (400) nor a file above Telegram's limit (413, which PTB gives as a
+    NetworkError with Telegram's "Request Entity Too Large")."""
+    if isinstance(error, RetryAfter | TimedOut):
+        return True
+    return (
+        isinstance(error, NetworkError)
+        and not isinstance(error, BadRequest)
+        and "too large" not in str(error).lower()
+    )
+
+
+async def deliver_replies(
+    context: OpstapContext,
+    update_id: int,
+    chat_id: int,
+    replies: list[Reply],
+    *,
+    pressed: Message | None = None,
+) -> None:
+    """Sends the replies of a handled update, trying again where the network failed."""
+
+    async def send(reply: Reply) -> None:
+        await send_replies(context, chat_id, [reply], pressed=pressed)
+
+    await inbox_.deliver(update_id, replies, send, transient=transient)
+
+
 #: Photos sent lately, by (path, size, modification time): Telegram's file id of each, so the
 #: same chart shown again goes by its id instead of being uploaded again (Telegram keeps a
 #: bot's files). Charts are stored under their content's digest; size and time guard others.
@@ -351,7 +380,7 @@ async def on_message(update: Update, context: OpstapContext) -> None:
             activity=activity,
         )
     inbox_.mark_handled()
-    await send_replies(context, message.chat_id, replies)
+    await deliver_replies(context, update.update_id, message.chat_id, replies)
 
 
 async def on_button(update: Update, context: OpstapContext) -> None:
@@ -380,7 +409,7 @@ async def on_button(update: Update, context: OpstapContext) -> None:
     finally:
         await answering
     inbox_.mark_handled()
-    await send_replies(context, message.chat_id, replies, pressed=message)
+    await deliver_replies(context, update.update_id, message.chat_id, replies, pressed=message)
 
 
 async def answer_press(query: CallbackQuery, update_id: int) -> None:
@@ -952,4 +981,4 @@ async def on_edited_message(update: Update, context: OpstapContext) -> None:
         language_hint=language_hint(user),
     )
     inbox_.mark_handled()
-    await send_replies(context, message.chat_id, replies)
+    await deliver_replies(context, update.update_id, message.chat_id, replies)

@@ -361,6 +361,13 @@ class GraphApi:
         return b"".join(chunks)[: limit + 1]
 
 
+def transient(error: BaseException) -> bool:
+    """A failure worth trying again: a rate limit, the servers, the network."""
+    if not isinstance(error, GraphError | httpx.HTTPError):
+        return False
+    return isinstance(as_send_error(error), RetryLater | OutcomeUnknown)
+
+
 def as_send_error(error: Exception) -> Exception:
     """A Graph or transport error as the outbox's exception for it."""
     if isinstance(error, GraphError):
@@ -712,7 +719,7 @@ class WhatsAppAdapter:
                 send=lambda early: self._send_early(wa_id, early),
             )
             inbox_.mark_handled()
-            await self.send_replies(wa_id, replies)
+            await self.deliver(wa_id, update_id, replies)
         except Exception as error:
             if inbox_.record_error(error):
                 await self._sorry(wa_id, error)
@@ -880,6 +887,19 @@ class WhatsAppAdapter:
         message.error = f"whatsapp {code}: {title}"[:255]
 
     # -- out --------------------------------------------------------------------------
+    async def deliver(self, wa_id: str, update_id: int, replies: Sequence[Reply]) -> None:
+        """Sends the replies of a handled update, trying again where the network or the
+        Graph API's servers failed (`inbox.deliver`)."""
+        if not replies:
+            return
+        language = await self.runtime.engine.language_of(channel=CHANNEL, external_id=wa_id)
+        t = self.runtime.engine.translator(language)
+
+        async def send(reply: Reply) -> None:
+            await self.send_reply(wa_id, reply, t)
+
+        await inbox_.deliver(update_id, replies, send, transient=transient)
+
     async def send_replies(self, wa_id: str, replies: Sequence[Reply]) -> str | None:
         """Sends replies in order; returns the wamid of the last message."""
         if not replies:

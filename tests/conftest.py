@@ -22,6 +22,15 @@ POSTGRES_URL = os.environ.get("OPSTAP_TEST_DATABASE_URL")
 
 
 @pytest.fixture(autouse=True)
+def quick_send_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replies that failed to send after their update was handled are tried again at once
+    (bot.inbox.deliver), not after seconds."""
+    import bot.inbox
+
+    monkeypatch.setattr(bot.inbox, "SEND_PAUSES", (0.0, 0.0, 0.0))
+
+
+@pytest.fixture(autouse=True)
 def no_libreoffice(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process tests see no LibreOffice unless marked `libreoffice`: a PDF takes seconds,
     and most export tests check other things (tests/flows/test_pdf.py checks the PDF)."""

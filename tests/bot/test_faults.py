@@ -133,18 +133,42 @@ async def test_a_database_busy_for_too_long_gets_a_kind_message_and_keeps_nothin
     assert sent[0].text.startswith("Dit kan ik voor je doen:")
 
 
-async def test_telegram_5xx_after_storing_tells_the_user_and_keeps_state(
+async def test_telegram_5xx_after_storing_sends_the_reply_again(
     runtime: Runtime, telegram: FakeTelegram
 ) -> None:
+    """The update was handled and committed when the send failed: handling it again would
+    give nothing, so the reply itself is tried again, and the learner gets it once."""
     async with running_bot(runtime, telegram) as bot:
         telegram.fail("sendMessage", 502, "Bad Gateway")
         sent = await bot.say(2, "/start")
-        assert sent[-1].text.startswith("Sorry, er ging bij mij iets mis.")
+        texts = [c.text for c in sent if c.method == "sendMessage"]
+        assert len(texts) == 2 and texts[0] == texts[1]  # the failed try, then the reply
+        assert texts[-1].startswith("Kies je taal.")
         async with runtime.sessionmaker() as session:
             conversation = (await session.scalars(select(Conversation))).one()
         assert (conversation.flow, conversation.step) == ("onboarding", "language")
         sent = await bot.say(2, "English")
         assert sent[-1].text.endswith("Do you agree?")
+
+
+async def test_replies_that_cannot_go_are_logged_and_the_answer_is_kept(
+    runtime: Runtime, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with running_bot(runtime, telegram) as bot:
+        await bot.say(5, "/start")
+        for _ in range(4):  # the first try and the three tries again
+            telegram.fail("sendMessage", 502, "Bad Gateway")
+        sent = await bot.say(5, "English")
+        assert [c.method for c in sent] == ["sendMessage"] * 4  # no apology that cannot go
+        async with runtime.sessionmaker() as session:
+            user = (await session.scalars(select(User))).one()
+        assert user.language == "en"  # what the learner chose is stored
+        sent = await bot.say(5, "/help")
+        assert sent[0].text.startswith("This is what I can do for you:")
+    gave_up = [r.getMessage() for r in caplog.records if "after 4 tries" in r.getMessage()]
+    assert gave_up and "NetworkError at" in gave_up[0]
+    assert "English" not in caplog.text
 
 
 class SlowTelegram(FakeTelegram):
@@ -166,7 +190,7 @@ async def test_a_timeout_while_sending_is_survived(runtime: Runtime) -> None:
     telegram = SlowTelegram("sendMessage")
     async with running_bot(runtime, telegram) as bot:
         sent = await bot.say(3, "/start")
-        assert sent[-1].text.startswith("Sorry, er ging bij mij iets mis.")
+        assert sent[-1].text.startswith("Kies je taal.")  # tried again after the timeout
         sent = await bot.say(3, "English")
         assert sent[-1].text.endswith("Do you agree?")
     assert await count(runtime, ProcessedUpdate) == 2
@@ -294,11 +318,12 @@ async def test_secrets_never_reach_the_logs(
         caplog.set_level(logging.DEBUG, logger=name)
     async with running_bot(runtime, telegram) as bot:
         await bot.say(8, "/start")
-        telegram.fail("sendMessage", 502, f"Bad Gateway at /bot{TOKEN}/sendMessage")
+        for _ in range(4):  # every try fails: the last one is logged
+            telegram.fail("sendMessage", 502, f"Bad Gateway at /bot{TOKEN}/sendMessage")
         await bot.say(8, "English")
     requests = [r for r in caplog.records if r.name == "httpx"]
     assert requests and "<redacted>" in requests[0].getMessage()
-    failed = [r for r in caplog.records if r.name == "bot.telegram" and "failed" in r.message]
+    failed = [r for r in caplog.records if r.name == "bot.inbox" and "after 4 tries" in r.message]
     assert failed and "NetworkError at" in failed[0].getMessage()  # the type and where
     assert not any(r.exc_info for r in caplog.records if r.name.startswith("bot"))
     assert TOKEN not in caplog.text

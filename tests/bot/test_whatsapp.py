@@ -619,3 +619,22 @@ async def test_graph_sends_wait_for_the_budget_and_back_off_after_rate_limit_ans
     await t.run(send("32470999002", scheduled=False))
     assert at[1][0] >= start + THROUGHPUT_WAIT
     await api.close()
+
+
+async def test_a_graph_5xx_after_the_answer_was_stored_sends_the_reply_again(
+    runtime: Runtime,
+) -> None:
+    """The message was handled and committed: the reply is tried again, not the message."""
+    graph = fake_graph(runtime)
+    async with running_whatsapp(runtime, graph) as wa:
+        await wa.say(SAMIRA, "hello")
+        graph.fail_next(500, 2, "Service temporarily unavailable")
+        start = len(graph.sent)
+        response = await wa.post(graph.choose(SAMIRA, "English"))
+        assert response.status_code == 200
+        await wa.adapter.drain()
+        assert graph.refused == ["Service temporarily unavailable"]  # the first try
+        sent = graph.sent[start:]
+        assert sent and sent[-1].interactive == "button"  # then the consent question came
+        (samira,) = await rows(runtime, User)
+        assert samira.language == "en"
