@@ -90,9 +90,10 @@ def explain(error: BaseException, settings: Settings) -> str | None:
 async def bot_name(settings: Settings) -> str:
     """The bot's username from `getMe`; raises python-telegram-bot's error when it fails."""
     from telegram import Bot
-    from telegram.request import HTTPXRequest
 
-    request = HTTPXRequest(connect_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS)
+    from bot.telegram import TelegramRequest
+
+    request = TelegramRequest(connect_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS)
     async with Bot(settings.token(), base_url=settings.telegram_api_url, request=request) as bot:
         return str(bot.username)
 

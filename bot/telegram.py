@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -56,7 +57,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot import inbox as inbox_
@@ -214,6 +215,26 @@ async def send_replies(
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
             await context.bot.send_message(chat_id, piece, reply_markup=markup if last else None)
+
+
+class TelegramRequest(HTTPXRequest):
+    """PTB's HTTPX transport, with an unreadable answer reported in one line.
+
+    Telegram's front servers answer a 502 or 504 with an HTML page. PTB logs that page with a
+    traceback before it raises its NetworkError, though the error is routine and `deliver`
+    tries again; here the error is raised the same way, and the log says it in one line.
+    """
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:
+        try:
+            data = json.loads(payload.decode("utf-8", "replace"))
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            log.warning("Telegram answered with %d bytes that are not a JSON object", len(payload))
+            raise TelegramError("Invalid server response")
+        return data
 
 
 def transient(error: BaseException) -> bool:
@@ -741,8 +762,7 @@ def build_application(
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
-    if request is not None:
-        builder = builder.request(request)
+    builder = builder.request(request or TelegramRequest())
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     inbox = Inbox(runtime, CHANNEL)

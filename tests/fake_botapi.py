@@ -34,6 +34,10 @@ class BotApiServer:
         self.stored: dict[str, bytes] = {}
         #: The files of each upload call (sendDocument, sendPhoto), in order, with its fields.
         self.uploads: list[tuple[str, dict[str, Any], dict[str, bytes]]] = []
+        #: How many of the next calls to a method are answered 502 with an HTML page, as
+        #: Telegram's front servers do; those calls are kept in `refused`, not in `calls`.
+        self.fail: dict[str, int] = {}
+        self.refused: list[tuple[str, dict[str, Any]]] = []
 
     # -- the learner side -------------------------------------------------------------------
     def text(self, user: int, text: str) -> dict[str, Any]:
@@ -191,6 +195,15 @@ def bot_api_server() -> Iterator[BotApiServer]:
                 if isinstance(params.get(key), str):
                     params[key] = json.loads(params[key])
             method = self.path.rsplit("/", 1)[-1]
+            with state.changed:
+                refuse = state.fail.get(method, 0) > 0
+                if refuse:
+                    state.fail[method] -= 1
+                    state.refused.append((method, params))
+                    state.changed.notify_all()
+            if refuse:
+                self.send_error(502, "Bad Gateway")
+                return
             result = state.answer(method, params)
             if method != "getUpdates":
                 with state.changed:
