@@ -892,8 +892,7 @@ class WhatsAppAdapter:
         Graph API's servers failed (`inbox.deliver`)."""
         if not replies:
             return
-        language = await self.runtime.engine.language_of(channel=CHANNEL, external_id=wa_id)
-        t = self.runtime.engine.translator(language)
+        t = await self._translator(wa_id)
 
         async def send(reply: Reply) -> None:
             await self.send_reply(wa_id, reply, t)
@@ -904,12 +903,16 @@ class WhatsAppAdapter:
         """Sends replies in order; returns the wamid of the last message."""
         if not replies:
             return None
-        language = await self.runtime.engine.language_of(channel=CHANNEL, external_id=wa_id)
-        t = self.runtime.engine.translator(language)
+        t = await self._translator(wa_id)
         last = None
         for reply in replies:
             last = await self.send_reply(wa_id, reply, t)
         return last
+
+    async def _translator(self, wa_id: str) -> Translator:
+        """The translator in the learner's language."""
+        language = await self.runtime.engine.language_of(channel=CHANNEL, external_id=wa_id)
+        return self.runtime.engine.translator(language)
 
     async def send_reply(self, wa_id: str, reply: Reply, t: Translator) -> str | None:
         """Sends one reply (its file first), remembering numbered choices."""
