@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -396,13 +396,18 @@ def _unit(*parts: object) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def choose_variant(kind: str, user_id: int, dedup_key: str, policy: NudgePolicy) -> str:
-    """A seeded random wording, or the holdout group (a learner stays in it per kind)."""
-    if (
+def held_out(kind: str, user_id: int, policy: NudgePolicy) -> bool:
+    """Whether the learner is in the holdout group of a kind of nudge (gets none of it)."""
+    return (
         policy.holdout > 0
         and kind in NUDGE_KINDS
         and _unit(policy.seed, kind, user_id) < (policy.holdout)
-    ):
+    )
+
+
+def choose_variant(kind: str, user_id: int, dedup_key: str, policy: NudgePolicy) -> str:
+    """A seeded random wording, or the holdout group (a learner stays in it per kind)."""
+    if held_out(kind, user_id, policy):
         return HOLDOUT
     variants = _SORTED_VARIANTS[kind]
     return variants[int(_unit(policy.seed, dedup_key) * len(variants))]
@@ -522,6 +527,56 @@ def message_for(**arguments: Any) -> OutboxMessage:
     return planned_message(**arguments).model()
 
 
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What a learner's signals tell the planner, read once for every day it plans."""
+
+    weeks_set: frozenset[Any]
+    weeks_looked_back: frozenset[Any]
+    weeks_followed_up: frozenset[Any]  # reached, looked back at or checked in on
+    saved: datetime | None  # when a reflection was last saved
+    reached: tuple[datetime, ...]  # when a goal was reached
+    contact: datetime | None  # when a coach last had contact
+    flags: dict[Any, datetime]  # the inactivity flags: days -> when it was last recorded
+
+    @classmethod
+    def of(cls, signals: Iterable[SignalInfo]) -> _Facts:
+        weeks_set: set[Any] = set()
+        looked_back: set[Any] = set()
+        followed_up: set[Any] = set()
+        saved: datetime | None = None
+        reached: list[datetime] = []
+        contact: datetime | None = None
+        flags: dict[Any, datetime] = {}
+        for s in signals:
+            kind, at = s.kind, s.at
+            if kind == S.GOAL_SET:
+                weeks_set.add(s.details.get("week"))
+            elif kind == S.REFLECTION_SAVED:
+                saved = at if saved is None else max(saved, at)
+            elif kind == S.COACH_CONTACT:
+                contact = at if contact is None else max(contact, at)
+            elif kind == S.INACTIVE:
+                days = s.details.get("days")
+                flags[days] = max(flags[days], at) if days in flags else at
+            if kind == S.GOAL_REACHED:
+                reached.append(at)
+            if kind in LOOKBACK_SIGNALS:
+                looked_back.add(s.details.get("week"))
+                followed_up.add(s.details.get("week"))
+            elif kind in CHECKIN_SIGNALS:
+                followed_up.add(s.details.get("week"))
+        return cls(
+            frozenset(weeks_set),
+            frozenset(looked_back),
+            frozenset(followed_up),
+            saved,
+            tuple(reached),
+            contact,
+            flags,
+        )
+
+
 def plan_learner(
     learner: LearnerInfo,
     signals: Sequence[SignalInfo],
@@ -544,30 +599,28 @@ def plan_learner(
     message a second one; `notified` the keys of the
     coach notices about this learner already planned, which are not built again.
     """
-    plan = Plan()
-    prefs = learner.prefs
-    if paused(prefs, now):
-        return plan
-    tz = time_zone(prefs, policy)
-    today = now.astimezone(tz).date()
-    uid = learner.id
-    weeks_set: set[Any] = set()
-    weeks_looked_back: set[Any] = set()
-    weeks_followed_up: set[Any] = set()  # reached, looked back at or checked in on
-    for s in signals:
-        if s.kind == S.GOAL_SET:
-            weeks_set.add(s.details.get("week"))
-        elif s.kind == S.GOAL_REACHED:
-            weeks_followed_up.add(s.details.get("week"))
-        if s.kind in LOOKBACK_SIGNALS:
-            weeks_looked_back.add(s.details.get("week"))
-            weeks_followed_up.add(s.details.get("week"))
-        elif s.kind in CHECKIN_SIGNALS:
-            weeks_followed_up.add(s.details.get("week"))
-    candidates: list[_Candidate] = []
+    return _plan(
+        learner,
+        _Facts.of(signals),
+        now=now,
+        calendar=calendar,
+        policy=policy,
+        coach_id=coach_id,
+        coach_prefs=coach_prefs,
+        counts=counts or {},
+        planned=planned or {},
+        notified=notified,
+    )
 
-    goal_day = min(max(prefs.goal_weekday, 0), 6)
-    for slot in _horizon(today, policy.horizon_days, goal_day):
+
+def _slot_candidates(
+    uid: int, facts: _Facts, slots: Iterable[_Day], calendar: Calendar, policy: NudgePolicy
+) -> list[_Candidate]:
+    """The nudges that belong to days: the goal prompt, the check-in, the look back and the
+    welcome back after holidays."""
+    candidates: list[_Candidate] = []
+    weeks_set = facts.weeks_set
+    for slot in slots:
         if slot.goal_day and slot.week not in weeks_set:
             candidates.append(
                 _Candidate(
@@ -581,7 +634,7 @@ def plan_learner(
         if (
             slot.checkin is not None
             and slot.checkin.week in weeks_set
-            and slot.checkin.week not in weeks_followed_up
+            and slot.checkin.week not in facts.weeks_followed_up
         ):
             goal = slot.checkin
             candidates.append(
@@ -590,7 +643,7 @@ def plan_learner(
         if (
             slot.lookback is not None
             and slot.lookback.week in weeks_set
-            and slot.lookback.week not in weeks_looked_back
+            and slot.lookback.week not in facts.weeks_looked_back
         ):
             goal = slot.lookback
             candidates.append(
@@ -610,22 +663,36 @@ def plan_learner(
                     {"reason": "holiday"},
                 )
             )
+    return candidates
 
+
+def _dated_candidates(
+    uid: int,
+    prefs: LearnerPrefs | Preferences,
+    facts: _Facts,
+    *,
+    now: datetime,
+    today: date,
+    tz: ZoneInfo,
+    policy: NudgePolicy,
+) -> list[_Candidate]:
+    """The nudges that follow an event: a reflection after a reached goal, a welcome back
+    after a pause."""
+    candidates: list[_Candidate] = []
     # A reflection two days after a reached goal, unless one was saved since.
-    saved = [s.at for s in signals if s.kind == S.REFLECTION_SAVED]
-    for reached in (s for s in signals if s.kind == S.GOAL_REACHED):
-        target = reached.at.astimezone(tz).date() + timedelta(days=2)
-        if any(at > reached.at for at in saved) or not (
+    for reached_at in facts.reached:
+        target = reached_at.astimezone(tz).date() + timedelta(days=2)
+        if (facts.saved is not None and facts.saved > reached_at) or not (
             today - timedelta(days=2) <= target < today + timedelta(days=policy.horizon_days)
         ):
             continue
         candidates.append(
             _Candidate(
                 REFLECT,
-                f"{REFLECT}:{uid}:{reached.at.astimezone(tz).date().isoformat()}",
+                f"{REFLECT}:{uid}:{reached_at.astimezone(tz).date().isoformat()}",
                 max(target, today),
                 max(target, today) + timedelta(days=2),
-                {"since": reached.at.isoformat()},
+                {"since": reached_at.isoformat()},
             )
         )
 
@@ -643,57 +710,117 @@ def plan_learner(
                 {"reason": "pause"},
             )
         )
+    return candidates
 
-    # The inactivity ladder: 7 days a nudge, 14 another one and the coach, 21 the coach again.
-    last = learner.last_seen_at or learner.consent_at or learner.created_at
-    last_day = last.astimezone(tz).date()
-    quiet_days = (today - last_day).days
-    since = last_day.isoformat()
-    meta = {"since": last.isoformat()} if quiet_days >= 7 else {}
-    name = learner.display_name or f"#{uid}"
-    coach_notice: tuple[str, int] | None = None
-    if quiet_days >= 21:
-        coach_notice = (COACH_INACTIVE_21, 21)
-    elif quiet_days >= 14:
-        candidates.append(
-            _Candidate(
-                INACTIVE_14, f"{INACTIVE_14}:{uid}:{since}", today, today + timedelta(3), meta
-            )
+
+@dataclass(frozen=True, slots=True)
+class _Quiet:
+    """Since when a learner has been silent (the same on every day a look ahead plans)."""
+
+    uid: int
+    last: datetime
+    last_day: date
+
+    @classmethod
+    def of(cls, learner: LearnerInfo, tz: ZoneInfo) -> _Quiet:
+        last = learner.last_seen_at or learner.consent_at or learner.created_at
+        return cls(learner.id, last, last.astimezone(tz).date())
+
+
+@dataclass(frozen=True, slots=True)
+class _Silence:
+    """The inactivity ladder on one day: 7 days a nudge, 14 another one and the coach, 21 the
+    coach again."""
+
+    quiet_days: int
+    candidate: _Candidate | None = None  # the learner's nudge
+    notice: tuple[str, str] | None = None  # (kind, key) of a notice the coach is to get
+    flag: int | None = None  # the days of an inactivity signal not recorded yet
+
+
+def _silence(
+    quiet: _Quiet,
+    facts: _Facts,
+    *,
+    now: datetime,
+    today: date,
+    coach_id: int | None,
+    notified: Collection[str],
+) -> _Silence:
+    quiet_days = (today - quiet.last_day).days
+    if quiet_days < 7:
+        return _Silence(quiet_days)
+    uid, since = quiet.uid, quiet.last_day.isoformat()
+    meta = {"since": quiet.last.isoformat()}
+    if quiet_days < 14:
+        nudge = _Candidate(
+            INACTIVE_7, f"{INACTIVE_7}:{uid}:{since}", today, today + timedelta(3), meta
         )
-        coach_notice = (COACH_INACTIVE_14, 14)
-    elif quiet_days >= 7:
-        candidates.append(
-            _Candidate(
-                INACTIVE_7, f"{INACTIVE_7}:{uid}:{since}", today, today + timedelta(3), meta
-            )
+        return _Silence(quiet_days, nudge)
+    days = 21 if quiet_days >= 21 else 14
+    ladder: _Candidate | None = None
+    if days == 14:
+        ladder = _Candidate(
+            INACTIVE_14, f"{INACTIVE_14}:{uid}:{since}", today, today + timedelta(3), meta
         )
-    if coach_notice is not None:
-        kind, days = coach_notice
-        notice_key = f"{kind}:{uid}:{since}"
-        contacted = any(
-            s.kind == S.COACH_CONTACT and now - s.at < COACH_CONTACT_QUIET for s in signals
-        )
-        if coach_id is not None and not contacted and notice_key not in notified:
-            notice_due = digest_moment(now, coach_id, coach_prefs, calendar, policy)
-            plan.messages.append(
-                planned_message(
-                    kind=kind,
-                    user_id=coach_id,
-                    key=notice_key,
-                    due=notice_due,
-                    now=now,
-                    policy=policy,
-                    meta={"learner_id": uid},
-                    buttons=coach_buttons(uid),
-                    name=name,
-                )
-            )
-        flagged = any(
-            s.kind == S.INACTIVE and s.details.get("days") == days and s.at >= last
-            for s in signals
-        )
-        if not flagged:
-            plan.signals.append(SignalInfo(uid, S.INACTIVE, now, {"days": days}))
+    kind = COACH_INACTIVE_21 if days == 21 else COACH_INACTIVE_14
+    key = f"{kind}:{uid}:{since}"
+    contacted = facts.contact is not None and now - facts.contact < COACH_CONTACT_QUIET
+    notice = (
+        (kind, key) if coach_id is not None and not contacted and key not in notified else None
+    )
+    flagged = days in facts.flags and facts.flags[days] >= quiet.last
+    return _Silence(quiet_days, ladder, notice, None if flagged else days)
+
+
+def _days_taken(planned: Mapping[str, datetime | None], tz: ZoneInfo) -> frozenset[date]:
+    """The local days that have their message."""
+    return frozenset(due.astimezone(tz).date() for due in planned.values() if due is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Nudge:
+    """A nudge the planner decided on: what and when."""
+
+    candidate: _Candidate
+    due: datetime
+
+
+def _decisions(
+    learner: LearnerInfo,
+    facts: _Facts,
+    quiet: _Quiet,
+    slots: Iterable[_Candidate],
+    *,
+    now: datetime,
+    today: date,
+    tz: ZoneInfo,
+    calendar: Calendar,
+    policy: NudgePolicy,
+    coach_id: int | None,
+    counts: Mapping[str, int],
+    planned: Mapping[str, datetime | None],
+    notified: Collection[str],
+    taken: Collection[date] | None = None,
+) -> Iterator[_Silence | _Nudge]:
+    """What planning a learner's day gives, one decision at a time (the look ahead asks only
+    for the first): the inactivity ladder's notice and signal, then the nudges. `slots` are
+    the day's own candidates (`_slot_candidates`); `taken` the local days of `planned`'s
+    due times, when the caller knows them."""
+    prefs = learner.prefs
+    uid = learner.id
+    candidates = [
+        *slots,
+        *_dated_candidates(uid, prefs, facts, now=now, today=today, tz=tz, policy=policy),
+    ]
+    silence = _silence(quiet, facts, now=now, today=today, coach_id=coach_id, notified=notified)
+    if silence.candidate is not None:
+        candidates.append(silence.candidate)
+    if silence.notice is not None or silence.flag is not None:
+        yield silence
+    fresh = [c for c in candidates if c.key not in planned]
+    if not fresh:
+        return
 
     # Times, the weekly limit and the wording. Each learner has a stable place in a window
     # around their preferred time; a learner who has gone silent hears "we miss you" before a
@@ -701,18 +828,14 @@ def plan_learner(
     preferred = parse_hhmm(prefs.preferred_time) or time(18)
     place = spread_offset(uid, policy)
     early = timedelta(minutes=policy.spread_minutes) / 2
-    used: dict[str, int] = defaultdict(int, counts or {})
-    order = _SILENT_RANK if quiet_days >= 7 else _RANK
-    seen: set[str] = set(planned or ())
-    taken: set[date] | None = None  # the local days that have their message (found once)
-    for candidate in sorted(candidates, key=lambda c: (order[c.kind], c.day)):
+    used: dict[str, int] = defaultdict(int, counts)
+    order = _SILENT_RANK if silence.quiet_days >= 7 else _RANK
+    seen: set[str] = set()  # the keys of this round (those planned before are not fresh)
+    taken = set(_days_taken(planned, tz) if taken is None else taken)
+    for candidate in sorted(fresh, key=lambda c: (order[c.kind], c.day)):
         if candidate.key in seen:
             continue
         seen.add(candidate.key)
-        if taken is None:
-            taken = {
-                due.astimezone(tz).date() for due in (planned or {}).values() if due is not None
-            }
         # One nudge a day: a later candidate for a day already taken moves to its next day.
         due: datetime | None = None
         day = candidate.day
@@ -731,20 +854,83 @@ def plan_learner(
         week = iso_week(local_day)
         if used[week] >= weekly_limit(prefs, local_day.month, policy):
             continue
-        message = planned_message(
-            kind=candidate.kind,
-            user_id=uid,
-            key=candidate.key,
-            due=due,
-            now=now,
-            policy=policy,
-            expires_at=due + timedelta(days=2),
-            meta=candidate.meta,
-        )
-        if message.status != "held":
+        if not held_out(candidate.kind, uid, policy):
             used[week] += 1
         taken.add(local_day)
-        plan.messages.append(message)
+        yield _Nudge(candidate, due)
+
+
+def _plan(
+    learner: LearnerInfo,
+    facts: _Facts,
+    *,
+    now: datetime,
+    calendar: Calendar,
+    policy: NudgePolicy,
+    coach_id: int | None,
+    coach_prefs: LearnerPrefs | None,
+    counts: Mapping[str, int],
+    planned: Mapping[str, datetime | None],
+    notified: Collection[str],
+) -> Plan:
+    """`plan_learner` from the learner's facts: its decisions as outbox rows and signals."""
+    plan = Plan()
+    prefs = learner.prefs
+    if paused(prefs, now):
+        return plan
+    tz = time_zone(prefs, policy)
+    today = now.astimezone(tz).date()
+    uid = learner.id
+    goal_day = min(max(prefs.goal_weekday, 0), 6)
+    slots = _slot_candidates(
+        uid, facts, _horizon(today, policy.horizon_days, goal_day), calendar, policy
+    )
+    for decision in _decisions(
+        learner,
+        facts,
+        _Quiet.of(learner, tz),
+        slots,
+        now=now,
+        today=today,
+        tz=tz,
+        calendar=calendar,
+        policy=policy,
+        coach_id=coach_id,
+        counts=counts,
+        planned=planned,
+        notified=notified,
+    ):
+        if isinstance(decision, _Nudge):
+            plan.messages.append(
+                planned_message(
+                    kind=decision.candidate.kind,
+                    user_id=uid,
+                    key=decision.candidate.key,
+                    due=decision.due,
+                    now=now,
+                    policy=policy,
+                    expires_at=decision.due + timedelta(days=2),
+                    meta=decision.candidate.meta,
+                )
+            )
+            continue
+        if decision.notice is not None and coach_id is not None:
+            kind, key = decision.notice
+            plan.messages.append(
+                planned_message(
+                    kind=kind,
+                    user_id=coach_id,
+                    key=key,
+                    due=digest_moment(now, coach_id, coach_prefs, calendar, policy),
+                    now=now,
+                    policy=policy,
+                    meta={"learner_id": uid},
+                    buttons=coach_buttons(uid),
+                    name=learner.display_name or f"#{uid}",
+                )
+            )
+        if decision.flag is not None:
+            plan.signals.append(SignalInfo(uid, S.INACTIVE, now, {"days": decision.flag}))
     return plan
 
 
@@ -774,7 +960,12 @@ def next_planning_day(
     found by planning the days ahead (at this round's time of day) with what the round read
     and what it planned (`plan`); the day after LOOKAHEAD_DAYS when none can. As long as
     nothing it read changes (the triggers of `PlanningState` watch that), the rounds before
-    that day would give this learner nothing, so they need not read them."""
+    that day would give this learner nothing, so they need not read them.
+
+    Each day ahead is planned only as far as its first decision, from what stays the same
+    from day to day worked out once (tests/flows/test_planning_lookahead.py checks it against
+    planning every day in full). `coach_prefs` is not needed for that (it only times a
+    coach's digest) and is taken for the same call as `plan_learner`."""
     tz = time_zone(learner.prefs, policy)
     known_signals = [*signals, *plan.signals]
     known_planned: dict[str, datetime | None] = dict(planned or {})
@@ -793,15 +984,36 @@ def next_planning_day(
     moment = local.time().replace(microsecond=0)
     oldest_signal = min((s.at for s in known_signals), default=None)
     oldest_due = min((due for due in known_planned.values() if due is not None), default=None)
+    prefs, horizon = learner.prefs, policy.horizon_days
+    quiet = _Quiet.of(learner, tz)
+    all_taken = _days_taken(known_planned, tz)
+    # The days' own candidates for all the days ahead, by the facts in view (the signals in
+    # view only shrink as the days go by: their number tells them apart).
+    first = local_moment(local.date() + timedelta(days=1), moment, programme)
+    slots = _horizon(
+        first.astimezone(tz).date(),
+        LOOKAHEAD_DAYS + horizon + 1,
+        min(max(prefs.goal_weekday, 0), 6),
+    )
+    facts: dict[int, tuple[_Facts, list[_Candidate]]] = {}
     for ahead in range(1, LOOKAHEAD_DAYS + 1):
         day = local.date() + timedelta(days=ahead)
         at = local_moment(day, moment, programme)
+        if paused(prefs, at):
+            continue  # (that round gives nothing)
         recent, lingering = at - timedelta(days=1), at - LINGER
         # What that round's reads would find (most of the time, all of it).
         seen_signals: Sequence[SignalInfo] = known_signals
         if oldest_signal is not None and oldest_signal < at - HISTORY:
             seen_signals = [s for s in known_signals if s.at >= at - HISTORY]
+        found = facts.get(len(seen_signals))
+        if found is None:
+            known = _Facts.of(seen_signals)
+            found = (known, _slot_candidates(learner.id, known, slots, calendar, policy))
+            facts[len(seen_signals)] = found
+        seen, ahead_slots = found
         seen_planned: Mapping[str, datetime | None] = known_planned
+        taken: frozenset[date] | None = all_taken
         if oldest_due is not None and oldest_due < recent:
             seen_planned = {
                 key: due
@@ -809,19 +1021,25 @@ def next_planning_day(
                 if due is None
                 or due >= (lingering if key.split(":", 1)[0] in LINGERING else recent)
             }
-        trial = plan_learner(
+            taken = None
+        today = at.astimezone(tz).date()
+        decisions = _decisions(
             learner,
-            seen_signals,
+            seen,
+            quiet,
+            [c for c in ahead_slots if 0 <= (c.day - today).days < horizon],
             now=at,
+            today=today,
+            tz=tz,
             calendar=calendar,
             policy=policy,
             coach_id=coach_id,
-            coach_prefs=coach_prefs,
             counts=known_counts,
             planned=seen_planned,
             notified=known_notified,
+            taken=taken,
         )
-        if trial.messages or trial.signals:
+        if next(decisions, None) is not None:
             return day
     return local.date() + timedelta(days=LOOKAHEAD_DAYS + 1)
 
