@@ -79,8 +79,10 @@ class Learner:
             for b in last.buttons
             if not b["callback_data"].startswith("/") and not b["callback_data"].endswith(":<")
         ]
-        times = self.seen.get(last.text, 0)
-        self.seen[last.text] = times + 1
+        # A hint ("Type a number") may stand above the question it repeats.
+        question = next((q for q in self.seen if last.text.endswith(f"\n\n{q}")), last.text)
+        times = self.seen.get(question, 0)
+        self.seen[question] = times + 1
         back = [b for b in last.buttons if b["callback_data"].endswith(":<")]
         if times >= 4 and back:
             return self.telegram.press(self.user_id, back[0]["callback_data"])

@@ -71,6 +71,11 @@ Later = Callable[[], Awaitable[list[Reply]]]
 ButtonRows = Sequence[Sequence[Button]] | Sequence[Button]
 
 
+#: A hint joins the question it repeats while both fit the smallest message with buttons of
+#: any channel (WhatsApp's interactive body); longer ones go as two messages.
+ONE_MESSAGE = 1024
+
+
 @dataclass(frozen=True)
 class FlowConfig:
     """What flows need to know of the deployment."""
@@ -334,9 +339,22 @@ class Context:
         await self.go(step, remember=False)
 
     async def invalid(self, message: str) -> None:
-        """Says kindly what did not fit, then asks the same question again."""
-        self.say(message)
+        """Says kindly what did not fit, then asks the same question again: in one message
+        above the question when it is plain text (one notification, the hint beside what it
+        is about), else as a message of its own."""
+        before = len(self.replies)
         await self.repeat()
+        hint = self.message(message)
+        question = self.replies[before] if len(self.replies) > before else None
+        if (
+            question is not None
+            and question.file is None
+            and not question.replace
+            and len(hint.text) + len(question.text) < ONE_MESSAGE
+        ):
+            self.replies[before] = replace(question, text=f"{hint.text}\n\n{question.text}")
+        else:
+            self.replies.insert(before, hint)
 
     async def finish(self, *, menu: bool = True) -> None:
         """Ends the current flow; shows the main menu unless told not to."""

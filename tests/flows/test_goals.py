@@ -427,6 +427,7 @@ async def test_the_day_question_offers_only_the_days_left_and_says_when_one_pass
     await chat.press("Today (Tuesday)")
     assert chat.texts[0] == (
         "Tuesday has passed already this week. Please choose today or a day still to come."
+        "\n\nOn which day will you do it?"
     )
     assert [b.label for b in chat.last[-1].flat_buttons][:2] == ["Today (Wednesday)", "Thursday"]
     await chat.press("Today (Wednesday)")

@@ -188,11 +188,11 @@ async def test_multiple_choice_toggles_in_place_and_needs_one_when_required(
     assert len(replies) == 1 and replies[0].replace
     assert "Speak and practise Dutch" in [b.label for b in replies[0].flat_buttons]
     await chat.press("Done")
-    assert chat.texts[0] == "Please choose at least one, then tap Done."
+    assert chat.texts[0].startswith("Please choose at least one, then tap Done.\n\n(")
     await chat.press("Get a diploma as fast as possible")
     await chat.press("See if further study is for me")
     await chat.text("hello")
-    assert chat.texts[0] == "Tap everything that fits, then tap Done."
+    assert chat.texts[0].startswith("Tap everything that fits, then tap Done.\n\n(")
     await chat.press("Done")
     assert answers_of(uow)["motivations"] == ["higher_studies", "diploma"]
 
@@ -203,12 +203,12 @@ async def test_bad_answers_get_kind_messages(chat: ChatDriver, uow: FakeUnitOfWo
     assert answers_of(uow)["profile"] == "volunteer"
     await chat.text("Youth work")  # the option, by its label
     await chat.text("x" * 201)
-    assert chat.texts[0] == "That is a bit long. Please use at most 200 characters."
+    assert chat.texts[0].startswith("That is a bit long. Please use at most 200 characters.\n\n(")
     await chat.text("cook")
     await chat.text("many")
-    assert chat.texts[0] == "Please type a number, for example 4."
+    assert chat.texts[0].startswith("Please type a number, for example 4.\n\n(")
     await chat.text("80")
-    assert chat.texts[0] == "Please type a number from 0 to 50."
+    assert chat.texts[0].startswith("Please type a number from 0 to 50.\n\n(")
     await chat.file("photo", b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     assert chat.texts[0] == (
         "I keep photos, documents and videos as evidence. Finish this first, then send "
@@ -218,7 +218,7 @@ async def test_bad_answers_get_kind_messages(chat: ChatDriver, uow: FakeUnitOfWo
     await chat.text("2,5")
     assert answers_of(uow)["years"] == 2.5
     await chat.text("maybe")
-    assert chat.texts[0] == "Please tap one of the buttons."
+    assert chat.texts[0].startswith("Please tap one of the buttons.\n\n(")
 
 
 async def test_resume_after_restart_with_intake_and_start(
@@ -575,7 +575,7 @@ async def test_dates_numbers_yes_no_and_a_numeric_condition(
     await onboard(chat)
     assert chat.texts[-1].startswith("(1/3) Since when? (en)")
     await chat.text("31-02-2024")
-    assert chat.texts[0] == "Type a date, for example 25-09-2026."
+    assert chat.texts[0].startswith("Type a date, for example 25-09-2026.\n\n(")
     await chat.text("1/9/2024")
     await chat.text("0")
     assert chat.texts[-1].startswith("One more thing")  # no kids: no childcare question
