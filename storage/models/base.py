@@ -39,6 +39,41 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    # On SQLite a datetime is text ("2026-03-16 06:00:00.000000", UTC): one function each way
+    # does what the two layers (this type and SQLite's DATETIME) do, in the same format, as
+    # the planner reads and writes a few hundred thousand of them a round.
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        parse = datetime.fromisoformat
+
+        def process(value: str | datetime | None) -> datetime | None:
+            if value is None:
+                return None
+            if isinstance(value, str):
+                try:  # (naming UTC in the text is four times quicker than `replace` after)
+                    return parse(value + "+00:00")
+                except ValueError:  # text with an offset of its own
+                    value = parse(value)
+            if value.tzinfo is None:
+                return value.replace(tzinfo=UTC)
+            return value.astimezone(UTC)
+
+        return process
+
 
 class Base(MappedAsDataclass, DeclarativeBase):
     """Base class of all Opstap tables."""

@@ -1,19 +1,22 @@
 """The SQLite driver (storage/sqlite.py) makes one trip to aiosqlite's thread per statement
 and behaves as SQLAlchemy's stock aiosqlite driver does: rows, counts, ids, errors,
-rollbacks."""
+rollbacks; datetimes go in and out of SQLite in one step each."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import exc, text
+from sqlalchemy import Column, Integer, MetaData, Table, exc, insert, select, text
+from sqlalchemy.dialects.sqlite import DATETIME
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import create_engine
+from storage.models.base import UTCDateTime
 
 
 @pytest.fixture
@@ -102,3 +105,34 @@ async def test_streaming_still_works(engine: AsyncEngine) -> None:
         streamed = await connection.stream(text("SELECT v FROM t ORDER BY id"))
         values = [row[0] async for row in streamed]
     assert values == [str(n) for n in range(50)]
+
+
+async def test_datetimes_are_stored_as_sqlalchemy_stores_them_and_come_back_in_utc(
+    engine: AsyncEngine,
+) -> None:
+    """UTCDateTime's one-step SQLite processors write SQLAlchemy's own text format (rows
+    written before compare and sort with the new ones) and read any such text as aware UTC."""
+    table = Table("moments", MetaData(), Column("id", Integer, primary_key=True))
+    table.append_column(Column("at", UTCDateTime))
+    brussels = timezone(timedelta(hours=2))
+    moments = [
+        datetime(2026, 3, 16, 8, 0, tzinfo=brussels),
+        datetime(2026, 10, 25, 2, 30, 0, 123456, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 1, tzinfo=timezone(timedelta(hours=-5))),
+    ]
+    stock = DATETIME().bind_processor(engine.dialect)
+    async with engine.begin() as connection:
+        await connection.run_sync(table.create)
+        await connection.execute(insert(table), [{"at": at} for at in moments])
+        stored = (await connection.execute(text("SELECT at FROM moments ORDER BY id"))).all()
+        assert [row[0] for row in stored] == [stock(at.astimezone(UTC)) for at in moments]
+        # Text written another way: without microseconds, with a T, with its own offset.
+        for value in ("2026-03-16 06:00:00", "2026-03-16T06:00:00", "2026-03-16 08:00:00+02:00"):
+            await connection.execute(text("INSERT INTO moments (at) VALUES (:v)"), {"v": value})
+        read = (await connection.execute(select(table.c.at).order_by(table.c.id))).scalars()
+        back = list(read)
+    assert back == [*moments, *[datetime(2026, 3, 16, 6, tzinfo=UTC)] * 3]
+    assert all(at.tzinfo is UTC for at in back)
+    with pytest.raises(exc.StatementError, match="naive datetime"):
+        async with engine.begin() as connection:
+            await connection.execute(insert(table), {"at": datetime(2026, 3, 16, 8)})
