@@ -4,10 +4,10 @@ The planner is pure logic over signals, preferences and users: `plan_learner` de
 learner, `run_planning` runs it over every learner in batches (set-based reads, one bulk insert
 per batch). Every planned message carries a dedup key per learner, kind and period, so planning
 twice plans nothing twice. Each round also finds every learner's next planning day by planning
-the days ahead (`next_planning_day`); the daily rounds read only the learners whose day came or
-whose data changed since (storage's `PlanningState`), the first round of a process all of
-them. Times are computed in the learner's local wall time (their own time zone, or the
-programme's) and stored in UTC.
+the days ahead (`next_planning_day`; `plan_ahead` does both for a round); the daily rounds read
+only the learners whose day came or whose data changed since (storage's `PlanningState`), the
+first round of a process all of them. Times are computed in the learner's local wall time
+(their own time zone, or the programme's) and stored in UTC.
 
 At send time the dispatcher asks `decide` whether a claimed message may go now: it may have
 expired, become pointless (the goal was set meanwhile) or fall in quiet hours, a day off, a
@@ -18,12 +18,13 @@ holiday or a pause (then it is deferred, never sent at night). `record_sent_many
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -250,6 +251,7 @@ class Calendar:
         self.programme = frozenset(programme_days)
         self._cache: dict[date, bool] = {}
         self._breaks: dict[tuple[date, int], bool] = {}
+        self._ended: dict[tuple[date, int, int] | None, frozenset[date]] = {}
 
     def is_holiday(self, day: date) -> bool:
         known = self._cache.get(day)
@@ -266,6 +268,19 @@ class Calendar:
         known = self._breaks.get((day, length))
         if known is None:
             known = self._breaks[(day, length)] = self._after_long_break(day, length)
+        return known
+
+    def breaks_ended(self, days: Sequence[_Day], length: int) -> frozenset[date]:
+        """Those of a horizon's days that are `after_long_break` (none when `length` is 0);
+        cached per horizon (the planner asks for the same few for every learner)."""
+        key = (days[0].day, len(days), length) if days else None
+        known = self._ended.get(key)
+        if known is None:
+            known = self._ended[key] = frozenset(
+                slot.day
+                for slot in days
+                if length and self.after_long_break(slot.day, length=length)
+            )
         return known
 
     def _after_long_break(self, day: date, length: int) -> bool:
@@ -602,6 +617,7 @@ def plan_learner(
     return _plan(
         learner,
         _Facts.of(signals),
+        _Quiet.of(learner, time_zone(learner.prefs, policy)),
         now=now,
         calendar=calendar,
         policy=policy,
@@ -614,12 +630,13 @@ def plan_learner(
 
 
 def _slot_candidates(
-    uid: int, facts: _Facts, slots: Iterable[_Day], calendar: Calendar, policy: NudgePolicy
+    uid: int, facts: _Facts, slots: Sequence[_Day], calendar: Calendar, policy: NudgePolicy
 ) -> list[_Candidate]:
     """The nudges that belong to days: the goal prompt, the check-in, the look back and the
     welcome back after holidays."""
     candidates: list[_Candidate] = []
     weeks_set = facts.weeks_set
+    welcome = calendar.breaks_ended(slots, policy.long_break_days)
     for slot in slots:
         if slot.goal_day and slot.week not in weeks_set:
             candidates.append(
@@ -651,9 +668,7 @@ def _slot_candidates(
                     LOOKBACK, f"{LOOKBACK}:{uid}:{goal.week}", slot.day, goal.end, goal.meta
                 )
             )
-        if policy.long_break_days and calendar.after_long_break(
-            slot.day, length=policy.long_break_days
-        ):
+        if slot.day in welcome:
             candidates.append(
                 _Candidate(
                     WELCOME_BACK,
@@ -720,15 +735,26 @@ class _Quiet:
     uid: int
     last: datetime
     last_day: date
+    since: str  # the last day, as the ladder's keys name it
+    meta: dict[str, Any]  # {"since": last}, shared by the ladder's nudges (not to be changed)
+    keys: dict[str, str]  # the ladder's dedup keys by kind, made once (a look ahead asks daily)
+
+    def key(self, kind: str) -> str:
+        key = self.keys.get(kind)
+        if key is None:
+            key = self.keys[kind] = f"{kind}:{self.uid}:{self.since}"
+        return key
 
     @classmethod
     def of(cls, learner: LearnerInfo, tz: ZoneInfo) -> _Quiet:
         last = learner.last_seen_at or learner.consent_at or learner.created_at
-        return cls(learner.id, last, last.astimezone(tz).date())
+        last_day = last.astimezone(tz).date()
+        return cls(
+            learner.id, last, last_day, last_day.isoformat(), {"since": last.isoformat()}, {}
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class _Silence:
+class _Silence(NamedTuple):
     """The inactivity ladder on one day: 7 days a nudge, 14 another one and the coach, 21 the
     coach again."""
 
@@ -736,6 +762,10 @@ class _Silence:
     candidate: _Candidate | None = None  # the learner's nudge
     notice: tuple[str, str] | None = None  # (kind, key) of a notice the coach is to get
     flag: int | None = None  # the days of an inactivity signal not recorded yet
+
+
+#: The ladder on the days a learner has been silent less than a week: nothing on it.
+_SILENCE = tuple(_Silence(days) for days in range(7))
 
 
 def _silence(
@@ -749,22 +779,20 @@ def _silence(
 ) -> _Silence:
     quiet_days = (today - quiet.last_day).days
     if quiet_days < 7:
-        return _Silence(quiet_days)
-    uid, since = quiet.uid, quiet.last_day.isoformat()
-    meta = {"since": quiet.last.isoformat()}
+        return _SILENCE[quiet_days] if quiet_days >= 0 else _Silence(quiet_days)
     if quiet_days < 14:
         nudge = _Candidate(
-            INACTIVE_7, f"{INACTIVE_7}:{uid}:{since}", today, today + timedelta(3), meta
+            INACTIVE_7, quiet.key(INACTIVE_7), today, today + timedelta(3), quiet.meta
         )
         return _Silence(quiet_days, nudge)
     days = 21 if quiet_days >= 21 else 14
     ladder: _Candidate | None = None
     if days == 14:
         ladder = _Candidate(
-            INACTIVE_14, f"{INACTIVE_14}:{uid}:{since}", today, today + timedelta(3), meta
+            INACTIVE_14, quiet.key(INACTIVE_14), today, today + timedelta(3), quiet.meta
         )
     kind = COACH_INACTIVE_21 if days == 21 else COACH_INACTIVE_14
-    key = f"{kind}:{uid}:{since}"
+    key = quiet.key(kind)
     contacted = facts.contact is not None and now - facts.contact < COACH_CONTACT_QUIET
     notice = (
         (kind, key) if coach_id is not None and not contacted and key not in notified else None
@@ -778,8 +806,7 @@ def _days_taken(planned: Mapping[str, datetime | None], tz: ZoneInfo) -> frozens
     return frozenset(due.astimezone(tz).date() for due in planned.values() if due is not None)
 
 
-@dataclass(frozen=True, slots=True)
-class _Nudge:
+class _Nudge(NamedTuple):
     """A nudge the planner decided on: what and when."""
 
     candidate: _Candidate
@@ -809,10 +836,11 @@ def _decisions(
     due times, when the caller knows them."""
     prefs = learner.prefs
     uid = learner.id
-    candidates = [
-        *slots,
-        *_dated_candidates(uid, prefs, facts, now=now, today=today, tz=tz, policy=policy),
-    ]
+    candidates = list(slots)
+    if facts.reached or prefs.paused_until is not None:  # (the events dated candidates follow)
+        candidates += _dated_candidates(
+            uid, prefs, facts, now=now, today=today, tz=tz, policy=policy
+        )
     silence = _silence(quiet, facts, now=now, today=today, coach_id=coach_id, notified=notified)
     if silence.candidate is not None:
         candidates.append(silence.candidate)
@@ -831,7 +859,8 @@ def _decisions(
     used: dict[str, int] = defaultdict(int, counts)
     order = _SILENT_RANK if silence.quiet_days >= 7 else _RANK
     seen: set[str] = set()  # the keys of this round (those planned before are not fresh)
-    taken = set(_days_taken(planned, tz) if taken is None else taken)
+    taken_before = _days_taken(planned, tz) if taken is None else taken
+    taken_now: set[date] = set()  # the days this round gave a message
     for candidate in sorted(fresh, key=lambda c: (order[c.kind], c.day)):
         if candidate.key in seen:
             continue
@@ -845,7 +874,9 @@ def _decisions(
             due = next_allowed(
                 start, prefs, calendar, policy, latest=candidate.latest, spread=place
             )
-            if due is None or due.astimezone(tz).date() not in taken:
+            if due is None or (
+                (local := due.astimezone(tz).date()) not in taken_before and local not in taken_now
+            ):
                 break
             day, due = due.astimezone(tz).date() + timedelta(days=1), None
         if due is None:
@@ -856,13 +887,14 @@ def _decisions(
             continue
         if not held_out(candidate.kind, uid, policy):
             used[week] += 1
-        taken.add(local_day)
+        taken_now.add(local_day)
         yield _Nudge(candidate, due)
 
 
 def _plan(
     learner: LearnerInfo,
     facts: _Facts,
+    quiet: _Quiet,
     *,
     now: datetime,
     calendar: Calendar,
@@ -873,7 +905,8 @@ def _plan(
     planned: Mapping[str, datetime | None],
     notified: Collection[str],
 ) -> Plan:
-    """`plan_learner` from the learner's facts: its decisions as outbox rows and signals."""
+    """`plan_learner` from the learner's facts and silence: its decisions as outbox rows and
+    signals."""
     plan = Plan()
     prefs = learner.prefs
     if paused(prefs, now):
@@ -888,7 +921,7 @@ def _plan(
     for decision in _decisions(
         learner,
         facts,
-        _Quiet.of(learner, tz),
+        quiet,
         slots,
         now=now,
         today=today,
@@ -942,6 +975,39 @@ class PlanningResult:
     signals: int = 0
 
 
+class _Round(NamedTuple):
+    """A daily round the look ahead plans: its programme day, the moment it runs, how far
+    back its reads look, and its local day in the programme's time zone."""
+
+    day: date
+    at: datetime
+    recent: datetime  # planned nudges due from here on count
+    lingering: datetime  # the lingering kinds' from here on
+    history: datetime  # signals from here on
+    today: date
+
+
+@lru_cache(maxsize=64)
+def _rounds_ahead(day: date, moment: time, programme: ZoneInfo) -> tuple[_Round, ...]:
+    """The LOOKAHEAD_DAYS rounds after the one on `day` (programme time) at `moment`; the same
+    for every learner of a round (cached)."""
+    rounds = []
+    for ahead in range(1, LOOKAHEAD_DAYS + 1):
+        later = day + timedelta(days=ahead)
+        at = local_moment(later, moment, programme)
+        rounds.append(
+            _Round(
+                later,
+                at,
+                at - timedelta(days=1),
+                at - LINGER,
+                at - HISTORY,
+                at.astimezone(programme).date(),
+            )
+        )
+    return tuple(rounds)
+
+
 def next_planning_day(
     learner: LearnerInfo,
     signals: Sequence[SignalInfo],
@@ -966,6 +1032,86 @@ def next_planning_day(
     from day to day worked out once (tests/flows/test_planning_lookahead.py checks it against
     planning every day in full). `coach_prefs` is not needed for that (it only times a
     coach's digest) and is taken for the same call as `plan_learner`."""
+    return _look_ahead(
+        learner,
+        signals,
+        plan,
+        _Quiet.of(learner, time_zone(learner.prefs, policy)),
+        None,
+        now=now,
+        calendar=calendar,
+        policy=policy,
+        coach_id=coach_id,
+        counts=counts,
+        planned=planned,
+        notified=notified,
+    )
+
+
+def plan_ahead(
+    learner: LearnerInfo,
+    signals: Sequence[SignalInfo],
+    *,
+    now: datetime,
+    calendar: Calendar,
+    policy: NudgePolicy,
+    coach_id: int | None = None,
+    coach_prefs: LearnerPrefs | None = None,
+    counts: Mapping[str, int] | None = None,
+    planned: Mapping[str, datetime | None] | None = None,
+    notified: Collection[str] = (),
+) -> tuple[Plan, date]:
+    """`plan_learner` and then `next_planning_day`, with what both work out from the
+    learner's signals and silence worked out once (a round does this for every learner)."""
+    facts = _Facts.of(signals)
+    quiet = _Quiet.of(learner, time_zone(learner.prefs, policy))
+    plan = _plan(
+        learner,
+        facts,
+        quiet,
+        now=now,
+        calendar=calendar,
+        policy=policy,
+        coach_id=coach_id,
+        coach_prefs=coach_prefs,
+        counts=counts or {},
+        planned=planned or {},
+        notified=notified,
+    )
+    day = _look_ahead(
+        learner,
+        signals,
+        plan,
+        quiet,
+        None if plan.signals else facts,  # (the facts of what the look ahead knows)
+        now=now,
+        calendar=calendar,
+        policy=policy,
+        coach_id=coach_id,
+        counts=counts,
+        planned=planned,
+        notified=notified,
+    )
+    return plan, day
+
+
+def _look_ahead(
+    learner: LearnerInfo,
+    signals: Sequence[SignalInfo],
+    plan: Plan,
+    quiet: _Quiet,
+    known_facts: _Facts | None,
+    *,
+    now: datetime,
+    calendar: Calendar,
+    policy: NudgePolicy,
+    coach_id: int | None,
+    counts: Mapping[str, int] | None,
+    planned: Mapping[str, datetime | None] | None,
+    notified: Collection[str],
+) -> date:
+    """`next_planning_day` with the learner's silence, and the facts of the signals it knows
+    (the round's and the plan's) when the caller has them."""
     tz = time_zone(learner.prefs, policy)
     known_signals = [*signals, *plan.signals]
     known_planned: dict[str, datetime | None] = dict(planned or {})
@@ -985,49 +1131,57 @@ def next_planning_day(
     oldest_signal = min((s.at for s in known_signals), default=None)
     oldest_due = min((due for due in known_planned.values() if due is not None), default=None)
     prefs, horizon = learner.prefs, policy.horizon_days
-    quiet = _Quiet.of(learner, tz)
+    may_pause = prefs.paused_indefinitely or prefs.paused_until is not None
     all_taken = _days_taken(known_planned, tz)
+    rounds = _rounds_ahead(local.date(), moment, programme)
     # The days' own candidates for all the days ahead, by the facts in view (the signals in
-    # view only shrink as the days go by: their number tells them apart).
-    first = local_moment(local.date() + timedelta(days=1), moment, programme)
+    # view only shrink as the days go by: their number tells them apart), in the order of
+    # their days.
     slots = _horizon(
-        first.astimezone(tz).date(),
+        rounds[0].at.astimezone(tz).date(),
         LOOKAHEAD_DAYS + horizon + 1,
         min(max(prefs.goal_weekday, 0), 6),
     )
-    facts: dict[int, tuple[_Facts, list[_Candidate]]] = {}
-    for ahead in range(1, LOOKAHEAD_DAYS + 1):
-        day = local.date() + timedelta(days=ahead)
-        at = local_moment(day, moment, programme)
-        if paused(prefs, at):
+    facts: dict[int, tuple[_Facts, list[_Candidate], list[date]]] = {}
+    for ahead in rounds:
+        at = ahead.at
+        if may_pause and paused(prefs, at):
             continue  # (that round gives nothing)
-        recent, lingering = at - timedelta(days=1), at - LINGER
         # What that round's reads would find (most of the time, all of it).
         seen_signals: Sequence[SignalInfo] = known_signals
-        if oldest_signal is not None and oldest_signal < at - HISTORY:
-            seen_signals = [s for s in known_signals if s.at >= at - HISTORY]
+        if oldest_signal is not None and oldest_signal < ahead.history:
+            seen_signals = [s for s in known_signals if s.at >= ahead.history]
         found = facts.get(len(seen_signals))
         if found is None:
-            known = _Facts.of(seen_signals)
-            found = (known, _slot_candidates(learner.id, known, slots, calendar, policy))
+            known = (
+                known_facts
+                if known_facts is not None and seen_signals is known_signals
+                else _Facts.of(seen_signals)
+            )
+            candidates = _slot_candidates(learner.id, known, slots, calendar, policy)
+            found = (known, candidates, [c.day for c in candidates])
             facts[len(seen_signals)] = found
-        seen, ahead_slots = found
+        seen, ahead_slots, slot_days = found
         seen_planned: Mapping[str, datetime | None] = known_planned
         taken: frozenset[date] | None = all_taken
-        if oldest_due is not None and oldest_due < recent:
+        if oldest_due is not None and oldest_due < ahead.recent:
             seen_planned = {
                 key: due
                 for key, due in known_planned.items()
                 if due is None
-                or due >= (lingering if key.split(":", 1)[0] in LINGERING else recent)
+                or due >= (ahead.lingering if key.split(":", 1)[0] in LINGERING else ahead.recent)
             }
             taken = None
-        today = at.astimezone(tz).date()
+        today = ahead.today if tz is programme else at.astimezone(tz).date()
         decisions = _decisions(
             learner,
             seen,
             quiet,
-            [c for c in ahead_slots if 0 <= (c.day - today).days < horizon],
+            ahead_slots[
+                bisect_left(slot_days, today) : bisect_left(
+                    slot_days, today + timedelta(days=horizon)
+                )
+            ],
             now=at,
             today=today,
             tz=tz,
@@ -1040,7 +1194,7 @@ def next_planning_day(
             taken=taken,
         )
         if next(decisions, None) is not None:
-            return day
+            return ahead.day
     return local.date() + timedelta(days=LOOKAHEAD_DAYS + 1)
 
 
@@ -1127,13 +1281,12 @@ async def plan_batch(
             "planned": already.get(learner.id),
             "notified": notified.get(learner.id, ()),
         }
-        signals = by_user.get(learner.id, ())
-        plan = plan_learner(learner, signals, **inputs)
+        plan, day = plan_ahead(learner, by_user.get(learner.id, ()), **inputs)
         messages += plan.messages
         new_signals += plan.signals
         # Each signal added below counts once in the version (its trigger).
         version = learner.planning_version + len(plan.signals)
-        days.append((learner.id, next_planning_day(learner, signals, plan, **inputs), version))
+        days.append((learner.id, day, version))
     await uow.scheduler.add_signals(new_signals)
     held = await uow.scheduler.insert_planned([m for m in messages if m.status == "held"])
     sent = await uow.scheduler.insert_planned([m for m in messages if m.status != "held"])

@@ -1,7 +1,7 @@
-"""The planner's look ahead (`next_planning_day`) gives the same day as planning every day
-ahead in full would, for generated learners: their preferences, pauses, signals, what earlier
-rounds planned, holidays and coaches. The reference below is that plain way, kept as the
-judge of the quick one."""
+"""The planner's look ahead (`next_planning_day`, and `plan_ahead` as the rounds call it) gives
+the same day as planning every day ahead in full would, for generated learners: their
+preferences, pauses, signals, what earlier rounds planned, holidays and coaches. The reference
+below is that plain way, kept as the judge of the quick one."""
 
 from __future__ import annotations
 
@@ -179,3 +179,5 @@ def test_the_look_ahead_finds_the_day_planning_every_day_would(
     quick = nudges.next_planning_day(learner, signals, plan, **situation)  # type: ignore[arg-type]
     plain = reference_day(learner, signals, plan, **situation)  # type: ignore[arg-type]
     assert quick == plain
+    # The rounds' own call, which works out the facts and the silence once for both.
+    assert nudges.plan_ahead(learner, signals, **situation) == (plan, quick)  # type: ignore[arg-type]
