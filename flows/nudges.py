@@ -407,8 +407,12 @@ def weekly_limit(prefs: Preferences | LearnerPrefs, month: int, policy: NudgePol
 
 def _unit(*parts: object) -> float:
     """A reproducible number in [0, 1) from its parts."""
-    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    return _unit_of(":".join(map(str, parts)))
+
+
+def _unit_of(text: str) -> float:
+    """`_unit` of parts already joined with ":"."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
 
 
 def held_out(kind: str, user_id: int, policy: NudgePolicy) -> bool:
@@ -425,7 +429,7 @@ def choose_variant(kind: str, user_id: int, dedup_key: str, policy: NudgePolicy)
     if held_out(kind, user_id, policy):
         return HOLDOUT
     variants = _SORTED_VARIANTS[kind]
-    return variants[int(_unit(policy.seed, dedup_key) * len(variants))]
+    return variants[int(_unit_of(f"{policy.seed}:{dedup_key}") * len(variants))]
 
 
 # -- planning ---------------------------------------------------------------------------------
@@ -555,7 +559,9 @@ class _Facts:
     flags: dict[Any, datetime]  # the inactivity flags: days -> when it was last recorded
 
     @classmethod
-    def of(cls, signals: Iterable[SignalInfo]) -> _Facts:
+    def of(cls, signals: Sequence[SignalInfo]) -> _Facts:
+        if not signals:
+            return _NO_FACTS
         weeks_set: set[Any] = set()
         looked_back: set[Any] = set()
         followed_up: set[Any] = set()
@@ -592,6 +598,10 @@ class _Facts:
         )
 
 
+#: The facts of a learner with no signals (flags is never changed: facts are read only).
+_NO_FACTS = _Facts(frozenset(), frozenset(), frozenset(), None, (), None, {})
+
+
 def plan_learner(
     learner: LearnerInfo,
     signals: Sequence[SignalInfo],
@@ -617,7 +627,7 @@ def plan_learner(
     return _plan(
         learner,
         _Facts.of(signals),
-        _Quiet.of(learner, time_zone(learner.prefs, policy)),
+        _Quiet.of(learner, time_zone(learner.prefs, policy), policy),
         now=now,
         calendar=calendar,
         policy=policy,
@@ -730,28 +740,47 @@ def _dated_candidates(
 
 @dataclass(frozen=True, slots=True)
 class _Quiet:
-    """Since when a learner has been silent (the same on every day a look ahead plans)."""
+    """What is the same on every day a look ahead plans for a learner: since when they have
+    been silent, and their place in the sending window."""
 
     uid: int
     last: datetime
     last_day: date
-    since: str  # the last day, as the ladder's keys name it
-    meta: dict[str, Any]  # {"since": last}, shared by the ladder's nudges (not to be changed)
-    keys: dict[str, str]  # the ladder's dedup keys by kind, made once (a look ahead asks daily)
+    place: timedelta  # `spread_offset`
+    early: timedelta  # how much of the window comes before their preferred time
+    #: The ladder's dedup keys by kind and its nudges' meta, made when first asked for (a
+    #: look ahead asks daily; most learners never get that far).
+    made: dict[str, Any]
 
     def key(self, kind: str) -> str:
-        key = self.keys.get(kind)
+        key = self.made.get(kind)
         if key is None:
-            key = self.keys[kind] = f"{kind}:{self.uid}:{self.since}"
+            key = self.made[kind] = f"{kind}:{self.uid}:{self.last_day.isoformat()}"
         return key
 
+    def meta(self) -> dict[str, Any]:
+        """{"since": last}, shared by the ladder's nudges (not to be changed)."""
+        meta = self.made.get("meta")
+        if meta is None:
+            meta = self.made["meta"] = {"since": self.last.isoformat()}
+        return meta
+
     @classmethod
-    def of(cls, learner: LearnerInfo, tz: ZoneInfo) -> _Quiet:
+    def of(cls, learner: LearnerInfo, tz: ZoneInfo, policy: NudgePolicy) -> _Quiet:
         last = learner.last_seen_at or learner.consent_at or learner.created_at
-        last_day = last.astimezone(tz).date()
         return cls(
-            learner.id, last, last_day, last_day.isoformat(), {"since": last.isoformat()}, {}
+            learner.id,
+            last,
+            last.astimezone(tz).date(),
+            spread_offset(learner.id, policy),
+            _half(policy.spread_minutes),
+            {},
         )
+
+
+@lru_cache(maxsize=16)
+def _half(minutes: int) -> timedelta:
+    return timedelta(minutes=minutes) / 2
 
 
 class _Silence(NamedTuple):
@@ -764,8 +793,13 @@ class _Silence(NamedTuple):
     flag: int | None = None  # the days of an inactivity signal not recorded yet
 
 
-#: The ladder on the days a learner has been silent less than a week: nothing on it.
-_SILENCE = tuple(_Silence(days) for days in range(7))
+#: The ladder with nothing new on it, for the first two months of a silence (made once).
+_SILENCE = tuple(_Silence(days) for days in range(64))
+_LADDER_WAIT = timedelta(days=3)  # how long a ladder nudge may wait for its moment
+
+
+def _nothing(quiet_days: int) -> _Silence:
+    return _SILENCE[quiet_days] if 0 <= quiet_days < len(_SILENCE) else _Silence(quiet_days)
 
 
 def _silence(
@@ -776,21 +810,24 @@ def _silence(
     today: date,
     coach_id: int | None,
     notified: Collection[str],
+    planned: Collection[str],
 ) -> _Silence:
+    """The ladder on `today`: its nudge when not `planned` yet, its notice when the coach was
+    not `notified`, its signal when not recorded."""
     quiet_days = (today - quiet.last_day).days
     if quiet_days < 7:
-        return _SILENCE[quiet_days] if quiet_days >= 0 else _Silence(quiet_days)
+        return _nothing(quiet_days)
     if quiet_days < 14:
-        nudge = _Candidate(
-            INACTIVE_7, quiet.key(INACTIVE_7), today, today + timedelta(3), quiet.meta
+        key = quiet.key(INACTIVE_7)
+        if key in planned:
+            return _nothing(quiet_days)
+        return _Silence(
+            quiet_days, _Candidate(INACTIVE_7, key, today, today + _LADDER_WAIT, quiet.meta())
         )
-        return _Silence(quiet_days, nudge)
     days = 21 if quiet_days >= 21 else 14
     ladder: _Candidate | None = None
-    if days == 14:
-        ladder = _Candidate(
-            INACTIVE_14, quiet.key(INACTIVE_14), today, today + timedelta(3), quiet.meta
-        )
+    if days == 14 and (nudge := quiet.key(INACTIVE_14)) not in planned:
+        ladder = _Candidate(INACTIVE_14, nudge, today, today + _LADDER_WAIT, quiet.meta())
     kind = COACH_INACTIVE_21 if days == 21 else COACH_INACTIVE_14
     key = quiet.key(kind)
     contacted = facts.contact is not None and now - facts.contact < COACH_CONTACT_QUIET
@@ -798,6 +835,8 @@ def _silence(
         (kind, key) if coach_id is not None and not contacted and key not in notified else None
     )
     flagged = days in facts.flags and facts.flags[days] >= quiet.last
+    if ladder is None and notice is None and flagged:
+        return _nothing(quiet_days)
     return _Silence(quiet_days, ladder, notice, None if flagged else days)
 
 
@@ -841,7 +880,15 @@ def _decisions(
         candidates += _dated_candidates(
             uid, prefs, facts, now=now, today=today, tz=tz, policy=policy
         )
-    silence = _silence(quiet, facts, now=now, today=today, coach_id=coach_id, notified=notified)
+    silence = _silence(
+        quiet,
+        facts,
+        now=now,
+        today=today,
+        coach_id=coach_id,
+        notified=notified,
+        planned=planned,
+    )
     if silence.candidate is not None:
         candidates.append(silence.candidate)
     if silence.notice is not None or silence.flag is not None:
@@ -854,8 +901,7 @@ def _decisions(
     # around their preferred time; a learner who has gone silent hears "we miss you" before a
     # routine prompt when both want the one message of a day.
     preferred = parse_hhmm(prefs.preferred_time) or time(18)
-    place = spread_offset(uid, policy)
-    early = timedelta(minutes=policy.spread_minutes) / 2
+    place, early = quiet.place, quiet.early
     used: dict[str, int] = defaultdict(int, counts)
     order = _SILENT_RANK if silence.quiet_days >= 7 else _RANK
     seen: set[str] = set()  # the keys of this round (those planned before are not fresh)
@@ -1036,7 +1082,7 @@ def next_planning_day(
         learner,
         signals,
         plan,
-        _Quiet.of(learner, time_zone(learner.prefs, policy)),
+        _Quiet.of(learner, time_zone(learner.prefs, policy), policy),
         None,
         now=now,
         calendar=calendar,
@@ -1064,7 +1110,7 @@ def plan_ahead(
     """`plan_learner` and then `next_planning_day`, with what both work out from the
     learner's signals and silence worked out once (a round does this for every learner)."""
     facts = _Facts.of(signals)
-    quiet = _Quiet.of(learner, time_zone(learner.prefs, policy))
+    quiet = _Quiet.of(learner, time_zone(learner.prefs, policy), policy)
     plan = _plan(
         learner,
         facts,
@@ -1129,10 +1175,16 @@ def _look_ahead(
     local = now.astimezone(programme)
     moment = local.time().replace(microsecond=0)
     oldest_signal = min((s.at for s in known_signals), default=None)
-    oldest_due = min((due for due in known_planned.values() if due is not None), default=None)
+    # The nudges to go: key, due time, local day, whether their kind lingers.
+    to_go = [
+        (key, due, due.astimezone(tz).date(), key.split(":", 1)[0] in LINGERING)
+        for key, due in known_planned.items()
+        if due is not None
+    ]
+    oldest_due = min((due for _, due, _, _ in to_go), default=None)
     prefs, horizon = learner.prefs, policy.horizon_days
     may_pause = prefs.paused_indefinitely or prefs.paused_until is not None
-    all_taken = _days_taken(known_planned, tz)
+    all_taken = frozenset(day for _, _, day, _ in to_go)
     rounds = _rounds_ahead(local.date(), moment, programme)
     # The days' own candidates for all the days ahead, by the facts in view (the signals in
     # view only shrink as the days go by: their number tells them apart), in the order of
@@ -1163,15 +1215,14 @@ def _look_ahead(
             facts[len(seen_signals)] = found
         seen, ahead_slots, slot_days = found
         seen_planned: Mapping[str, datetime | None] = known_planned
-        taken: frozenset[date] | None = all_taken
+        taken: Collection[date] = all_taken
         if oldest_due is not None and oldest_due < ahead.recent:
-            seen_planned = {
-                key: due
-                for key, due in known_planned.items()
-                if due is None
-                or due >= (ahead.lingering if key.split(":", 1)[0] in LINGERING else ahead.recent)
-            }
-            taken = None
+            seen_planned = {key: None for key, due in known_planned.items() if due is None}
+            taken = set()
+            for key, due, local_day, lingers in to_go:
+                if due >= (ahead.lingering if lingers else ahead.recent):
+                    seen_planned[key] = due
+                    taken.add(local_day)
         today = ahead.today if tz is programme else at.astimezone(tz).date()
         decisions = _decisions(
             learner,
