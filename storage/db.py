@@ -17,6 +17,10 @@ from sqlalchemy.ext.asyncio import (
 from storage import sqlite
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: Each SQLite connection's page cache (SQLite's default is 2 MB): with 100,000 learners the
+#: database passes 250 MB, and a planning round with the default reads most of its pages
+#: back from the operating system (a week of rounds: 3.3 s of system time, 2.1 s with this).
+SQLITE_CACHE_KIB = 16_384
 #: The execution option of a read-only unit of work: on SQLite its transaction is deferred.
 READ_ONLY = "opstap_read_only"
 
@@ -50,6 +54,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         # Erased rows are overwritten with zeros, not left readable in free pages.
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()

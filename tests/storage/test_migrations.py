@@ -49,7 +49,9 @@ async def test_migrations_match_the_models(database_url: str) -> None:
     assert differences == []
 
 
-async def test_sqlite_uses_wal_busy_timeout_and_immediate_transactions(tmp_path: Path) -> None:
+async def test_sqlite_uses_wal_busy_timeout_cache_and_immediate_transactions(
+    tmp_path: Path,
+) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
     assert is_sqlite(url)
     engine = create_engine(url)
@@ -63,9 +65,11 @@ async def test_sqlite_uses_wal_busy_timeout_and_immediate_transactions(tmp_path:
     async with engine.begin() as connection:
         mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
         timeout = (await connection.execute(text("PRAGMA busy_timeout"))).scalar()
+        cache = (await connection.execute(text("PRAGMA cache_size"))).scalar()
     await engine.dispose()
     assert mode == "wal"
     assert timeout == 10_000
+    assert cache == -16_384  # KiB: 16 MB of pages, not SQLite's 2 MB
     assert "BEGIN IMMEDIATE" in statements
 
 
