@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -74,6 +75,7 @@ ButtonRows = Sequence[Sequence[Button]] | Sequence[Button]
 #: A hint joins the question it repeats while both fit the smallest message with buttons of
 #: any channel (WhatsApp's interactive body); longer ones go as two messages.
 ONE_MESSAGE = 1024
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 @dataclass(frozen=True)
@@ -341,7 +343,8 @@ class Context:
     async def invalid(self, message: str) -> None:
         """Says kindly what did not fit, then asks the same question again: in one message
         above the question when it is plain text (one notification, the hint beside what it
-        is about), else as a message of its own."""
+        is about), else as a message of its own. A question that carries the same hint
+        itself ("Type a date, for example ...") has it moved to the top, not said twice."""
         before = len(self.replies)
         await self.repeat()
         hint = self.message(message)
@@ -352,7 +355,10 @@ class Context:
             and not question.replace
             and len(hint.text) + len(question.text) < ONE_MESSAGE
         ):
-            self.replies[before] = replace(question, text=f"{hint.text}\n\n{question.text}")
+            asked = question.text
+            if hint.text and hint.text in asked:
+                asked = _BLANK_LINES.sub("\n\n", asked.replace(hint.text, "")).strip()
+            self.replies[before] = replace(question, text=f"{hint.text}\n\n{asked}")
         else:
             self.replies.insert(before, hint)
 

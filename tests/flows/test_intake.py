@@ -576,6 +576,8 @@ async def test_dates_numbers_yes_no_and_a_numeric_condition(
     assert chat.texts[-1].startswith("(1/3) Since when? (en)")
     await chat.text("31-02-2024")
     assert chat.texts[0].startswith("Type a date, for example 25-09-2026.\n\n(")
+    # The question's own line saying the same moved to the top: said once.
+    assert chat.texts[0].count("Type a date") == 1 and not chat.texts[0].endswith("\n")
     await chat.text("1/9/2024")
     await chat.text("0")
     assert chat.texts[-1].startswith("One more thing")  # no kids: no childcare question
