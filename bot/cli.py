@@ -411,14 +411,36 @@ async def bot_username(settings: Settings) -> str | None:
         return None
 
 
+async def whatsapp_number(settings: Settings) -> str | None:
+    """The WhatsApp business number from Meta, when WhatsApp is set up."""
+    import httpx
+
+    from bot.whatsapp import GraphApi, GraphError
+
+    if not settings.whatsapp_enabled:
+        return None
+    graph = GraphApi(settings.whatsapp())
+    try:
+        return await graph.display_number()
+    except (GraphError, httpx.HTTPError, ValueError) as error:
+        reason = f"HTTP {error.status}" if isinstance(error, GraphError) else type(error).__name__
+        log.warning("could not ask WhatsApp for the business number: %s", reason)
+        return None
+    finally:
+        await graph.close()
+
+
 def cmd_coach_invite(settings: Settings, args: argparse.Namespace) -> int:
     """Prints a one-time coach (or, with --coordinator, coordinator) invitation: a deep
-    link and the code."""
+    link (Telegram's; WhatsApp's too when it is set up, alone when only it is) and the
+    code."""
+    from urllib.parse import quote
+
     from flows.coach import create_invite
 
     migrate(settings)
 
-    async def main() -> tuple[str, str | None]:
+    async def main() -> tuple[str, str | None, str | None]:
         runtime = Runtime.create(settings)
         try:
             async with runtime.uow() as uow:
@@ -431,15 +453,26 @@ def cmd_coach_invite(settings: Settings, args: argparse.Namespace) -> int:
                 await uow.commit()
         finally:
             await runtime.close()
-        return code, args.bot or await bot_username(settings)
+        username = args.bot or await bot_username(settings)
+        return code, username, await whatsapp_number(settings)
 
-    code, username = asyncio.run(main())
-    print(f"https://t.me/{username or '<bot>'}?start=coach_{code}")
+    code, username, number = asyncio.run(main())
+    telegram = username is not None or settings.telegram_token is not None
+    if telegram or not settings.whatsapp_enabled:
+        print(f"https://t.me/{username or '<bot>'}?start=coach_{code}")
+    if settings.whatsapp_enabled:
+        digits = "".join(c for c in number or "" if c.isdigit()) or "<number>"
+        print(f"https://wa.me/{digits}?text={quote(f'/start coach_{code}', safe='')}")
     print(f"code: coach_{code}")
-    if username is None:
+    if username is None and (telegram or not settings.whatsapp_enabled):
         print(
             "The bot's username is unknown (no token set, or Telegram did not answer): "
             "replace <bot> with it, or pass --bot USERNAME."
+        )
+    if settings.whatsapp_enabled and number is None:
+        print(
+            "The WhatsApp business number is unknown (Meta did not answer): replace <number> "
+            f"with it, digits only, or send /start coach_{code} to it in WhatsApp."
         )
     if args.coordinator:
         print("This link makes its user a coordinator: /stats shows every group's numbers.")

@@ -52,7 +52,7 @@ import logging
 import mimetypes
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -243,6 +243,10 @@ class Notification(_Model):
     entry: list[Entry]
 
 
+def _digits(number: str) -> str:
+    return "".join(c for c in number if c.isdigit())
+
+
 def signature_ok(body: bytes, header: str, secret: str) -> bool:
     """Whether `X-Hub-Signature-256` is `sha256=` + HMAC-SHA256(body, app secret)."""
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -321,6 +325,16 @@ class GraphApi:
                 self.budget.hold(THROUGHPUT_WAIT)
             raise error
         return str(response.json()["messages"][0]["id"])
+
+    async def display_number(self) -> str | None:
+        """The business number as Meta shows it ("+32 470 12 34 56"), for join links."""
+        response = await self.client.get(
+            self.phone_id, params={"fields": "display_phone_number"}, timeout=10.0
+        )
+        if response.status_code >= 400:
+            raise self._error(response)
+        number = response.json().get("display_phone_number")
+        return number if isinstance(number, str) and number.strip() else None
 
     async def upload(self, data: bytes, *, mime_type: str, file_name: str) -> str:
         """Uploads a file to send; returns its media id."""
@@ -659,6 +673,7 @@ class WhatsAppAdapter:
             for change in entry.changes:
                 if change.field != "messages":
                     continue
+                self._number_seen(change.value.metadata)
                 for raw in change.value.messages:
                     wamid, sender = raw.get("id"), raw.get("from")
                     if not isinstance(wamid, str) or not wamid:
@@ -673,6 +688,33 @@ class WhatsAppAdapter:
         for update_id, key, raw in stored:
             if update_id in new:
                 await self.accept(update_id, key, raw)
+
+    async def learn_number(self) -> None:
+        """At start: asks Meta for the business number, which the coaches' join links and
+        flyers need (`/invite`). When Meta does not answer, the number of the first message
+        received is taken (its metadata carries it)."""
+        try:
+            number = await self.graph.display_number()
+        except (GraphError, httpx.HTTPError, ValueError) as error:
+            reason = (
+                f"HTTP {error.status}" if isinstance(error, GraphError) else type(error).__name__
+            )
+            log.warning(
+                "could not ask WhatsApp for the business number (%s): join links name it once "
+                "a message has come in",
+                reason,
+            )
+            return
+        self._set_number(number)
+
+    def _number_seen(self, metadata: Metadata) -> None:
+        if metadata.phone_number_id == self.settings.phone_id and metadata.display_phone_number:
+            self._set_number(metadata.display_phone_number)
+
+    def _set_number(self, number: str | None) -> None:
+        config = self.runtime.engine.config
+        if number and _digits(number) != _digits(config.whatsapp_number or ""):
+            self.runtime.engine.config = replace(config, whatsapp_number=number)
 
     async def accept(self, update_id: int, key: str | None, raw: dict[str, Any]) -> None:
         """Starts handling a stored message; one that cannot be read is set aside."""
@@ -1065,6 +1107,7 @@ def create_app(
                 if dispatcher.lease is not None:
                     stack.push_async_callback(dispatcher.lease.release)
                 await stack.enter_async_context(here)
+            await adapter.learn_number()
             await adapter.accept_pending()
             state["accepting"] = True
             log.info("WhatsApp webhook ready at %s", PATH)

@@ -31,7 +31,7 @@ from babel.numbers import format_decimal
 from storage.files import FileStore
 
 #: Raise when the drawing changes, so cached charts are drawn again.
-VERSION = 1
+VERSION = 2
 #: One colour per meaning, the same in every chart.
 MEANINGS: dict[str, str] = {
     "count": "#2a7f8f",  # a plain number of things (actions, learners)
@@ -286,8 +286,12 @@ def render_flyer(flyer: Flyer, *, format: str) -> bytes:
         axes = figure.add_axes((0.15, 0.24, 0.7, 0.52))  # square, centred (imshow's aspect)
         axes.imshow(matrix, cmap="gray", interpolation="nearest", vmin=0, vmax=1)
         axes.set_axis_off()
-        figure.text(0.5, 0.18, flyer.footer, ha="center", fontsize=13, color=INK)
-        figure.text(0.5, 0.13, flyer.link, ha="center", fontsize=10, color="#555555")
+        # The command learners type goes on a line of its own: the sentence stays within the
+        # page, and a right-to-left one does not reorder the command's letters.
+        sentence, command, typed = flyer.footer.partition("/start ")
+        figure.text(0.5, 0.185, sentence.strip(), ha="center", fontsize=13, color=INK)
+        figure.text(0.5, 0.155, command + typed, ha="center", fontsize=13, color=INK)
+        figure.text(0.5, 0.12, flyer.link, ha="center", fontsize=10, color="#555555")
         buffer = io.BytesIO()
         figure.savefig(buffer, format=format, dpi=100, metadata={"Creator": None})
         pyplot.close(figure)

@@ -84,6 +84,9 @@ class FlowConfig:
 
     #: The Telegram bot's username, for deep links; None where there is no such bot.
     bot_username: str | None = None
+    #: The WhatsApp business number as Meta shows it ("+32 470 12 34 56"), for wa.me links;
+    #: None where there is no WhatsApp, or before Meta told it.
+    whatsapp_number: str | None = None
 
     timezone: str = "Europe/Brussels"
     default_language: str = "nl"

@@ -1,7 +1,8 @@
 """A fake WhatsApp Cloud (Graph) API that checks every payload as the real one does.
 
 It answers `POST /{phone_id}/messages` (text, interactive buttons and lists, image, document,
-template), `POST /{phone_id}/media` (uploads), `GET /{media_id}` and the media download URL,
+template), `POST /{phone_id}/media` (uploads), `GET /{phone_id}` (the business number),
+`GET /{media_id}` and the media download URL,
 always asking for the bearer token. It keeps the 24-hour rule: a free message to someone
 who has not written in 24 hours is accepted, then reported failed with error 131047 in a
 status notification, as Meta does. Templates must be the ones `opstap whatsapp-templates`
@@ -34,6 +35,9 @@ TOKEN = "EAAGtest-whatsapp-token-never-shown"
 APP_SECRET = "whatsapp-app-secret-for-tests"
 VERIFY_TOKEN = "verify-token-for-tests"
 PHONE_ID = "106540352242922"
+#: The business number, as the phone number's own endpoint shows it; notifications carry it
+#: as digits only in their metadata.
+DISPLAY_NUMBER = "+1 555-078-3881"
 VERSION = "v21.0"
 API_URL = f"http://graph.test/{VERSION}"
 WINDOW = timedelta(hours=24)
@@ -119,6 +123,8 @@ class FakeGraph:
         self.statuses: list[dict[str, Any]] = []
         self.failures: list[tuple[int, int, str]] = []
         self.media_requests: list[str] = []
+        self.number_requests = 0
+        self.number_refused = False  # answer the business number's GET with a Graph error
         self.templates = {(t["name"], t["language"]): t for t in templates or []}
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._ids = itertools.count(1)
@@ -155,6 +161,11 @@ class FakeGraph:
             return 200, mime, data
         _need(parts[:1] == [VERSION], f"unknown version in {path}")
         parts = parts[1:]
+        if method == "GET" and parts == [PHONE_ID]:
+            self.number_requests += 1
+            if self.number_refused:
+                raise GraphRefusal("Unsupported get request.", code=100)
+            return self._json({"display_phone_number": DISPLAY_NUMBER, "id": PHONE_ID})
         if method == "GET" and len(parts) == 1:
             media_id = parts[0]
             self.media_requests.append(media_id)
@@ -329,7 +340,7 @@ class FakeGraph:
                             "value": {
                                 "messaging_product": "whatsapp",
                                 "metadata": {
-                                    "display_phone_number": "15550783881",
+                                    "display_phone_number": re.sub(r"\D", "", DISPLAY_NUMBER),
                                     "phone_number_id": PHONE_ID,
                                 },
                                 **value,

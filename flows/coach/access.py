@@ -4,7 +4,9 @@ learner and each refusal (a log line and an access-log row the learner can see).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from flows.engine import Context
 from storage.models import AccessLog, Group, Membership, User
@@ -22,9 +24,36 @@ class Coached:
     group: Group
 
 
-def deep_link(ctx: Context, payload: str) -> str:
-    """A Telegram deep link to this bot; `<bot>` stands in where the username is unknown."""
-    return f"https://t.me/{ctx.config.bot_username or '<bot>'}?start={payload}"
+#: The channels' own names, the same in every language.
+CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp"}
+
+
+@dataclass(frozen=True)
+class StartLink:
+    """A link that opens a chat with Opstap with `/start <payload>` ready to send."""
+
+    channel: str  # "telegram" or "whatsapp"
+    url: str
+    #: Whom to send `/start <payload>` to by hand: "@opstap_bot", "+32 470 12 34 56".
+    to: str
+
+
+def start_links(ctx: Context, payload: str) -> list[StartLink]:
+    """One link per channel whose bot name or number is known, the asker's own channel
+    first: Telegram's deep link starts the bot with the payload, WhatsApp's wa.me link puts
+    `/start <payload>` in the message field (the learner taps send)."""
+    links = []
+    if ctx.config.bot_username:
+        username = ctx.config.bot_username
+        links.append(
+            StartLink("telegram", f"https://t.me/{username}?start={payload}", f"@{username}")
+        )
+    if ctx.config.whatsapp_number and (digits := re.sub(r"\D", "", ctx.config.whatsapp_number)):
+        text = quote(f"/start {payload}", safe="")
+        number = ctx.config.whatsapp_number
+        shown = number if number.startswith("+") else f"+{digits}"
+        links.append(StartLink("whatsapp", f"https://wa.me/{digits}?text={text}", shown))
+    return sorted(links, key=lambda link: link.channel != ctx.user.channel)
 
 
 async def record(

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from flows import parsing
 from flows.charts import Flyer, flyer_files
-from flows.coach.access import coached, deep_link, own_membership
+from flows.coach.access import CHANNEL_NAMES, coached, own_membership, start_links
 from flows.coach.choice import GroupChoice, active_groups
 from flows.coach.sessions import plan_reminders_for
 from flows.engine import COACH, LEARNER, Context, Flow
@@ -46,40 +46,54 @@ def describe(ctx: Context, group: Group) -> str:
 
 
 async def send_invite(ctx: Context, group: Group) -> None:
-    """Says the group's join link and sends a flyer with its QR code (PNG and a one-page
-    PDF); without the bot's username there is no link to put in one, and the coach is told."""
-    if ctx.config.bot_username is None:
+    """Says the group's join links (one per channel Opstap runs on) and sends a flyer with
+    the QR code of the coach's own channel (PNG and a one-page PDF); without the bot's name
+    or number there is no link to put in one, and the coach is told what learners can type."""
+    payload = f"join_{group.join_code}"
+    links = start_links(ctx, payload)
+    if not links:
         ctx.say(
             ctx._(
-                "I do not know the bot's Telegram name yet, so I cannot make a link or a QR "
-                "code. Start Opstap with its Telegram token, then send /invite again. Until "
-                "then, learners can send this to the bot: /start join_{code}",
+                "I do not know the bot's Telegram name or WhatsApp number yet, so I cannot "
+                "make a link or a QR code. Learners can send this to the bot: /start join_{code}",
                 code=group.join_code,
             )
         )
         return
-    link = deep_link(ctx, f"join_{group.join_code}")
-    flyer = Flyer(
-        link=link,
-        heading=ctx._("Scan me to join"),
-        group=group.name,
-        details=describe(ctx, group).removeprefix(group.name).removeprefix(" · "),
-        footer=ctx._(
+    first, *others = links
+    if first.channel == "whatsapp":
+        footer = ctx._(
+            "No camera? Send this to {number} in WhatsApp: /start join_{code}",
+            number=first.to,
+            code=group.join_code,
+        )
+    else:
+        footer = ctx._(
             "No camera? Send this to @{bot} in Telegram: /start join_{code}",
             bot=ctx.config.bot_username,
             code=group.join_code,
-        ),
+        )
+    flyer = Flyer(
+        link=first.url,
+        heading=ctx._("Scan me to join"),
+        group=group.name,
+        details=describe(ctx, group).removeprefix(group.name).removeprefix(" · "),
+        footer=footer,
         rtl=ctx.t.rtl,
     )
     png, pdf = await flyer_files(ctx.files, flyer, owner_id=ctx.user.id)
-    ctx.say(
-        ctx._(
-            "Send this link to the learners of {group}, or print the flyer: {link}",
-            group=group.name,
-            link=link,
-        ),
-        file=OutFile(png, kind="photo"),
+    text = ctx._(
+        "Send this link to the learners of {group}, or print the flyer: {link}",
+        group=group.name,
+        link=first.url,
     )
+    for other in others:
+        text += "\n\n" + ctx._(
+            "Learners who use {channel} can join with this link: {link}",
+            channel=CHANNEL_NAMES[other.channel],
+            link=other.url,
+        )
+    ctx.say(text, file=OutFile(png, kind="photo"))
     ctx.say(
         ctx._("The flyer as a page to print."),
         file=OutFile(pdf, kind="document", file_name=f"opstap-{group.join_code}.pdf"),

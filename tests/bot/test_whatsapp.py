@@ -5,6 +5,7 @@ and a movable clock."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -109,6 +110,26 @@ async def test_a_message_is_stored_before_the_200_and_handled_after_a_restart(
         assert graph.sent and len(await rows(runtime, User)) == 1
         assert await rows(runtime, InboxUpdate) == []
         assert await wa.feed(notification) == []  # Meta's retry of it: handled once
+
+
+async def test_the_business_number_for_join_links_comes_from_meta_or_the_first_message(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    graph = fake_graph(runtime)
+    async with running_whatsapp(runtime, graph) as wa:
+        await wa.adapter.learn_number()
+        assert runtime.engine.config.whatsapp_number == "+1 555-078-3881"
+        await wa.say(SAMIRA, "/start")  # its metadata has the same number, as digits
+        assert runtime.engine.config.whatsapp_number == "+1 555-078-3881"
+    runtime.engine.config = replace(runtime.engine.config, whatsapp_number=None)
+    graph.number_refused = True
+    async with running_whatsapp(runtime, graph) as wa:
+        await wa.adapter.learn_number()  # Meta refuses: one line, and no number yet
+        assert runtime.engine.config.whatsapp_number is None
+        assert "could not ask WhatsApp for the business number (HTTP 400)" in caplog.text
+        graph.refused.clear()
+        await wa.say(SAMIRA, "Hallo")
+        assert runtime.engine.config.whatsapp_number == "15550783881"
 
 
 async def test_the_verification_handshake_echoes_the_challenge_for_the_right_token(

@@ -6,6 +6,7 @@ outside the 24-hour window sent as its template."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -591,3 +592,93 @@ def test_killed_mid_burst_it_loses_no_message_and_handles_none_twice(
     assert max(answered.values()) == 1  # none twice
     assert len(answered) >= handled_before
     assert "Traceback" not in stderr
+
+
+COACH = "32470123123"
+JOINER = "32470321321"
+
+
+def test_a_whatsapp_only_college_invites_its_coach_and_learners_by_wa_me_links(
+    graph: tuple[FakeGraph, str], tmp_path: Path
+) -> None:
+    """No Telegram at all: `opstap coach-invite` prints a wa.me link with the business
+    number Meta gives; the coach opens it, sends the text it puts ready, makes a group and
+    gets a flyer whose QR code is a wa.me link too; a learner sends that link's text and is
+    in the group. (Before, the coach was told to start Opstap with a Telegram token.)"""
+    import sqlite3
+    from urllib.parse import parse_qs, urlsplit
+
+    import zxingcpp
+    from PIL import Image
+
+    fake, api_url = graph
+    port = free_port()
+    database = tmp_path / "links.db"
+    env = whatsapp_only(api_url, database, tmp_path, port)
+    printed = subprocess.run(
+        [sys.executable, "-m", "bot", "coach-invite", "--name", "Els"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.splitlines()
+    link = urlsplit(printed[0])
+    assert (link.netloc, link.path) == ("wa.me", "/15550783881")  # "+1 555-078-3881"
+    (typed,) = parse_qs(link.query)["text"]
+    assert typed.startswith("/start coach_") and printed[1] == f"code: {typed.split()[1]}"
+    assert not any("t.me" in line or "<" in line for line in printed)
+    process = start(["run"], env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    poster = Poster(f"{base}/whatsapp")
+
+    def send(wa_id: str, notification: dict) -> list[Sent]:  # type: ignore[type-arg]
+        start = len(fake.to(wa_id))
+        assert poster.post(notification).status_code == 200
+        wait_for(lambda: fake.to(wa_id)[start:])
+        count = -1
+        while count != len(fake.sent):
+            count = len(fake.sent)
+            time.sleep(0.4)
+        return fake.to(wa_id)[start:]
+
+    try:
+        wait_for(lambda: _healthy(base))
+        assert fake.number_requests == 2  # asked by coach-invite, then once at start
+        send(COACH, fake.text(COACH, typed))
+        send(COACH, fake.choose(COACH, "English"))
+        send(COACH, fake.choose(COACH, "Yes, I agree"))
+        assert "Start with /newgroup" in "\n".join(
+            s.text for s in send(COACH, fake.text(COACH, "Els"))
+        )
+        send(COACH, fake.text(COACH, "/newgroup"))
+        send(COACH, fake.text(COACH, "Leergroep A"))
+        send(COACH, fake.choose(COACH, "Thursday"))
+        send(COACH, fake.text(COACH, "18:00"))
+        sent = send(COACH, fake.text(COACH, "Campus Brussel"))
+        (photo,) = [s for s in sent if s.type == "image"]
+        caption = photo.payload["image"]["caption"]
+        assert "Send this link to the learners of Leergroep A" in caption
+        assert "token" not in caption and "t.me" not in caption
+        image = Image.open(io.BytesIO(fake.uploads[photo.payload["image"]["id"]]))
+        (decoded,) = zxingcpp.read_barcodes(image)
+        join = urlsplit(decoded.text)
+        assert (join.netloc, join.path) == ("wa.me", "/15550783881")
+        assert join.geturl() in caption
+        (join_text,) = parse_qs(join.query)["text"]
+        # The learner scans it and taps send: the prepared text starts onboarding in the group.
+        send(JOINER, fake.text(JOINER, join_text))
+        send(JOINER, fake.choose(JOINER, "English"))
+        send(JOINER, fake.choose(JOINER, "Yes, I agree"))
+        sent = send(JOINER, fake.text(JOINER, "Samira"))
+        assert "What may your coach see?" in "\n".join(s.text for s in sent)
+        sent = send(JOINER, fake.choose(JOINER, "Done"))
+        assert "Welcome to Leergroep A!" in "\n".join(s.text for s in sent)
+        assert fake.refused == []
+    finally:
+        stderr = stop(process)
+    with closing(sqlite3.connect(database)) as db:
+        (members,) = db.execute("SELECT count(*) FROM memberships").fetchone()
+    assert members == 1
+    assert "Samira" not in stderr and TOKEN not in stderr

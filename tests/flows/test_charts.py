@@ -114,15 +114,22 @@ async def test_the_weekly_chart_agrees_with_the_text(tmp_path: Path) -> None:
     assert stats.weekly_by_monday[-1][0].weekday() == 0
 
 
-async def coach_with_group(tmp_path: Path, *, bot: str | None) -> ChatDriver:
+async def coach_with_group(
+    tmp_path: Path,
+    *,
+    bot: str | None,
+    number: str | None = None,
+    channel: str = "telegram",
+    language: str = "ar",
+) -> ChatDriver:
     from dataclasses import replace
 
     from flows.coach import create_invite
 
     engine, uow = fake_engine(tmp_path)
-    engine.config = replace(engine.config, bot_username=bot)
+    engine.config = replace(engine.config, bot_username=bot, whatsapp_number=number)
     code = await create_invite(uow, now=engine.clock(), name="Els")
-    chat = ChatDriver(engine, user="coach", language="ar")
+    chat = ChatDriver(engine, user="coach", channel=channel, language=language)
     await chat.command("start", f"coach_{code}")
     await chat.press_data(chat.last[-1].flat_buttons[0].data)  # agree
     await chat.text("Els")
@@ -149,10 +156,59 @@ async def test_the_qr_flyer_says_the_group_and_reads_back(tmp_path: Path) -> Non
 async def test_no_qr_code_with_a_placeholder_when_the_bot_name_is_unknown(
     tmp_path: Path,
 ) -> None:
-    chat = await coach_with_group(tmp_path, bot=None)
+    chat = await coach_with_group(tmp_path, bot=None, language="en")
     assert not [r for r in chat.last if r.file is not None]
     assert "<bot>" not in chat.said
     assert "/start join_" in chat.said
+    assert "token" not in chat.said  # (it once told a WhatsApp-only college to get one)
+
+
+async def test_a_whatsapp_coach_gets_a_wa_me_link_and_the_telegram_one_beside_it(
+    tmp_path: Path,
+) -> None:
+    import zxingcpp
+
+    chat = await coach_with_group(
+        tmp_path, bot="opstap_bot", number="+32 470 12 34 56", channel="whatsapp", language="en"
+    )
+    photo, _ = [r.file for r in chat.last if r.file is not None]
+    assert photo is not None
+    (decoded,) = zxingcpp.read_barcodes(Image.open(photo.path))
+    # WhatsApp opens a chat with the number, the command typed in; the learner taps send.
+    assert decoded.text.startswith("https://wa.me/32470123456?text=%2Fstart%20join_")
+    code = decoded.text.split("join_")[1]
+    message = next(r.text for r in chat.last if r.text.startswith("Send this link"))
+    assert message.startswith(
+        "Send this link to the learners of Leergroep A, or print the flyer: https://wa.me/"
+    )
+    assert (
+        f"Learners who use Telegram can join with this link: https://t.me/opstap_bot?start=join_{code}"
+        in message
+    )
+
+
+async def test_a_whatsapp_only_flyer_names_the_number_to_write_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.coach.groups as groups
+
+    drawn: list[charts.Flyer] = []
+    real = groups.flyer_files
+
+    async def spy(files: FileStore, flyer: charts.Flyer, *, owner_id: int) -> tuple[Path, Path]:
+        drawn.append(flyer)
+        return await real(files, flyer, owner_id=owner_id)
+
+    monkeypatch.setattr(groups, "flyer_files", spy)
+    # The number as a notification's metadata gives it: digits only.
+    chat = await coach_with_group(tmp_path, bot=None, number="15550783881", language="nl")
+    (flyer,) = drawn
+    code = flyer.link.split("join_")[1]
+    assert flyer.link == f"https://wa.me/15550783881?text=%2Fstart%20join_{code}"
+    assert flyer.footer == (
+        f"Geen camera? Stuur dit in WhatsApp naar +15550783881: /start join_{code}"
+    )
+    assert "t.me" not in chat.said and "Telegram" not in chat.said
 
 
 async def test_the_same_contents_are_drawn_once_for_everyone(
