@@ -284,6 +284,26 @@ AWAY = "32470999111"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64
 
 
+def answered(
+    fake: FakeGraph,
+    poster: Poster,
+    wa_id: str,
+    notification: dict,  # type: ignore[type-arg]
+) -> list[Sent]:
+    """Posts a notification and returns what `wa_id` got for it: the answer comes after the
+    200 (from the durable inbox), so this waits for a first message, then until no more
+    come for a moment."""
+    start = len(fake.to(wa_id))
+    response = poster.post(notification)
+    assert response.status_code == 200, response.text
+    wait_for(lambda: fake.to(wa_id)[start:])
+    count = -1
+    while count != len(fake.sent):
+        count = len(fake.sent)
+        time.sleep(0.4)
+    return fake.to(wa_id)[start:]
+
+
 def whatsapp_only(api_url: str, database: Path, tmp_path: Path, port: int) -> dict[str, str]:
     """The environment of `opstap run` with only the WhatsApp settings (no Telegram)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTAP_")}
@@ -335,16 +355,7 @@ def test_opstap_run_carries_a_learner_from_onboarding_to_a_goal_a_reflection_and
     nl = Translator("nl")
 
     def send(wa_id: str, notification: dict) -> list[Sent]:  # type: ignore[type-arg]
-        """Posts a notification and returns the answer (see the first test's `send`)."""
-        start = len(fake.to(wa_id))
-        response = poster.post(notification)
-        assert response.status_code == 200, response.text
-        wait_for(lambda: fake.to(wa_id)[start:])
-        count = -1
-        while count != len(fake.sent):
-            count = len(fake.sent)
-            time.sleep(0.4)
-        return fake.to(wa_id)[start:]
+        return answered(fake, poster, wa_id, notification)
 
     def say(text: str) -> list[Sent]:
         return send(DUTCH, fake.text(DUTCH, text))
@@ -634,14 +645,7 @@ def test_a_whatsapp_only_college_invites_its_coach_and_learners_by_wa_me_links(
     poster = Poster(f"{base}/whatsapp")
 
     def send(wa_id: str, notification: dict) -> list[Sent]:  # type: ignore[type-arg]
-        start = len(fake.to(wa_id))
-        assert poster.post(notification).status_code == 200
-        wait_for(lambda: fake.to(wa_id)[start:])
-        count = -1
-        while count != len(fake.sent):
-            count = len(fake.sent)
-            time.sleep(0.4)
-        return fake.to(wa_id)[start:]
+        return answered(fake, poster, wa_id, notification)
 
     try:
         wait_for(lambda: _healthy(base))
