@@ -413,19 +413,13 @@ async def bot_username(settings: Settings) -> str | None:
 
 async def whatsapp_number(settings: Settings) -> str | None:
     """The WhatsApp business number from Meta, when WhatsApp is set up."""
-    import httpx
-
-    from bot.whatsapp import GraphApi, GraphError
+    from bot.whatsapp import GraphApi, business_number
 
     if not settings.whatsapp_enabled:
         return None
     graph = GraphApi(settings.whatsapp())
     try:
-        return await graph.display_number()
-    except (GraphError, httpx.HTTPError, ValueError) as error:
-        reason = f"HTTP {error.status}" if isinstance(error, GraphError) else type(error).__name__
-        log.warning("could not ask WhatsApp for the business number: %s", reason)
-        return None
+        return await business_number(graph)
     finally:
         await graph.close()
 
@@ -434,9 +428,8 @@ def cmd_coach_invite(settings: Settings, args: argparse.Namespace) -> int:
     """Prints a one-time coach (or, with --coordinator, coordinator) invitation: a deep
     link (Telegram's; WhatsApp's too when it is set up, alone when only it is) and the
     code."""
-    from urllib.parse import quote
-
     from flows.coach import create_invite
+    from flows.coach.access import telegram_link, whatsapp_link
 
     migrate(settings)
 
@@ -457,14 +450,16 @@ def cmd_coach_invite(settings: Settings, args: argparse.Namespace) -> int:
         return code, username, await whatsapp_number(settings)
 
     code, username, number = asyncio.run(main())
-    telegram = username is not None or settings.telegram_token is not None
-    if telegram or not settings.whatsapp_enabled:
-        print(f"https://t.me/{username or '<bot>'}?start=coach_{code}")
+    # Telegram's link, unless only WhatsApp is set up.
+    telegram = (
+        not settings.whatsapp_enabled or settings.telegram_token is not None or bool(username)
+    )
+    if telegram:
+        print(telegram_link(username, f"coach_{code}"))
     if settings.whatsapp_enabled:
-        digits = "".join(c for c in number or "" if c.isdigit()) or "<number>"
-        print(f"https://wa.me/{digits}?text={quote(f'/start coach_{code}', safe='')}")
+        print(whatsapp_link(number, f"coach_{code}"))
     print(f"code: coach_{code}")
-    if username is None and (telegram or not settings.whatsapp_enabled):
+    if telegram and username is None:
         print(
             "The bot's username is unknown (no token set, or Telegram did not answer): "
             "replace <bot> with it, or pass --bot USERNAME."

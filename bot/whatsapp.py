@@ -82,6 +82,7 @@ from bot.scheduler import (
     install,
 )
 from flows import nudges
+from flows.coach.access import digits
 from flows.coach.risk import REMINDERS
 from flows.i18n import LANGUAGES, N_, Translator, shorten
 from flows.messages import (
@@ -243,10 +244,6 @@ class Notification(_Model):
     entry: list[Entry]
 
 
-def _digits(number: str) -> str:
-    return "".join(c for c in number if c.isdigit())
-
-
 def signature_ok(body: bytes, header: str, secret: str) -> bool:
     """Whether `X-Hub-Signature-256` is `sha256=` + HMAC-SHA256(body, app secret)."""
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -373,6 +370,17 @@ class GraphApi:
                 if size > limit:
                     break
         return b"".join(chunks)[: limit + 1]
+
+
+async def business_number(graph: GraphApi) -> str | None:
+    """`GraphApi.display_number`, or None when Meta does not give it (one log line, with
+    the HTTP status or the error's type only)."""
+    try:
+        return await graph.display_number()
+    except (GraphError, httpx.HTTPError, ValueError) as error:
+        reason = f"HTTP {error.status}" if isinstance(error, GraphError) else type(error).__name__
+        log.warning("could not ask WhatsApp for the business number (%s)", reason)
+        return None
 
 
 def transient(error: BaseException) -> bool:
@@ -693,19 +701,7 @@ class WhatsAppAdapter:
         """At start: asks Meta for the business number, which the coaches' join links and
         flyers need (`/invite`). When Meta does not answer, the number of the first message
         received is taken (its metadata carries it)."""
-        try:
-            number = await self.graph.display_number()
-        except (GraphError, httpx.HTTPError, ValueError) as error:
-            reason = (
-                f"HTTP {error.status}" if isinstance(error, GraphError) else type(error).__name__
-            )
-            log.warning(
-                "could not ask WhatsApp for the business number (%s): join links name it once "
-                "a message has come in",
-                reason,
-            )
-            return
-        self._set_number(number)
+        self._set_number(await business_number(self.graph))
 
     def _number_seen(self, metadata: Metadata) -> None:
         if metadata.phone_number_id == self.settings.phone_id and metadata.display_phone_number:
@@ -713,7 +709,7 @@ class WhatsAppAdapter:
 
     def _set_number(self, number: str | None) -> None:
         config = self.runtime.engine.config
-        if number and _digits(number) != _digits(config.whatsapp_number or ""):
+        if number and digits(number) != digits(config.whatsapp_number or ""):
             self.runtime.engine.config = replace(config, whatsapp_number=number)
 
     async def accept(self, update_id: int, key: str | None, raw: dict[str, Any]) -> None:

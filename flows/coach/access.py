@@ -38,21 +38,34 @@ class StartLink:
     to: str
 
 
+def digits(number: str) -> str:
+    """A phone number's digits: "+32 470 12 34 56" -> "32470123456"."""
+    return re.sub(r"\D", "", number)
+
+
+def telegram_link(username: str | None, payload: str) -> str:
+    """Telegram's deep link: the bot starts with `payload`; `<bot>` stands in where the
+    username is unknown."""
+    return f"https://t.me/{username or '<bot>'}?start={payload}"
+
+
+def whatsapp_link(number: str | None, payload: str) -> str:
+    """WhatsApp's link to a chat with the business number, `/start <payload>` typed in (the
+    learner taps send); `<number>` stands in where the number is unknown."""
+    text = quote(f"/start {payload}", safe="")
+    return f"https://wa.me/{digits(number or '') or '<number>'}?text={text}"
+
+
 def start_links(ctx: Context, payload: str) -> list[StartLink]:
     """One link per channel whose bot name or number is known, the asker's own channel
-    first: Telegram's deep link starts the bot with the payload, WhatsApp's wa.me link puts
-    `/start <payload>` in the message field (the learner taps send)."""
+    first."""
     links = []
-    if ctx.config.bot_username:
-        username = ctx.config.bot_username
-        links.append(
-            StartLink("telegram", f"https://t.me/{username}?start={payload}", f"@{username}")
-        )
-    if ctx.config.whatsapp_number and (digits := re.sub(r"\D", "", ctx.config.whatsapp_number)):
-        text = quote(f"/start {payload}", safe="")
-        number = ctx.config.whatsapp_number
-        shown = number if number.startswith("+") else f"+{digits}"
-        links.append(StartLink("whatsapp", f"https://wa.me/{digits}?text={text}", shown))
+    username, number = ctx.config.bot_username, ctx.config.whatsapp_number
+    if username:
+        links.append(StartLink("telegram", telegram_link(username, payload), f"@{username}"))
+    if number and digits(number):
+        shown = number if number.startswith("+") else f"+{digits(number)}"
+        links.append(StartLink("whatsapp", whatsapp_link(number, payload), shown))
     return sorted(links, key=lambda link: link.channel != ctx.user.channel)
 
 

@@ -55,6 +55,40 @@ def test_coach_invite_without_a_bot_name_says_so(tmp_path: Path) -> None:
     assert "123:abc" not in result.stdout + result.stderr
 
 
+def test_coach_invite_with_both_channels_prints_both_links(tmp_path: Path) -> None:
+    from tests.fake_whatsapp import (
+        APP_SECRET,
+        PHONE_ID,
+        TOKEN,
+        VERIFY_TOKEN,
+        FakeGraph,
+        graph_server,
+    )
+
+    graph = FakeGraph()
+    with graph_server(graph) as api_url:
+        whatsapp = {
+            "OPSTAP_WHATSAPP_TOKEN": TOKEN,
+            "OPSTAP_WHATSAPP_PHONE_ID": PHONE_ID,
+            "OPSTAP_WHATSAPP_APP_SECRET": APP_SECRET,
+            "OPSTAP_WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+            "OPSTAP_WHATSAPP_API_URL": api_url,
+        }
+        result = opstap(tmp_path, "coach-invite", "--bot", "opstap_bot", **whatsapp)
+        graph.number_refused = True  # Meta does not answer: a placeholder, and what to do
+        refused = opstap(tmp_path, "coach-invite", **whatsapp)
+    assert result.returncode == 0, result.stderr
+    telegram, whatsapp, code = result.stdout.splitlines()[:3]
+    secret = telegram.split("start=coach_")[1]
+    assert whatsapp == f"https://wa.me/15550783881?text=%2Fstart%20coach_{secret}"
+    assert code == f"code: coach_{secret}"
+    assert refused.returncode == 0, refused.stderr
+    assert refused.stdout.startswith("https://wa.me/<number>?text=%2Fstart%20coach_")
+    assert "t.me" not in refused.stdout and "replace <number>" in refused.stdout
+    assert "could not ask WhatsApp for the business number (HTTP 400)" in refused.stderr
+    assert TOKEN not in result.stderr + refused.stderr
+
+
 def test_report_prints_the_group_numbers_as_csv(tmp_path: Path) -> None:
     assert opstap(tmp_path, "migrate").returncode == 0
     now = datetime.now(UTC)
