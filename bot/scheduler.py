@@ -558,6 +558,11 @@ async def plan(
         async with uow_factory() as uow:
             after = await nudges.plan_batch(uow, state, result, after_id=after, size=batch)
             await uow.commit()
+    async with uow_factory() as uow:
+        await uow.scheduler.record_round(
+            day=state.today, fingerprint=nudges.fingerprint(policy), at=clock()
+        )
+        await uow.commit()
     log.info(
         "planned %d nudges for %d learners (%s round)",
         result.planned,
@@ -569,20 +574,27 @@ async def plan(
 
 @dataclass
 class Planner:
-    """Plans at start (every learner) and once a day after PLAN_TIME (programme time; the
-    learners due); a day whose planning time went by unseen (a suspended host, a clock set
-    forward) is planned at the next look. Only the lease holder plans."""
+    """Plans once a day after PLAN_TIME (programme time), the learners due; a day whose
+    planning time went by unseen (a suspended host, a clock set forward) is planned at the
+    next look. Only the lease holder plans.
+
+    At start, and when it takes over the lease, it asks the database for the last round
+    that finished: when its fingerprint (`nudges.fingerprint`: the policy and the planner's
+    code) is this process's, the daily rounds go on from that day; when it differs, or no
+    round ever finished, the first round reads every learner, since the planning days found
+    before may be wrong now."""
 
     uow_factory: Callable[[], UnitOfWork]
     clock: Clock
     policy: nudges.NudgePolicy
     lease: Lease | None = None
     at: time = PLAN_TIME
-    planned_on: date | None = None  # the programme day of the last planning in this process
+    planned_on: date | None = None  # the programme day of the last planning seen
     _busy: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _held: bool = field(default=False, repr=False)
 
     def due(self, now: datetime) -> bool:
-        """Whether a planning round is due: never planned here, or a new day past `at`."""
+        """Whether a planning round is due: none seen, or a new day past `at`."""
         local = now.astimezone(ZoneInfo(self.policy.timezone))
         if self.planned_on is None:
             return True
@@ -590,15 +602,36 @@ class Planner:
 
     async def run_if_due(self) -> nudges.PlanningResult | None:
         """Plans when due and this process holds the lease; None when it did not plan."""
-        if self._busy.locked() or not self.due(self.clock()):
+        if self._busy.locked():
             return None
-        if self.lease is not None and not await self.lease.held():
+        if self.lease is not None:
+            held = await self.lease.held()
+            if held and not self._held:
+                self.planned_on = None  # another process may have planned meanwhile
+            self._held = held
+            if not held:
+                return None
+        if not self.due(self.clock()):
             return None
         async with self._busy:
             now = self.clock()
-            # A process's first round reads everyone: the policy or the code may have
-            # changed since the planning days were found.
-            full = self.planned_on is None
+            full = False
+            if self.planned_on is None:
+                async with self.uow_factory() as uow:
+                    last = await uow.scheduler.last_round()
+                if last is not None and last[1] == nudges.fingerprint(self.policy):
+                    log.info("last planning round: %s, same code and policy", last[0])
+                    self.planned_on = last[0]
+                    if not self.due(now):
+                        return None
+                else:
+                    full = True
+                    if last is not None:
+                        log.info(
+                            "the planner's code or policy changed since the round of %s:"
+                            " this round reads every learner",
+                            last[0],
+                        )
             result = await plan(self.uow_factory, lambda: now, self.policy, full=full)
             self.planned_on = now.astimezone(ZoneInfo(self.policy.timezone)).date()
             return result

@@ -24,6 +24,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -203,6 +204,27 @@ class NudgePolicy:
     #: they set none), spread over this many minutes between coaches.
     digest_time: str = "09:00"
     digest_spread_minutes: int = 30
+
+
+def fingerprint(policy: NudgePolicy) -> str:
+    """What the learners' planning days depend on besides their data: the policy, the code
+    of the planner and of what it reads (as loaded by this process), and the public
+    holidays it knows. A round that finds another fingerprint than the last round's reads
+    every learner again."""
+    return hashlib.sha256(f"{policy!r} {_CODE}".encode()).hexdigest()
+
+
+def _code_digest(*names: str) -> str:
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256(holidays.__version__.encode())
+    for name in names:
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()
+
+
+#: The code whose change may move a learner's planning day, read when it was imported (an
+#: upgrade on disk under a running process does not change what that process runs).
+_CODE = _code_digest("flows/nudges.py", "flows/signals.py", "storage/repositories/scheduler.py")
 
 
 # -- time -------------------------------------------------------------------------------------

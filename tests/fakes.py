@@ -498,6 +498,7 @@ class FakeScheduler:
     def __init__(self, unit: FakeUnitOfWork) -> None:
         self.unit = unit
         self.holiday_rows = FakeTable()
+        self.round: tuple[date, str] | None = None
 
     async def learners(
         self, *, after_id: int, limit: int, due_on: date | None = None
@@ -762,6 +763,12 @@ class FakeScheduler:
                 user.status = "active"
                 ended.append(user.id)
         return ended
+
+    async def last_round(self) -> tuple[date, str] | None:
+        return self.round
+
+    async def record_round(self, *, day: date, fingerprint: str, at: datetime) -> None:
+        self.round = (day, fingerprint)
 
     async def report(self, *, kinds: Collection[str]) -> list[ReportRow]:
         groups: dict[tuple[str, str], list[OutboxMessage]] = {}

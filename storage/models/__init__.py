@@ -32,7 +32,7 @@ from storage.models.programme import (
     Signal,
     Upload,
 )
-from storage.models.scheduler import PlanningState, ProgrammeHoliday
+from storage.models.scheduler import PlanningRun, PlanningState, ProgrammeHoliday
 
 __all__ = [
     "AccessLog",
@@ -52,6 +52,7 @@ __all__ = [
     "Membership",
     "NumberedChoices",
     "OutboxMessage",
+    "PlanningRun",
     "PlanningState",
     "Preferences",
     "ProcessedUpdate",

@@ -47,6 +47,21 @@ class PlanningState(Base):
     version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
+class PlanningRun(Base):
+    """The last planning round that finished (one row): its programme day and the
+    fingerprint of what the planning days depend on (`flows.nudges.fingerprint`). A process
+    that starts, or takes over the lease, plans every learner only when the fingerprint
+    changed; otherwise it goes on with the daily rounds, and a day already planned is not
+    planned again."""
+
+    __tablename__ = "planning_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    planned_on: Mapped[date]
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    finished_at: Mapped[datetime]
+
+
 #: What makes a learner due for planning: (table, events, the column naming the learner,
 #: an SQL condition on NEW or None). Migration 0024 creates the same triggers.
 PLANNING_INPUTS: tuple[tuple[str, str, str, str | None], ...] = (

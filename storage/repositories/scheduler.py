@@ -18,6 +18,7 @@ from storage.models import (
     Group,
     Membership,
     OutboxMessage,
+    PlanningRun,
     PlanningState,
     Preferences,
     ProgrammeHoliday,
@@ -206,6 +207,8 @@ class SchedulerRepository(Protocol):
         self, user_ids: Collection[int]
     ) -> dict[int, tuple[User, Preferences | None]]: ...
     async def end_pauses(self, *, now: datetime) -> list[int]: ...
+    async def last_round(self) -> tuple[date, str] | None: ...
+    async def record_round(self, *, day: date, fingerprint: str, at: datetime) -> None: ...
     async def report(self, *, kinds: Collection[str]) -> list[ReportRow]: ...
 
 
@@ -637,6 +640,25 @@ class SqlSchedulerRepository:
             await self.session.execute(
                 update(table).where(table.c.id.in_(sorted(set(user_ids)))).values(nudged_at=now)
             )
+
+    async def last_round(self) -> tuple[date, str] | None:
+        """The programme day and fingerprint of the last planning round that finished."""
+        row = (
+            await self.session.execute(
+                select(PlanningRun.planned_on, PlanningRun.fingerprint).where(PlanningRun.id == 1)
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    async def record_round(self, *, day: date, fingerprint: str, at: datetime) -> None:
+        """Records a planning round that finished (one row, written over)."""
+        values = {"planned_on": day, "fingerprint": fingerprint, "finished_at": at}
+        insert_: Any = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        await self.session.execute(
+            insert_(PlanningRun)
+            .values(id=1, **values)
+            .on_conflict_do_update(index_elements=["id"], set_=values)
+        )
 
     async def end_pauses(self, *, now: datetime) -> list[int]:
         """Learners whose pause ran out are active again; returns their ids."""

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, text, update
 
@@ -223,15 +225,78 @@ async def test_migrated_sqlite_has_the_planning_triggers(tmp_path: Path) -> None
 
 
 async def test_a_process_reads_everyone_first_then_only_those_due(runtime: Runtime) -> None:
-    """The policy or the code may have changed while no process ran: a process's first
-    round reads every learner, the next day's only those due."""
+    """No round ever finished: a process's first round reads every learner, the next day's
+    only those due."""
     await _people(runtime)
     policy = runtime.nudge_policy()
-    await plan(runtime.uow, lambda: START, policy)
-    now = [START + timedelta(days=1)]
+    now = [START]
     planner = Planner(uow_factory=runtime.uow, clock=lambda: now[0], policy=policy)
     first = await planner.run_if_due()
     now[0] += timedelta(days=1)
     second = await planner.run_if_due()
     assert first is not None and first.learners == LEARNERS
     assert second is not None and second.learners < LEARNERS
+
+
+async def test_a_restart_goes_on_from_the_last_round(runtime: Runtime) -> None:
+    """A process that starts after a round of the same code and policy finished does not
+    read everyone again: the same day it plans nothing, the next day only those due."""
+    await _people(runtime)
+    policy = runtime.nudge_policy()
+    await plan(runtime.uow, lambda: START, policy, full=True)
+    now = [START + timedelta(hours=3)]
+    restarted = Planner(uow_factory=runtime.uow, clock=lambda: now[0], policy=policy)
+    assert await restarted.run_if_due() is None  # that day was planned
+    now[0] = START + timedelta(days=1)
+    again = Planner(uow_factory=runtime.uow, clock=lambda: now[0], policy=policy)
+    daily = await again.run_if_due()
+    assert daily is not None and daily.learners < LEARNERS
+    assert await again.run_if_due() is None
+
+
+async def test_another_policy_reads_everyone_again(runtime: Runtime) -> None:
+    """The policy (or the planner's code) changed since the last round: the planning days
+    found before may be wrong, so the first round reads every learner."""
+    await _people(runtime)
+    policy = runtime.nudge_policy()
+    await plan(runtime.uow, lambda: START, policy, full=True)
+    changed = replace(policy, weekly_limit=policy.weekly_limit + 1)
+    assert nudges.fingerprint(changed) != nudges.fingerprint(policy)
+    now = [START + timedelta(hours=3)]
+    planner = Planner(uow_factory=runtime.uow, clock=lambda: now[0], policy=changed)
+    first = await planner.run_if_due()
+    assert first is not None and first.learners == LEARNERS
+    async with runtime.uow() as uow:
+        assert await uow.scheduler.last_round() == (
+            START.astimezone(ZoneInfo(policy.timezone)).date(),
+            nudges.fingerprint(changed),
+        )
+
+
+@dataclass
+class _Lease:
+    """A lease another process may hold."""
+
+    holding: bool = True
+
+    async def held(self) -> bool:
+        return self.holding
+
+
+async def test_taking_over_the_lease_asks_what_was_planned(runtime: Runtime) -> None:
+    """A process that gets the lease back after another one planned a day does not plan
+    that day again."""
+    await _people(runtime)
+    policy = runtime.nudge_policy()
+    lease = _Lease()
+    now = [START]
+    planner = Planner(uow_factory=runtime.uow, clock=lambda: now[0], policy=policy, lease=lease)
+    assert await planner.run_if_due() is not None
+    lease.holding = False
+    now[0] += timedelta(days=1)
+    assert await planner.run_if_due() is None  # another process holds the lease
+    await plan(runtime.uow, lambda: now[0], policy)  # and plans the day
+    lease.holding = True
+    assert await planner.run_if_due() is None
+    now[0] += timedelta(days=1)
+    assert await planner.run_if_due() is not None
