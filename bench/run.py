@@ -72,6 +72,13 @@ async def run_all(scale: str, postgres: str | None = None) -> list[Figure]:
             30,
         ),
         Figure("planning", "wall time", scheduler["planning_seconds"], "s", better="none"),
+        Figure(
+            "planning",
+            "the week after, the planner running on (CPU)",
+            scheduler["next_week_cpu_seconds"],
+            "s",
+            better="none",
+        ),
         Figure("planning", "nudges and notices planned", scheduler["planned"], "", better="none"),
         Figure("planning", "planned again (duplicates)", scheduler["planned_again"], "", 0),
         # "A few minutes" of sending at 30/s (PRODUCT.md): 3 minutes, 5,400 messages.
