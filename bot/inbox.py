@@ -6,7 +6,10 @@ handles one user's updates strictly in the order they came, different users' con
 and retries a failure twice (a busy database, a lost connection) before it sets the update
 aside for an operator (`opstap inbox`) and lets the learner know. The transaction that
 handles an update also deletes its inbox row (see `SqlUpdateLog.claim`), so after a crash the
-rows left are exactly the updates still to handle: `pending` gives them back at start.
+rows left are exactly the updates still to handle: `pending` gives them back at start. That
+transaction also keeps the update's replies (`Engine.handle`); `deliver` sends them and the
+inbox clears the copy (`sent`), so the replies a crash caught between commit and send go at
+the next start (`resend`), before the pending updates.
 
 Nothing here logs what an update holds: only its id, the user key, the error type and where
 in the code it was raised.
@@ -20,10 +23,12 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.runtime import Runtime
+from flows.messages import Reply
 from storage.models import InboxUpdate
 
 log = logging.getLogger(__name__)
@@ -35,6 +40,11 @@ PAUSES = (0.5, 2.0)
 CONCURRENCY = 16
 #: Pauses between tries at sending the replies of an update already handled (see `deliver`).
 SEND_PAUSES = (1.0, 4.0, 15.0)
+#: The replies of a handled update are kept with it until they went, then cleared (in one
+#: transaction for all the updates whose replies went meanwhile): a crash loses none, and may
+#: send those of its last moment once more.
+#: Replies kept over a crash are sent at the next start when they are at most this old.
+RESEND_WITHIN = timedelta(minutes=15)
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,6 +57,8 @@ class Attempt:
     error: BaseException | None = None
     #: Set when the flows handled the update: its inbox row went with that transaction.
     handled: bool = False
+    #: The inbox the update came from, told when its replies went (`deliver`).
+    inbox: Inbox | None = None
 
     @property
     def last(self) -> bool:
@@ -92,6 +104,22 @@ async def deliver(
     again from the reply that failed, after SEND_PAUSES; when they run out it is logged, and
     what the learner sent stays stored. Any other error is raised as before.
     """
+    try:
+        await _send_all(update_id, replies, send, transient=transient)
+    finally:
+        # Sent, given up or refused: not to be sent again at the next start.
+        attempt = _CURRENT.get()
+        if attempt is not None and attempt.inbox is not None:
+            attempt.inbox.sent(update_id)
+
+
+async def _send_all(
+    update_id: int,
+    replies: Sequence[Any],
+    send: Callable[[Any], Awaitable[object]],
+    *,
+    transient: Callable[[BaseException], bool],
+) -> None:
     remaining = list(replies)
     failures = 0
     while remaining:
@@ -158,9 +186,80 @@ class Inbox:
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _waiting: dict[str, int] = field(default_factory=dict)
     _slots: asyncio.Semaphore = field(init=False)
+    #: Updates whose replies went since the last `flush_sent`, and the task that flushes.
+    _sent: set[int] = field(default_factory=set)
+    _flush: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
+
+    def sent(self, update_id: int) -> None:
+        """The replies of this update went: their kept copy is cleared at once, together
+        with those of the updates whose replies go while that transaction runs."""
+        self._sent.add(update_id)
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        try:
+            while self._sent:
+                await self.flush_sent()
+        finally:
+            self._flush = None
+
+    async def flush_sent(self) -> None:
+        """Clears the kept replies of the updates whose replies went (at a stop, too)."""
+        done, self._sent = self._sent, set()
+        if not done:
+            return
+        try:
+            async with self.runtime.uow() as uow:
+                await uow.updates.replies_sent(done)
+                await uow.commit()
+        except Exception as error:  # sent once more at the next start: better than lost
+            log.warning("could not clear %d sent replies: %s", len(done), describe(error))
+
+    async def resend(
+        self,
+        send: Callable[[str, Sequence[Reply]], Awaitable[object]],
+        *,
+        transient: Callable[[BaseException], bool],
+    ) -> int:
+        """At start, before the pending updates: sends the replies of updates handled
+        before a crash but not sent, each chat's in order; returns how many updates had
+        some. Replies older than RESEND_WITHIN are dropped (the learner has moved on)."""
+        async with self.runtime.uow() as uow:
+            kept = [
+                (update_id, at, data)
+                for update_id, at, data in await uow.updates.replies_to_send()
+                if data.get("channel") == self.channel
+            ]
+        if not kept:
+            return 0
+        now = self.runtime.engine.clock()
+        fresh = [row for row in kept if now - row[1] <= RESEND_WITHIN]
+        for update_id, _, data in fresh:
+            chat = str(data.get("chat"))
+            replies = [Reply.of_data(reply) for reply in data.get("replies", ())]
+
+            async def send_one(reply: Reply, chat: str = chat) -> None:
+                await send(chat, [reply])
+
+            try:
+                await _send_all(update_id, replies, send_one, transient=transient)
+            except Exception as error:
+                log.warning(
+                    "update %d: replies kept over a restart failed to send: %s",
+                    update_id,
+                    describe(error),
+                )
+        self._sent.update(update_id for update_id, _, _ in kept)
+        await self.flush_sent()
+        if fresh:
+            log.info("sent the replies of %d updates handled before the restart", len(fresh))
+        if len(kept) > len(fresh):
+            log.info("dropped the replies of %d updates handled long ago", len(kept) - len(fresh))
+        return len(fresh)
 
     async def store(self, updates: Sequence[tuple[int, str | None, dict[str, Any]]]) -> set[int]:
         """Stores (update_id, user key, raw update) in one transaction; returns the ids that
@@ -221,7 +320,7 @@ class Inbox:
         self, update_id: int, key: str, handle: Callable[[], Awaitable[object]]
     ) -> None:
         for number in range(1, ATTEMPTS + 1):
-            attempt = Attempt(update_id=update_id, number=number)
+            attempt = Attempt(update_id=update_id, number=number, inbox=self)
             token = _CURRENT.set(attempt)
             try:
                 await handle()

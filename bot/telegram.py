@@ -13,7 +13,7 @@ import os
 import signal
 import warnings
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from datetime import time
 from pathlib import Path
@@ -603,8 +603,15 @@ async def accept(
 
 
 async def accept_pending(application: Application[Any, Any, Any, Any, Any, Any]) -> int:
-    """At start: the updates stored but not handled before a stop or a crash, in order."""
+    """At start: the replies of updates handled but not sent before a crash, then the
+    updates stored but not handled before a stop or a crash, in order."""
     inbox: Inbox = application.bot_data.inbox
+    context = OpstapContext(application)
+
+    async def send(chat: str, replies: Sequence[Reply]) -> None:
+        await send_replies(context, int(chat), list(replies))
+
+    await inbox.resend(send, transient=transient)
     pending = await inbox.pending()
     for update_id, data in pending:
         await accept(application, update_id, data)
@@ -681,8 +688,10 @@ async def poll(
 
 async def drain(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Waits until every update handed to the Application is handled. (`Application.stop`
-    alone would start the ones still queued as tasks it no longer waits for.)"""
+    alone would start the ones still queued as tasks it no longer waits for.) Their replies'
+    kept copies are cleared."""
     await application.update_queue.join()
+    await application.bot_data.inbox.flush_sent()
 
 
 def run_polling(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -726,7 +726,13 @@ class WhatsAppAdapter:
         task.add_done_callback(self._tasks.discard)
 
     async def accept_pending(self) -> int:
-        """At start: the messages stored but not handled before a stop or a crash."""
+        """At start: the replies of messages handled but not sent before a crash, then the
+        messages stored but not handled before a stop or a crash."""
+
+        async def send(wa_id: str, replies: Sequence[Reply]) -> None:
+            await self.send_reply(wa_id, replies[0], await self._translator(wa_id))
+
+        await self.inbox.resend(send, transient=transient)
         pending = await self.inbox.pending()
         for update_id, raw in pending:
             sender = raw.get("from")
@@ -736,9 +742,11 @@ class WhatsAppAdapter:
         return len(pending)
 
     async def drain(self) -> None:
-        """Waits until every accepted message is handled."""
+        """Waits until every accepted message is handled; clears their replies' kept
+        copies."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.inbox.flush_sent()
 
     async def on_message(self, message: IncomingMessage, update_id: int) -> None:
         """Hands one message to the flows (at most once) and sends the answer; on the last

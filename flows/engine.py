@@ -648,6 +648,17 @@ class Engine:
             changed = [column for column, value in after.items() if before[column] != value]
             if changed:
                 await uow.conversations.save(conversation, changed)
+            if update_id is not None and ctx.replies:
+                # Kept with the update until the channel sent them: a crash after this
+                # commit loses no reply (the next start sends them; see bot/inbox.py).
+                await uow.updates.keep_replies(
+                    update_id,
+                    {
+                        "channel": channel,
+                        "chat": chat_id or external_id,
+                        "replies": [reply.as_data() for reply in ctx.replies],
+                    },
+                )
             await uow.commit()
         for index, job in reversed(ctx.later):
             ctx.replies[index:index] = await job()

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from flows.i18n import right_to_left
 
@@ -180,3 +180,35 @@ class Reply:
     def flat_buttons(self) -> list[Button]:
         """All buttons, row after row."""
         return [button for row in self.buttons for button in row]
+
+    def as_data(self) -> dict[str, Any]:
+        """The reply as JSON-ready data (kept until it is sent: see `Engine.handle`)."""
+        data: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            data["buttons"] = [[[b.label, b.data, b.short] for b in row] for row in self.buttons]
+        if self.file is not None:
+            data["file"] = [str(self.file.path), self.file.kind, self.file.file_name]
+        if self.replace:
+            data["replace"] = True
+        if self.rtl:
+            data["rtl"] = True
+        if self.command_menu is not None:
+            data["command_menu"] = list(self.command_menu)
+        return data
+
+    @classmethod
+    def of_data(cls, data: dict[str, Any]) -> Reply:
+        """The reply `as_data` gave."""
+        file = data.get("file")
+        menu = data.get("command_menu")
+        return cls(
+            text=data["text"],
+            buttons=tuple(
+                tuple(Button(label, value, short) for label, value, short in row)
+                for row in data.get("buttons", ())
+            ),
+            file=None if file is None else OutFile(Path(file[0]), file[1], file[2]),
+            replace=bool(data.get("replace")),
+            rtl=bool(data.get("rtl")),
+            command_menu=None if menu is None else (menu[0], menu[1]),
+        )

@@ -105,6 +105,7 @@ class FakeConversations:
 class FakeUpdateLog:
     def __init__(self) -> None:
         self.seen_ids: dict[int, datetime] = {}
+        self.kept: dict[int, dict[str, Any]] = {}
 
     async def seen(self, update_id: int) -> bool:
         return update_id in self.seen_ids
@@ -117,6 +118,18 @@ class FakeUpdateLog:
             return False
         self.seen_ids[update_id] = at
         return True
+
+    async def keep_replies(self, update_id: int, replies: dict[str, Any]) -> None:
+        self.kept[update_id] = replies
+
+    async def replies_sent(self, update_ids: Collection[int]) -> None:
+        for update_id in update_ids:
+            self.kept.pop(update_id, None)
+
+    async def replies_to_send(self) -> list[tuple[int, datetime, dict[str, Any]]]:
+        return sorted(
+            ((u, self.seen_ids[u], r) for u, r in self.kept.items()), key=lambda row: row[1]
+        )
 
 
 class FakeInbox:

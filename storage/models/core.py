@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DDL, BigInteger, ForeignKey, Index, String, UniqueConstraint, event
+from sqlalchemy import DDL, BigInteger, ForeignKey, Index, String, UniqueConstraint, event, text
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -66,12 +66,26 @@ class Conversation(Base):
 
 
 class ProcessedUpdate(Base):
-    """A Telegram update that was handled, so it is never handled twice."""
+    """An update that was handled, so it is never handled twice (Telegram's update id; a
+    WhatsApp message's is negative, see bot/whatsapp.py)."""
 
     __tablename__ = "processed_updates"
+    __table_args__ = (
+        # The replies still to send after a crash: a few rows, found without a scan.
+        Index(
+            "ix_processed_updates_replying",
+            "processed_at",
+            sqlite_where=text("replies IS NOT NULL"),
+            postgresql_where=text("replies IS NOT NULL"),
+        ),
+    )
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(default_factory=utcnow)
+    #: The replies of the update, written by the transaction that handled it and cleared once
+    #: the channel sent them (`bot.inbox`): a crash in between loses none, the next start
+    #: sends them. {"channel": ..., "chat": ..., "replies": [`Reply.as_data()`, ...]}
+    replies: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
 #: On SQLite, recording an update takes it out of the durable inbox in the same statement

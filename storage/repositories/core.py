@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +39,9 @@ class UpdateLog(Protocol):
     async def seen(self, update_id: int) -> bool: ...
     async def record(self, update_id: int, *, at: datetime) -> None: ...
     async def claim(self, update_id: int, *, at: datetime) -> bool: ...
+    async def keep_replies(self, update_id: int, replies: dict[str, Any]) -> None: ...
+    async def replies_sent(self, update_ids: Collection[int]) -> None: ...
+    async def replies_to_send(self) -> list[tuple[int, datetime, dict[str, Any]]]: ...
 
 
 class InboxRepository(Protocol):
@@ -149,6 +152,32 @@ class SqlUpdateLog:
         claimed = await self.session.execute(_CLAIM_SQLITE, values)
         return bool(getattr(claimed, "rowcount", 0))
 
+    async def keep_replies(self, update_id: int, replies: dict[str, Any]) -> None:
+        """Keeps the replies of a claimed update until they are sent (`replies_sent`)."""
+        await self.session.execute(
+            _KEEP_REPLIES, {"kept_update_id": update_id, "replies": replies}
+        )
+
+    async def replies_sent(self, update_ids: Collection[int]) -> None:
+        """Forgets the replies of these updates: the channel sent them (or gave up)."""
+        if update_ids:
+            await self.session.execute(
+                update(_PROCESSED)
+                .where(_PROCESSED.c.update_id.in_(list(update_ids)))
+                .values(replies=null())  # SQL's NULL, not JSON's null: out of the index
+            )
+
+    async def replies_to_send(self) -> list[tuple[int, datetime, dict[str, Any]]]:
+        """The updates whose replies were kept and not sent (a crash came between), oldest
+        first: (update_id, processed_at, replies)."""
+        p = _PROCESSED.c
+        query = (
+            select(p.update_id, p.processed_at, p.replies)
+            .where(p.replies.is_not(None))
+            .order_by(p.processed_at, p.update_id)
+        )
+        return [(u, at, replies) for u, at, replies in await self.session.execute(query)]
+
 
 # The statements of every update, built once (on core tables: no ORM bookkeeping to do).
 _USER_AND_CONVERSATION = (
@@ -161,6 +190,11 @@ _PROCESSED: Any = ProcessedUpdate.__table__
 _CONVERSATIONS: Any = Conversation.__table__
 _SAVE_CONVERSATION = update(_CONVERSATIONS).where(
     _CONVERSATIONS.c.user_id == bindparam("saved_user_id")
+)
+_KEEP_REPLIES = (
+    update(_PROCESSED)
+    .where(_PROCESSED.c.update_id == bindparam("kept_update_id"))
+    .values(replies=bindparam("replies"))
 )
 _HANDLED_FROM_INBOX = delete(_INBOX).where(_INBOX.c.update_id == bindparam("update_id"))
 #: INSERT ... ON CONFLICT DO NOTHING, on SQLite: `rowcount` says whether it inserted. The

@@ -9,6 +9,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ import bot.inbox
 from bot.inbox import Inbox
 from bot.runtime import Runtime
 from bot.telegram import CHANNEL, accept_pending, drain, poll, raw_user_key
+from flows.messages import Event
 from storage.models import Conversation, InboxUpdate, ProcessedUpdate, Upload, User
 from tests.bot.test_evidence_telegram import PNG, media, onboard
 from tests.fake_telegram import BotHarness, FakeTelegram, running_bot
@@ -74,6 +76,12 @@ def answered(telegram: FakeTelegram, user: int) -> list[str]:
 async def rows(runtime: Runtime, model: Any) -> list[Any]:
     async with runtime.sessionmaker() as session:
         return list((await session.scalars(select(model))).all())
+
+
+async def kept_replies(runtime: Runtime) -> int:
+    async with runtime.sessionmaker() as session:
+        query = select(func.count()).where(ProcessedUpdate.replies.is_not(None))
+        return int(await session.scalar(query) or 0)
 
 
 async def test_a_poison_update_is_set_aside_and_the_others_go_on(
@@ -257,3 +265,58 @@ async def test_blocking_the_bot_marks_the_learner_unreachable_at_once(
         telegram.queue(member(61, "member"))
         assert await becomes("active") == "active"
     assert await rows(runtime, InboxUpdate) == []
+
+
+async def handled_not_sent(runtime: Runtime, telegram: FakeTelegram, user: int) -> Any:
+    """A crash right after the transaction that handled /start committed, before the reply
+    went: the flows handle it (the reply is kept with the update) and nothing is sent."""
+    start = telegram.text(user, "/start")
+    await runtime.engine.handle(
+        channel=CHANNEL,
+        external_id=str(user),
+        chat_id=str(user),
+        event=Event(kind="command", command="start", text="/start"),
+        update_id=start["update_id"],
+    )
+    return start
+
+
+async def test_replies_kept_over_a_crash_after_the_commit_go_at_start(
+    runtime: Runtime, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    await handled_not_sent(runtime, telegram, 21)
+    [kept] = await rows(runtime, ProcessedUpdate)
+    assert kept.replies is not None and kept.replies["chat"] == "21"
+    assert answered(telegram, 21) == []
+    async with polling(runtime, telegram):
+        await until(lambda: bool(answered(telegram, 21)))
+        telegram.queue(telegram.text(22, "/start"))  # handled and sent as usual
+        await until(lambda: bool(answered(telegram, 22)))
+    [language_question] = answered(telegram, 21)
+    assert "Kies je taal." in language_question
+    buttons = next(c for c in telegram.sent() if int(c.params["chat_id"]) == 21).buttons
+    assert any(b["text"] == "Nederlands" for b in buttons)  # with its buttons
+    # Sent: the copies are cleared (at the stop for the last ones), none goes twice.
+    assert [u.replies for u in await rows(runtime, ProcessedUpdate)] == [None, None]
+    assert await kept_replies(runtime) == 0  # SQL's NULL (JSON's null would stay indexed)
+    async with polling(runtime, telegram):
+        pass
+    assert len(answered(telegram, 21)) == 1
+    assert "sent the replies of 1 updates handled before the restart" in caplog.text
+    assert "Kies" not in caplog.text  # no learner-facing words in the log
+
+
+async def test_replies_kept_long_ago_are_dropped_not_sent(
+    runtime: Runtime, telegram: FakeTelegram
+) -> None:
+    start = await handled_not_sent(runtime, telegram, 23)
+    async with runtime.sessionmaker() as session:
+        row = await session.get(ProcessedUpdate, start["update_id"])
+        assert row is not None
+        row.processed_at -= bot.inbox.RESEND_WITHIN + timedelta(minutes=1)
+        await session.commit()
+    async with polling(runtime, telegram):
+        pass
+    assert answered(telegram, 23) == []
+    assert await kept_replies(runtime) == 0

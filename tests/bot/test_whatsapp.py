@@ -112,6 +112,32 @@ async def test_a_message_is_stored_before_the_200_and_handled_after_a_restart(
         assert await wa.feed(notification) == []  # Meta's retry of it: handled once
 
 
+async def test_replies_kept_over_a_crash_after_the_commit_go_at_the_next_start(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graph = fake_graph(runtime)
+    notification = graph.text(SAMIRA, "/start")
+    with monkeypatch.context() as patch:
+        async with running_whatsapp(runtime, graph) as wa:
+
+            async def dies(*args: object) -> None:  # the process dies after the commit
+                return None
+
+            patch.setattr(wa.adapter, "deliver", dies)
+            assert (await wa.post(notification)).status_code == 200
+            await wa.adapter.drain()
+    assert graph.sent == [] and len(await rows(runtime, User)) == 1  # handled, not sent
+    async with running_whatsapp(runtime, graph) as wa:  # the next start
+        assert await wa.adapter.accept_pending() == 0  # nothing left to handle
+        assert graph.sent  # the reply went
+        await wa.adapter.drain()
+    sent = len(graph.sent)
+    async with running_whatsapp(runtime, graph) as wa:  # and once only
+        await wa.adapter.accept_pending()
+        await wa.adapter.drain()
+    assert len(graph.sent) == sent
+
+
 async def test_the_business_number_for_join_links_comes_from_meta_or_the_first_message(
     runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
