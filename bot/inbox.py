@@ -207,8 +207,15 @@ class Inbox:
         finally:
             self._flush = None
 
+    async def close(self) -> None:
+        """At a stop, before the database closes: clears the kept copies of every reply
+        that went, after the clearing under way."""
+        if self._flush is not None:
+            await asyncio.gather(self._flush, return_exceptions=True)
+        await self.flush_sent()
+
     async def flush_sent(self) -> None:
-        """Clears the kept replies of the updates whose replies went (at a stop, too)."""
+        """Clears the kept replies of the updates whose replies went."""
         done, self._sent = self._sent, set()
         if not done:
             return

@@ -691,7 +691,7 @@ async def drain(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     alone would start the ones still queued as tasks it no longer waits for.) Their replies'
     kept copies are cleared."""
     await application.update_queue.join()
-    await application.bot_data.inbox.flush_sent()
+    await application.bot_data.inbox.close()
 
 
 def run_polling(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -753,6 +753,7 @@ def build_application(
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         if dispatcher.lease is not None:
             await dispatcher.lease.release()
+        await inbox.close()
         await runtime.close()
 
     builder = (

@@ -746,7 +746,7 @@ class WhatsAppAdapter:
         copies."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        await self.inbox.flush_sent()
+        await self.inbox.close()
 
     async def on_message(self, message: IncomingMessage, update_id: int) -> None:
         """Hands one message to the flows (at most once) and sends the answer; on the last
