@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -522,7 +523,8 @@ def test_killed_mid_burst_it_loses_no_message_and_handles_none_twice(
 ) -> None:
     """30 learners write at once; the process is killed with SIGKILL mid-burst and restarted
     on the same database, and Meta delivers again what got no 200: then each message was
-    handled (its learner stored) and none twice (at most one answer each, one id each)."""
+    handled (its learner stored) once, and each learner got an answer; only an answer sent
+    just before the kill may go a second time, when the restart resends the kept replies."""
     import sqlite3
     from concurrent.futures import ThreadPoolExecutor
 
@@ -571,6 +573,7 @@ def test_killed_mid_burst_it_loses_no_message_and_handles_none_twice(
             answers = [future.result() for future in futures]
     finally:
         first.communicate(timeout=30)
+    answered_before_kill = {s.to for s in fake.sent if s.interactive == "list"}
     handled_before = len({s.to for s in fake.sent})
     unanswered = [n for n, status in zip(notifications, answers, strict=True) if status != 200]
     assert unanswered or handled_before < len(learners)  # it really stopped mid-burst
@@ -600,8 +603,20 @@ def test_killed_mid_burst_it_loses_no_message_and_handles_none_twice(
         waiting = connection.execute("SELECT count(*) FROM inbox_updates").fetchone()[0]
     assert (processed, waiting) == (len(learners), 0)
     answered = Counter(s.to for s in fake.sent if s.interactive == "list")
-    assert max(answered.values()) == 1  # none twice
-    assert len(answered) >= handled_before
+    assert set(answered) == set(learners)  # each got its answer
+    # Replies handled and sent just before the kill whose copy was not cleared yet go again
+    # at the restart (at least once, never lost); any other answer twice would be a message
+    # handled twice.
+    resent = re.search(r"sent the replies of (\d+) updates handled before the restart", stderr)
+    twice = {learner for learner, count in answered.items() if count > 1}
+    print(
+        f"answered before the kill {len(answered_before_kill)} of {len(learners)}, "
+        f"replies resent at the restart {resent.group(1) if resent else 0}, "
+        f"answered twice {len(twice)}"
+    )
+    assert twice <= answered_before_kill
+    assert len(twice) <= (int(resent.group(1)) if resent else 0)
+    assert max(answered.values()) <= 2
     assert "Traceback" not in stderr
 
 
