@@ -171,8 +171,9 @@ class Context:
         #: The main menu shown in this event, if any (the engine adds suggestions to it).
         self.menu_reply: Reply | None = None
         self._notices = 0  # numbers this event's notices, for their default dedup keys
-        #: Jobs to run once the transaction is committed, each with where its replies go.
-        self.later: list[tuple[int, Later]] = []
+        #: Jobs to run once the transaction is committed: where its replies go, the job, and
+        #: what the kept copy of the replies says in their place (see `after_commit`).
+        self.later: list[tuple[int, Later, Reply]] = []
         self.t = engine.translator(user.language)
 
     # -- language -----------------------------------------------------------------------
@@ -256,7 +257,7 @@ class Context:
         if self.sender is None or not self.replies:
             return
         ready, self.replies = self.replies, []
-        self.later = [(max(0, index - len(ready)), job) for index, job in self.later]
+        self.later = [(max(0, i - len(ready)), job, lost) for i, job, lost in self.later]
         await self.sender(ready)
 
     async def working(self, kind: str = "typing") -> None:
@@ -266,12 +267,19 @@ class Context:
         if self.activity is not None:
             await self.activity(kind)
 
-    def after_commit(self, job: Later) -> None:
+    def after_commit(self, job: Later, *, if_lost: str | None = None) -> None:
         """Runs `job` after this event's transaction is committed, for long work that needs no
         write lock (converting a file with another program, or a long read in
         `engine.reader()`): no lock is held meanwhile. Its replies take the place of this call
-        among the event's replies."""
-        self.later.append((len(self.replies), job))
+        among the event's replies.
+
+        The transaction keeps the event's replies until they are sent, so that a crash loses
+        none; the job's are not known yet then. If a crash comes before they go, the learner
+        gets `if_lost` (translated) in their place, by default a plain "please ask again"."""
+        lost = self.message(
+            if_lost or self._("I was interrupted before I could finish this. Please ask again.")
+        )
+        self.later.append((len(self.replies), job, lost))
 
     def button(self, label: str, value: str, *, short: str | None = None) -> Button:
         """A button for the current question; `value` must hold no personal data. `short`
@@ -648,19 +656,23 @@ class Engine:
             changed = [column for column, value in after.items() if before[column] != value]
             if changed:
                 await uow.conversations.save(conversation, changed)
-            if update_id is not None and ctx.replies:
-                # Kept with the update until the channel sent them: a crash after this
-                # commit loses no reply (the next start sends them; see bot/inbox.py).
+            # Kept with the update until the channel sent them: a crash after this commit
+            # loses no reply (the next start sends them; see bot/inbox.py). A job after the
+            # commit is kept as what it says when it is lost.
+            kept = list(ctx.replies)
+            for index, _, lost in reversed(ctx.later):
+                kept[index:index] = [lost]
+            if update_id is not None and kept:
                 await uow.updates.keep_replies(
                     update_id,
                     {
                         "channel": channel,
                         "chat": chat_id or external_id,
-                        "replies": [reply.as_data() for reply in ctx.replies],
+                        "replies": [reply.as_data() for reply in kept],
                     },
                 )
             await uow.commit()
-        for index, job in reversed(ctx.later):
+        for index, job, _ in reversed(ctx.later):
             ctx.replies[index:index] = await job()
         return ctx.replies
 

@@ -323,7 +323,12 @@ class ExportFlow(Flow):
         )
         folder = f"exports/u{ctx.user.id}"
         remove_earlier_exports(ctx, folder)
-        ctx.after_commit(partial(self.build, ctx, data, bilingual=bilingual))
+        ctx.after_commit(
+            partial(self.build, ctx, data, bilingual=bilingual),
+            if_lost=ctx._(
+                "I was interrupted while I put your portfolio together. Please send /export again."
+            ),
+        )
         matrix = json.dumps(mahara_matrix(), ensure_ascii=False, indent=2).encode()
         stored = ctx.files.save(matrix, folder=folder, suffix=".matrix")
         ctx.say(

@@ -298,7 +298,10 @@ class AtRisk(Flow):
             ctx.say(ctx._("No learners in your groups yet. Send them /invite."))
             await ctx.finish(menu=False)
             return
-        ctx.after_commit(partial(self.list_page, ctx, ctx.data.get("page", 0)))
+        ctx.after_commit(
+            partial(self.list_page, ctx, ctx.data.get("page", 0)),
+            if_lost=ctx._("I was interrupted while I made the list. Please send /atrisk again."),
+        )
 
     async def list_page(self, ctx: Context, page: int) -> list[Reply]:
         """The page's message; the access log records each learner shown."""

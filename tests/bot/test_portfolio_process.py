@@ -12,6 +12,7 @@ import json
 import shutil
 import signal
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,53 @@ def pdf_text(content: bytes, folder: Path) -> str:
     path.write_bytes(content)
     command = ["pdftotext", str(path), "-"]
     return subprocess.run(command, capture_output=True, check=True, timeout=30).stdout.decode()
+
+
+def test_an_export_killed_while_its_files_are_made_is_not_left_in_silence(
+    tmp_path: Path,
+) -> None:
+    """/export, and the process is killed with SIGKILL while the files are made (after the
+    transaction, when LibreOffice makes the PDF). At the restart the learner gets the replies
+    kept for a crash: where the files would be, a note to send /export again; and that
+    works. Without LibreOffice the files are made at once: then they came before the kill."""
+    with bot_api_server() as api:
+        phone = Phone(api)
+        with opstap(api, tmp_path) as process:
+            phone.say("/start")
+            phone.press("English")
+            phone.press("Yes, I agree")
+            phone.say("Sam")
+            phone.wait_for("")
+            phone.say("/export")
+            phone.press("Sam")
+            phone.press("Dutch only")
+            phone.wait_for("I am putting your portfolio together")
+            time.sleep(1.0)  # the transaction committed; the PDF is being made
+            process.kill()
+            process.wait(timeout=30)
+        before = documents(api)
+        with opstap(api, tmp_path) as process:
+            if "docx" not in before:
+                kept = phone.wait_for("What would you like to do?")  # the last kept reply
+                texts = [p.get("text") or "" for p in kept]
+                note = texts.index(
+                    "I was interrupted while I put your portfolio together. Please send /export "
+                    "again."
+                )
+                assert (
+                    texts.index(
+                        "The name on your portfolio: Sam. To change it, send /export name."
+                    )
+                    > note
+                )
+                phone.say("/export")
+                phone.press("Dutch only")
+                phone.wait_for("The name on your portfolio")
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+            log = process.stderr.read() if process.stderr else ""
+    print("the files came before the kill" if "docx" in before else "the kill came first")
+    assert "docx" in documents(api)
+    if "docx" not in before:
+        assert "sent the replies of 1 updates handled before the restart" in log
+    assert "Traceback" not in log

@@ -3,6 +3,7 @@ file opened and checked (python-docx, jsonschema, the Mahara and Moodle formats)
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -11,10 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
+import pytest
 from docx import Document
 
+from flows.engine import Event
 from flows.evidence_content import parse_period, warnings
 from flows.export import ExportFlow
+from flows.messages import Reply
 from flows.portfolio_export import MOODLE_HEADER, schema
 from storage.models import CvEntry, Evidence, Reflection, Upload
 from tests.fakes import ChatDriver, FakeUnitOfWork, fake_engine
@@ -208,6 +212,54 @@ async def add_portfolio(uow: FakeUnitOfWork, tmp_path: Path, user_id: int) -> No
             start="2019-09",
         )
     )
+
+
+async def test_an_export_cut_off_after_its_commit_keeps_a_word_in_place_of_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files are built after the transaction (no lock held), so the replies it keeps for
+    a crash (sent at the next start, bot/inbox.py) cannot hold them: in their place they
+    hold a note to send /export again, in the learner's language, where the files would go.
+    When the build finishes, the learner gets the files and not that note."""
+    chat, uow = await learner(tmp_path, language="nl")
+    await add_portfolio(uow, tmp_path, 1)
+    building = asyncio.Event()
+    build = ExportFlow.build
+
+    async def cut_off(*args: object, **kwargs: object) -> list[Reply]:
+        building.set()
+        await asyncio.Event().wait()  # the process dies here
+        return []
+
+    monkeypatch.setattr(ExportFlow, "build", cut_off)
+    await chat.command("export")
+    handling = asyncio.create_task(
+        chat.engine.handle(
+            channel=chat.channel,
+            external_id=chat.user,
+            event=Event(kind="button", value=chat.button("Samira").data),
+            update_id=77,
+        )
+    )
+    await asyncio.wait_for(building.wait(), timeout=10)
+    handling.cancel()
+    kept = [Reply.of_data(data) for data in uow.updates.kept[77]["replies"]]
+    lost = "Ik werd onderbroken terwijl ik je portfolio samenstelde. Stuur /export opnieuw."
+    texts = [reply.text for reply in kept]
+    assert texts[0].startswith("Ik stel je portfolio samen")
+    assert texts[1] == lost  # where the DOCX and the ZIP go
+    assert [r.file.file_name for r in kept if r.file] == [
+        "opstap-evc.matrix",
+        "opstap-evc-moodle.csv",
+    ]
+
+    monkeypatch.setattr(ExportFlow, "build", build)
+    await chat.command("export")
+    assert [r.file.file_name for r in chat.last if r.file][:2] == [
+        "portfolio.docx",
+        "portfolio.zip",
+    ]
+    assert lost not in chat.said
 
 
 async def test_export_files_hold_every_piece_in_the_learners_words(tmp_path: Path) -> None:
