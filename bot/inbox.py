@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,6 +29,7 @@ from typing import Any
 
 from bot.runtime import Runtime
 from flows.messages import Reply
+from storage.db import is_sqlite
 from storage.models import InboxUpdate
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ SEND_PAUSES = (1.0, 4.0, 15.0)
 #: send those of its last moment once more.
 #: Replies kept over a crash are sent at the next start when they are at most this old.
 RESEND_WITHIN = timedelta(minutes=15)
+#: On PostgreSQL, replies kept this recently may still be on their way from another worker
+#: (its tries at sending take up to about a minute): a starting worker waits this long for
+#: them (see `Inbox.resend`).
+RESEND_GRACE = timedelta(minutes=2)
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -189,6 +194,8 @@ class Inbox:
     #: Updates whose replies went since the last `flush_sent`, and the task that flushes.
     _sent: set[int] = field(default_factory=set)
     _flush: asyncio.Task[None] | None = None
+    #: The later look at replies another worker may still have been sending (`resend`).
+    _again: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
@@ -210,6 +217,8 @@ class Inbox:
     async def close(self) -> None:
         """At a stop, before the database closes: clears the kept copies of every reply
         that went, after the clearing under way."""
+        if self._again is not None:
+            self._again.cancel()
         if self._flush is not None:
             await asyncio.gather(self._flush, return_exceptions=True)
         await self.flush_sent()
@@ -231,21 +240,78 @@ class Inbox:
         send: Callable[[str, Sequence[Reply]], Awaitable[object]],
         *,
         transient: Callable[[BaseException], bool],
+        only: Collection[int] | None = None,
     ) -> int:
         """At start, before the pending updates: sends the replies of updates handled
         before a crash but not sent, each chat's in order; returns how many updates had
-        some. Replies older than RESEND_WITHIN are dropped (the learner has moved on)."""
+        some. Replies older than RESEND_WITHIN are dropped (the learner has moved on).
+
+        On PostgreSQL several workers share the database. One worker at a time resends
+        (an advisory lock: one starting meanwhile finds the copies cleared), and a copy kept
+        less than RESEND_GRACE ago is left to the worker that may still be sending it: it is
+        looked at again once it is that old, and sent if it is still there. SQLite runs one
+        process: it sends everything at once."""
+        shared = not is_sqlite(self.runtime.settings.database_url)
+        grace = RESEND_GRACE if shared else timedelta(0)
         async with self.runtime.uow() as uow:
+            if shared:
+                await uow.lock(f"resend:{self.channel}")
             kept = [
                 (update_id, at, data)
                 for update_id, at, data in await uow.updates.replies_to_send()
-                if data.get("channel") == self.channel
+                if data.get("channel") == self.channel and (only is None or update_id in only)
             ]
-        if not kept:
-            return 0
-        now = self.runtime.engine.clock()
-        fresh = [row for row in kept if now - row[1] <= RESEND_WITHIN]
-        for update_id, _, data in fresh:
+            now = self.runtime.engine.clock()
+            young = {update_id: at for update_id, at, _ in kept if now - at < grace}
+            kept = [row for row in kept if row[0] not in young]
+            fresh = [row for row in kept if now - row[1] <= RESEND_WITHIN]
+            if shared and kept:  # sent and cleared under the lock
+                await self._send_kept(fresh, send, transient=transient)
+                await uow.updates.replies_sent([update_id for update_id, _, _ in kept])
+                await uow.commit()
+        if not shared and kept:
+            await self._send_kept(fresh, send, transient=transient)
+            self._sent.update(update_id for update_id, _, _ in kept)
+            await self.flush_sent()
+        if fresh:
+            log.info("sent the replies of %d updates handled before the restart", len(fresh))
+        if len(kept) > len(fresh):
+            log.info("dropped the replies of %d updates handled long ago", len(kept) - len(fresh))
+        if young and self._again is None:
+            wait = (grace - (now - max(young.values()))).total_seconds()  # the youngest
+            self._again = asyncio.get_running_loop().create_task(
+                self._resend_later(wait, send, transient=transient, only=set(young))
+            )
+        return len(fresh)
+
+    async def _resend_later(
+        self,
+        wait: float,
+        send: Callable[[str, Sequence[Reply]], Awaitable[object]],
+        *,
+        transient: Callable[[BaseException], bool],
+        only: Collection[int],
+    ) -> None:
+        """The replies a starting worker left to the worker that kept them, if still kept
+        once that worker had time to send them."""
+        try:
+            await asyncio.sleep(wait)
+            self._again = None  # (it looks again if some are still young: a clock moved)
+            await self.resend(send, transient=transient, only=only)
+        except Exception as error:  # sent at the next start instead
+            log.warning("could not resend kept replies: %s", describe(error))
+        finally:
+            if self._again is asyncio.current_task():
+                self._again = None
+
+    async def _send_kept(
+        self,
+        rows: Sequence[tuple[int, Any, dict[str, Any]]],
+        send: Callable[[str, Sequence[Reply]], Awaitable[object]],
+        *,
+        transient: Callable[[BaseException], bool],
+    ) -> None:
+        for update_id, _, data in rows:
             chat = str(data.get("chat"))
             replies = [Reply.of_data(reply) for reply in data.get("replies", ())]
 
@@ -260,13 +326,6 @@ class Inbox:
                     update_id,
                     describe(error),
                 )
-        self._sent.update(update_id for update_id, _, _ in kept)
-        await self.flush_sent()
-        if fresh:
-            log.info("sent the replies of %d updates handled before the restart", len(fresh))
-        if len(kept) > len(fresh):
-            log.info("dropped the replies of %d updates handled long ago", len(kept) - len(fresh))
-        return len(fresh)
 
     async def store(self, updates: Sequence[tuple[int, str | None, dict[str, Any]]]) -> set[int]:
         """Stores (update_id, user key, raw update) in one transaction; returns the ids that

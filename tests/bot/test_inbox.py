@@ -23,7 +23,9 @@ from bot.telegram import CHANNEL, accept_pending, drain, poll, raw_user_key
 from flows.messages import Event
 from storage.models import Conversation, InboxUpdate, ProcessedUpdate, Upload, User
 from tests.bot.test_evidence_telegram import PNG, media, onboard
+from tests.conftest import POSTGRES_URL
 from tests.fake_telegram import BotHarness, FakeTelegram, running_bot
+from tests.fakes import FakeClock
 
 #: A poll message python-telegram-bot 22 cannot parse (its options lack `persistent_id`),
 #: with words a learner wrote: they must never reach the log.
@@ -42,6 +44,8 @@ POISON_POLL = {
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bot.inbox, "PAUSES", (0.0, 0.0))
+    # Kept replies go at the start on PostgreSQL too (one worker here; the grace has its test).
+    monkeypatch.setattr(bot.inbox, "RESEND_GRACE", timedelta(0))
 
 
 @asynccontextmanager
@@ -305,6 +309,30 @@ async def test_replies_kept_over_a_crash_after_the_commit_go_at_start(
     assert len(answered(telegram, 21)) == 1
     assert "sent the replies of 1 updates handled before the restart" in caplog.text
     assert "Kies" not in caplog.text  # no learner-facing words in the log
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="only PostgreSQL is shared by several workers")
+async def test_a_starting_worker_leaves_fresh_kept_replies_to_the_worker_sending_them(
+    runtime: Runtime, telegram: FakeTelegram, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers on one PostgreSQL: one starts while the other has just handled two
+    updates. The replies of one are on their way from that other worker (it clears their
+    copy); the other's worker died. The starting worker sends neither at once, and after
+    the grace only the second: no learner gets a reply twice, none is left without one."""
+    monkeypatch.setattr(bot.inbox, "RESEND_GRACE", timedelta(seconds=1))
+    on_its_way = await handled_not_sent(runtime, telegram, 31)
+    await handled_not_sent(runtime, telegram, 32)
+    async with polling(runtime, telegram):
+        assert answered(telegram, 31) == [] == answered(telegram, 32)
+        async with runtime.uow() as uow:  # the other worker sent 31's replies
+            await uow.updates.replies_sent([on_its_way["update_id"]])
+            await uow.commit()
+        clock.advance(seconds=2)
+        await until(lambda: bool(answered(telegram, 32)))
+        await asyncio.sleep(0.2)
+    assert answered(telegram, 31) == []
+    assert len(answered(telegram, 32)) == 1
+    assert await kept_replies(runtime) == 0
 
 
 async def test_replies_kept_long_ago_are_dropped_not_sent(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+import bot.inbox
 from bot.runtime import Runtime
 from bot.whatsapp import (
     CHANNEL,
@@ -117,6 +118,7 @@ async def test_replies_kept_over_a_crash_after_the_commit_go_at_the_next_start(
 ) -> None:
     graph = fake_graph(runtime)
     notification = graph.text(SAMIRA, "/start")
+    monkeypatch.setattr(bot.inbox, "RESEND_GRACE", timedelta(0))  # one worker, also on PG
     with monkeypatch.context() as patch:
         async with running_whatsapp(runtime, graph) as wa:
 
