@@ -31,7 +31,7 @@ async def _child(url: str, learners: int, data_dir: str) -> None:
     from telegram.ext import AIORateLimiter
 
     from bot.config import Settings
-    from bot.runtime import Runtime
+    from bot.runtime import Runtime, tune_collector
     from bot.telegram import build_application
     from tests.fake_telegram import API_URL, FILE_URL, TOKEN, FakeTelegram, fake_request
 
@@ -45,6 +45,7 @@ async def _child(url: str, learners: int, data_dir: str) -> None:
     )
     telegram = FakeTelegram()
     runtime = Runtime.create(settings)
+    tune_collector()  # as `opstap run` does
     # The limiter in the path, its limits lifted: pacing 10,000 replies at 30 per second
     # would only make the run wait, not change what the process holds.
     app = build_application(

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
+from bot.runtime import tune_collector
 from bot.scheduler import Dispatcher, plan
 from flows import nudges
 from flows import signals as S
@@ -274,6 +275,7 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=100_000)
     parser.add_argument("--messages", type=int, default=3_000)
     args = parser.parse_args()
+    tune_collector()  # the planner runs in `opstap run` or `opstap dispatcher`, tuned
     figures = asyncio.run(run(learners=args.learners, messages=args.messages))
     print(
         f"planning {figures['learners']:.0f} learners: {figures['planning_seconds']:.1f} s wall,"

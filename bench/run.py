@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench import atrisk, dispatcher, memory, nudges, update_cost, workers
 from bench.common import Figure, table
+from bot.runtime import tune_collector
 
 SCALES = {
     "tiny": {
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a PostgreSQL URL for the two-worker and /atrisk benchmarks (tables replaced)",
     )
     args = parser.parse_args(argv)
+    tune_collector()  # the in-process benchmarks measure the process as `opstap run` runs
     started = time.perf_counter()
     figures = asyncio.run(run_all(args.scale, args.postgres))
     elapsed = time.perf_counter() - started

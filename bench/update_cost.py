@@ -41,7 +41,7 @@ from telegram.ext import (
 from bench.common import Figure, mean, percentile, table
 from bot.config import Settings
 from bot.ratelimit import Limits
-from bot.runtime import Runtime
+from bot.runtime import Runtime, tune_collector
 from bot.telegram import OutboxRateLimiter, build_application
 from storage.db import create_engine, is_sqlite
 from tests.conftest import reset_schema
@@ -276,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         "--postgres", help="run Opstap and the durable echo bot on this PostgreSQL (replaced)"
     )
     args = parser.parse_args(argv)
+    tune_collector()  # as in `opstap run`
     figures = asyncio.run(run(learners=args.learners, postgres=args.postgres))
     print(table(figures))
     return 1 if any(f.verdict == "short" for f in figures) else 0

@@ -18,7 +18,7 @@ from bot.health import bot_name as telegram_bot_name
 from bot.health import explain
 from bot.logsafety import configure as configure_logging
 from bot.logsafety import install_excepthook, protect, redact
-from bot.runtime import Runtime, migrate
+from bot.runtime import Runtime, migrate, tune_collector
 from flows.i18n import LANGUAGES
 from storage.repositories import ReportRow
 
@@ -60,6 +60,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     # asyncio.run leaves no current event loop; python-telegram-bot 22.0 needs one.
     asyncio.set_event_loop(asyncio.new_event_loop())
     runtime = Runtime.create(settings)
+    tune_collector()
     if settings.whatsapp_enabled:
         from bot import whatsapp
 
@@ -150,6 +151,7 @@ def cmd_dispatcher(settings: Settings, args: argparse.Namespace) -> int:
     settings.token()
     migrate(settings)
     runtime = Runtime.create(settings)
+    tune_collector()
     serve_dispatcher(build_application(runtime))
     return 0
 
