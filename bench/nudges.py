@@ -275,7 +275,7 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=100_000)
     parser.add_argument("--messages", type=int, default=3_000)
     args = parser.parse_args()
-    tune_collector()  # the planner runs in `opstap run` or `opstap dispatcher`, tuned
+    tune_collector()  # as `opstap run` and `opstap dispatcher`, where the planner runs
     figures = asyncio.run(run(learners=args.learners, messages=args.messages))
     print(
         f"planning {figures['learners']:.0f} learners: {figures['planning_seconds']:.1f} s wall,"

@@ -81,8 +81,8 @@ GC_THRESHOLDS = (20_000, 10, 10)
 
 
 def tune_collector() -> None:
-    """Sets the collector's thresholds of a long-running `opstap run` (the benchmarks call it
-    too, to measure the process as deployed)."""
+    """Sets the collector's thresholds of the long-running processes, `opstap run` and
+    `opstap dispatcher` (the benchmarks call it too, to measure the process as deployed)."""
     gc.set_threshold(*GC_THRESHOLDS)
 
 
