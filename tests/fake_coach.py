@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -103,7 +103,12 @@ class FakeCoaching:
         return found
 
     async def risk_facts(
-        self, *, coach_id: int, since: datetime, kinds: Sequence[str]
+        self,
+        *,
+        coach_id: int,
+        since: datetime,
+        kinds: Sequence[str],
+        learner_ids: Collection[int] | None = None,
     ) -> list[LearnerFacts]:
         facts = []
         for group in self.uow.groups.rows:
@@ -111,6 +116,8 @@ class FakeCoaching:
                 continue
             for m in self.uow.memberships.rows:
                 if m.group_id != group.id or m.left_at is not None:
+                    continue
+                if learner_ids is not None and m.learner_id not in learner_ids:
                     continue
                 user: User = self.uow.users.rows[m.learner_id]
                 snooze = self.snoozes.get(user.id)

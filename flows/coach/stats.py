@@ -73,8 +73,11 @@ async def group_stats(uow: UnitOfWork, group: Group, *, now: datetime) -> GroupS
     stats.goals_reached = counts.get(signals.GOAL_REACHED, 0)
     stats.reflections = counts.get(signals.REFLECTION_SAVED, 0)
     stats.evidence = counts.get(signals.EVIDENCE_ADDED, 0)
-    facts = await uow.coaching.risk_facts(
-        coach_id=group.coach_id, since=now - WINDOW, kinds=RISK_KINDS
+    facts = await uow.coaching.risk_facts(  # (only this group's: not all the coach's)
+        coach_id=group.coach_id,
+        since=now - WINDOW,
+        kinds=RISK_KINDS,
+        learner_ids={u.id for _, u in current},
     )
     stats.at_risk = sum(
         1 for f in facts if f.group_id == group.id and assess(f, now=now).score >= AT_RISK

@@ -90,7 +90,12 @@ class PromptRepository(Protocol):
 
 class CoachingRepository(Protocol):
     async def risk_facts(
-        self, *, coach_id: int, since: datetime, kinds: Sequence[str]
+        self,
+        *,
+        coach_id: int,
+        since: datetime,
+        kinds: Sequence[str],
+        learner_ids: Collection[int] | None = None,
     ) -> list[LearnerFacts]: ...
     async def risk_page(
         self, *, coach_id: int, now: datetime, rules: RiskRules, offset: int, limit: int
