@@ -141,12 +141,14 @@ async def store(session: AsyncSession, users, groups, members, events) -> None: 
 
 async def test_stats_count_those_at_risk_in_each_group_of_a_coach(schema: str) -> None:
     """/stats reads the facts of one group's learners (not all the coach's): each group of a
-    coach with two counts its own learners at risk, as scoring all of them would."""
+    coach with three counts its own learners at risk, as scoring all of them would, and the
+    group nobody joined yet counts none."""
     from flows.coach.risk import AT_RISK, WINDOW, assess
     from flows.coach.stats import group_stats
 
     users, groups, members, events = history()
     groups.append(Group(name="G2", coach_id=1, join_code="g2"))
+    groups.append(Group(name="Empty", coach_id=1, join_code="e"))  # nobody joined yet
     members[2] = Membership(group_id=3, learner_id=4, joined_at=NOW - timedelta(days=90))
     engine = create_engine(schema)
     sessionmaker = create_sessionmaker(engine)
@@ -154,12 +156,12 @@ async def test_stats_count_those_at_risk_in_each_group_of_a_coach(schema: str) -
         await store(session, users, groups, members, events)
     async with SqlUnitOfWork(sessionmaker) as uow:
         everyone = await uow.coaching.risk_facts(coach_id=1, since=NOW - WINDOW, kinds=RISK_KINDS)
-        mine = [await uow.session.get(Group, n) for n in (1, 3)]
+        mine = [await uow.session.get(Group, n) for n in (1, 3, 4)]
         counted = [(await group_stats(uow, g, now=NOW)).at_risk for g in mine if g]
     await engine.dispose()
     expected = [
         sum(1 for f in everyone if f.group_id == g and assess(f, now=NOW).score >= AT_RISK)
-        for g in (1, 3)
+        for g in (1, 3, 4)
     ]
     assert counted == expected
     assert sum(counted) > 0  # (someone is at risk: the comparison means something)
