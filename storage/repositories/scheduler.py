@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, case, delete, false, func, insert, or_, select, true, update
+from sqlalchemy import and_, case, delete, false, func, insert, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -281,6 +281,15 @@ class SqlSchedulerRepository:
     def _dialect(self) -> str:
         return self.session.get_bind().dialect.name
 
+    async def _plan_for_these_ids(self) -> None:
+        """On PostgreSQL, has the rest of this transaction plan each statement for its own
+        values. A planning batch names up to 2,000 ids; after five runs of the same statement
+        asyncpg's prepared statement gets PostgreSQL's generic plan, which (for the weekly
+        counts) scans the outbox by due time and compares each row with every id: 1.5 to
+        2.4 s a batch at 20,000 learners, 20 ms with the ids known."""
+        if self._dialect == "postgresql":
+            await self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
     async def learners(
         self, *, after_id: int, limit: int, due_on: date | None = None
     ) -> list[LearnerInfo]:
@@ -365,6 +374,7 @@ class SqlSchedulerRepository:
     async def signals_of(
         self, user_ids: Collection[int], *, since: datetime, kinds: Collection[str]
     ) -> list[SignalInfo]:
+        await self._plan_for_these_ids()
         s = Signal.__table__.c
         query = (
             select(s.user_id, s.kind, s.at, s.details)
@@ -375,6 +385,7 @@ class SqlSchedulerRepository:
         return [SignalInfo(uid, kind, at, dict(details or {})) for uid, kind, at, details in rows]
 
     async def coaches_of(self, user_ids: Collection[int]) -> dict[int, int]:
+        await self._plan_for_these_ids()
         query = (
             select(Membership.learner_id, Group.coach_id)
             .join(Group, Group.id == Membership.group_id)
@@ -386,6 +397,7 @@ class SqlSchedulerRepository:
         """The preferences of a few users (the coaches of a planning batch), where set."""
         if not user_ids:
             return {}
+        await self._plan_for_these_ids()
         p = Preferences.__table__.c
         query = select(
             p.user_id.label("id"),
@@ -403,6 +415,7 @@ class SqlSchedulerRepository:
         kinds: Collection[str],
     ) -> dict[int, int]:
         """Nudges per learner due in [start, end), whatever became of them."""
+        await self._plan_for_these_ids()
         o = OutboxMessage.__table__.c
         query = (
             select(o.user_id, func.count())
@@ -429,6 +442,7 @@ class SqlSchedulerRepository:
         """Per learner, the nudges due from `start` on (from `lingering_since` for the
         `lingering` kinds), by dedup key: the due time of those still to go, None for the
         others (cancelled, held, failed), whose key is taken but not their day."""
+        await self._plan_for_these_ids()
         o = OutboxMessage.__table__.c
         window = o.due_at >= start
         if lingering and lingering_since is not None:
@@ -452,6 +466,7 @@ class SqlSchedulerRepository:
     ) -> dict[int, set[str]]:
         """Per learner, the dedup keys of the coach notices about them, whatever became of
         them: a key that is there cannot be planned again (the keys are unique)."""
+        await self._plan_for_these_ids()
         o = OutboxMessage.__table__.c
         query = select(o.about_user_id, o.dedup_key).where(
             *_id_range(o.about_user_id, user_ids), o.kind.in_(list(kinds))
