@@ -106,6 +106,9 @@ async def run_all(scale: str, postgres: str | None = None) -> list[Figure]:
         ),
         Figure("planning", "nudges due in quiet hours", scheduler["due_in_quiet_hours"], "", 0),
     ]
+    figures += await nudges.postgres_figures(
+        postgres=postgres, learners=int(sizes["planning_learners"])
+    )
     figures += await atrisk.run(
         learners=int(sizes["atrisk_learners"]),
         large=int(sizes["atrisk_large"]),
@@ -120,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=Path("bench/results.json"))
     parser.add_argument(
         "--postgres",
-        help="a PostgreSQL URL for the two-worker and /atrisk benchmarks (tables replaced)",
+        help="a PostgreSQL URL for the two-worker, planning and /atrisk runs (tables replaced)",
     )
     args = parser.parse_args(argv)
     tune_collector()  # the in-process benchmarks measure the process as `opstap run` runs
