@@ -53,7 +53,7 @@ async def run(*, messages: int) -> list[Figure]:
     real preferences (days off, pauses), and a few 429 answers on the way."""
     chats = max(2, messages * 2 // 3)
     with tempfile.TemporaryDirectory() as folder:
-        uow = await _database(Path(folder), chats)
+        uow = await _database(f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}", chats)
         factory = lambda: SqlUnitOfWork(uow._sessionmaker)  # noqa: E731
         policy = nudges.NudgePolicy()
         async with factory() as unit:
