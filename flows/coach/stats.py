@@ -12,10 +12,12 @@ from typing import ClassVar
 
 from flows import signals
 from flows.charts import Bar, Chart, chart_file
+from flows.coach.access import refuse
+from flows.coach.choice import next_page
 from flows.coach.risk import AT_RISK, RISK_KINDS, WINDOW, assess
 from flows.engine import COACH, COORDINATOR, Context, Flow
 from flows.i18n import N_
-from flows.messages import OutFile
+from flows.messages import Event, OutFile, parse_id
 from storage.models import Group
 from storage.uow import UnitOfWork
 
@@ -109,8 +111,15 @@ async def group_stats(uow: UnitOfWork, group: Group, *, now: datetime) -> GroupS
     return stats
 
 
+#: Groups per page of the overview a coach with several groups gets.
+GROUP_PAGE = 10
+
+
 class Stats(Flow):
-    """Shows the numbers of the coach's groups (a coordinator: of all groups) with charts."""
+    """Shows the numbers of the coach's groups (a coordinator: of all groups) with charts:
+    a single group's at once; with several, one overview (ten groups a page) whose buttons
+    open a group's numbers and charts, so that a coordinator of many groups is not sent three
+    messages for each of them."""
 
     name = "stats"
     commands: ClassVar = {"stats": N_("Numbers and charts per group")}
@@ -118,72 +127,120 @@ class Stats(Flow):
     roles = frozenset({COACH, COORDINATOR})
 
     async def start(self, ctx: Context, command: str, args: str) -> None:
-        """One message and two charts per group."""
-        from flows.coach.leaving import REASONS
-
-        if ctx.user.role == COORDINATOR:
-            groups = await ctx.uow.coaching.all_groups()
-        else:
-            groups = await ctx.uow.groups.of_coach(ctx.user.id)
+        """The only group's numbers and charts, or the overview of several."""
+        groups = await self._groups(ctx)
         if not groups:
             ctx.say(ctx._("There are no groups yet."))
-        for group in groups:
+            await ctx.finish()
+        elif len(groups) == 1:
+            await self._show(ctx, groups[0])
+            await ctx.finish()
+        else:
+            await ctx.begin(self, "group")
+
+    async def _groups(self, ctx: Context) -> list[Group]:
+        if ctx.user.role == COORDINATOR:
+            return await ctx.uow.coaching.all_groups()
+        return await ctx.uow.groups.of_coach(ctx.user.id)
+
+    async def ask_group(self, ctx: Context) -> None:
+        """A line for each group of the page (in the group now, active this week, at risk)
+        and a button to each, "More" when there are more."""
+        groups = await self._groups(ctx)
+        page = ctx.data.get("page", 0)
+        start = page * GROUP_PAGE if page * GROUP_PAGE < len(groups) else 0
+        shown = groups[start : start + GROUP_PAGE]
+        lines = []
+        for group in shown:
             stats = await group_stats(ctx.uow, group, now=ctx.now)
-            lines = [
-                group.name,
-                ctx._("Enrolled: {n}", n=stats.enrolled),
-                ctx._("In the group now: {n}", n=stats.members),
-                ctx._("Learners active in the last 7 days: {n}", n=stats.active_week),
-                ctx._("Actions this week: {n}", n=stats.weekly[-1][1] if stats.weekly else 0),
-                ctx._("Goals reached: {n}", n=stats.goals_reached),
-                ctx._("Reflections: {n}", n=stats.reflections),
-                ctx._("Evidence: {n}", n=stats.evidence),
-                ctx._("At risk: {n}", n=stats.at_risk),
-                ctx._("Left: {n}", n=stats.left),
-            ]
-            for reason, count in stats.left_reasons.most_common():
-                label = REASONS.get(reason)
-                name = ctx._(label) if label else reason
-                lines.append("  - " + ctx._("{label}: {n}", label=name, n=count))
-            funnel_words = dict(FUNNEL)
-            lines.append(ctx._("From joining to taking part:"))
-            lines += [
-                f"  {index}. " + ctx._("{label}: {n}", label=ctx._(funnel_words[key]), n=value)
-                for index, (key, value) in enumerate(stats.funnel, start=1)
-            ]
-            ctx.say("\n".join(lines))
-            weekly = Chart(
-                title=ctx._("Actions per week in {group}", group=group.name),
-                axis=ctx._("actions (goals, check-ins, reflections, evidence)"),
-                language=ctx.user.language,
-                rtl=ctx.t.rtl,
-                horizontal=False,
-                maximum=max([v for _, v in stats.weekly] + [1]),
-                bars=[
-                    Bar(ctx.t.day_month(monday), value) for monday, value in stats.weekly_by_monday
-                ],
+            lines.append(
+                "• "
+                + ctx._(
+                    "{group}: {members} in the group, {active} active in the last 7 days,"
+                    " {at_risk} at risk",
+                    group=group.name,
+                    members=stats.members,
+                    active=stats.active_week,
+                    at_risk=stats.at_risk,
+                )
             )
-            ctx.say(
-                ctx._("Actions per week in {group}, the last 8 weeks.", group=group.name),
-                file=OutFile(
-                    await chart_file(ctx.files, weekly, owner_id=ctx.user.id), kind="photo"
-                ),
-            )
-            funnel = Chart(
-                title=ctx._("From joining to taking part in {group}", group=group.name),
-                axis=ctx._("learners"),
-                language=ctx.user.language,
-                rtl=ctx.t.rtl,
-                maximum=max(stats.enrolled, 1),
-                bars=[Bar(ctx._(funnel_words[key]), value) for key, value in stats.funnel],
-            )
-            ctx.say(
-                ctx._("From joining to taking part in {group}", group=group.name),
-                file=OutFile(
-                    await chart_file(ctx.files, funnel, owner_id=ctx.user.id), kind="photo"
-                ),
-            )
+        lines.append("")
+        lines.append(ctx._("Tap a group to see its numbers and charts."))
+        buttons = [[ctx.button(group.name, f"g:{group.id}")] for group in shown]
+        if len(groups) > start + GROUP_PAGE:
+            buttons.append([ctx.button(ctx._("More"), "more")])
+        ctx.say("\n".join(lines), buttons=buttons)
+
+    async def on_group(self, ctx: Context, event: Event) -> None:
+        """The chosen group's numbers and charts, if it is one of the user's groups."""
+        if await next_page(ctx, event):
+            return
+        value = event.value or ""
+        if not value.startswith("g:"):
+            await ctx.invalid(ctx._("Please tap one of the buttons."))
+            return
+        group_id = parse_id(value[2:])
+        group = next((g for g in await self._groups(ctx) if g.id == group_id), None)
+        if group is None:
+            await refuse(ctx, "stats", group_id=group_id)
+            await ctx.finish()
+            return
+        await self._show(ctx, group)
         await ctx.finish()
+
+    async def _show(self, ctx: Context, group: Group) -> None:
+        """One message and two charts."""
+        from flows.coach.leaving import REASONS
+
+        stats = await group_stats(ctx.uow, group, now=ctx.now)
+        lines = [
+            group.name,
+            ctx._("Enrolled: {n}", n=stats.enrolled),
+            ctx._("In the group now: {n}", n=stats.members),
+            ctx._("Learners active in the last 7 days: {n}", n=stats.active_week),
+            ctx._("Actions this week: {n}", n=stats.weekly[-1][1] if stats.weekly else 0),
+            ctx._("Goals reached: {n}", n=stats.goals_reached),
+            ctx._("Reflections: {n}", n=stats.reflections),
+            ctx._("Evidence: {n}", n=stats.evidence),
+            ctx._("At risk: {n}", n=stats.at_risk),
+            ctx._("Left: {n}", n=stats.left),
+        ]
+        for reason, count in stats.left_reasons.most_common():
+            label = REASONS.get(reason)
+            name = ctx._(label) if label else reason
+            lines.append("  - " + ctx._("{label}: {n}", label=name, n=count))
+        funnel_words = dict(FUNNEL)
+        lines.append(ctx._("From joining to taking part:"))
+        lines += [
+            f"  {index}. " + ctx._("{label}: {n}", label=ctx._(funnel_words[key]), n=value)
+            for index, (key, value) in enumerate(stats.funnel, start=1)
+        ]
+        ctx.say("\n".join(lines))
+        weekly = Chart(
+            title=ctx._("Actions per week in {group}", group=group.name),
+            axis=ctx._("actions (goals, check-ins, reflections, evidence)"),
+            language=ctx.user.language,
+            rtl=ctx.t.rtl,
+            horizontal=False,
+            maximum=max([v for _, v in stats.weekly] + [1]),
+            bars=[Bar(ctx.t.day_month(monday), value) for monday, value in stats.weekly_by_monday],
+        )
+        ctx.say(
+            ctx._("Actions per week in {group}, the last 8 weeks.", group=group.name),
+            file=OutFile(await chart_file(ctx.files, weekly, owner_id=ctx.user.id), kind="photo"),
+        )
+        funnel = Chart(
+            title=ctx._("From joining to taking part in {group}", group=group.name),
+            axis=ctx._("learners"),
+            language=ctx.user.language,
+            rtl=ctx.t.rtl,
+            maximum=max(stats.enrolled, 1),
+            bars=[Bar(ctx._(funnel_words[key]), value) for key, value in stats.funnel],
+        )
+        ctx.say(
+            ctx._("From joining to taking part in {group}", group=group.name),
+            file=OutFile(await chart_file(ctx.files, funnel, owner_id=ctx.user.id), kind="photo"),
+        )
 
 
 def report_rows(stats: GroupStats) -> list[tuple[str, str]]:

@@ -353,6 +353,40 @@ async def test_leaving_tells_the_coach_why_and_stats_count_it(
     assert sum(1 for r in coach.last if r.file is not None) == 2
 
 
+async def test_stats_of_several_groups_is_one_overview_with_a_button_to_each(
+    engine, uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    """A coach of twelve groups gets one message of ten groups, not 36 messages; a button
+    opens a group's numbers and charts; a group that is not theirs is refused."""
+    coach = await make_coach(engine, uow, clock)
+    codes = [await make_group(coach, f"Group {n:02}") for n in range(1, 13)]
+    await make_learner(engine, codes[10], "l1", "Amal")
+    await coach.command("stats")
+    (overview,) = coach.last
+    assert overview.file is None
+    assert "Group 01: 0 in the group, 0 active in the last 7 days, 0 at risk" in overview.text
+    assert "Group 10" in overview.text and "Group 11" not in overview.text
+    labels = [b.label for b in overview.flat_buttons]
+    assert labels == [f"Group {n:02}" for n in range(1, 11)] + ["More"]
+    await coach.press("More")
+    assert "Group 11: 1 in the group, 1 active in the last 7 days" in coach.said
+    assert [b.label for r in coach.last for b in r.flat_buttons] == ["Group 11", "Group 12"]
+    await coach.press("Group 11")
+    assert "Enrolled: 1" in coach.said and "In the group now: 1" in coach.said
+    assert sum(1 for r in coach.last if r.file is not None) == 2
+    # Another coach with two groups of their own cannot open one of Els's by a forged button.
+    other = await make_coach(engine, uow, clock, user="other")
+    await make_group(other, "Mine 1")
+    await make_group(other, "Mine 2")
+    await other.command("stats")
+    button = other.button("Mine 1")
+    mine = int(button.data.split(":g:")[1])
+    forged = button.data.replace(f":g:{mine}", f":g:{uow.groups.rows[0].id}")
+    await other.press_data(forged)
+    assert "only do this for your own groups" in other.said
+    assert "Enrolled" not in other.said
+
+
 async def test_a_coach_is_refused_on_someone_elses_group(
     engine, uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:
