@@ -1,6 +1,6 @@
 """`make bench`: runs every benchmark, prints one table, writes one JSON file.
 
-python -m bench.run                 # the full run (under 10 minutes on 2 cores)
+python -m bench.run                 # the full run (10 to 20 minutes on 2 cores)
 python -m bench.run --scale tiny    # a smoke test, as in CI: figures are not judged
 """
 
