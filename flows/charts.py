@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from babel.numbers import format_decimal
 
@@ -241,6 +242,7 @@ __all__ = [
     "Bar",
     "Chart",
     "Flyer",
+    "FlyerCode",
     "chart_file",
     "drawn",
     "flyer_files",
@@ -251,14 +253,24 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Flyer:
-    """A one-page flyer: a QR code with the words around it, in the coach's language."""
+class FlyerCode:
+    """One QR code of a flyer: the channel it opens a chat in, its link, and what learners
+    without a camera type instead."""
 
+    channel: str  # as shown: "Telegram", "WhatsApp"
     link: str
+    footer: str  # "No camera? Send this to ...: /start join_<code>"
+
+
+@dataclass(frozen=True)
+class Flyer:
+    """A one-page flyer: a QR code per channel the bot runs on (the coach's own first), with
+    the words around them, in the coach's language."""
+
     heading: str  # "Scan me to join"
     group: str  # the group's name
     details: str  # its day, time and place
-    footer: str  # what to do without a camera
+    codes: tuple[FlyerCode, ...]
     rtl: bool = False
 
     def key(self) -> str:
@@ -266,32 +278,52 @@ class Flyer:
         return hashlib.sha256(data.encode("utf-8")).hexdigest()[:32]
 
 
+def _qr_matrix(link: str) -> list[list[int]]:
+    import qrcode
+
+    code = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    code.add_data(link)
+    code.make(fit=True)
+    return [[0 if cell else 1 for cell in row] for row in code.get_matrix()]
+
+
+def _draw_code(figure: Any, code: FlyerCode, *, top: float, size: float, label: bool) -> None:
+    """A QR code whose top edge is at `top` (a share of the page's height) and `size` high,
+    centred, with the channel's name above it (when `label`) and under it what to type
+    without a camera and the link."""
+    width = size * 11.69 / 8.27  # the same length across the page as down it (A4)
+    if label:
+        figure.text(0.5, top + 0.012, code.channel, ha="center", fontsize=20, weight="bold")
+    axes = figure.add_axes(((1 - width) / 2, top - size, width, size))
+    axes.imshow(_qr_matrix(code.link), cmap="gray", interpolation="nearest", vmin=0, vmax=1)
+    axes.set_axis_off()
+    # The command learners type goes on a line of its own: the sentence stays within the
+    # page, and a right-to-left one does not reorder the command's letters.
+    sentence, command, typed = code.footer.partition("/start ")
+    bottom = top - size
+    figure.text(0.5, bottom - 0.025, sentence.strip(), ha="center", fontsize=13, color=INK)
+    figure.text(0.5, bottom - 0.052, command + typed, ha="center", fontsize=13, color=INK)
+    figure.text(0.5, bottom - 0.08, code.link, ha="center", fontsize=10, color="#555555")
+
+
 def render_flyer(flyer: Flyer, *, format: str) -> bytes:
-    """Draws the flyer on an A4 page, as "png" or "pdf"."""
+    """Draws the flyer on an A4 page, as "png" or "pdf": one large QR code, or one above the
+    other with their channels' names when the bot runs on two."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import qrcode
     from matplotlib import pyplot
 
-    code = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
-    code.add_data(flyer.link)
-    code.make(fit=True)
-    matrix = [[0 if cell else 1 for cell in row] for row in code.get_matrix()]
     with _LOCK:
         figure = pyplot.figure(figsize=(8.27, 11.69))  # A4, portrait
         figure.text(0.5, 0.9, flyer.heading, ha="center", fontsize=34, weight="bold")
         figure.text(0.5, 0.84, flyer.group, ha="center", fontsize=24, color=INK)
         figure.text(0.5, 0.8, flyer.details, ha="center", fontsize=16, color=INK)
-        axes = figure.add_axes((0.15, 0.24, 0.7, 0.52))  # square, centred (imshow's aspect)
-        axes.imshow(matrix, cmap="gray", interpolation="nearest", vmin=0, vmax=1)
-        axes.set_axis_off()
-        # The command learners type goes on a line of its own: the sentence stays within the
-        # page, and a right-to-left one does not reorder the command's letters.
-        sentence, command, typed = flyer.footer.partition("/start ")
-        figure.text(0.5, 0.185, sentence.strip(), ha="center", fontsize=13, color=INK)
-        figure.text(0.5, 0.155, command + typed, ha="center", fontsize=13, color=INK)
-        figure.text(0.5, 0.12, flyer.link, ha="center", fontsize=10, color="#555555")
+        if len(flyer.codes) == 1:
+            _draw_code(figure, flyer.codes[0], top=0.76, size=0.52, label=False)
+        else:  # (each still about 7 cm across: a phone reads it from a wall)
+            for index, code in enumerate(flyer.codes[:2]):
+                _draw_code(figure, code, top=0.72 - index * 0.38, size=0.23, label=True)
         buffer = io.BytesIO()
         figure.savefig(buffer, format=format, dpi=100, metadata={"Creator": None})
         pyplot.close(figure)

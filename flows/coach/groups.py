@@ -8,8 +8,14 @@ import secrets
 from typing import ClassVar
 
 from flows import parsing
-from flows.charts import Flyer, flyer_files
-from flows.coach.access import CHANNEL_NAMES, coached, own_membership, start_links
+from flows.charts import Flyer, FlyerCode, flyer_files
+from flows.coach.access import (
+    CHANNEL_NAMES,
+    StartLink,
+    coached,
+    own_membership,
+    start_links,
+)
 from flows.coach.choice import GroupChoice, active_groups
 from flows.coach.sessions import plan_reminders_for
 from flows.engine import COACH, LEARNER, Context, Flow
@@ -45,10 +51,28 @@ def describe(ctx: Context, group: Group) -> str:
     return " · ".join(parts)
 
 
+def no_camera(ctx: Context, link: StartLink, group: Group) -> str:
+    """What a learner without a camera types instead of scanning the link's QR code."""
+    if link.channel == "whatsapp":
+        return ctx._(
+            "No camera? Send this to {number} in WhatsApp: /start join_{code}",
+            number=link.to,
+            code=group.join_code,
+        )
+    # The handle is one placeholder, "@" included: in a right-to-left sentence an "@" outside
+    # it would stand on the name's other side ("opstap_bot@").
+    return ctx._(
+        "No camera? Send this to {bot} in Telegram: /start join_{code}",
+        bot=link.to,
+        code=group.join_code,
+    )
+
+
 async def send_invite(ctx: Context, group: Group) -> None:
     """Says the group's join links (one per channel Opstap runs on) and sends a flyer with
-    the QR code of the coach's own channel (PNG and a one-page PDF); without the bot's name
-    or number there is no link to put in one, and the coach is told what learners can type."""
+    a QR code for each, the coach's own channel first (PNG and a one-page PDF); without the
+    bot's name or number there is no link to put in one, and the coach is told what learners
+    can type."""
     payload = f"join_{group.join_code}"
     links = start_links(ctx, payload)
     if not links:
@@ -60,28 +84,18 @@ async def send_invite(ctx: Context, group: Group) -> None:
             )
         )
         return
-    first, *others = links
-    if first.channel == "whatsapp":
-        footer = ctx._(
-            "No camera? Send this to {number} in WhatsApp: /start join_{code}",
-            number=first.to,
-            code=group.join_code,
-        )
-    else:
-        footer = ctx._(
-            "No camera? Send this to @{bot} in Telegram: /start join_{code}",
-            bot=ctx.config.bot_username,
-            code=group.join_code,
-        )
     flyer = Flyer(
-        link=first.url,
         heading=ctx._("Scan me to join"),
         group=group.name,
         details=describe(ctx, group).removeprefix(group.name).removeprefix(" · "),
-        footer=footer,
+        codes=tuple(
+            FlyerCode(CHANNEL_NAMES[link.channel], link.url, no_camera(ctx, link, group))
+            for link in links
+        ),
         rtl=ctx.t.rtl,
     )
     png, pdf = await flyer_files(ctx.files, flyer, owner_id=ctx.user.id)
+    first, *others = links
     text = ctx._(
         "Send this link to the learners of {group}, or print the flyer: {link}",
         group=group.name,

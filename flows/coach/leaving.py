@@ -64,10 +64,14 @@ class Stop(Flow):
             await ctx.invalid(ctx._("Please tap one of the buttons."))
 
     async def ask_reason(self, ctx: Context) -> None:
-        """Offers the reasons as buttons; saying none is one of them."""
+        """Offers the reasons as buttons; saying none is one of them. Back returns to the
+        question before: "Yes, I stop" tapped by mistake is not the end yet."""
         ctx.say(
             ctx._("May I ask why? It helps us do better. You do not have to say."),
-            buttons=[[ctx.button(ctx._(label), key)] for key, label in REASONS.items()],
+            buttons=[
+                *([ctx.button(ctx._(label), key)] for key, label in REASONS.items()),
+                [ctx.way_out_button()],
+            ],
         )
 
     async def on_reason(self, ctx: Context, event: Event) -> None:

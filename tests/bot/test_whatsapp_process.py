@@ -701,3 +701,65 @@ def test_a_whatsapp_only_college_invites_its_coach_and_learners_by_wa_me_links(
         (members,) = db.execute("SELECT count(*) FROM memberships").fetchone()
     assert members == 1
     assert "Samira" not in stderr and TOKEN not in stderr
+
+
+def test_on_both_channels_a_whatsapp_coach_gets_one_flyer_with_both_qr_codes(
+    graph: tuple[FakeGraph, str], bot_api: str, tmp_path: Path
+) -> None:
+    """Telegram and WhatsApp in one `opstap run`: a coach who came in through WhatsApp makes
+    a group; the flyer's page holds two QR codes, WhatsApp's on top (the coach's channel),
+    Telegram's below, for the same group, so learners on either messenger can scan it."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import zxingcpp
+    from PIL import Image
+
+    fake, api_url = graph
+    port = free_port()
+    env = whatsapp_only(api_url, tmp_path / "both.db", tmp_path, port)
+    env.update(
+        OPSTAP_TELEGRAM_TOKEN=TELEGRAM_TOKEN,
+        OPSTAP_TELEGRAM_API_URL=f"{bot_api}/bot",
+        OPSTAP_TELEGRAM_FILE_URL=f"{bot_api}/file/bot",
+    )
+    printed = subprocess.run(
+        [sys.executable, "-m", "bot", "coach-invite", "--name", "Els"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.splitlines()
+    (whatsapp_invite,) = [line for line in printed if line.startswith("https://wa.me/")]
+    (typed,) = parse_qs(urlsplit(whatsapp_invite).query)["text"]
+    process = start(["run"], env, tmp_path)
+    poster = Poster(f"http://127.0.0.1:{port}/whatsapp")
+    try:
+        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}"))
+        for kind, said in (
+            (fake.text, typed),
+            (fake.choose, "English"),
+            (fake.choose, "Yes, I agree"),
+            (fake.text, "Els"),
+            (fake.text, "/newgroup"),
+            (fake.text, "Leergroep A"),
+            (fake.choose, "Thursday"),
+            (fake.text, "18:00"),
+        ):
+            answered(fake, poster, COACH, kind(COACH, said))
+        sent = answered(fake, poster, COACH, fake.text(COACH, "Campus Brussel"))
+        (photo,) = [s for s in sent if s.type == "image"]
+        caption = photo.payload["image"]["caption"]
+        image = Image.open(io.BytesIO(fake.uploads[photo.payload["image"]["id"]]))
+        found = zxingcpp.read_barcodes(image)
+        whatsapp, telegram = sorted(found, key=lambda code: code.position.top_left.y)
+    finally:
+        stderr = stop(process)
+    join = urlsplit(whatsapp.text)
+    assert (join.netloc, join.path) == ("wa.me", "/15550783881")
+    (join_text,) = parse_qs(join.query)["text"]
+    code = join_text.removeprefix("/start join_")
+    assert telegram.text == f"https://t.me/opstap_bot?start=join_{code}"
+    assert whatsapp.text in caption and telegram.text in caption
+    assert TOKEN not in stderr and TELEGRAM_TOKEN not in stderr

@@ -173,10 +173,13 @@ async def test_a_whatsapp_coach_gets_a_wa_me_link_and_the_telegram_one_beside_it
     )
     photo, _ = [r.file for r in chat.last if r.file is not None]
     assert photo is not None
-    (decoded,) = zxingcpp.read_barcodes(Image.open(photo.path))
+    # A QR code for each channel, the coach's own on top (read from the page, top first).
+    found = zxingcpp.read_barcodes(Image.open(photo.path))
+    whatsapp, telegram = sorted(found, key=lambda code: code.position.top_left.y)
     # WhatsApp opens a chat with the number, the command typed in; the learner taps send.
-    assert decoded.text.startswith("https://wa.me/32470123456?text=%2Fstart%20join_")
-    code = decoded.text.split("join_")[1]
+    assert whatsapp.text.startswith("https://wa.me/32470123456?text=%2Fstart%20join_")
+    code = whatsapp.text.split("join_")[1]
+    assert telegram.text == f"https://t.me/opstap_bot?start=join_{code}"
     message = next(r.text for r in chat.last if r.text.startswith("Send this link"))
     assert message.startswith(
         "Send this link to the learners of Leergroep A, or print the flyer: https://wa.me/"
@@ -203,12 +206,47 @@ async def test_a_whatsapp_only_flyer_names_the_number_to_write_to(
     # The number as a notification's metadata gives it: digits only.
     chat = await coach_with_group(tmp_path, bot=None, number="15550783881", language="nl")
     (flyer,) = drawn
-    code = flyer.link.split("join_")[1]
-    assert flyer.link == f"https://wa.me/15550783881?text=%2Fstart%20join_{code}"
-    assert flyer.footer == (
+    (only,) = flyer.codes
+    code = only.link.split("join_")[1]
+    assert only.link == f"https://wa.me/15550783881?text=%2Fstart%20join_{code}"
+    assert only.footer == (
         f"Geen camera? Stuur dit in WhatsApp naar +15550783881: /start join_{code}"
     )
     assert "t.me" not in chat.said and "Telegram" not in chat.said
+
+
+async def test_an_arabic_flyer_keeps_the_bots_handle_and_the_number_in_their_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each name a learner types stands in its own directional isolate, "@" and "+" included:
+    in a right-to-left sentence an "@" outside it is laid out after the name
+    ("opstap_bot@"), and a number with spaces without one in reverse order."""
+    import zxingcpp
+
+    import flows.coach.groups as groups
+    from flows.i18n import FSI, PDI
+
+    drawn: list[charts.Flyer] = []
+    real = groups.flyer_files
+
+    async def spy(files: FileStore, flyer: charts.Flyer, *, owner_id: int) -> tuple[Path, Path]:
+        drawn.append(flyer)
+        return await real(files, flyer, owner_id=owner_id)
+
+    monkeypatch.setattr(groups, "flyer_files", spy)
+    chat = await coach_with_group(tmp_path, bot="opstap_bot", number="+32 470 12 34 56")
+    (flyer,) = drawn
+    assert flyer.rtl
+    telegram, whatsapp = flyer.codes  # the coach's own channel first
+    assert (telegram.channel, whatsapp.channel) == ("Telegram", "WhatsApp")
+    assert f"{FSI}@opstap_bot{PDI}" in telegram.footer
+    assert f"{FSI}+32 470 12 34 56{PDI}" in whatsapp.footer
+    photo = next(r.file for r in chat.last if r.file is not None and r.file.kind == "photo")
+    found = zxingcpp.read_barcodes(Image.open(photo.path))
+    assert [c.text for c in sorted(found, key=lambda c: c.position.top_left.y)] == [
+        telegram.link,
+        whatsapp.link,
+    ]
 
 
 async def test_the_same_contents_are_drawn_once_for_everyone(

@@ -353,6 +353,26 @@ async def test_leaving_tells_the_coach_why_and_stats_count_it(
     assert sum(1 for r in coach.last if r.file is not None) == 2
 
 
+async def test_yes_i_stop_tapped_by_mistake_can_be_taken_back(
+    engine, uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    """The reason question after "Yes, I stop" has a Back button (found by a generated walk
+    in Arabic: no way back there, and every reason button ends the membership)."""
+    coach = await make_coach(engine, uow, clock)
+    code = await make_group(coach)
+    amal = await make_learner(engine, code, "l1", "Amal")
+    await amal.command("stop")
+    await amal.press("Yes, I stop")
+    assert "May I ask why?" in amal.said
+    await amal.press("« Back")
+    assert "Do you want to stop with Opstap?" in amal.said
+    await amal.press("No, I go on")
+    assert "Good to have you here!" in amal.said
+    member = uow.memberships.where(learner_id=user_named(uow, "Amal").id)[0]
+    assert member.left_at is None and user_named(uow, "Amal").status != "left"
+    assert not [m for m in uow.outbox.rows if m.kind.startswith("learner_left")]
+
+
 async def test_stats_of_several_groups_is_one_overview_with_a_button_to_each(
     engine, uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:
