@@ -92,7 +92,8 @@ class BecomeCoach(LanguageStep, Flow):
         await ctx.begin(self, first, data={"name": invite.name})
 
     async def ask_consent(self, ctx: Context) -> None:
-        """Says what a coach sees and that every look is logged."""
+        """Says what a coach sees and that every look is logged. Back returns to the
+        language; "Not now" leaves it for later (a coach command asks again: `gate`)."""
         if ctx.user.role == COORDINATOR:
             ctx.say(
                 ctx._(
@@ -105,7 +106,7 @@ class BecomeCoach(LanguageStep, Flow):
                     "You see numbers, not what learners write or send. Do you agree to use "
                     "them only to follow the programme?"
                 ),
-                buttons=[[ctx.button(ctx._("Yes, I agree"), "yes")]],
+                buttons=[[ctx.button(ctx._("Yes, I agree"), "yes")], [ctx.way_out_button()]],
             )
             return
         ctx.say(
@@ -120,7 +121,7 @@ class BecomeCoach(LanguageStep, Flow):
                 "share. Each time you open a learner's data, this is logged and the learner "
                 "can see it. Do you agree?"
             ),
-            buttons=[[ctx.button(ctx._("Yes, I agree"), "yes")]],
+            buttons=[[ctx.button(ctx._("Yes, I agree"), "yes")], [ctx.way_out_button()]],
         )
 
     async def on_consent(self, ctx: Context, event: Event) -> None:

@@ -353,6 +353,29 @@ async def test_leaving_tells_the_coach_why_and_stats_count_it(
     assert sum(1 for r in coach.last if r.file is not None) == 2
 
 
+async def test_a_new_coach_can_put_the_consent_off_and_is_asked_again(
+    engine, uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    """The coach consent offers a way out ("Not now" when the language was known, Back to
+    the language otherwise); the coach tools still wait for the consent."""
+    code = await create_invite(uow, now=clock(), name="Els")
+    chat = ChatDriver(engine, user="coach", language="en")
+    await chat.command("start", f"coach_{code}")
+    await chat.press("Not now")
+    await chat.command("atrisk")
+    assert "Before you go on, please read this and agree." in chat.said
+    await chat.press("Yes, I agree")
+    assert "Which name should your learners see?" in chat.said
+    # A coach who still has to choose a language can go back to it from the consent.
+    other = await create_invite(uow, now=clock(), name="Sam")
+    sam = ChatDriver(engine, user="sam", language=None)
+    await sam.command("start", f"coach_{other}")
+    await sam.press("English")
+    await sam.press("« Back")
+    await sam.press("Français")
+    assert "Bienvenue" in sam.said
+
+
 async def test_yes_i_stop_tapped_by_mistake_can_be_taken_back(
     engine, uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:

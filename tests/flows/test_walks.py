@@ -77,6 +77,9 @@ DESTRUCTIVE = ("delete", "start over", "remove", "erase", "verwijder", "wis")
 class Walk(RuleBasedStateMachine):
     """One learner, talking to Opstap as they like."""
 
+    #: The questions asked before anything is stored, which need no way out.
+    first_questions: frozenset[tuple[str, str]] = frozenset({("onboarding", "language")})
+
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
@@ -128,7 +131,7 @@ class Walk(RuleBasedStateMachine):
         very first question (the language, before anything is stored) has none."""
         flow, step, history = self.run(self.state())
         asking = [r for r in self.last if r.flat_buttons]
-        if flow is None or not asking or (flow, step) == ("onboarding", "language"):
+        if flow is None or not asking or (flow, step) in self.first_questions:
             return
         ways_out = [
             b.label
