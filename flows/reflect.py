@@ -406,7 +406,8 @@ class ReflectFlow(Flow):
         return ctx._("🎤 voice note ({duration})", duration=duration_text(seconds))
 
     async def ask_summary(self, ctx: Context) -> None:
-        """Shows the whole reflection before saving."""
+        """Shows the whole reflection before saving; Back (or "Not now", which keeps the
+        draft) leaves it undecided."""
         reflection = await self.reflection(ctx)
         ctx.say(
             ctx._("Your STARR reflection:") + "\n\n" + await self.summary(ctx, reflection),
@@ -414,6 +415,7 @@ class ReflectFlow(Flow):
                 [ctx.button(ctx._("💾 Save"), "save")],
                 [ctx.button(ctx._("Change a step"), "edit")],
                 [ctx.button(ctx._("Delete"), "delete")],
+                [ctx.way_out_button()],
             ],
         )
 

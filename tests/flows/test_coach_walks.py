@@ -17,7 +17,7 @@ from flows.coach import create_invite
 from flows.engine import BACK
 from flows.messages import Event, Reply
 from tests.conftest import reset_schema
-from tests.flows.test_walks import TEXTS, Walk
+from tests.flows.test_walks import TEXTS, Walk, fits_whatsapp
 
 COACH_COMMANDS = [
     "atrisk",
@@ -71,6 +71,7 @@ class CoachWalk(Walk):
             )
         )
         assert replies and any(r.text.strip() or r.file for r in replies), (who, event)
+        fits_whatsapp(replies, self.translator)
         if who == "coach":
             self.old_buttons += [b.data for r in self.last for b in r.flat_buttons]
             self.last = replies

@@ -120,6 +120,28 @@ async def test_a_whole_reflection_in_text(chat: ChatDriver, uow: FakeUnitOfWork)
     assert "You can use it as evidence later." in chat.said
 
 
+async def test_the_summary_can_be_left_undecided(chat: ChatDriver, uow: FakeUnitOfWork) -> None:
+    """Save, change or delete are not the only ways on from the summary: Back returns to the
+    competences, and from a summary with nothing before it "Not now" keeps the draft (a
+    generated walk found a summary with neither)."""
+    await chat.command("reflect")
+    await write_all(chat, save=False)
+    assert "Your STARR reflection:" in chat.said
+    await chat.press("« Back")
+    assert "Which competences did you use?" in chat.said
+    await chat.press("Done")
+    # Changing a step comes back to the summary with nothing before it.
+    await chat.press("Change a step")
+    await chat.press(chat.last[-1].flat_buttons[0].label)
+    await chat.text(LONG)
+    assert "Your STARR reflection:" in chat.said
+    labels = [b.label for b in chat.last[-1].flat_buttons]
+    assert "« Back" in labels or "Not now" in labels
+    await chat.press("« Back" if "« Back" in labels else "Not now")
+    (reflection,) = uow.reflections.rows
+    assert reflection.status == "draft"
+
+
 def test_a_full_sentence_in_few_words_is_not_short() -> None:
     # Turkish says a lot in few words: seven words here, a whole answer.
     assert not is_short("Benim görevim anneyi sakinleştirmek ve sorunu anlamaktı.")

@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sqlalchemy import func, select
 
+from bot import whatsapp
 from bot.config import Settings
 from bot.runtime import Runtime
 from flows.engine import BACK, WAY_OUT_VALUES
+from flows.i18n import Translator
 from flows.messages import Event, IncomingFile, Reply
 from storage.models import Conversation, Evidence, Goal, Reflection, Upload
 from tests.conftest import POSTGRES_URL, reset_schema
@@ -74,6 +76,37 @@ TEXTS = st.sampled_from(
 DESTRUCTIVE = ("delete", "start over", "remove", "erase", "verwijder", "wis")
 
 
+def fits_whatsapp(replies: list[Reply], translator: Translator) -> None:
+    """Every reply, as the WhatsApp room lays it out, stays within WhatsApp's limits: text
+    and body lengths, at most 3 reply buttons of 20 characters, at most 10 list rows of 24
+    (their descriptions 72), ids unique and short; more choices become numbered lines."""
+    for reply in replies:
+        laid = whatsapp.layout(reply, translator)
+        for message in laid.messages:
+            if message["type"] == "text":
+                assert 0 < len(message["text"]["body"]) <= whatsapp.TEXT_BODY
+                continue
+            interactive = message["interactive"]
+            assert 0 < len(interactive["body"]["text"]) <= whatsapp.INTERACTIVE_BODY
+            action = interactive["action"]
+            if interactive["type"] == "button":
+                buttons = [b["reply"] for b in action["buttons"]]
+                assert len(buttons) <= whatsapp.MAX_REPLY_BUTTONS
+                assert all(0 < len(b["title"]) <= whatsapp.BUTTON_TITLE for b in buttons)
+                ids = [b["id"] for b in buttons]
+            else:
+                rows = [row for section in action["sections"] for row in section["rows"]]
+                assert len(rows) <= whatsapp.MAX_LIST_ROWS
+                assert 0 < len(action["button"]) <= whatsapp.LIST_BUTTON
+                assert all(0 < len(r["title"]) <= whatsapp.ROW_TITLE for r in rows), rows
+                assert all(
+                    len(r.get("description", "")) <= whatsapp.ROW_DESCRIPTION for r in rows
+                ), rows
+                ids = [r["id"] for r in rows]
+            assert len(set(ids)) == len(ids) and all(len(i) <= 200 for i in ids), ids
+        assert len(laid.numbered) in (0, *range(whatsapp.MAX_LIST_ROWS + 1, 100))
+
+
 class Walk(RuleBasedStateMachine):
     """One learner, talking to Opstap as they like."""
 
@@ -92,6 +125,8 @@ class Walk(RuleBasedStateMachine):
         self.stored: dict[str, int] = {}
         self.destroyed = False
         self.update_id = 0
+        #: The walk's language (its learner chooses English), for the WhatsApp layout.
+        self.translator = Translator("en")
 
     # -- plumbing ------------------------------------------------------------------------
     def run(self, coroutine: Any) -> Any:
@@ -120,6 +155,7 @@ class Walk(RuleBasedStateMachine):
             )
         )
         assert replies and any(r.text.strip() or r.file for r in replies), (event, before)
+        fits_whatsapp(replies, self.translator)
         self.old_buttons += [b.data for r in self.last for b in r.flat_buttons]
         self.last = replies
         self.check_way_out()
