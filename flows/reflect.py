@@ -520,7 +520,7 @@ class ReflectFlow(Flow):
 
     # past reflections --------------------------------------------------------------------
     async def ask_home(self, ctx: Context) -> None:
-        """Offers a new reflection or the list of past ones."""
+        """Offers a new reflection or the list of past ones, or neither for now."""
         count = await ctx.uow.reflections.count_done(ctx.user.id)
         ctx.say(
             ctx.n_(
@@ -535,6 +535,7 @@ class ReflectFlow(Flow):
                     )
                 ],
                 [ctx.button(ctx._("My reflections"), "list")],
+                [ctx.way_out_button()],
             ],
         )
 

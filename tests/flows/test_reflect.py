@@ -142,6 +142,16 @@ async def test_the_summary_can_be_left_undecided(chat: ChatDriver, uow: FakeUnit
     assert reflection.status == "draft"
 
 
+async def test_reflect_with_reflections_written_offers_not_now(chat: ChatDriver) -> None:
+    """Once a reflection is saved, /reflect asks "new or the list?"; "Not now" leaves it."""
+    await chat.command("reflect")
+    await write_all(chat)
+    await chat.command("reflect")
+    assert "You have written 1 reflection." in chat.said
+    await chat.press("Not now")
+    assert "What would you like to do?" in chat.said
+
+
 def test_a_full_sentence_in_few_words_is_not_short() -> None:
     # Turkish says a lot in few words: seven words here, a whole answer.
     assert not is_short("Benim görevim anneyi sakinleştirmek ve sorunu anlamaktı.")
