@@ -585,6 +585,7 @@ class ReflectFlow(Flow):
         rows.append(
             [ctx.button(ctx._("Write a new reflection"), "new", short=ctx._("New reflection"))]
         )
+        rows.append([ctx.way_out_button()])
         ctx.say(
             ctx._("Your reflections (page {page} of {pages}):", page=page + 1, pages=pages),
             buttons=rows,

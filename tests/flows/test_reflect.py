@@ -150,6 +150,11 @@ async def test_reflect_with_reflections_written_offers_not_now(chat: ChatDriver)
     assert "You have written 1 reflection." in chat.said
     await chat.press("Not now")
     assert "What would you like to do?" in chat.said
+    await chat.command("reflect")
+    await chat.press("My reflections")
+    assert "Your reflections (page 1 of 1):" in chat.said
+    await chat.press("« Back")  # to "new or the list?"
+    assert "You have written 1 reflection." in chat.said
 
 
 def test_a_full_sentence_in_few_words_is_not_short() -> None:
