@@ -176,6 +176,7 @@ class Walk(RuleBasedStateMachine):
             or b.label == "« Back"
             or (b.data.rsplit(":", 1)[-1] == BACK and history)
             or b.data.rsplit(":", 1)[-1] in WAY_OUT_VALUES
+            or b.data.rsplit(":", 1)[-1] == "list"  # "« Back to the list"
         ]
         assert ways_out, ("no way back or out", flow, step, asking[-1].flat_buttons)
 
