@@ -620,6 +620,19 @@ def test_killed_mid_burst_it_loses_no_message_and_handles_none_twice(
     assert "Traceback" not in stderr
 
 
+def coach_invite(env: dict[str, str], tmp_path: Path) -> list[str]:
+    """What `opstap coach-invite --name Els` prints, line by line."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "coach-invite", "--name", "Els"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.splitlines()
+
+
 COACH = "32470123123"
 JOINER = "32470321321"
 
@@ -641,15 +654,7 @@ def test_a_whatsapp_only_college_invites_its_coach_and_learners_by_wa_me_links(
     port = free_port()
     database = tmp_path / "links.db"
     env = whatsapp_only(api_url, database, tmp_path, port)
-    printed = subprocess.run(
-        [sys.executable, "-m", "bot", "coach-invite", "--name", "Els"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout.splitlines()
+    printed = coach_invite(env, tmp_path)
     link = urlsplit(printed[0])
     assert (link.netloc, link.path) == ("wa.me", "/15550783881")  # "+1 555-078-3881"
     (typed,) = parse_qs(link.query)["text"]
@@ -722,15 +727,7 @@ def test_on_both_channels_a_whatsapp_coach_gets_one_flyer_with_both_qr_codes(
         OPSTAP_TELEGRAM_API_URL=f"{bot_api}/bot",
         OPSTAP_TELEGRAM_FILE_URL=f"{bot_api}/file/bot",
     )
-    printed = subprocess.run(
-        [sys.executable, "-m", "bot", "coach-invite", "--name", "Els"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout.splitlines()
+    printed = coach_invite(env, tmp_path)
     (whatsapp_invite,) = [line for line in printed if line.startswith("https://wa.me/")]
     (typed,) = parse_qs(urlsplit(whatsapp_invite).query)["text"]
     process = start(["run"], env, tmp_path)

@@ -190,19 +190,25 @@ async def test_a_whatsapp_coach_gets_a_wa_me_link_and_the_telegram_one_beside_it
     )
 
 
-async def test_a_whatsapp_only_flyer_names_the_number_to_write_to(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[charts.Flyer]:
+    """The flyers /invite draws, as they went to `flyer_files` (which still draws them)."""
     import flows.coach.groups as groups
 
-    drawn: list[charts.Flyer] = []
+    flyers: list[charts.Flyer] = []
     real = groups.flyer_files
 
     async def spy(files: FileStore, flyer: charts.Flyer, *, owner_id: int) -> tuple[Path, Path]:
-        drawn.append(flyer)
+        flyers.append(flyer)
         return await real(files, flyer, owner_id=owner_id)
 
     monkeypatch.setattr(groups, "flyer_files", spy)
+    return flyers
+
+
+async def test_a_whatsapp_only_flyer_names_the_number_to_write_to(
+    tmp_path: Path, drawn: list[charts.Flyer]
+) -> None:
     # The number as a notification's metadata gives it: digits only.
     chat = await coach_with_group(tmp_path, bot=None, number="15550783881", language="nl")
     (flyer,) = drawn
@@ -216,24 +222,15 @@ async def test_a_whatsapp_only_flyer_names_the_number_to_write_to(
 
 
 async def test_an_arabic_flyer_keeps_the_bots_handle_and_the_number_in_their_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, drawn: list[charts.Flyer]
 ) -> None:
     """Each name a learner types stands in its own directional isolate, "@" and "+" included:
     in a right-to-left sentence an "@" outside it is laid out after the name
     ("opstap_bot@"), and a number with spaces without one in reverse order."""
     import zxingcpp
 
-    import flows.coach.groups as groups
     from flows.i18n import FSI, PDI
 
-    drawn: list[charts.Flyer] = []
-    real = groups.flyer_files
-
-    async def spy(files: FileStore, flyer: charts.Flyer, *, owner_id: int) -> tuple[Path, Path]:
-        drawn.append(flyer)
-        return await real(files, flyer, owner_id=owner_id)
-
-    monkeypatch.setattr(groups, "flyer_files", spy)
     chat = await coach_with_group(tmp_path, bot="opstap_bot", number="+32 470 12 34 56")
     (flyer,) = drawn
     assert flyer.rtl

@@ -12,10 +12,12 @@ from __future__ import annotations
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule
+from sqlalchemy import select
 
 from flows.coach import create_invite
 from flows.engine import BACK
 from flows.messages import Event, Reply
+from storage.models import Conversation, User
 from tests.conftest import reset_schema
 from tests.flows.test_walks import TEXTS, Walk, fits_whatsapp
 
@@ -83,10 +85,6 @@ class CoachWalk(Walk):
 
     async def state(self) -> tuple[str | None, str | None, list[object]]:
         """The coach's conversation."""
-        from sqlalchemy import select
-
-        from storage.models import Conversation, User
-
         assert self.runtime is not None
         async with self.runtime.sessionmaker() as session:
             conversation = await session.scalar(
